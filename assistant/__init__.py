@@ -1,0 +1,1 @@
+"""guidecode's front door: configuration, model loading, prompts, cursor context and the Assistant."""

@@ -1,0 +1,212 @@
+"""Loading a causal code model and its tokenizer: embedded name, local directory, GGUF file or hub id.
+
+GGUF files are dequantized by transformers, which is slow (tens of seconds, mostly unpacking
+blocks and converting the tokenizer), so the dense result is cached once per file and dtype as a
+plain safetensors checkpoint that later loads read back in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from . import embedded
+from .errors import GuidecodeError
+from .progress import Progress
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+_DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
+
+
+class ModelUnavailable(GuidecodeError):
+    pass
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object  # a transformers PreTrainedTokenizerBase
+    name: str  # what the user asked for, resolved (e.g. "Qwen2.5-Coder-0.5B-Instruct")
+    dtype: torch.dtype
+    device: torch.device
+    load_seconds: float
+    from_cache: bool  # True when a ready-to-load form was read instead of converting
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise GuidecodeError(f"unknown device {device!r} ({error}); use auto, cpu or cuda") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise GuidecodeError(f"device {device!r} was asked for but no CUDA GPU is available; use --device cpu")
+    return resolved
+
+
+def cpu_supports_bf16() -> bool:
+    # bf16 matmuls are only fast with native support (avx512_bf16 / AMX); elsewhere they are emulated.
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    name = _DTYPE_ALIASES.get(dtype.lower(), dtype.lower())
+    if name == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    if name not in DTYPES:
+        raise GuidecodeError(f"unknown dtype {dtype!r}; use one of: auto, {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+@dataclass
+class _Weights:
+    model: torch.nn.Module
+    tokenizer: object
+    name: str
+    from_cache: bool
+
+
+def load_model(
+    spec: str = embedded.DEFAULT_MODEL,
+    dtype: str = "auto",
+    device: str = "auto",
+    allow_download: bool = False,
+    progress: Progress | None = None,
+) -> LoadedModel:
+    """Load `spec`: an embedded name (0.5b, 1.5b), a local directory, a .gguf file or a hub id."""
+    progress = progress or Progress.silent()
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    start = time.perf_counter()
+    weights = _load_any(spec, torch_dtype, allow_download, progress)
+    model = weights.model.to(torch_device).eval()
+    seconds = time.perf_counter() - start
+    return LoadedModel(model, weights.tokenizer, weights.name, torch_dtype, torch_device, seconds, weights.from_cache)
+
+
+def _load_any(spec: str, dtype: torch.dtype, allow_download: bool, progress: Progress) -> _Weights:
+    if (model := embedded.lookup(spec)) is not None:
+        gguf = prepare_embedded(model, progress)
+        return _load_gguf(gguf, embedded.model_dir(model) / f"ready-{dtype_name(dtype)}", dtype, model.title, progress)
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelUnavailable(f"GGUF file {spec!r} does not exist; {_alternatives()}")
+        return _load_gguf(path, _gguf_cache_dir(path, dtype), dtype, path.name, progress)
+    if path.is_dir():
+        return _load_transformers(str(path), dtype, local_only=True, name=path.name, progress=progress)
+    if path.exists() or spec.startswith((".", "/", "~")):
+        raise ModelUnavailable(f"model path {spec!r} is neither a model directory nor a .gguf file; {_alternatives()}")
+    return _load_transformers(spec, dtype, local_only=not allow_download, name=spec, progress=progress)
+
+
+def _alternatives() -> str:
+    names = ", ".join(f"{m.name} ({m.title})" for m in embedded.EMBEDDED.values())
+    return f"the embedded models work offline: --model {' / '.join(embedded.EMBEDDED)} = {names}"
+
+
+def prepare_embedded(model: embedded.EmbeddedModel, progress: Progress) -> Path:
+    """Assemble and verify the embedded GGUF once; returns its path."""
+    if embedded.is_assembled(model):
+        return embedded.gguf_path(model)
+    with progress.bytes(f"assembling {model.title}", model.size) as advance:
+        return embedded.assemble(model, on_progress=advance)
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    # transformers prints its own tqdm bars and warnings; ours (rich) already say what happens.
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
+        hf_logging.enable_progress_bar()
+
+
+def _load_transformers(source: str, dtype: torch.dtype, local_only: bool, name: str, progress: Progress) -> _Weights:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        with progress.phase(f"loading {name}"), _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=local_only)
+    except (OSError, ValueError) as error:
+        where = "local directory" if Path(source).is_dir() else "model id"
+        hint = "" if not local_only else " (offline: only the local Hugging Face cache was searched; pass --allow-download to fetch it)"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelUnavailable(f"cannot load {where} {source!r}{hint}: {reason}. {_alternatives()}") from None
+    return _Weights(model, tokenizer, name, from_cache=False)
+
+
+def _gguf_cache_dir(path: Path, dtype: torch.dtype) -> Path:
+    # Keyed by the file's identity (resolved path, size, mtime): cheap, and a replaced file misses.
+    stat = path.resolve().stat()
+    key = f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}"
+    return embedded.cache_root() / "gguf" / key / f"ready-{dtype_name(dtype)}"
+
+
+def _load_gguf(gguf: Path, ready: Path, dtype: torch.dtype, name: str, progress: Progress) -> _Weights:
+    if (ready / "complete.json").is_file():
+        weights = _load_transformers(str(ready), dtype, local_only=True, name=name, progress=progress)
+        weights.from_cache = True
+        return weights
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with progress.phase(f"converting {gguf.name} to {dtype_name(dtype)} (once; later loads read a cache)"), _quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
+    with progress.phase("writing the ready-to-load cache"):
+        _write_ready(model, tokenizer, ready, dtype, source=gguf)
+    # Reading back what was written means the first load and every later one run the very same
+    # plain (unquantized) module.
+    return _load_transformers(str(ready), dtype, local_only=True, name=name, progress=progress)
+
+
+def _write_ready(model, tokenizer, ready: Path, dtype: torch.dtype, source: Path) -> None:
+    """Save a GGUF-loaded (dequantized) model as a plain safetensors checkpoint.
+
+    transformers refuses to save a GGUF-loaded model, so the dense state dict is written
+    directly with a config stripped of its quantization section.
+    """
+    from safetensors.torch import save_file
+
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.dtype = dtype
+    state = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()}
+    if getattr(config, "tie_word_embeddings", False):
+        state.pop("lm_head.weight", None)  # safetensors refuses shared storage; tying restores it
+    tmp = ready.with_name(ready.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    config.save_pretrained(tmp)
+    model.generation_config.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "complete.json").write_text(json.dumps({"source": str(source), "dtype": dtype_name(dtype)}))
+    shutil.rmtree(ready, ignore_errors=True)
+    tmp.replace(ready)

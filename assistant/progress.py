@@ -1,0 +1,49 @@
+"""Progress reporting for long work (assembling, converting, loading), on stderr with rich.
+
+A `Progress` is passed down explicitly; library callers that want silence use `Progress.silent()`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, SpinnerColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+
+
+@dataclass
+class Progress:
+    console: Console | None  # None: report nothing
+
+    @classmethod
+    def silent(cls) -> "Progress":
+        return cls(None)
+
+    @classmethod
+    def to_stderr(cls) -> "Progress":
+        return cls(Console(stderr=True))
+
+    @contextmanager
+    def bytes(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        """A bar over `total` bytes; yields the function that advances it."""
+        if self.console is None:
+            yield lambda n: None
+            return
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn())
+        with RichProgress(*columns, console=self.console, transient=False) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)
+
+    @contextmanager
+    def phase(self, description: str) -> Iterator[None]:
+        """A spinner with elapsed time for work whose size is unknown."""
+        if self.console is None:
+            yield
+            return
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with RichProgress(*columns, console=self.console, transient=False) as bar:
+            task = bar.add_task(description, total=None)
+            yield
+            bar.update(task, total=1, completed=1)

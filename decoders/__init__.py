@@ -1,0 +1,19 @@
+"""Token-level decoding: one stepwise loop over a KV cache, and the plug points around it."""
+
+from .engine import Engine, Session
+from .guides import Guide, TokenSetGuide
+from .loop import CancelFlag, GenerationResult, generate
+from .sampling import SamplingConfig
+from .stopping import StopRules
+
+__all__ = [
+    "CancelFlag",
+    "Engine",
+    "GenerationResult",
+    "Guide",
+    "SamplingConfig",
+    "Session",
+    "StopRules",
+    "TokenSetGuide",
+    "generate",
+]

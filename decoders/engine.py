@@ -1,0 +1,93 @@
+"""The engine: prefill, extend, fork and rollback over a model's KV cache.
+
+A `Session` is one sequence's state. Invariant: `session.cache` holds keys and values for every
+token of `session.tokens` except the last, whose forward pass produced `session.next_logits`, the
+distribution over the token that follows; that is, the cache always covers `len(tokens)`
+positions and `next_logits` is the model's output at the last of them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+
+
+@dataclass
+class Session:
+    tokens: list[int]  # prompt + everything generated so far
+    cache: DynamicCache  # covers all of `tokens`
+    next_logits: torch.Tensor  # [vocab] float32, the model's logits after the last token
+    prompt_length: int
+
+    @property
+    def generated(self) -> list[int]:
+        return self.tokens[self.prompt_length :]
+
+
+class Engine:
+    """Runs one model, one sequence at a time (batch size 1), on the model's device."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
+
+    @torch.inference_mode()
+    def _forward(self, cache: DynamicCache, tokens: list[int]) -> torch.Tensor:
+        """Append `tokens` to `cache` (in place) and return their logits, [len(tokens), vocab] float32."""
+        input_ids = torch.tensor([tokens], dtype=torch.long, device=self.device)  # [1, k]
+        out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+        return out.logits[0].float()  # [k, vocab]
+
+    def prefill(self, prompt: list[int]) -> Session:
+        if not prompt:
+            raise ValueError("prefill needs at least one prompt token")
+        cache = DynamicCache(config=self.model.config)
+        logits = self._forward(cache, list(prompt))  # [len(prompt), vocab]
+        return Session(list(prompt), cache, logits[-1], prompt_length=len(prompt))
+
+    def step(self, session: Session, token: int) -> None:
+        """Append one token and compute the logits that follow it."""
+        self.extend(session, [token])
+
+    def extend(self, session: Session, tokens: list[int]) -> torch.Tensor:
+        """Append several tokens in one forward pass; returns their logits, [len(tokens), vocab].
+
+        Row i is the distribution after tokens[i]; a verifier compares row i with tokens[i + 1].
+        """
+        logits = self._forward(session.cache, tokens)  # [k, vocab]
+        session.tokens.extend(tokens)
+        session.next_logits = logits[-1]
+        return logits
+
+    def fork(self, session: Session) -> Session:
+        """An independent copy of `session`.
+
+        Cheap: DynamicLayer.update concatenates into new tensors and crop slices, so the key and
+        value tensors are never written in place and a fork can share them with its parent;
+        only the per-layer holders are copied. tests/decoders/test_engine.py checks this.
+        """
+        cache = copy.copy(session.cache)
+        cache.layers = [copy.copy(layer) for layer in session.cache.layers]
+        return Session(list(session.tokens), cache, session.next_logits, session.prompt_length)
+
+    def rollback(self, session: Session, n: int, next_logits: torch.Tensor | None = None) -> None:
+        """Drop the last `n` tokens.
+
+        The logits after the new last token are `next_logits` when the caller knows them (a
+        verifier does); otherwise that token is re-run, one forward pass.
+        """
+        if not 0 <= n <= len(session.tokens) - session.prompt_length:
+            raise ValueError(f"cannot roll back {n} tokens: only {len(session.generated)} were generated")
+        if n == 0:
+            return
+        del session.tokens[-n:]
+        if next_logits is not None:
+            session.cache.crop(-n)
+            session.next_logits = next_logits
+            return
+        session.cache.crop(-(n + 1))
+        session.next_logits = self._forward(session.cache, session.tokens[-1:])[-1]

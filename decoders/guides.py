@@ -1,0 +1,85 @@
+"""Guides: per-step constraints on which tokens may come next.
+
+A guide is a value: `allowed()` says which tokens may follow the sequence it has seen, and
+`advance(token)` returns the guide for the sequence one token longer, leaving `self` unchanged.
+That is what lets speculation and search fork a sequence with its guides for free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Protocol
+
+import torch
+
+
+class Guide(Protocol):
+    def allowed(self) -> torch.Tensor | None:
+        """[vocab] bool, True where the token may come next; None means no constraint."""
+
+    def advance(self, token: int) -> "Guide":
+        """The guide after `token` was emitted; `self` is not modified."""
+
+
+@dataclass(frozen=True)
+class TokenSetGuide:
+    """Allows only a fixed set of tokens at every step (e.g. digits and EOS)."""
+
+    mask: torch.Tensor  # [vocab] bool
+
+    @classmethod
+    def of(cls, vocab_size: int, token_ids: Iterable[int]) -> "TokenSetGuide":
+        mask = torch.zeros(vocab_size, dtype=torch.bool)
+        ids = list(token_ids)
+        if not ids:
+            raise ValueError("TokenSetGuide needs at least one allowed token")
+        if min(ids) < 0 or max(ids) >= vocab_size:
+            raise ValueError(f"token ids must lie in [0, {vocab_size}); got {min(ids)}..{max(ids)}")
+        mask[ids] = True
+        return cls(mask)
+
+    @classmethod
+    def of_characters(cls, tokenizer, characters: str, also: Iterable[int] = ()) -> "TokenSetGuide":
+        """Tokens whose text is made only of `characters` (plus the ids in `also`, e.g. EOS)."""
+        allowed = set(characters)
+        vocab = len(tokenizer)
+        ids = [i for i in range(vocab) if (s := tokenizer.decode([i])) and set(s) <= allowed]
+        return cls.of(vocab, [*ids, *also])
+
+    def allowed(self) -> torch.Tensor:
+        return self.mask
+
+    def advance(self, token: int) -> "TokenSetGuide":
+        return self
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Several guides at once: a token must be allowed by each."""
+
+    guides: tuple[Guide, ...]
+
+    def allowed(self) -> torch.Tensor | None:
+        masks = [m for g in self.guides if (m := g.allowed()) is not None]
+        if not masks:
+            return None
+        out = masks[0].clone()
+        for m in masks[1:]:
+            out &= m
+        return out
+
+    def advance(self, token: int) -> "AllOf":
+        return AllOf(tuple(g.advance(token) for g in self.guides))
+
+
+def apply_mask(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Logits with disallowed tokens at -inf; never modifies `logits` in place.
+
+    A mask that allows nothing is ignored: a guide that cannot be satisfied must not stop decoding.
+    """
+    if mask is None or not bool(mask.any()):
+        return logits
+    mask = mask.to(logits.device)
+    if mask.shape[-1] < logits.shape[-1]:  # the model's vocab may be padded past the tokenizer's
+        mask = torch.nn.functional.pad(mask, (0, logits.shape[-1] - mask.shape[-1]), value=False)
+    return logits.masked_fill(~mask, float("-inf"))

@@ -1,0 +1,56 @@
+"""Choosing the next token from (guided) logits: greedy, or sampling with temperature and top-p."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+def make_generator(config: SamplingConfig) -> torch.Generator | None:
+    if config.greedy:
+        return None
+    generator = torch.Generator()  # on the CPU: the same seed gives the same tokens on any device
+    generator.manual_seed(config.seed if config.seed is not None else torch.seed())
+    return generator
+
+
+def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Keep the smallest set of tokens whose probability reaches top_p; the rest go to -inf."""
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, descending=True)  # [vocab]
+    cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+    drop_sorted = cumulative - torch.softmax(sorted_logits, dim=-1) >= top_p  # the first token always stays
+    drop = torch.zeros_like(drop_sorted).scatter(0, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def probabilities(logits: torch.Tensor, config: SamplingConfig) -> torch.Tensor:
+    """The distribution sampling draws from, [vocab] float32 (used by speculative verification too)."""
+    return torch.softmax(top_p_filter(logits.float() / config.temperature, config.top_p), dim=-1)
+
+
+def choose(logits: torch.Tensor, config: SamplingConfig, generator: torch.Generator | None) -> int:
+    """The next token from [vocab] logits that already carry the guides' masks."""
+    if config.greedy:
+        return int(torch.argmax(logits))
+    probs = probabilities(logits, config).cpu()
+    return int(torch.multinomial(probs, 1, generator=generator))

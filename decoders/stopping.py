@@ -1,0 +1,43 @@
+"""When to stop: a token budget, end-of-sequence tokens, stop strings and a caller's predicate.
+
+Text rules share one shape, a `TextStop`: given the text generated so far, return the length of
+text to keep if decoding should stop now, else None. Stop strings are one such rule; the
+assistant's scope rule (stop where the block ends) is another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+TextStop = Callable[[str], "int | None"]
+
+
+@dataclass(frozen=True)
+class StopRules:
+    max_new_tokens: int = 128
+    eos_token_ids: frozenset[int] = frozenset()
+    stop_strings: tuple[str, ...] = ()
+    predicates: tuple[TextStop, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if any(not s for s in self.stop_strings):
+            raise ValueError("stop strings must not be empty")
+
+    def cut(self, text: str) -> int | None:
+        """Where to cut `text` if a text rule says stop; the earliest cut wins."""
+        cuts = [i for s in self.stop_strings if (i := text.find(s)) >= 0]
+        cuts += [i for p in self.predicates if (i := p(text)) is not None]
+        return min(cuts) if cuts else None
+
+    def pending(self, text: str) -> int:
+        """Length of the tail of `text` that could still grow into a stop string (held back from streaming)."""
+        longest = 0
+        for s in self.stop_strings:
+            for k in range(min(len(s) - 1, len(text)), longest, -1):
+                if text.endswith(s[:k]):
+                    longest = k
+                    break
+        return longest

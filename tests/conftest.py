@@ -1,0 +1,60 @@
+"""Shared fixtures: a tiny random-weight Qwen2 with a byte-level tokenizer (seconds), and the real
+embedded 0.5B model (loaded once per test session; needs the 'models' extra)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+EOS = "<eos>"
+
+
+def make_byte_tokenizer() -> PreTrainedTokenizerFast:
+    """256 byte tokens and one EOS: any text round-trips, and split characters show as U+FFFD."""
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    core.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=EOS)
+    return tokenizer
+
+
+def make_tiny_model(vocab_size: int, seed: int = 0) -> Qwen2ForCausalLM:
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=False,
+    )
+    model = Qwen2ForCausalLM(config).eval()
+    # Random init gives near-uniform logits and endless argmax ties; sharper weights make
+    # the greedy path unambiguous, so equality tests test the engine, not tie-breaking.
+    with torch.no_grad():
+        model.lm_head.weight.mul_(20)
+    return model
+
+
+@pytest.fixture(scope="session")
+def byte_tokenizer() -> PreTrainedTokenizerFast:
+    return make_byte_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(byte_tokenizer) -> Qwen2ForCausalLM:
+    return make_tiny_model(len(byte_tokenizer))
+
+
+@pytest.fixture(scope="session")
+def real_model():
+    """The embedded Qwen2.5-Coder-0.5B-Instruct in the default dtype; a missing install fails loudly."""
+    from assistant.loading import load_model
+
+    return load_model("0.5b")

@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+from decoders import Engine
+
+
+def prompt_ids(tokenizer, text="def add(a, b):\n    return"):
+    return tokenizer(text)["input_ids"]
+
+
+def test_greedy_matches_transformers_generate(tiny_model, byte_tokenizer):
+    from decoders import SamplingConfig, StopRules, generate
+
+    engine = Engine(tiny_model)
+    for text in ["def add(a, b):\n", "import os\nfor x in", "class A:"]:
+        ids = prompt_ids(byte_tokenizer, text)
+        expected = tiny_model.generate(
+            torch.tensor([ids]), max_new_tokens=40, do_sample=False, eos_token_id=None, pad_token_id=0
+        )[0, len(ids) :].tolist()
+        result = generate(engine, engine.prefill(ids), byte_tokenizer, SamplingConfig(), StopRules(max_new_tokens=40))
+        assert result.tokens == expected
+        assert result.stop_reason == "max_tokens"
+
+
+def test_extend_gives_the_same_logits_as_single_steps(tiny_model, byte_tokenizer):
+    engine = Engine(tiny_model)
+    ids = prompt_ids(byte_tokenizer)
+    more = prompt_ids(byte_tokenizer, " a + b")
+    one = engine.prefill(ids)
+    rows = engine.extend(one, more)  # [k, vocab]
+    two = engine.prefill(ids)
+    for i, token in enumerate(more):
+        engine.step(two, token)
+        torch.testing.assert_close(rows[i], two.next_logits, rtol=1e-4, atol=1e-4)
+    assert one.tokens == two.tokens
+
+
+def test_fork_is_independent_of_its_parent(tiny_model, byte_tokenizer):
+    engine = Engine(tiny_model)
+    ids = prompt_ids(byte_tokenizer)
+    parent = engine.prefill(ids)
+    child = engine.fork(parent)
+    engine.extend(child, prompt_ids(byte_tokenizer, " x"))
+    engine.extend(parent, prompt_ids(byte_tokenizer, " yz"))
+    for session in (parent, child):
+        fresh = engine.prefill(session.tokens)
+        torch.testing.assert_close(session.next_logits, fresh.next_logits, rtol=1e-4, atol=1e-4)
+        assert session.cache.get_seq_length() == len(session.tokens)
+    assert child.tokens == ids + prompt_ids(byte_tokenizer, " x")
+
+
+def test_rollback_recomputes_or_accepts_known_logits(tiny_model, byte_tokenizer):
+    engine = Engine(tiny_model)
+    ids = prompt_ids(byte_tokenizer)
+    session = engine.prefill(ids)
+    extra = prompt_ids(byte_tokenizer, " a - b")
+    rows = engine.extend(session, extra)  # [5, vocab]
+    engine.rollback(session, 3)
+    expected = engine.prefill(ids + extra[:-3])
+    assert session.tokens == expected.tokens
+    torch.testing.assert_close(session.next_logits, expected.next_logits, rtol=1e-4, atol=1e-4)
+    engine.rollback(session, 1, next_logits=rows[1])  # row 1: the logits after extra[1]
+    assert session.tokens == ids + extra[:-4]
+    assert session.cache.get_seq_length() == len(session.tokens)
+    torch.testing.assert_close(session.next_logits, engine.prefill(session.tokens).next_logits, rtol=1e-4, atol=1e-4)
+
+
+def test_rollback_refuses_to_eat_the_prompt(tiny_model, byte_tokenizer):
+    engine = Engine(tiny_model)
+    session = engine.prefill(prompt_ids(byte_tokenizer))
+    engine.step(session, 5)
+    with pytest.raises(ValueError, match="only 1 were generated"):
+        engine.rollback(session, 2)
+
+
+def test_prefill_rejects_an_empty_prompt(tiny_model):
+    with pytest.raises(ValueError, match="at least one"):
+        Engine(tiny_model).prefill([])
