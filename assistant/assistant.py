@@ -1,0 +1,166 @@
+"""The `Assistant`: the one door every front end (CLI, language server, benchmarks) goes through.
+
+It owns a loaded model, builds prompts from the document and the cursor, picks the scope and
+stop rules, and runs the decoding loop. It never touches tensors itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from decoders import CancelFlag, Engine, SamplingConfig, StopRules, generate
+from decoders.guides import AllOf, Guide
+from decoders.healing import HealingGuide
+from decoders.streaming import TextSink
+from decoders.vocabulary import Vocabulary
+
+from . import scope as scopes
+from .config import AssistantConfig
+from .documents import Cursor, to_offset
+from .functions import FunctionSlot, find_function_slot
+from .loading import LoadedModel, dtype_name, load_model
+from .progress import Progress
+from .prompts import PromptBuilder
+
+_CHARS_PER_TOKEN_BOUND = 32
+
+
+def _strip_leading(text: str, healed: str) -> str:
+    """`text` without as much of the healed prompt text as it starts with."""
+    n = 0
+    while n < min(len(text), len(healed)) and text[n] == healed[n]:
+        n += 1
+    return text[n:]
+
+
+def _without_leading(healed: str, sink: TextSink) -> TextSink:
+    """A sink that drops the healed prompt text (already in the document) from the stream's start."""
+    pending = [healed]
+
+    def push(chunk: str) -> None:
+        if pending[0]:
+            stripped = _strip_leading(chunk, pending[0])
+            matched = len(chunk) - len(stripped)
+            pending[0] = pending[0][matched:] if matched == len(chunk) else ""
+            chunk = stripped
+        if chunk:
+            sink(chunk)
+
+    return push
+
+
+@dataclass
+class Completion:
+    text: str  # what to insert at the cursor
+    model: str
+    tokens: int
+    seconds: float
+    stop_reason: str
+    scope: str  # "line" or "block"
+    prompt_tokens: int
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class GeneratedFunction:
+    function: str  # the whole function: signature, docstring and the new body
+    body: str
+    name: str
+    completion: Completion
+
+
+class Assistant:
+    def __init__(self, loaded: LoadedModel, config: AssistantConfig):
+        self.loaded = loaded
+        self.config = config
+        self.engine = Engine(loaded.model)
+        self.prompts = PromptBuilder.for_tokenizer(loaded.tokenizer)
+
+    @classmethod
+    def load(cls, config: AssistantConfig = AssistantConfig(), progress: Progress | None = None) -> "Assistant":
+        loaded = load_model(config.model, config.dtype, config.device, config.allow_download, progress)
+        return cls(loaded, config)
+
+    @property
+    def description(self) -> str:
+        return f"{self.loaded.name} ({dtype_name(self.loaded.dtype)}, {self.loaded.device.type})"
+
+    def complete(
+        self,
+        text: str,
+        cursor: Cursor,
+        max_new_tokens: int | None = None,
+        guide: Guide | None = None,
+        cancel: CancelFlag | None = None,
+        on_text: TextSink | None = None,
+    ) -> Completion:
+        """The text to insert at `cursor` (a character offset, or a 0-based (line, column))."""
+        offset = to_offset(text, cursor)
+        scope = scopes.decide(text, offset)
+        prompt, healed = self._prompt(text[:offset], text[offset:])
+        if healed:
+            healing = HealingGuide(self.vocabulary, healed)
+            guide = healing if guide is None else AllOf((healing, guide))
+        result = generate(
+            self.engine,
+            self.engine.prefill(prompt),
+            self.loaded.tokenizer,
+            SamplingConfig(self.config.temperature, self.config.top_p, self.config.seed),
+            self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens),
+            guide=guide,
+            cancel=cancel,
+            on_text=_without_leading(healed, on_text) if on_text and healed else on_text,
+        )
+        return Completion(
+            text=scopes.finish(_strip_leading(result.text, healed), scope),
+            model=self.loaded.name,
+            tokens=len(result.tokens),
+            seconds=result.seconds,
+            stop_reason=result.stop_reason,
+            scope=scope.kind.value,
+            prompt_tokens=len(prompt),
+        )
+
+    def generate_function(self, text: str, name: str | None = None, **kwargs) -> GeneratedFunction:
+        """Write the body of a function from its signature and docstring (the named one, or the
+        first whose body is empty, `...` or `pass`)."""
+        slot: FunctionSlot = find_function_slot(text, name)
+        completion = self.complete(slot.document, slot.cursor, **kwargs)
+        body = slot.indent + completion.text.lstrip(" \t") if completion.text else ""
+        return GeneratedFunction(slot.head + body, body, slot.name, completion)
+
+    def _stop_rules(self, scope: scopes.Scope, max_new_tokens: int) -> StopRules:
+        eos = self.prompts.stop_token_ids()
+        if scope.kind is scopes.ScopeKind.LINE:
+            return StopRules(max_new_tokens, eos, stop_strings=("\n",))
+        predicates = (scopes.block_end(scope), scopes.repeats_next_line(scope))
+        return StopRules(max_new_tokens, eos, predicates=predicates)
+
+    @cached_property
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary.from_tokenizer(self.loaded.tokenizer)
+
+    def _prompt(self, prefix: str, suffix: str) -> tuple[list[int], str]:
+        """Prompt token ids, cut to the token budget (the prefix loses its start, the suffix its
+        end), and the text of the prefix's last token, taken back for healing ("" if none)."""
+        budget = self.config.max_prompt_tokens
+        # Cut by characters first so a huge file is never tokenized whole; no token spans more
+        # than _CHARS_PER_TOKEN_BOUND characters, so the token cut below still decides.
+        window = budget * _CHARS_PER_TOKEN_BOUND
+        prefix, suffix = prefix[-window:], suffix[:window]
+        suffix_ids = self.prompts.encode(suffix) if self.prompts.fim else []
+        suffix_ids = suffix_ids[: int(budget * self.config.suffix_share)]
+        prefix_ids = self.prompts.encode(prefix)
+        prefix_ids = prefix_ids[max(0, len(prefix_ids) - (budget - len(suffix_ids) - 4)) :]
+        healed = self.vocabulary.texts[prefix_ids[-1]] if len(prefix_ids) > 1 else ""
+        if not healed or "\n" in healed:  # a newline token is never split wrongly, and LINE stops at "\n"
+            return self.prompts.completion(prefix_ids, suffix_ids), ""
+        kept = prefix_ids[:-1]
+        if healed.isspace() and len(healed) > 1:
+            # Models write indentation as n-1 spaces, then " word": keep n-1, heal the last one.
+            kept, healed = kept + self.prompts.encode(healed[:-1]), healed[-1]
+        return self.prompts.completion(kept, suffix_ids), healed

@@ -1,0 +1,34 @@
+"""The assistant's options, as one defaulted dataclass; bad values are rejected with a message naming them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .embedded import DEFAULT_MODEL
+from .errors import GuidecodeError
+
+
+@dataclass(frozen=True)
+class AssistantConfig:
+    model: str = DEFAULT_MODEL  # embedded name, local directory, .gguf file or hub id
+    dtype: str = "auto"  # auto: bf16 where the CPU or GPU has it, else fp32
+    device: str = "auto"
+    allow_download: bool = False  # fetch hub models not in the local cache (off: offline first)
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    max_prompt_tokens: int = 2048  # the prompt is cut to this budget around the cursor
+    suffix_share: float = 0.25  # of that budget, the share given to the text after the cursor
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.max_new_tokens >= 1, f"max_new_tokens must be at least 1, got {self.max_new_tokens}"),
+            (self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}"),
+            (0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"),
+            (self.max_prompt_tokens >= 16, f"max_prompt_tokens must be at least 16, got {self.max_prompt_tokens}"),
+            (0 <= self.suffix_share < 1, f"suffix_share must be in [0, 1), got {self.suffix_share}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise GuidecodeError(message)

@@ -1,0 +1,182 @@
+"""How much to write at the cursor, decided with tree-sitter, and the stop rules that enforce it.
+
+- LINE: the cursor is inside or at the end of a line of code: finish that line.
+- BLOCK: the cursor opens a block (it follows a `def …:`, `if …:`, `class …:` header, on the
+  header's line or on a blank line after it): write the block's body, and stop where a line
+  comes back to the header's indentation.
+
+Either way the completion must not repeat what already follows the cursor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+
+import tree_sitter
+import tree_sitter_python
+
+# Statements (and clauses) whose `:` opens an indented block.
+BLOCK_OWNERS = frozenset(
+    {
+        "function_definition",
+        "class_definition",
+        "if_statement",
+        "elif_clause",
+        "else_clause",
+        "for_statement",
+        "while_statement",
+        "with_statement",
+        "try_statement",
+        "except_clause",
+        "except_group_clause",
+        "finally_clause",
+        "match_statement",
+        "case_clause",
+    }
+)
+
+
+class ScopeKind(Enum):
+    LINE = "line"
+    BLOCK = "block"
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: ScopeKind
+    line_prefix: str  # the cursor's line, up to the cursor
+    line_suffix: str  # the cursor's line, after the cursor
+    header_indent: int = 0  # BLOCK: columns of the header line's indentation
+    next_line: str = ""  # the first non-blank line after the cursor's line (what must not be repeated)
+
+
+@lru_cache(maxsize=1)
+def python_parser() -> tree_sitter.Parser:
+    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_python.language()))
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _last_leaf_before(root: tree_sitter.Node, end_byte: int) -> tree_sitter.Node | None:
+    """The last token ending at or before `end_byte`, skipping comments."""
+    node = root.descendant_for_byte_range(max(end_byte - 1, 0), end_byte)
+    while node is not None and (node.type == "comment" or node.end_byte > end_byte or node.child_count):
+        if node.child_count and node.end_byte <= end_byte:
+            node = node.children[-1]
+            continue
+        while node is not None and node.prev_sibling is None:
+            node = node.parent
+        node = node.prev_sibling if node is not None else None
+    return node
+
+
+def _block_header(text: str, cursor: int) -> int | None:
+    """Indentation of the block header the cursor opens, or None when it opens no block."""
+    tree = python_parser().parse(text.encode("utf-8"))
+    end_byte = len(text[:cursor].rstrip().encode("utf-8"))
+    leaf = _last_leaf_before(tree.root_node, end_byte)
+    if leaf is None or leaf.parent is None:
+        return None
+    lines = text.split("\n")
+    if (owner := _docstring_owner(leaf)) is not None:
+        return _indent(lines[owner.start_point[0]])
+    if leaf.type != ":":
+        return None
+    owner = leaf.parent
+    if owner.type in BLOCK_OWNERS:
+        return _indent(lines[owner.start_point[0]])
+    # Incomplete code parses into ERROR nodes; accept a colon ending a line that starts with a
+    # block keyword, which is what the user is in the middle of typing.
+    line = lines[leaf.start_point[0]]
+    if owner.type == "ERROR" and _first_word(line) in _BLOCK_KEYWORDS:
+        return _indent(line)
+    return None
+
+
+def _docstring_owner(leaf: tree_sitter.Node) -> tree_sitter.Node | None:
+    """The def/class whose body so far is only the docstring that `leaf` ends, else None."""
+    string = leaf.parent
+    statement = string.parent if string.type == "string" else None
+    block = statement.parent if statement is not None and statement.type == "expression_statement" else None
+    if block is None or block.type != "block" or block.parent is None:
+        return None
+    only_docstring = block.named_child_count == 1 and statement.named_child_count == 1
+    return block.parent if only_docstring and block.parent.type in ("function_definition", "class_definition") else None
+
+
+_BLOCK_KEYWORDS = frozenset(
+    {"def", "class", "if", "elif", "else", "for", "while", "with", "try", "except", "finally", "async", "match", "case"}
+)
+
+
+def _first_word(line: str) -> str:
+    word = line.lstrip().split(" ", 1)[0]
+    return word.split("(", 1)[0].split(":", 1)[0]
+
+
+def decide(text: str, cursor: int) -> Scope:
+    """The scope of a completion at character offset `cursor` of `text`."""
+    line_start = text.rfind("\n", 0, cursor) + 1
+    line_end = text.find("\n", cursor)
+    line_end = len(text) if line_end < 0 else line_end
+    line_prefix, line_suffix = text[line_start:cursor], text[cursor:line_end]
+    next_line = next((l for l in text[line_end + 1 :].split("\n") if l.strip()), "")
+    at_header_end = line_prefix.rstrip().endswith(":") and not line_suffix.strip()
+    on_blank_line = not line_prefix.strip() and not line_suffix.strip()
+    if at_header_end or on_blank_line:
+        header = _block_header(text, cursor)
+        if header is not None:
+            return Scope(ScopeKind.BLOCK, line_prefix, line_suffix, header, next_line)
+    return Scope(ScopeKind.LINE, line_prefix, line_suffix, next_line=next_line)
+
+
+def block_end(scope: Scope):
+    """A stop predicate: cut where a generated line returns to the header's indentation.
+
+    It cuts at the start of that line (after its newline), which is always within the last
+    line of the text it is shown, as streaming requires.
+    """
+
+    def check(text: str) -> int | None:
+        start = text.find("\n") + 1  # the first line continues the cursor's line: never a dedent
+        while start > 0:
+            end = text.find("\n", start)
+            line = text[start:] if end < 0 else text[start:end]
+            if line.strip() and _indent(line) <= scope.header_indent:
+                return start
+            start = end + 1
+        return None
+
+    return check
+
+
+def repeats_next_line(scope: Scope):
+    """A stop predicate: cut a completed line that equals the first line after the cursor."""
+    target = scope.next_line.rstrip()
+
+    def check(text: str) -> int | None:
+        if not target or not text.endswith("\n"):
+            return None
+        start = text.rfind("\n", 0, len(text) - 1) + 1
+        return start if text[start:-1].rstrip() == target else None
+
+    return check
+
+
+def finish(text: str, scope: Scope) -> str:
+    """The completion as it will be inserted: no trailing blanks, nothing that follows the cursor."""
+    text = text.rstrip()
+    if scope.kind is ScopeKind.BLOCK:
+        lines = text.split("\n")
+        if len(lines) > 1 and scope.next_line.strip() and lines[-1].rstrip() == scope.next_line.rstrip():
+            text = "\n".join(lines[:-1]).rstrip()
+        return text
+    ahead = scope.line_suffix.strip()
+    for k in range(len(ahead), 0, -1):
+        if text.endswith(ahead[:k]):
+            return text[: len(text) - k]
+    return text
