@@ -109,18 +109,18 @@ def _load_any(spec: str, dtype: torch.dtype, allow_download: bool, progress: Pro
     path = Path(spec).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
-            raise ModelUnavailable(f"GGUF file {spec!r} does not exist; {_alternatives()}")
+            raise ModelUnavailable(f"GGUF file {spec!r} does not exist. {_alternatives()}")
         return _load_gguf(path, _gguf_cache_dir(path, dtype), dtype, path.name, progress)
     if path.is_dir():
         return _load_transformers(str(path), dtype, local_only=True, name=path.name, progress=progress)
     if path.exists() or spec.startswith((".", "/", "~")):
-        raise ModelUnavailable(f"model path {spec!r} is neither a model directory nor a .gguf file; {_alternatives()}")
+        raise ModelUnavailable(f"model path {spec!r} is neither a model directory nor a .gguf file. {_alternatives()}")
     return _load_transformers(spec, dtype, local_only=not allow_download, name=spec, progress=progress)
 
 
 def _alternatives() -> str:
     names = ", ".join(f"{m.name} ({m.title})" for m in embedded.EMBEDDED.values())
-    return f"the embedded models work offline: --model {' / '.join(embedded.EMBEDDED)} = {names}"
+    return f"The embedded models work offline: --model {' / '.join(embedded.EMBEDDED)} = {names}"
 
 
 def prepare_embedded(model: embedded.EmbeddedModel, progress: Progress) -> Path:
@@ -156,7 +156,7 @@ def _load_transformers(source: str, dtype: torch.dtype, local_only: bool, name: 
     except (OSError, ValueError) as error:
         where = "local directory" if Path(source).is_dir() else "model id"
         hint = "" if not local_only else " (offline: only the local Hugging Face cache was searched; pass --allow-download to fetch it)"
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
         raise ModelUnavailable(f"cannot load {where} {source!r}{hint}: {reason}. {_alternatives()}") from None
     return _Weights(model, tokenizer, name, from_cache=False)
 

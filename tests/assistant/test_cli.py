@@ -1,0 +1,93 @@
+"""The CLI's error paths: each exits non-zero with one line that says what to fix, before any model loads."""
+
+import json
+
+import pytest
+
+from assistant.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(err: str) -> str:
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("guidecode: error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def source(tmp_path):
+    path = tmp_path / "app.py"
+    path.write_text("def f(x):\n    return x\n")
+    return path
+
+
+def test_missing_file(capsys, tmp_path):
+    code, _, err = run(capsys, "complete", f"{tmp_path}/nope.py:1:1")
+    assert code == 1 and "file not found" in one_line_error(err)
+
+
+def test_position_outside_the_file(capsys, source):
+    code, _, err = run(capsys, "complete", f"{source}:9:1")
+    assert code == 1 and "line 9 is outside the document, which has 3 lines" in one_line_error(err)
+    code, _, err = run(capsys, "complete", f"{source}:2:40")
+    assert code == 1 and "column 40 is outside line 2" in one_line_error(err)
+
+
+@pytest.mark.parametrize("position", ["app.py", "app.py:1", "app.py:0:1", "app.py:x:2", ":1:1"])
+def test_malformed_positions(capsys, position):
+    code, _, err = run(capsys, "complete", position)
+    assert code == 2 and "LINE" in one_line_error(err)
+
+
+def test_malformed_arguments(capsys, source):
+    code, _, err = run(capsys, "complete", f"{source}:1:1", "--max-tokens", "-3")
+    assert code == 2 and "positive integer" in one_line_error(err)
+    code, _, err = run(capsys, "frobnicate")
+    assert code == 2 and "invalid choice" in one_line_error(err)
+
+
+def test_unknown_model_names_the_embedded_alternatives(capsys, source, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, _, err = run(capsys, "complete", f"{source}:2:5", "--model", "nobody/no-such-model")
+    line = one_line_error(err)
+    assert code == 1 and "nobody/no-such-model" in line and "0.5b" in line and "1.5b" in line
+
+
+def test_missing_model_path(capsys, source):
+    code, _, err = run(capsys, "complete", f"{source}:2:5", "--model", "./nowhere/model.gguf")
+    assert code == 1 and "does not exist" in one_line_error(err)
+
+
+def test_bad_dtype(capsys, source):
+    code, _, err = run(capsys, "complete", f"{source}:2:5", "--dtype", "int3")
+    assert code == 1 and "unknown dtype 'int3'" in one_line_error(err)
+
+
+def test_not_utf8(capsys, tmp_path):
+    path = tmp_path / "latin.py"
+    path.write_bytes(b"x = '\xe9t\xe9'\n")
+    code, _, err = run(capsys, "complete", f"{path}:1:1")
+    assert code == 1 and "not UTF-8" in one_line_error(err)
+
+
+def test_generate_without_a_function(capsys, tmp_path):
+    path = tmp_path / "done.py"
+    path.write_text("def f():\n    return 1\n")
+    code, _, err = run(capsys, "generate", str(path))
+    assert code == 1 and "no function to write" in one_line_error(err)
+
+
+def test_unknown_embedded_model_in_models(capsys):
+    code, _, err = run(capsys, "models", "verify", "7b")
+    assert code == 2 and "unknown embedded model '7b'" in one_line_error(err)
+
+
+def test_models_list_shows_both_embedded_models(capsys):
+    code, out, _ = run(capsys, "models")
+    assert code == 0 and "0.5b" in out and "1.5b" in out and "1d9614638d18" in out

@@ -1,0 +1,64 @@
+"""End-to-end paths on the real embedded 0.5B model."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant import Assistant, AssistantConfig
+from assistant.prompts import PromptBuilder
+
+pytestmark = pytest.mark.real_model
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shapes.py"
+
+
+@pytest.fixture(scope="module")
+def assistant(real_model):
+    return Assistant(real_model, AssistantConfig())
+
+
+def test_qwen_gets_its_fim_format_and_text_cannot_inject_markers(real_model):
+    builder = PromptBuilder.for_tokenizer(real_model.tokenizer)
+    assert builder.family == "qwen"
+    ids = builder.encode("x = '<|fim_suffix|>'")
+    assert real_model.tokenizer.convert_tokens_to_ids("<|fim_suffix|>") not in ids
+
+
+def test_block_completion_writes_the_body_and_stops_at_the_scope(assistant):
+    text = EXAMPLE.read_text()
+    cursor = (12, 8)  # line 13, column 9: the empty body of Circle.area
+    chunks = []
+    completion = assistant.complete(text, cursor, on_text=chunks.append)
+    assert completion.scope == "block" and completion.stop_reason in ("stop", "eos")
+    assert "self.radius" in completion.text
+    assert "def perimeter" not in completion.text  # never repeats what follows the cursor
+    assert "".join(chunks).rstrip() == completion.text
+
+
+def test_line_completion_finishes_the_line_only(assistant):
+    text = "def mean(xs):\n    total = sum(xs)\n    return total / \n"
+    completion = assistant.complete(text, (2, 19))
+    assert completion.scope == "line" and "\n" not in completion.text and completion.text.strip()
+
+
+def test_generate_function_writes_a_working_body(assistant):
+    source = 'def clamp(x: int, low: int, high: int) -> int:\n    """Return x limited to the range [low, high]."""\n'
+    generated = assistant.generate_function(source)
+    namespace: dict = {}
+    exec(generated.function, namespace)  # the model's code: a plain function of ints
+    assert namespace["clamp"](5, 0, 3) == 3 and namespace["clamp"](-1, 0, 3) == 0 and namespace["clamp"](2, 0, 3) == 2
+
+
+def test_cli_complete_json_on_a_file_outside_the_repository(tmp_path):
+    path = tmp_path / "stack.py"
+    path.write_text("class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n        \n")
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "complete", f"{path}:6:9", "--json"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    result = json.loads(out.stdout)
+    assert set(result) == {"completion", "model", "tokens", "seconds", "tokens_per_second"}
+    assert "self.items" in result["completion"] and result["model"] == "Qwen2.5-Coder-0.5B-Instruct"
+    assert path.read_text().endswith("        \n")  # the user's file is not changed

@@ -1,0 +1,58 @@
+import pytest
+
+from assistant.scope import ScopeKind, Scope, block_end, decide, finish, repeats_next_line
+
+
+def at_end(text):
+    return decide(text, len(text))
+
+
+@pytest.mark.parametrize(
+    "text, kind, indent",
+    [
+        ("def f(x):\n    ", ScopeKind.BLOCK, 0),
+        ("def f(x):", ScopeKind.BLOCK, 0),
+        ("class A:\n    def g(self):\n        ", ScopeKind.BLOCK, 4),
+        ("def f(a,\n      b):  # comment\n", ScopeKind.BLOCK, 0),
+        ('def f(x):\n    """Doc."""\n    ', ScopeKind.BLOCK, 0),
+        ("for i in range(3):\n    ", ScopeKind.BLOCK, 0),
+        ("x = foo(1, ", ScopeKind.LINE, 0),
+        ("d = {1:", ScopeKind.LINE, 0),  # a dict's colon opens no block
+        ('x = "a:"\n', ScopeKind.LINE, 0),
+        ('def f(x):\n    """Doc."""\n    y = 1\n    ', ScopeKind.LINE, 0),
+    ],
+)
+def test_scope_is_decided_from_the_syntax(text, kind, indent):
+    scope = at_end(text)
+    assert scope.kind is kind
+    assert scope.header_indent == indent
+
+
+def test_scope_records_what_follows_the_cursor():
+    text = "class A:\n    def g(self):\n        \n\n    def h(self): pass\n"
+    scope = decide(text, text.index("\n\n") )
+    assert scope.kind is ScopeKind.BLOCK and scope.header_indent == 4
+    assert scope.next_line == "    def h(self): pass"
+
+
+def test_block_end_cuts_at_the_first_dedented_line():
+    check = block_end(Scope(ScopeKind.BLOCK, "        ", "", header_indent=4))
+    assert check("return 1\n") is None
+    assert check("x = 1\n\n        return x\n") is None
+    assert check("return 1\n\n    def h(self):") == len("return 1\n\n")
+    assert check("return 1\n    ") is None  # blank so far: not yet a dedent
+
+
+def test_repeating_the_next_line_is_cut():
+    check = repeats_next_line(Scope(ScopeKind.BLOCK, "", "", 0, next_line="    return total"))
+    assert check("total = 0\n") is None
+    assert check("total = 0\n    return total\n") == len("total = 0\n")
+
+
+def test_finish_never_repeats_the_text_after_the_cursor():
+    line = Scope(ScopeKind.LINE, "print(f(", "))")
+    assert finish("x))", line) == "x"
+    assert finish("x)", line) == "x"
+    assert finish("x", line) == "x"
+    block = Scope(ScopeKind.BLOCK, "    ", "", 0, next_line="    return y")
+    assert finish("y = 2\n    return y\n", block) == "y = 2"
