@@ -3,6 +3,8 @@ embedded 0.5B model (loaded once per test session; needs the 'models' extra)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
@@ -49,7 +51,8 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
 
 @pytest.fixture(scope="session")
 def tiny_model(byte_tokenizer) -> Qwen2ForCausalLM:
-    return make_tiny_model(len(byte_tokenizer))
+    # GUIDECODE_TEST_DEVICE=cuda runs the engine's mathematics on a GPU.
+    return make_tiny_model(len(byte_tokenizer)).to(os.environ.get("GUIDECODE_TEST_DEVICE", "cpu"))
 
 
 @pytest.fixture(scope="session")
