@@ -7,8 +7,8 @@ plain safetensors checkpoint that later loads read back in seconds.
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import shutil
 import time
 from contextlib import contextmanager
@@ -134,16 +134,19 @@ def prepare_embedded(model: embedded.EmbeddedModel, progress: Progress) -> Path:
 @contextmanager
 def _quiet_transformers() -> Iterator[None]:
     # transformers prints its own tqdm bars and warnings; ours (rich) already say what happens.
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
     from transformers.utils import logging as hf_logging
 
-    previous = hf_logging.get_verbosity()
+    previous, gguf_tqdm = hf_logging.get_verbosity(), gguf_utils.tqdm
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    gguf_utils.tqdm = functools.partial(gguf_tqdm, disable=True)  # its own bar ignores the switch above
     try:
         yield
     finally:
         hf_logging.set_verbosity(previous)
         hf_logging.enable_progress_bar()
+        gguf_utils.tqdm = gguf_tqdm
 
 
 def _load_transformers(source: str, dtype: torch.dtype, local_only: bool, name: str, progress: Progress) -> _Weights:
