@@ -41,10 +41,11 @@ class TokenSetGuide:
     @classmethod
     def of_characters(cls, tokenizer, characters: str, also: Iterable[int] = ()) -> "TokenSetGuide":
         """Tokens whose text is made only of `characters` (plus the ids in `also`, e.g. EOS)."""
-        allowed = set(characters)
-        vocab = len(tokenizer)
-        ids = [i for i in range(vocab) if (s := tokenizer.decode([i])) and set(s) <= allowed]
-        return cls.of(vocab, [*ids, *also])
+        from .vocabulary import Vocabulary
+
+        allowed, vocabulary = set(characters), Vocabulary.from_tokenizer(tokenizer)
+        ids = [i for i, text in enumerate(vocabulary.texts) if text and set(text) <= allowed]
+        return cls.of(vocabulary.size, [*ids, *also])
 
     def allowed(self) -> torch.Tensor:
         return self.mask
