@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 
-from decoders import CancelFlag, Engine, SamplingConfig, StopRules, generate
+from decoders import CancelFlag, Engine, SamplingConfig, Session, StopRules, generate
 from decoders.guides import AllOf, Guide
 from decoders.healing import HealingGuide
 from decoders.streaming import TextSink
@@ -60,6 +60,7 @@ class Completion:
     stop_reason: str
     scope: str  # "line" or "block"
     prompt_tokens: int
+    reused_prompt_tokens: int = 0  # prompt tokens whose keys/values came from the previous request
 
     @property
     def tokens_per_second(self) -> float:
@@ -80,6 +81,9 @@ class Assistant:
         self.config = config
         self.engine = Engine(loaded.model)
         self.prompts = PromptBuilder.for_tokenizer(loaded.tokenizer)
+        # The previous request's session: consecutive requests share most of their prompt, whose
+        # keys and values are reused. One generation at a time: an Assistant is not thread-safe.
+        self._previous: Session | None = None
 
     @classmethod
     def load(cls, config: AssistantConfig = AssistantConfig(), progress: Progress | None = None) -> "Assistant":
@@ -103,13 +107,17 @@ class Assistant:
         start = time.perf_counter()
         offset = to_offset(text, cursor)
         scope = scopes.decide(text, offset)
-        prompt, healed = self._prompt(text[:offset], text[offset:])
+        prompt, healed = self._prompt(text[:offset], text[offset:], heal=self.config.healing)
         if healed:
             healing = HealingGuide(self.vocabulary, healed)
             guide = healing if guide is None else AllOf((healing, guide))
+        session = self.engine.prefill(prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel)
+        if session is None:
+            return Completion("", self.loaded.name, 0, time.perf_counter() - start, "cancelled", scope.kind.value, len(prompt))
+        self._previous = session
         result = generate(
             self.engine,
-            self.engine.prefill(prompt),
+            session,
             self.loaded.tokenizer,
             SamplingConfig(self.config.temperature, self.config.top_p, self.config.seed),
             self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens),
@@ -125,6 +133,7 @@ class Assistant:
             stop_reason=result.stop_reason,
             scope=scope.kind.value,
             prompt_tokens=len(prompt),
+            reused_prompt_tokens=session.reused,
         )
 
     def generate_function(self, text: str, name: str | None = None, **kwargs) -> GeneratedFunction:
@@ -146,7 +155,7 @@ class Assistant:
     def vocabulary(self) -> Vocabulary:
         return Vocabulary.from_tokenizer(self.loaded.tokenizer)
 
-    def _prompt(self, prefix: str, suffix: str) -> tuple[list[int], str]:
+    def _prompt(self, prefix: str, suffix: str, heal: bool = True) -> tuple[list[int], str]:
         """Prompt token ids, cut to the token budget (the prefix loses its start, the suffix its
         end), and the text of the prefix's last token, taken back for healing ("" if none)."""
         budget = self.config.max_prompt_tokens
@@ -158,7 +167,7 @@ class Assistant:
         suffix_ids = suffix_ids[: int(budget * self.config.suffix_share)]
         prefix_ids = self.prompts.encode(prefix)
         prefix_ids = prefix_ids[max(0, len(prefix_ids) - (budget - len(suffix_ids) - 4)) :]
-        healed = self.vocabulary.texts[prefix_ids[-1]] if len(prefix_ids) > 1 else ""
+        healed = self.vocabulary.texts[prefix_ids[-1]] if heal and len(prefix_ids) > 1 else ""
         if not healed or "\n" in healed:  # a newline token is never split wrongly, and LINE stops at "\n"
             return self.prompts.completion(prefix_ids, suffix_ids), ""
         kept = prefix_ids[:-1]

@@ -20,6 +20,9 @@ class AssistantConfig:
     seed: int | None = None
     max_prompt_tokens: int = 2048  # the prompt is cut to this budget around the cursor
     suffix_share: float = 0.25  # of that budget, the share given to the text after the cursor
+    healing: bool = True  # token healing of the prompt's last token (decoders/healing.py)
+    # Prefill in chunks of this many tokens, checking the cancel flag in between (None: at once).
+    prefill_chunk: int | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -28,6 +31,7 @@ class AssistantConfig:
             (0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"),
             (self.max_prompt_tokens >= 16, f"max_prompt_tokens must be at least 16, got {self.max_prompt_tokens}"),
             (0 <= self.suffix_share < 1, f"suffix_share must be in [0, 1), got {self.suffix_share}"),
+            (self.prefill_chunk is None or self.prefill_chunk >= 1, f"prefill_chunk must be at least 1, got {self.prefill_chunk}"),
         ]
         for ok, message in checks:
             if not ok:

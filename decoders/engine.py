@@ -9,6 +9,7 @@ positions and `next_logits` is the model's output at the last of them.
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,7 @@ class Session:
     cache: DynamicCache  # covers all of `tokens`
     next_logits: torch.Tensor  # [vocab] float32, the model's logits after the last token
     prompt_length: int
+    reused: int = 0  # prompt tokens whose keys and values came from an earlier session
 
     @property
     def generated(self) -> list[int]:
@@ -42,12 +44,40 @@ class Engine:
         out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True)
         return out.logits[0].float()  # [k, vocab]
 
-    def prefill(self, prompt: list[int]) -> Session:
+    def prefill(
+        self,
+        prompt: list[int],
+        reuse: Session | None = None,
+        chunk: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Session | None:
+        """A session over `prompt`.
+
+        reuse: an earlier session whose cache already covers a prefix of `prompt`; only the rest
+          is computed (the earlier session is left unchanged). At least the last prompt token is
+          always recomputed, since its logits are needed.
+        chunk: compute the prompt this many tokens at a time, checking `cancel` in between, so
+          a long prefill can be abandoned; returns None when cancelled.
+        """
         if not prompt:
             raise ValueError("prefill needs at least one prompt token")
-        cache = DynamicCache(config=self.model.config)
-        logits = self._forward(cache, list(prompt))  # [len(prompt), vocab]
-        return Session(list(prompt), cache, logits[-1], prompt_length=len(prompt))
+        shared = _common_prefix(reuse.tokens, prompt) if reuse is not None else 0
+        shared = min(shared, len(prompt) - 1)
+        if shared > 0:
+            session = self.fork(reuse)
+            if (drop := len(session.tokens) - shared) > 0:
+                session.cache.crop(-drop)
+            del session.tokens[shared:]
+        else:
+            session = Session([], DynamicCache(config=self.model.config), torch.empty(0), 0)
+        rest = prompt[shared:]
+        step = chunk or len(rest)
+        for start in range(0, len(rest), step):
+            if cancel is not None and cancel.is_set():
+                return None
+            self.extend(session, rest[start : start + step])
+        session.prompt_length, session.reused = len(prompt), shared
+        return session
 
     def step(self, session: Session, token: int) -> None:
         """Append one token and compute the logits that follow it."""
@@ -91,3 +121,11 @@ class Engine:
             return
         session.cache.crop(-(n + 1))
         session.next_logits = self._forward(session.cache, session.tokens[-1:])[-1]
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

@@ -76,3 +76,32 @@ def test_rollback_refuses_to_eat_the_prompt(tiny_model, byte_tokenizer):
 def test_prefill_rejects_an_empty_prompt(tiny_model):
     with pytest.raises(ValueError, match="at least one"):
         Engine(tiny_model).prefill([])
+
+
+def test_prefill_reuses_the_shared_prefix_of_an_earlier_session(tiny_model, byte_tokenizer):
+    engine = Engine(tiny_model)
+    first = engine.prefill(prompt_ids(byte_tokenizer, "def add(a, b):\n    return a + b\n"))
+    engine.step(first, 7)  # the earlier session went on generating; reuse must not care
+    before = list(first.tokens)
+    second_prompt = prompt_ids(byte_tokenizer, "def add(a, b):\n    return a - b\n")
+    second = engine.prefill(second_prompt, reuse=first)
+    assert second.reused == len("def add(a, b):\n    return a ")
+    assert second.tokens == second_prompt and second.prompt_length == len(second_prompt)
+    fresh = engine.prefill(second_prompt)
+    torch.testing.assert_close(second.next_logits, fresh.next_logits, rtol=1e-4, atol=1e-4)
+    assert first.tokens == before  # the earlier session is untouched
+    again = engine.prefill(second_prompt, reuse=second)  # identical prompt: the last token is recomputed
+    assert again.reused == len(second_prompt) - 1
+    torch.testing.assert_close(again.next_logits, fresh.next_logits, rtol=1e-4, atol=1e-4)
+
+
+def test_chunked_prefill_matches_and_can_be_cancelled(tiny_model, byte_tokenizer):
+    from decoders import CancelFlag
+
+    engine = Engine(tiny_model)
+    ids = prompt_ids(byte_tokenizer, "import os\n" * 10)
+    whole, chunked = engine.prefill(ids), engine.prefill(ids, chunk=16)
+    torch.testing.assert_close(whole.next_logits, chunked.next_logits, rtol=1e-4, atol=1e-4)
+    cancel = CancelFlag()
+    cancel.set()
+    assert engine.prefill(ids, chunk=16, cancel=cancel) is None

@@ -1,0 +1,98 @@
+import { mock } from './mock-vscode';
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { beforeEach, test } from 'node:test';
+import { currentSettings, DEFAULTS, readSettings, serverOptionsOf } from '../settings';
+
+beforeEach(() => mock.reset());
+
+const from = (values: Record<string, unknown>) => (key: string) => values[key];
+
+test('every setting has its default when nothing is set', () => {
+    assert.deepEqual(readSettings(() => undefined), {
+        model: '0.5b',
+        dtype: 'auto',
+        device: 'auto',
+        maxTokens: 64,
+        debounceMs: 150,
+        guides: { healing: true },
+        speculation: false,
+        server: { command: 'guidecode', pythonPath: '', args: [] },
+        trace: 'off',
+    });
+});
+
+test('set values override the defaults', () => {
+    const s = readSettings(from({
+        model: '1.5b', dtype: 'bfloat16', device: 'cuda', maxTokens: 32, debounceMs: 0,
+        guides: { healing: false }, speculation: true, 'server.command': '/opt/gc',
+        'server.pythonPath': '/venv/bin/python', 'server.args': ['--verbose'], 'trace.server': 'verbose',
+    }));
+    assert.equal(s.model, '1.5b');
+    assert.equal(s.dtype, 'bfloat16');
+    assert.equal(s.device, 'cuda');
+    assert.equal(s.maxTokens, 32);
+    assert.equal(s.debounceMs, 0);
+    assert.deepEqual(s.guides, { healing: false });
+    assert.equal(s.speculation, true);
+    assert.deepEqual(s.server, { command: '/opt/gc', pythonPath: '/venv/bin/python', args: ['--verbose'] });
+    assert.equal(s.trace, 'verbose');
+});
+
+test('values of the wrong type or range fall back to the defaults', () => {
+    const s = readSettings(from({
+        model: '  ', dtype: 'int8', device: 'tpu', maxTokens: 0, debounceMs: 2.5, speculation: 'yes',
+        'server.args': ['--a', 3, null, '--b'], 'trace.server': 'loud',
+    }));
+    assert.equal(s.model, '0.5b');
+    assert.equal(s.dtype, 'auto');
+    assert.equal(s.device, 'auto');
+    assert.equal(s.maxTokens, 64);
+    assert.equal(s.debounceMs, 150);
+    assert.equal(s.speculation, false);
+    assert.deepEqual(s.server.args, ['--a', '--b']);
+    assert.equal(s.trace, 'off');
+});
+
+test('guides keep every boolean key, so new guides need no code change', () => {
+    const s = readSettings(from({ guides: { scope: false, syntax: true, bogus: 'x' } }));
+    assert.deepEqual(s.guides, { healing: true, scope: false, syntax: true });
+});
+
+test('the server receives the options without launch or trace settings', () => {
+    const options = serverOptionsOf(readSettings(from({ model: '1.5b', 'server.command': 'x' })));
+    assert.deepEqual(Object.keys(options).sort(),
+        ['debounceMs', 'device', 'dtype', 'guides', 'maxTokens', 'model', 'speculation']);
+    assert.equal(options.model, '1.5b');
+});
+
+test('currentSettings reads the guidecode section of the workspace configuration', () => {
+    mock.settings.set('guidecode.guides.healing', false);
+    mock.settings.set('guidecode.maxTokens', 16);
+    const s = currentSettings();
+    assert.deepEqual(s.guides, { healing: false });
+    assert.equal(s.maxTokens, 16);
+});
+
+test('package.json declares every setting with the same default as the code', () => {
+    const manifest = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+    const declared = manifest.contributes.configuration.properties as Record<string, { default: unknown }>;
+    const expected: Record<string, unknown> = {
+        'guidecode.model': DEFAULTS.model,
+        'guidecode.dtype': DEFAULTS.dtype,
+        'guidecode.device': DEFAULTS.device,
+        'guidecode.maxTokens': DEFAULTS.maxTokens,
+        'guidecode.debounceMs': DEFAULTS.debounceMs,
+        'guidecode.guides.healing': DEFAULTS.guides.healing,
+        'guidecode.speculation': DEFAULTS.speculation,
+        'guidecode.server.command': DEFAULTS.server.command,
+        'guidecode.server.pythonPath': DEFAULTS.server.pythonPath,
+        'guidecode.server.args': DEFAULTS.server.args,
+        'guidecode.trace.server': DEFAULTS.trace,
+    };
+    assert.deepEqual(Object.keys(declared).sort(), Object.keys(expected).sort());
+    for (const [key, value] of Object.entries(expected)) {
+        assert.deepEqual(declared[key].default, value, key);
+    }
+});
