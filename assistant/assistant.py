@@ -18,8 +18,8 @@ from decoders.vocabulary import Vocabulary
 
 from . import scope as scopes
 from .config import AssistantConfig
-from .documents import Cursor, to_offset
-from .functions import FunctionSlot, find_function_slot
+from .documents import Cursor, encodable, to_offset
+from .functions import FunctionSlot, find_function_slot, find_function_slot_at
 from .loading import LoadedModel, dtype_name, load_model
 from .progress import Progress
 from .prompts import PromptBuilder
@@ -73,6 +73,7 @@ class GeneratedFunction:
     body: str
     name: str
     completion: Completion
+    replaced: tuple[int, int]  # character offsets in the input of the text that "\n" + body replaces
 
 
 class Assistant:
@@ -105,6 +106,7 @@ class Assistant:
     ) -> Completion:
         """The text to insert at `cursor` (a character offset, or a 0-based (line, column))."""
         start = time.perf_counter()
+        text = encodable(text)
         offset = to_offset(text, cursor)
         scope = scopes.decide(text, offset)
         prompt, healed = self._prompt(text[:offset], text[offset:], heal=self.config.healing)
@@ -139,10 +141,16 @@ class Assistant:
     def generate_function(self, text: str, name: str | None = None, **kwargs) -> GeneratedFunction:
         """Write the body of a function from its signature and docstring (the named one, or the
         first whose body is empty, `...` or `pass`)."""
-        slot: FunctionSlot = find_function_slot(text, name)
+        return self._write_body(find_function_slot(text, name), **kwargs)
+
+    def complete_function_at(self, text: str, offset: int, **kwargs) -> GeneratedFunction:
+        """Write the body of the function around character `offset` (its body is replaced)."""
+        return self._write_body(find_function_slot_at(text, offset), **kwargs)
+
+    def _write_body(self, slot: FunctionSlot, **kwargs) -> GeneratedFunction:
         completion = self.complete(slot.document, slot.cursor, **kwargs)
         body = slot.indent + completion.text.lstrip(" \t") if completion.text else ""
-        return GeneratedFunction(slot.head + body, body, slot.name, completion)
+        return GeneratedFunction(slot.head + body, body, slot.name, completion, slot.replaced)
 
     def _stop_rules(self, scope: scopes.Scope, max_new_tokens: int) -> StopRules:
         eos = self.prompts.stop_token_ids()

@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--function", help="the function to write (default: the first with an empty body)")
     _model_options(generate)
 
+    serve = commands.add_parser("serve", help="run the language server (stdio, or --tcp HOST:PORT)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    serve.add_argument("--model", default=embedded.DEFAULT_MODEL, help="default model (editors may override it)")
+    serve.add_argument("--dtype", default="auto")
+    serve.add_argument("--device", default="auto")
+    serve.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
     models = commands.add_parser("models", help="list, prepare or verify the embedded models")
     models.add_argument("action", nargs="?", choices=("list", "prepare", "verify"), default="list")
     models.add_argument("names", nargs="*", metavar="NAME", help=f"embedded models (default: all installed; {', '.join(embedded.EMBEDDED)})")
@@ -216,7 +223,30 @@ def _models_table(models: list[embedded.EmbeddedModel]) -> Table:
     return table
 
 
-COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models}
+def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import logging
+
+    from lsp.options import ServerOptions
+    from lsp.server import build_server
+
+    host, port = _host_port(args.tcp) if args.tcp else (None, None)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="guidecode %(levelname)s %(name)s: %(message)s")
+    server = build_server(ServerOptions(model=args.model, dtype=args.dtype, device=args.device))
+    if host is None:
+        server.start_io()  # stdout carries the protocol: nothing else may print there
+    else:
+        server.start_tcp(host, port)
+    return 0
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--tcp expects HOST:PORT (e.g. 127.0.0.1:2087), got {text!r}")
+    return host, int(port)
+
+
+COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

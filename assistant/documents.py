@@ -26,3 +26,13 @@ def to_offset(text: str, cursor: Cursor) -> int:
             f"(the last valid column is {len(lines[line]) + 1}, the end of the line)"
         )
     return sum(len(l) + 1 for l in lines[:line]) + column
+
+
+def encodable(text: str) -> str:
+    """`text` with lone surrogates (what a bad UTF-16 conversion leaves) as U+FFFD: same length,
+    so offsets stay valid, and safe to encode as UTF-8 for the parser and the tokenizer."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)

@@ -20,6 +20,7 @@ class FunctionSlot:
     indent: str  # the body's indentation
     document: str  # the whole file with the placeholder body removed and an empty body line
     cursor: int  # offset in `document` of the empty body line, after its indentation
+    replaced: tuple[int, int]  # character offsets in the original text of what the new body replaces
 
 
 def _functions(node: tree_sitter.Node):
@@ -49,6 +50,16 @@ def _is_unwritten(fn: tree_sitter.Node) -> bool:
     statements = [c for c in body.named_children if c.type != "comment"] if body else []
     rest = statements[len(_kept_statements(body)) :] if body else []
     return all(_is_placeholder(s) for s in rest)
+
+
+def find_function_slot_at(text: str, offset: int) -> FunctionSlot:
+    """The slot of the innermost function whose text contains character offset `offset`."""
+    source = text.encode("utf-8")
+    at = len(text[:offset].encode("utf-8"))
+    containing = [f for f in _functions(python_parser().parse(source).root_node) if f.start_byte <= at <= f.end_byte]
+    if not containing:
+        raise GuidecodeError("the cursor is not inside a function: put it on a function's signature, docstring or body")
+    return _slot(source, containing[-1])
 
 
 def find_function_slot(text: str, name: str | None = None) -> FunctionSlot:
@@ -87,7 +98,10 @@ def _slot(source: bytes, fn: tree_sitter.Node) -> FunctionSlot:
     before = source[:head_end].decode() + "\n" + indent
     after = source[fn.end_byte :].decode()
     after = after if after.startswith("\n") else "\n" + after
-    return FunctionSlot(fn.child_by_field_name("name").text.decode(), head, indent, before + after, len(before))
+    chars = lambda b: len(source[:b].decode("utf-8", "replace"))  # noqa: E731
+    replaced = (chars(head_end), chars(fn.end_byte))
+    name = fn.child_by_field_name("name").text.decode()
+    return FunctionSlot(name, head, indent, before + after, len(before), replaced)
 
 
 def _body_indent(source: bytes, kept: list[tree_sitter.Node], def_indent: str) -> str:

@@ -81,6 +81,9 @@ def apply_mask(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None or not bool(mask.any()):
         return logits
     mask = mask.to(logits.device)
-    if mask.shape[-1] < logits.shape[-1]:  # the model's vocab may be padded past the tokenizer's
-        mask = torch.nn.functional.pad(mask, (0, logits.shape[-1] - mask.shape[-1]), value=False)
-    return logits.masked_fill(~mask, float("-inf"))
+    vocab = logits.shape[-1]
+    # The model's vocabulary may be padded past the tokenizer's (extra ids never allowed), or the
+    # tokenizer may know ids the model cannot produce (dropped).
+    if mask.shape[-1] < vocab:
+        mask = torch.nn.functional.pad(mask, (0, vocab - mask.shape[-1]), value=False)
+    return logits.masked_fill(~mask[:vocab], float("-inf"))

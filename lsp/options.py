@@ -1,0 +1,115 @@
+"""The server's options, from `initializationOptions` and `workspace/didChangeConfiguration`.
+
+An editor sends camelCase keys (section "guidecode"). A bad value never fails the request that
+carried it: it is reported (the server shows the message to the user) and its default is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from assistant.config import AssistantConfig
+from assistant.embedded import DEFAULT_MODEL
+
+_DTYPES = ("auto", "bfloat16", "float16", "float32", "bf16", "fp16", "fp32")
+_DEVICES = ("auto", "cpu", "cuda")
+# Keys the VS Code extension sends in the same section for itself.
+_CLIENT_ONLY = {"server", "trace"}
+
+
+@dataclass(frozen=True)
+class GuideOptions:
+    healing: bool = True
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    model: str = DEFAULT_MODEL
+    dtype: str = "auto"
+    device: str = "auto"
+    max_tokens: int = 64
+    debounce_ms: int = 150
+    # A smaller window than the CLI's: on a 2-core CPU prefill costs ~3 ms a token.
+    max_prompt_tokens: int = 1024
+    guides: GuideOptions = field(default_factory=GuideOptions)
+    speculation: bool = False
+
+    def assistant_config(self) -> AssistantConfig:
+        return AssistantConfig(
+            model=self.model,
+            dtype=self.dtype,
+            device=self.device,
+            max_new_tokens=self.max_tokens,
+            max_prompt_tokens=self.max_prompt_tokens,
+            suffix_share=0.125,  # the suffix follows the prefix in FIM prompts: keep what each keystroke re-encodes small
+            healing=self.guides.healing,
+            prefill_chunk=128,  # lets a superseded request stop during a long prefill
+        )
+
+    def needs_reload(self, other: "ServerOptions") -> bool:
+        return (self.model, self.dtype, self.device) != (other.model, other.dtype, other.device)
+
+
+_CAMEL = {"maxTokens": "max_tokens", "debounceMs": "debounce_ms", "maxPromptTokens": "max_prompt_tokens"}
+
+
+def _check(name: str, value: Any) -> str | None:
+    """Why `value` is not valid for option `name`, or None."""
+    if name in ("model", "dtype", "device") and (not isinstance(value, str) or not value.strip()):
+        return "must be a non-empty string"
+    if name == "dtype" and value.lower() not in _DTYPES:
+        return f"must be one of {', '.join(_DTYPES[:4])}"
+    if name == "device" and value.lower() not in _DEVICES:
+        return f"must be one of {', '.join(_DEVICES)}"
+    if name == "max_tokens" and not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2048):
+        return "must be an integer from 1 to 2048"
+    if name == "debounce_ms" and not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 5000):
+        return "must be an integer from 0 to 5000"
+    if name == "max_prompt_tokens" and not (isinstance(value, int) and not isinstance(value, bool) and 64 <= value <= 32768):
+        return "must be an integer from 64 to 32768"
+    if name == "speculation" and not isinstance(value, bool):
+        return "must be true or false"
+    return None
+
+
+def parse_options(raw: Any, base: ServerOptions = ServerOptions()) -> tuple[ServerOptions, list[str]]:
+    """Options from an editor's object, starting from `base`; returns them and the problems found."""
+    if raw is None:
+        return base, []
+    if not isinstance(raw, dict):
+        return base, [f"guidecode options must be an object, got {type(raw).__name__}; using the defaults"]
+    problems: list[str] = []
+    defaults = ServerOptions()
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(ServerOptions)}
+    for key, value in raw.items():
+        name = _CAMEL.get(key, key)
+        if key in _CLIENT_ONLY:
+            continue
+        if name not in known:
+            problems.append(f"unknown guidecode option {key!r} ignored")
+            continue
+        if name == "guides":
+            values["guides"], more = _parse_guides(value)
+            problems += more
+            continue
+        if (why := _check(name, value)) is not None:
+            problems.append(f"guidecode option {key}={value!r} {why}; using the default {getattr(defaults, name)!r}")
+            value = getattr(defaults, name)
+        values[name] = value
+    return replace(base, **values), problems
+
+
+def _parse_guides(raw: Any) -> tuple[GuideOptions, list[str]]:
+    if not isinstance(raw, dict):
+        return GuideOptions(), [f"guidecode option guides must be an object, got {raw!r}; using the defaults"]
+    problems, values = [], {}
+    for key, value in raw.items():
+        if key not in {f.name for f in fields(GuideOptions)}:
+            problems.append(f"unknown guide {key!r} ignored")
+        elif not isinstance(value, bool):
+            problems.append(f"guide {key}={value!r} must be true or false; using the default")
+        else:
+            values[key] = value
+    return GuideOptions(**values), problems

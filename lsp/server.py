@@ -1,0 +1,204 @@
+"""The language server editors talk to (pygls 1.x; LSP 3.18 inline completion).
+
+Handlers are thin: find the document, convert the position, ask the `CompletionService`, convert
+the answer. Anything an editor may send — unknown documents, positions past the end, requests
+after shutdown — gets an empty result or a JSON-RPC error, never a dead server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidRequest
+from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.server import LanguageServer
+
+from assistant import GuidecodeError
+
+from .options import ServerOptions, parse_options
+from .service import Answer, CompletionService
+
+log = logging.getLogger("guidecode.lsp")
+
+GENERATE = "guidecode.generate"
+STATS = "guidecode.stats"
+STATUS = "guidecode/status"
+_tokens = itertools.count(1)
+
+
+class GuidecodeProtocol(LanguageServerProtocol):
+    """pygls 1.x with what it lacks: the inline-completion capability, and answers after shutdown."""
+
+    @lsp_method(lsp.INITIALIZE)
+    def lsp_initialize(self, params: lsp.InitializeParams) -> lsp.InitializeResult:
+        result = super().lsp_initialize(params)
+        result.capabilities.inline_completion_provider = lsp.InlineCompletionOptions()
+        self._server.configure(params.initialization_options)  # type: ignore[attr-defined]
+        return result
+
+    def _procedure_handler(self, message):
+        # pygls drops requests after shutdown without answering, which leaves a client waiting.
+        if self._shutdown and getattr(message, "method", "") != lsp.EXIT and hasattr(message, "id") and hasattr(message, "method"):
+            error = JsonRpcInvalidRequest("the guidecode server has shut down; start a new one")
+            self._send_response(message.id, None, error.to_response_error())
+            return
+        super()._procedure_handler(message)
+
+
+class GuidecodeServer(LanguageServer):
+    def __init__(self, options: ServerOptions = ServerOptions(), loader=None):
+        super().__init__("guidecode", "0.1.0", protocol_cls=GuidecodeProtocol, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+        self.base_options = options
+        kwargs = {"loader": loader} if loader else {}
+        self.service = CompletionService(options, self._send_status, self._warn, **kwargs)
+
+    def configure(self, raw: Any) -> None:
+        options, problems = parse_options(raw, self.base_options)
+        for problem in problems:
+            self._warn(problem)
+        if options.speculation:
+            self._warn("speculation is not available in this version yet; decoding stays plain")
+        self.service.reconfigure(options)
+
+    def _warn(self, message: str) -> None:
+        log.warning(message)
+        try:
+            self.show_message(message, lsp.MessageType.Warning)
+        except Exception:  # no client connected (yet): the log keeps it
+            pass
+
+    def _send_status(self, state: str, model: str, last_ms: float | None) -> None:
+        try:
+            self.send_notification(STATUS, {"state": state, "model": model, "lastLatencyMs": None if last_ms is None else round(last_ms, 1)})
+        except Exception:  # the transport is gone (shutdown); status is best effort
+            pass
+
+
+def document_offset(server: LanguageServer, uri: str, position: lsp.Position) -> tuple[str, int] | None:
+    """The document's text and the character offset of `position`, or None if either is unknown."""
+    document = server.workspace.text_documents.get(uri)
+    if document is None:
+        return None
+    lines = document.lines  # each with its line ending
+    if not 0 <= position.line < max(len(lines), 1):
+        return None
+    line = lines[position.line] if lines else ""
+    body = line.rstrip("\r\n")
+    if position.character > len(body.encode("utf-16-le")) // 2:
+        return None
+    column = document.position_codec.position_from_client_units(lines, position).character if lines else 0
+    return document.source, sum(len(l) for l in lines[: position.line]) + column
+
+
+def offset_position(text: str, offset: int) -> lsp.Position:
+    """The LSP (UTF-16) position of character `offset`."""
+    before = text[:offset]
+    line = before.count("\n")
+    column = before[before.rfind("\n") + 1 :]
+    return lsp.Position(line=line, character=len(column.encode("utf-16-le")) // 2)
+
+
+def build_server(options: ServerOptions = ServerOptions(), loader=None) -> GuidecodeServer:
+    server = GuidecodeServer(options, loader)
+
+    @server.feature(lsp.INITIALIZED)
+    def initialized(ls: GuidecodeServer, params: lsp.InitializedParams) -> None:
+        ls.service.start_loading()  # load while the user reads the file
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(ls: GuidecodeServer, params: lsp.DidChangeConfigurationParams) -> None:
+        settings = params.settings if isinstance(params.settings, dict) else {}
+        ls.configure(settings.get("guidecode", settings))
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: GuidecodeServer, params: lsp.DidCloseTextDocumentParams) -> None:
+        ls.service.forget(params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION)
+    async def inline_completion(ls: GuidecodeServer, params: lsp.InlineCompletionParams) -> lsp.InlineCompletionList | None:
+        answer = await _complete(ls, params.text_document.uri, params.position)
+        if not answer or not answer.text:
+            return lsp.InlineCompletionList(items=[])
+        end = params.position
+        return lsp.InlineCompletionList(items=[lsp.InlineCompletionItem(insert_text=answer.text, range=lsp.Range(end, end))])
+
+    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[".", "(", " "]))
+    async def completion(ls: GuidecodeServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+        answer = await _complete(ls, params.text_document.uri, params.position)
+        if not answer or not answer.text:
+            return lsp.CompletionList(is_incomplete=True, items=[])
+        item = lsp.CompletionItem(
+            label=answer.text.split("\n", 1)[0].strip() or answer.text.strip(),
+            kind=lsp.CompletionItemKind.Snippet,
+            detail="guidecode",
+            documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=f"```python\n{answer.text}\n```"),
+            text_edit=lsp.TextEdit(range=lsp.Range(params.position, params.position), new_text=answer.text),
+            insert_text_format=lsp.InsertTextFormat.PlainText,
+            sort_text="0",
+            filter_text=answer.text,
+        )
+        # is_incomplete: the next keystroke must ask again, a completion depends on every character.
+        return lsp.CompletionList(is_incomplete=True, items=[item])
+
+    @server.command(STATS)
+    def stats(ls: GuidecodeServer, args: list | None = None) -> dict:
+        return ls.service.stats.snapshot()
+
+    @server.command(GENERATE)
+    async def generate(ls: GuidecodeServer, args: list) -> dict:
+        return await _generate_function(ls, args)
+
+    return server
+
+
+async def _complete(ls: GuidecodeServer, uri: str, position: lsp.Position) -> Answer | None:
+    located = document_offset(ls, uri, position)
+    if located is None:
+        return None
+    text, offset = located
+    return await ls.service.complete(uri, text, offset)
+
+
+async def _generate_function(ls: GuidecodeServer, args: list) -> dict:
+    target = args[0] if args and isinstance(args[0], dict) else {}
+    uri, position = target.get("uri"), target.get("position") or {}
+    try:
+        lsp_position = lsp.Position(line=int(position.get("line", -1)), character=int(position.get("character", -1)))
+    except (TypeError, ValueError):
+        lsp_position = lsp.Position(line=-1, character=-1)
+    located = document_offset(ls, uri, lsp_position) if isinstance(uri, str) else None
+    if located is None:
+        raise JsonRpcInvalidRequest(f"{GENERATE} needs [{{uri, position}}] of an open document; got {args!r}")
+    text, offset = located
+    async with _progress(ls, "guidecode: writing the function body") as done:
+        try:
+            generated = await ls.service.generate_function(text, offset)
+        except GuidecodeError as error:
+            done(str(error))
+            raise JsonRpcInvalidRequest(str(error)) from None
+        done(f"{generated.completion.tokens} tokens in {generated.completion.seconds:.1f} s")
+    start, end = generated.replaced
+    edit = lsp.TextEdit(range=lsp.Range(offset_position(text, start), offset_position(text, end)), new_text="\n" + generated.body)
+    response = await ls.apply_edit_async(lsp.WorkspaceEdit(changes={uri: [edit]}), label=f"guidecode: body of {generated.name}")
+    return {"applied": bool(response and response.applied), "text": generated.body, "function": generated.name}
+
+
+@asynccontextmanager
+async def _progress(ls: GuidecodeServer, title: str):
+    """$/progress around long work, when the client supports it; yields a function taking the end message."""
+    capabilities = ls.client_capabilities.window
+    token = f"guidecode-{next(_tokens)}"
+    supported = bool(capabilities and capabilities.work_done_progress)
+    if supported:
+        await ls.progress.create_async(token)
+        ls.progress.begin(token, lsp.WorkDoneProgressBegin(title=title, cancellable=False))
+    message = [""]
+    try:
+        yield lambda text: message.__setitem__(0, text)
+    finally:
+        if supported:
+            ls.progress.end(token, lsp.WorkDoneProgressEnd(message=message[0]))

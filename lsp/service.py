@@ -1,0 +1,196 @@
+"""The completion service behind the LSP handlers: caches, debounce, cancellation, one model thread.
+
+Invariants:
+- One worker thread owns the model: generations never overlap, and the event loop never blocks
+  on torch.
+- Per document, only the newest request may generate. A newer request (or `$/cancelRequest`)
+  sets the older one's cancel flag; the decoding loop sees it within one step (or one prefill
+  chunk) and returns, and the time from flag to return is recorded as `abandonMs`.
+- A request answered from a cache neither waits for the debounce nor touches the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from assistant import Assistant, AssistantConfig, GuidecodeError
+from assistant.progress import Progress
+
+from .completion_cache import CompletionCache
+from .options import ServerOptions
+from .stats import ServerStats
+
+StatusSink = Callable[[str, str, float | None], None]  # (state, model, last latency ms)
+
+
+class TimedCancel(threading.Event):
+    """A cancel flag that remembers when it was set, to measure how fast a generation stops."""
+
+    set_at: float | None = None
+
+    def set(self) -> None:
+        if self.set_at is None:
+            self.set_at = time.perf_counter()
+        super().set()
+
+
+@dataclass
+class Answer:
+    text: str
+    kind: str  # "cold", "warm", "typed-ahead", "lru", "cancelled", "superseded"
+
+
+Loader = Callable[[AssistantConfig], Assistant]
+
+
+def load_assistant(config: AssistantConfig) -> Assistant:
+    return Assistant.load(config, progress=Progress.silent())
+
+
+class CompletionService:
+    def __init__(self, options: ServerOptions, status: StatusSink, warn: Callable[[str], None], loader: Loader = load_assistant):
+        self.options = options
+        self.status = status
+        self.warn = warn  # shows a message to the user
+        self.loader = loader
+        self.stats = ServerStats()
+        self.cache = CompletionCache()
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guidecode-model")
+        self._assistant: asyncio.Future | None = None
+        self._newest: dict[str, int] = {}
+        self._running: dict[str, TimedCancel] = {}
+        self._sequence = 0
+        self._warm: set[str] = set()  # documents that already had a generation
+        self._last_latency: float | None = None
+
+    # -- the model ---------------------------------------------------------------------------
+
+    def start_loading(self) -> None:
+        """Load the model in the worker thread now; requests wait for it."""
+        loop = asyncio.get_running_loop()
+        self.status("loading", self.options.model, self._last_latency)
+        self._assistant = loop.run_in_executor(self.worker, self._load, self.options)
+        self._assistant.add_done_callback(lambda _: self.status("idle", self.options.model, self._last_latency))
+
+    def _load(self, options: ServerOptions) -> Assistant:
+        try:
+            assistant = self.loader(options.assistant_config())
+        except GuidecodeError as error:
+            if options.model == ServerOptions().model:
+                raise
+            self.warn(f"{error} Using the default model {ServerOptions().model} instead.")
+            assistant = self.loader(ServerOptions(dtype=options.dtype, device=options.device).assistant_config())
+        self.stats.model = assistant.description
+        return assistant
+
+    def reconfigure(self, options: ServerOptions) -> None:
+        """New options; the model is reloaded only if it changed (before `initialized`, nothing loads)."""
+        previous, self.options = self.options, options
+        self.cache.clear()
+        if self._assistant is None:
+            return
+        if previous.needs_reload(options):
+            self.start_loading()
+        elif self._assistant.done() and not self._assistant.exception():
+            self._assistant.result().config = options.assistant_config()
+
+    async def assistant(self) -> Assistant:
+        if self._assistant is None:
+            self.start_loading()
+        return await self._assistant
+
+    # -- completion --------------------------------------------------------------------------
+
+    async def complete(self, uri: str, text: str, offset: int) -> Answer:
+        start = time.perf_counter()
+        self.stats.count("requests")
+        prefix, suffix = text[:offset], text[offset:]
+        cached = self._from_cache(uri, prefix, suffix)
+        if cached is not None:
+            return self._finish(cached, start)
+        ticket = self._supersede(uri)
+        await asyncio.sleep(self.options.debounce_ms / 1000)
+        if self._newest.get(uri) != ticket:
+            self.stats.count("superseded")
+            return Answer("", "superseded")
+        assistant = await self.assistant()
+        if self._newest.get(uri) != ticket:
+            self.stats.count("superseded")
+            return Answer("", "superseded")
+        cancel = TimedCancel()
+        self._running[uri] = cancel
+        try:
+            answer = await self._generate(assistant, uri, text, offset, cancel)
+        except asyncio.CancelledError:  # $/cancelRequest: stop the generation, let pygls answer
+            cancel.set()
+            raise
+        finally:
+            if self._running.get(uri) is cancel:
+                del self._running[uri]
+        if answer.kind != "cancelled":
+            self.cache.remember(uri, prefix, suffix, answer.text)
+            return self._finish(answer, start)
+        return answer
+
+    def _from_cache(self, uri: str, prefix: str, suffix: str) -> Answer | None:
+        if (rest := self.cache.typed_ahead(uri, prefix, suffix)) is not None:
+            return Answer(rest, "typed-ahead")
+        if (same := self.cache.recent(prefix, suffix)) is not None:
+            return Answer(same, "lru")
+        return None
+
+    def _supersede(self, uri: str) -> int:
+        """Make this the newest request for `uri`, cancelling the generation in flight."""
+        self._sequence += 1
+        self._newest[uri] = self._sequence
+        if (running := self._running.get(uri)) is not None:
+            running.set()
+        return self._sequence
+
+    async def _generate(self, assistant: Assistant, uri: str, text: str, offset: int, cancel: TimedCancel) -> Answer:
+        loop = asyncio.get_running_loop()
+        self.status("busy", self.options.model, self._last_latency)
+        try:
+            completion = await loop.run_in_executor(self.worker, lambda: assistant.complete(text, offset, cancel=cancel))
+        finally:
+            self.status("idle", self.options.model, self._last_latency)
+        if cancel.is_set():
+            self.stats.abandoned((time.perf_counter() - cancel.set_at) * 1000)
+            return Answer("", "cancelled")
+        self.stats.generation(completion.tokens, completion.seconds, completion.prompt_tokens, completion.reused_prompt_tokens)
+        kind = "warm" if uri in self._warm else "cold"
+        self._warm.add(uri)
+        return Answer(completion.text, kind)
+
+    def _finish(self, answer: Answer, start: float) -> Answer:
+        self._last_latency = (time.perf_counter() - start) * 1000
+        self.stats.record(answer.kind, self._last_latency)
+        return answer
+
+    def forget(self, uri: str) -> None:
+        """The document was closed."""
+        if (running := self._running.pop(uri, None)) is not None:
+            running.set()
+        self._newest.pop(uri, None)
+        self._warm.discard(uri)
+        self.cache.forget(uri)
+
+    async def generate_function(self, text: str, offset: int):
+        """Write the body of the function around `offset` (the one whose header or docstring precedes it)."""
+        assistant = await self.assistant()
+        loop = asyncio.get_running_loop()
+        self.status("busy", self.options.model, self._last_latency)
+        try:
+            return await loop.run_in_executor(self.worker, lambda: assistant.complete_function_at(text, offset))
+        finally:
+            self.status("idle", self.options.model, self._last_latency)
+
+    def shutdown(self) -> None:
+        for flag in self._running.values():
+            flag.set()
+        self.worker.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,75 @@
+"""What the server reports through `guidecode.stats`: counts, latency percentiles, throughput."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0..100) by nearest rank; None without data."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[rank]
+
+
+@dataclass
+class ServerStats:
+    model: str = ""
+    counts: Counter = field(default_factory=Counter)
+    # Latencies in ms by how the answer was produced; bounded so a long session stays small.
+    latencies: dict[str, deque] = field(default_factory=dict)
+    abandon_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
+    generated_tokens: int = 0
+    generation_seconds: float = 0.0
+    prompt_tokens: int = 0
+    prefill_tokens_saved: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, kind: str, ms: float) -> None:
+        with self.lock:
+            self.counts[kind] += 1
+            self.latencies.setdefault(kind, deque(maxlen=5000)).append(ms)
+
+    def count(self, what: str) -> None:
+        with self.lock:
+            self.counts[what] += 1
+
+    def generation(self, tokens: int, seconds: float, prompt_tokens: int, reused: int) -> None:
+        with self.lock:
+            self.generated_tokens += tokens
+            self.generation_seconds += seconds
+            self.prompt_tokens += prompt_tokens
+            self.prefill_tokens_saved += reused
+
+    def abandoned(self, ms: float) -> None:
+        with self.lock:
+            self.counts["cancelled"] += 1
+            self.abandon_ms.append(ms)
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            every = [ms for values in self.latencies.values() for ms in values]
+            by_kind = {k: _summary(list(v)) for k, v in self.latencies.items()}
+            return {
+                "model": self.model,
+                "requests": self.counts["requests"],
+                "completions": sum(len(v) for v in self.latencies.values()),
+                "cancelled": self.counts["cancelled"],
+                "superseded": self.counts["superseded"],
+                "cacheHits": {"typedAhead": self.counts["typed-ahead"], "lru": self.counts["lru"]},
+                "latencyMs": _summary(every),
+                "latencyMsByKind": by_kind,
+                "abandonMs": _summary(list(self.abandon_ms)),
+                "tokensPerSecond": round(self.generated_tokens / self.generation_seconds, 2) if self.generation_seconds else None,
+                "promptTokens": self.prompt_tokens,
+                "prefillTokensSaved": self.prefill_tokens_saved,
+            }
+
+
+def _summary(values: list[float]) -> dict:
+    rounded = lambda v: None if v is None else round(v, 1)  # noqa: E731
+    return {"n": len(values), "p50": rounded(percentile(values, 50)), "p95": rounded(percentile(values, 95)), "p99": rounded(percentile(values, 99))}

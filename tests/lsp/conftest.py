@@ -1,0 +1,93 @@
+"""A real `guidecode serve` subprocess and a real pygls client talking JSON-RPC to it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+
+import pytest
+from lsprotocol import types as lsp
+from pygls.lsp.client import BaseLanguageClient
+
+from tests.conftest import make_byte_tokenizer, make_tiny_model
+
+TIMEOUT = 120  # seconds for any one exchange; a hang fails the test instead of blocking CI
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The tiny random-weight model saved as a local model directory the server can load."""
+    path = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = make_byte_tokenizer()
+    make_tiny_model(len(tokenizer)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@dataclass
+class Session:
+    client: BaseLanguageClient
+    messages: list = field(default_factory=list)  # window/showMessage
+    statuses: list = field(default_factory=list)  # guidecode/status
+    edits: list = field(default_factory=list)  # workspace/applyEdit
+    progress: list = field(default_factory=list)  # $/progress values
+
+    async def call(self, awaitable):
+        return await asyncio.wait_for(awaitable, TIMEOUT)
+
+    def open(self, uri: str, text: str, version: int = 1) -> None:
+        self.client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", version, text)))
+
+    async def inline(self, uri: str, line: int, character: int) -> list[lsp.InlineCompletionItem]:
+        params = lsp.InlineCompletionParams(
+            context=lsp.InlineCompletionContext(trigger_kind=lsp.InlineCompletionTriggerKind.Automatic),
+            text_document=lsp.TextDocumentIdentifier(uri),
+            position=lsp.Position(line, character),
+        )
+        result = await self.call(self.client.text_document_inline_completion_async(params))
+        return result.items if hasattr(result, "items") else list(result or [])
+
+    async def stats(self) -> dict:
+        return await self.call(self.client.workspace_execute_command_async(lsp.ExecuteCommandParams(command="guidecode.stats", arguments=[])))
+
+
+async def start_session(model: str, options: dict | None = None, work_done_progress: bool = True) -> Session:
+    client = BaseLanguageClient("guidecode-tests", "0.1")
+    session = Session(client)
+
+    @client.feature(lsp.WINDOW_SHOW_MESSAGE)
+    def show_message(params):
+        session.messages.append(params.message)
+
+    @client.feature("guidecode/status")
+    def status(params):
+        session.statuses.append(params)
+
+    @client.feature(lsp.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params):
+        session.edits.append(params.edit)
+        return lsp.ApplyWorkspaceEditResult(applied=True)
+
+    @client.feature(lsp.WINDOW_WORK_DONE_PROGRESS_CREATE)
+    def create_progress(params):
+        return None
+
+    @client.feature(lsp.PROGRESS)
+    def progress(params):
+        session.progress.append(params.value)
+
+    await client.start_io(sys.executable, "-m", "assistant.cli", "serve", "--model", str(model))
+    capabilities = lsp.ClientCapabilities(window=lsp.WindowClientCapabilities(work_done_progress=work_done_progress))
+    init = lsp.InitializeParams(capabilities=capabilities, initialization_options={"debounceMs": 0, **(options or {})})
+    session.initialize_result = await session.call(client.initialize_async(init))
+    client.initialized(lsp.InitializedParams())
+    return session
+
+
+async def stop_session(session: Session) -> None:
+    try:
+        await session.call(session.client.shutdown_async(None))
+        session.client.exit(None)
+    finally:
+        await session.client.stop()

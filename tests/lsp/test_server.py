@@ -1,0 +1,169 @@
+"""The real server over JSON-RPC, with the tiny random-weight model (seconds)."""
+
+import asyncio
+
+import pytest
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
+
+from tests.lsp.conftest import start_session, stop_session
+
+URI = "file:///tmp/guidecode-test/app.py"
+TEXT = "import os\n\ndef main():\n    path = os.getcwd()\n    print(path\n"
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_initialize_advertises_inline_completion_and_commands(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir)
+        caps = session.initialize_result.capabilities
+        assert caps.inline_completion_provider is not None
+        assert caps.completion_provider is not None
+        assert set(caps.execute_command_provider.commands) >= {"guidecode.generate", "guidecode.stats"}
+        assert caps.text_document_sync.change == lsp.TextDocumentSyncKind.Incremental
+        await stop_session(session)
+
+    run(scenario())
+
+
+def test_inline_completion_completion_typed_ahead_and_lru(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir, {"maxTokens": 12})
+        session.open(URI, TEXT)
+        first = await session.inline(URI, 4, len("    print(path"))
+        assert len(first) == 1 and first[0].insert_text
+        proposal = first[0].insert_text
+        # the same request through textDocument/completion: one item, the same text, from the LRU
+        params = lsp.CompletionParams(lsp.TextDocumentIdentifier(URI), lsp.Position(4, len("    print(path")))
+        completion = await session.call(session.client.text_document_completion_async(params))
+        assert completion.items[0].text_edit.new_text == proposal
+        # the user types the first character of the proposal: the rest comes back without the model
+        typed = proposal[0]
+        change = lsp.TextDocumentContentChangeEvent_Type1(
+            range=lsp.Range(lsp.Position(4, 14), lsp.Position(4, 14)), text=typed
+        )
+        session.client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(lsp.VersionedTextDocumentIdentifier(version=2, uri=URI), [change])
+        )
+        rest = await session.inline(URI, 4, 14 + len(typed))
+        if len(proposal) > 1:
+            assert rest[0].insert_text == proposal[1:]
+        stats = await session.stats()
+        assert stats["cacheHits"]["lru"] == 1
+        assert stats["cacheHits"]["typedAhead"] == (1 if len(proposal) > 1 else 0)
+        assert stats["latencyMsByKind"]["cold"]["n"] == 1
+        states = [s["state"] if isinstance(s, dict) else s.state for s in session.statuses]
+        assert states[0] == "loading" and "busy" in states and states[-1] == "idle"
+        await stop_session(session)
+
+    run(scenario())
+
+
+def test_a_newer_request_supersedes_the_older(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir, {"debounceMs": 300, "maxTokens": 8})
+        session.open(URI, TEXT)
+        older = asyncio.ensure_future(session.inline(URI, 4, 5))
+        await asyncio.sleep(0.05)
+        newer = await session.inline(URI, 4, 6)
+        assert await older == []  # abandoned during its debounce
+        assert isinstance(newer, list)
+        stats = await session.stats()
+        assert stats["superseded"] >= 1
+        await stop_session(session)
+
+    run(scenario())
+
+
+def test_cancel_request_is_answered_and_the_server_goes_on(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir, {"debounceMs": 2000})
+        session.open(URI, TEXT)
+        params = lsp.InlineCompletionParams(
+            context=lsp.InlineCompletionContext(trigger_kind=lsp.InlineCompletionTriggerKind.Invoked),
+            text_document=lsp.TextDocumentIdentifier(URI),
+            position=lsp.Position(4, 5),
+        )
+        future = session.client.protocol.send_request(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="to-cancel")
+        await asyncio.sleep(0.2)
+        session.client.protocol.notify(lsp.CANCEL_REQUEST, lsp.CancelParams(id="to-cancel"))
+        with pytest.raises(JsonRpcException):
+            await asyncio.wait_for(asyncio.wrap_future(future), 30)
+        stats = await session.stats()  # still alive
+        assert stats["requests"] >= 1
+        await stop_session(session)
+
+    run(scenario())
+
+
+def test_bad_requests_get_empty_results_or_errors(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir)
+        assert await session.inline("file:///never/opened.py", 0, 0) == []
+        session.open(URI, TEXT)
+        assert await session.inline(URI, 99, 0) == []
+        assert await session.inline(URI, 0, 500) == []
+        with pytest.raises(JsonRpcException):
+            await session.call(session.client.workspace_execute_command_async(lsp.ExecuteCommandParams("guidecode.generate", [{"uri": 3}])))
+        with pytest.raises(JsonRpcException):
+            await session.call(session.client.workspace_execute_command_async(lsp.ExecuteCommandParams("no.such.command", [])))
+        # lone surrogates (not encodable as UTF-8) and a huge file: an answer, not a crash
+        weird = "s = '\ud800'\n" + "x = 1\n" * 200_000 + "def f():\n    "
+        session.open("file:///tmp/guidecode-test/weird.py", weird)
+        items = await session.inline("file:///tmp/guidecode-test/weird.py", 200_002, 4)
+        assert isinstance(items, list)
+        assert (await session.stats())["requests"] == 1  # only the valid one reached the model
+        await stop_session(session)
+
+    run(scenario())
+
+
+def test_invalid_options_are_reported_and_replaced(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir, {"maxTokens": -5, "dtype": "int3", "colour": "blue"})
+        await asyncio.sleep(0.5)
+        joined = "\n".join(session.messages)
+        assert "maxTokens=-5" in joined and "int3" in joined and "colour" in joined
+        session.client.workspace_did_change_configuration(
+            lsp.DidChangeConfigurationParams(settings={"guidecode": {"debounceMs": "soon", "server": {"command": "x"}}})
+        )
+        session.open(URI, TEXT)
+        assert isinstance(await session.inline(URI, 4, 5), list)  # still serving
+        assert any("debounceMs" in m for m in session.messages)
+        assert not any("server" in m for m in session.messages)  # the extension's own keys are not errors
+        await stop_session(session)
+
+    run(scenario())
+
+
+def test_generate_command_proposes_an_edit_with_progress(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir, {"maxTokens": 16})
+        text = 'def area(r):\n    """Area of a circle."""\n    ...\n\nprint(area(2))\n'
+        session.open(URI, text)
+        args = [{"uri": URI, "position": {"line": 1, "character": 6}}]
+        result = await session.call(session.client.workspace_execute_command_async(lsp.ExecuteCommandParams("guidecode.generate", args)))
+        assert result["applied"] is True and result["function"] == "area"
+        edit = session.edits[0].changes[URI][0]
+        assert edit.range.start == lsp.Position(1, len('    """Area of a circle."""'))
+        assert edit.range.end == lsp.Position(2, 7)  # the placeholder `...` is replaced
+        kinds = [v["kind"] if isinstance(v, dict) else v.kind for v in session.progress]
+        assert kinds == ["begin", "end"]
+        await stop_session(session)
+
+    run(scenario())
+
+
+def test_requests_after_shutdown_get_an_error(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir)
+        await session.call(session.client.shutdown_async(None))
+        with pytest.raises(JsonRpcException):
+            await session.call(session.client.workspace_execute_command_async(lsp.ExecuteCommandParams("guidecode.stats", [])))
+        session.client.exit(None)
+        await session.client.stop()
+
+    run(scenario())
