@@ -27,6 +27,15 @@ from .prompts import PromptBuilder
 _CHARS_PER_TOKEN_BOUND = 32
 
 
+def _stable_start(length: int, window: int) -> int:
+    """Where to start keeping the last `window` of `length` items so that, as `length` grows,
+    the start moves in steps of a quarter window (keeping between 3/4 and all of the window)."""
+    if length <= window:
+        return 0
+    step = max(window // 4, 1)
+    return -(-(length - window) // step) * step
+
+
 def _strip_leading(text: str, healed: str) -> str:
     """`text` without as much of the healed prompt text as it starts with."""
     n = 0
@@ -167,14 +176,18 @@ class Assistant:
         """Prompt token ids, cut to the token budget (the prefix loses its start, the suffix its
         end), and the text of the prefix's last token, taken back for healing ("" if none)."""
         budget = self.config.max_prompt_tokens
-        # Cut by characters first so a huge file is never tokenized whole; no token spans more
-        # than _CHARS_PER_TOKEN_BOUND characters, so the token cut below still decides.
-        window = budget * _CHARS_PER_TOKEN_BOUND
-        prefix, suffix = prefix[-window:], suffix[:window]
-        suffix_ids = self.prompts.encode(suffix) if self.prompts.fim else []
-        suffix_ids = suffix_ids[: int(budget * self.config.suffix_share)]
-        prefix_ids = self.prompts.encode(prefix)
-        prefix_ids = prefix_ids[max(0, len(prefix_ids) - (budget - len(suffix_ids) - 4)) :]
+        suffix_budget = int(budget * self.config.suffix_share) if self.prompts.fim else 0
+        prefix_budget = budget - suffix_budget - 4  # 4: the format's markers
+        # Cut by characters first so a huge file is never tokenized whole (no token spans more
+        # than _CHARS_PER_TOKEN_BOUND characters, so the token cut below still decides). Both
+        # cuts move in coarse steps, not with every keystroke: consecutive prompts then share
+        # their beginning, whose keys and values the engine reuses.
+        window = prefix_budget * _CHARS_PER_TOKEN_BOUND
+        if (start := _stable_start(len(prefix), window)) > 0:
+            start = prefix.find("\n", start) + 1 or start  # at a line start: a natural tokenization
+        prefix_ids = self.prompts.encode(prefix[start:])
+        prefix_ids = prefix_ids[_stable_start(len(prefix_ids), prefix_budget) :]
+        suffix_ids = self.prompts.encode(suffix[: suffix_budget * _CHARS_PER_TOKEN_BOUND])[:suffix_budget] if suffix_budget else []
         healed = self.vocabulary.texts[prefix_ids[-1]] if heal and len(prefix_ids) > 1 else ""
         if not healed or "\n" in healed:  # a newline token is never split wrongly, and LINE stops at "\n"
             return self.prompts.completion(prefix_ids, suffix_ids), ""

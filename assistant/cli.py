@@ -73,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", default="auto")
     serve.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
+    bench = commands.add_parser("bench", help="benchmarks (see benchmarks/)")
+    benches = bench.add_subparsers(dest="bench", required=True, parser_class=_Parser)
+    typing = benches.add_parser("lsp", help="replay typing a file through the language server")
+    typing.add_argument("--file", required=True, type=Path, help="a Python file to replay (one the project did not write)")
+    typing.add_argument("--model", default=embedded.DEFAULT_MODEL)
+    typing.add_argument("--dtype", default="auto")
+    typing.add_argument("--start-line", type=_positive_int, help="1-based line where typing starts (default: the middle)")
+    typing.add_argument("--chars", type=_positive_int, default=300, help="characters to type (default: %(default)s)")
+    typing.add_argument("--cps", type=float, default=6.0, help="typing speed in characters per second (default: %(default)s)")
+    typing.add_argument("--line-pause", type=float, default=1.0, help="seconds of pause after each line (default: %(default)s)")
+    typing.add_argument("--json", action="store_true")
+
     models = commands.add_parser("models", help="list, prepare or verify the embedded models")
     models.add_argument("action", nargs="?", choices=("list", "prepare", "verify"), default="list")
     models.add_argument("names", nargs="*", metavar="NAME", help=f"embedded models (default: all installed; {', '.join(embedded.EMBEDDED)})")
@@ -239,6 +251,24 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import asyncio
+
+    from benchmarks import lsp_typing
+
+    text = read_source(args.file)
+    lines = text.count("\n") + 1
+    start = (args.start_line - 1) if args.start_line else lines // 2
+    if start >= lines:
+        raise UsageError(f"--start-line {start + 1} is past the end of {args.file} ({lines} lines)")
+    if args.cps <= 0 or args.line_pause < 0:
+        raise UsageError("--cps must be positive and --line-pause not negative")
+    plan = lsp_typing.TypingPlan(args.file, start, args.chars, args.cps, args.line_pause)
+    result = asyncio.run(lsp_typing.run(plan, args.model, args.dtype))
+    print(json.dumps(result, indent=2) if args.json else lsp_typing.report(result))
+    return 0
+
+
 def _host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -246,7 +276,7 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve}
+COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
