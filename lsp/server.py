@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcInvalidRequest
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.server import LanguageServer
 
@@ -39,6 +39,21 @@ class GuidecodeProtocol(LanguageServerProtocol):
         result.capabilities.inline_completion_provider = lsp.InlineCompletionOptions()
         self._server.configure(params.initialization_options)  # type: ignore[attr-defined]
         return result
+
+    def _deserialize_message(self, data):
+        if data.get("method") == lsp.TEXT_DOCUMENT_INLINE_COMPLETION:
+            context = (data.get("params") or {}).get("context") or {}
+            # LSP 3.18 numbers Invoked=1, Automatic=2; lsprotocol 2023 has Invoked=0, Automatic=1.
+            if context.get("triggerKind") == 2:
+                context["triggerKind"] = lsp.InlineCompletionTriggerKind.Automatic.value
+        try:
+            return super()._deserialize_message(data)
+        except JsonRpcException as error:
+            if "id" not in data or "method" not in data:
+                raise
+            # pygls would only log a request it cannot parse; the client deserves an answer.
+            self._send_response(data["id"], None, error.to_response_error())
+            return super()._deserialize_message({"jsonrpc": "2.0", "method": "$/guidecode/unparsable"})
 
     def _procedure_handler(self, message):
         # pygls drops requests after shutdown without answering, which leaves a client waiting.

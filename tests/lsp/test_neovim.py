@@ -23,7 +23,8 @@ LINE, CHARACTER = 4, len("    print(path")
 TIMEOUT = 180  # seconds for the whole editor session; the Lua script bounds every wait by 60 s
 
 NVIM = shutil.which("nvim")
-pytestmark = pytest.mark.skipif(NVIM is None, reason="needs Neovim: apt-get install -y neovim")
+# Skipped on a developer machine without Neovim; in CI (CI=true) a missing editor is a failure.
+pytestmark = pytest.mark.skipif(NVIM is None and not os.environ.get("CI"), reason="needs Neovim: apt-get install -y neovim")
 
 
 def run_neovim(tmp_path: Path, model_dir: Path) -> tuple[dict, str]:
@@ -138,9 +139,10 @@ def test_neovim_gets_completions_from_the_server(tmp_path, tiny_model_dir):
 
     # 6. The server saw it the same way: one generation, then the LRU, then typed-ahead.
     stats = report["stats"]
+    assert stats["requests"] == 3
     assert stats["cacheHits"]["lru"] == 1
     assert stats["cacheHits"]["typedAhead"] == (1 if typed_ahead else 0)
-    assert stats["latencyMsByKind"]["cold"]["n"] >= 1
+    assert stats["latencyMsByKind"]["cold"]["n"] == (1 if typed_ahead else 2)
 
     # 7. A clean shutdown: `shutdown`, `exit`, and the server process ended with status 0.
     assert report["exit"] == {"code": 0, "signal": 0}

@@ -167,3 +167,30 @@ def test_requests_after_shutdown_get_an_error(tiny_model_dir):
         await session.client.stop()
 
     run(scenario())
+
+
+async def send_raw(session, msg_id: str, params: dict) -> dict:
+    """Send a request as raw JSON (what a client other than pygls may send) and return the raw reply."""
+    protocol = session.client.protocol
+    future = asyncio.get_running_loop().create_future()
+    protocol._result_types[msg_id] = None
+    protocol._request_futures[msg_id] = future
+    protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": lsp.TEXT_DOCUMENT_INLINE_COMPLETION, "params": params})
+    try:
+        result = await asyncio.wait_for(future, 60)
+        return {"result": result}
+    except JsonRpcException as error:
+        return {"error": error}
+
+
+def test_spec_trigger_kinds_and_unparsable_requests_are_answered(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir, {"maxTokens": 4})
+        session.open(URI, TEXT)
+        answer = await send_raw(session, "raw-1", {"textDocument": {"uri": URI}, "position": {"line": 4, "character": 5}, "context": {"triggerKind": 2}})
+        assert "result" in answer  # LSP 3.18's Automatic=2 is accepted
+        broken = await send_raw(session, "raw-2", {"textDocument": {"uri": URI}, "position": {"line": "four"}})
+        assert "error" in broken  # answered with an error, not left waiting
+        await stop_session(session)
+
+    run(scenario())
