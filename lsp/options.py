@@ -29,7 +29,7 @@ class ServerOptions:
     dtype: str = "auto"
     device: str = "auto"
     max_tokens: int = 64
-    debounce_ms: int = 150
+    debounce_ms: int = 100
     # A smaller window than the CLI's: on a 2-core CPU prefill costs ~3 ms a token.
     max_prompt_tokens: int = 1024
     guides: GuideOptions = field(default_factory=GuideOptions)
@@ -42,7 +42,7 @@ class ServerOptions:
             device=self.device,
             max_new_tokens=self.max_tokens,
             max_prompt_tokens=self.max_prompt_tokens,
-            suffix_share=0.125,  # the suffix follows the prefix in FIM prompts: keep what each keystroke re-encodes small
+            suffix_share=0.0625,  # the suffix follows the prefix in FIM prompts: each keystroke re-encodes it, so keep it short
             healing=self.guides.healing,
             prefill_chunk=128,  # lets a superseded request stop during a long prefill
         )
