@@ -75,7 +75,14 @@ class CompletionService:
         loop = asyncio.get_running_loop()
         self.status("loading", self.options.model, self._last_latency)
         self._assistant = loop.run_in_executor(self.worker, self._load, self.options)
-        self._assistant.add_done_callback(lambda _: self.status("idle", self.options.model, self._last_latency))
+        self._assistant.add_done_callback(self._loaded)
+
+    def _loaded(self, future: asyncio.Future) -> None:
+        if future.cancelled() or future.exception() is None:
+            self.status("idle", self.options.model, self._last_latency)
+            return
+        self.status("error", self.options.model, self._last_latency)
+        self.warn(f"guidecode could not load a model: {future.exception()}")
 
     def _load(self, options: ServerOptions) -> Assistant:
         try:

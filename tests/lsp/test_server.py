@@ -194,3 +194,15 @@ def test_spec_trigger_kinds_and_unparsable_requests_are_answered(tiny_model_dir)
         await stop_session(session)
 
     run(scenario())
+
+
+def test_a_model_that_cannot_load_is_reported_and_replaced_by_the_default(tmp_path):
+    async def scenario():
+        session = await start_session(tmp_path / "no-such-model.gguf", {"maxTokens": 4})
+        session.open(URI, TEXT)
+        assert isinstance(await session.inline(URI, 4, 5), list)  # served by the default model
+        assert any("no-such-model.gguf" in m and "does not exist" in m and "default model 0.5b" in m for m in session.messages)
+        assert (await session.stats())["model"].startswith("Qwen2.5-Coder-0.5B")
+        await stop_session(session)
+
+    run(scenario())
