@@ -196,6 +196,7 @@ def test_spec_trigger_kinds_and_unparsable_requests_are_answered(tiny_model_dir)
     run(scenario())
 
 
+@pytest.mark.real_model
 def test_a_model_that_cannot_load_is_reported_and_replaced_by_the_default(tmp_path):
     async def scenario():
         session = await start_session(tmp_path / "no-such-model.gguf", {"maxTokens": 4})
