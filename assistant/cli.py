@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the language server (stdio, or --tcp HOST:PORT)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    serve.add_argument("--stdio", action="store_true", help="use stdio (the default; accepted because LSP clients pass it)")
     serve.add_argument("--model", default=embedded.DEFAULT_MODEL, help="default model (editors may override it)")
     serve.add_argument("--dtype", default="auto")
     serve.add_argument("--device", default="auto")
