@@ -125,7 +125,6 @@ class Assistant:
         session = self.engine.prefill(prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel)
         if session is None:
             return Completion("", self.loaded.name, 0, time.perf_counter() - start, "cancelled", scope.kind.value, len(prompt))
-        self._previous = session
         result = generate(
             self.engine,
             session,
@@ -136,6 +135,8 @@ class Assistant:
             cancel=cancel,
             on_text=_without_leading(healed, on_text) if on_text and healed else on_text,
         )
+        if result.stop_reason != "cancelled":  # a cancelled session may hold a half-written cache
+            self._previous = session
         return Completion(
             text=scopes.finish(_strip_leading(result.text, healed), scope),
             model=self.loaded.name,

@@ -12,6 +12,7 @@ generations were abandoned and how fast, and how much prefill the KV reuse saved
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -88,6 +89,9 @@ class Replay:
 
 
 async def run(plan: TypingPlan, model: str, dtype: str, first_request_timeout: float = 300) -> dict:
+    # pygls' client logs a traceback when the answer to a request it cancelled arrives anyway;
+    # that is the expected race of $/cancelRequest, not an error of the run.
+    logging.getLogger("pygls.protocol.json_rpc").setLevel(logging.CRITICAL)
     text = plan.path.read_text(encoding="utf-8")
     document, cursor, typed = plan_stretch(text, plan)
     client = BaseLanguageClient("guidecode-bench", "0.1")

@@ -4,6 +4,11 @@ A `Session` is one sequence's state. Invariant: `session.cache` holds keys and v
 token of `session.tokens` except the last, whose forward pass produced `session.next_logits`, the
 distribution over the token that follows; that is, the cache always covers `len(tokens)`
 positions and `next_logits` is the model's output at the last of them.
+
+Cancellation reaches inside a forward pass: a hook before every decoder layer raises
+`Interrupted` once the caller's cancel flag is set, so a superseded request frees the model
+within one layer's time, not one forward's. A session interrupted that way has a half-written
+cache and must be discarded (sessions it was forked from are untouched).
 """
 
 from __future__ import annotations
@@ -14,6 +19,10 @@ from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
+
+
+class Interrupted(Exception):
+    """The cancel flag was set during a forward pass."""
 
 
 @dataclass
@@ -36,12 +45,30 @@ class Engine:
         self.model = model
         self.device = next(model.parameters()).device
         self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
+        self._cancel: threading.Event | None = None  # the flag of the forward pass in flight
+        # transformers names its blocks *DecoderLayer (Llama, Qwen2, Mistral, Gemma, ...); a
+        # model without them is still cancelled between steps, only not within one.
+        self.interruptible = 0
+        for module in model.modules():
+            if type(module).__name__.endswith("DecoderLayer"):
+                module.register_forward_pre_hook(self._check_cancel)
+                self.interruptible += 1
+
+    def _check_cancel(self, module, args) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            raise Interrupted()
 
     @torch.inference_mode()
-    def _forward(self, cache: DynamicCache, tokens: list[int]) -> torch.Tensor:
-        """Append `tokens` to `cache` (in place) and return their logits, [len(tokens), vocab] float32."""
+    def _forward(self, cache: DynamicCache, tokens: list[int], cancel: threading.Event | None = None) -> torch.Tensor:
+        """Append `tokens` to `cache` (in place) and return their logits, [len(tokens), vocab] float32.
+
+        Raises Interrupted (leaving `cache` half-written) if `cancel` is set meanwhile."""
         input_ids = torch.tensor([tokens], dtype=torch.long, device=self.device)  # [1, k]
-        out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+        self._cancel = cancel
+        try:
+            out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+        finally:
+            self._cancel = None
         return out.logits[0].float()  # [k, vocab]
 
     def prefill(
@@ -72,23 +99,26 @@ class Engine:
             session = Session([], DynamicCache(config=self.model.config), torch.empty(0), 0)
         rest = prompt[shared:]
         step = chunk or len(rest)
-        for start in range(0, len(rest), step):
-            if cancel is not None and cancel.is_set():
-                return None
-            self.extend(session, rest[start : start + step])
+        try:
+            for start in range(0, len(rest), step):
+                if cancel is not None and cancel.is_set():
+                    return None
+                self.extend(session, rest[start : start + step], cancel)
+        except Interrupted:
+            return None
         session.prompt_length, session.reused = len(prompt), shared
         return session
 
-    def step(self, session: Session, token: int) -> None:
+    def step(self, session: Session, token: int, cancel: threading.Event | None = None) -> None:
         """Append one token and compute the logits that follow it."""
-        self.extend(session, [token])
+        self.extend(session, [token], cancel)
 
-    def extend(self, session: Session, tokens: list[int]) -> torch.Tensor:
+    def extend(self, session: Session, tokens: list[int], cancel: threading.Event | None = None) -> torch.Tensor:
         """Append several tokens in one forward pass; returns their logits, [len(tokens), vocab].
 
         Row i is the distribution after tokens[i]; a verifier compares row i with tokens[i + 1].
         """
-        logits = self._forward(session.cache, tokens)  # [k, vocab]
+        logits = self._forward(session.cache, tokens, cancel)  # [k, vocab]
         session.tokens.extend(tokens)
         session.next_logits = logits[-1]
         return logits

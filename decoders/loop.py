@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from .engine import Engine, Session
+from .engine import Engine, Interrupted, Session
 from .guides import Guide, apply_mask
 from .sampling import SamplingConfig, choose, make_generator
 from .stopping import StopRules
@@ -70,7 +70,11 @@ def generate(
             break
         stream.push(text)
         if len(new) < stop.max_new_tokens:
-            engine.step(session, token)
+            try:
+                engine.step(session, token, cancel)
+            except Interrupted:  # the session's cache is half-written: the caller must drop it
+                reason = "cancelled"
+                break
     stream.finish(text)
     seconds = time.perf_counter() - start
     return GenerationResult(text, new, reason, seconds, prompt_tokens=session.prompt_length)

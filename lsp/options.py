@@ -29,7 +29,7 @@ class ServerOptions:
     dtype: str = "auto"
     device: str = "auto"
     max_tokens: int = 64
-    debounce_ms: int = 100
+    debounce_ms: int = 50
     # A smaller window than the CLI's: on a 2-core CPU prefill costs ~3 ms a token.
     max_prompt_tokens: int = 1024
     guides: GuideOptions = field(default_factory=GuideOptions)

@@ -105,3 +105,30 @@ def test_chunked_prefill_matches_and_can_be_cancelled(tiny_model, byte_tokenizer
     cancel = CancelFlag()
     cancel.set()
     assert engine.prefill(ids, chunk=16, cancel=cancel) is None
+
+
+def test_cancel_interrupts_inside_a_forward_pass_and_spares_the_parent(tiny_model, byte_tokenizer):
+    from decoders import CancelFlag
+    from decoders.engine import Interrupted
+
+    engine = Engine(tiny_model)
+    assert engine.interruptible == 2  # both decoder layers carry the check
+    ids = prompt_ids(byte_tokenizer, "import os\n" * 5)
+    parent = engine.prefill(ids)
+    expected = engine.prefill(ids + prompt_ids(byte_tokenizer, "x = 1"))
+    cancel = CancelFlag()
+    # Another thread sets the flag while layer 0 runs: layer 1 must not run.
+    ran = []
+    first, second = [m for m in tiny_model.modules() if type(m).__name__.endswith("DecoderLayer")]
+    hooks = [first.register_forward_hook(lambda *a: cancel.set()), second.register_forward_hook(lambda *a: ran.append(1))]
+    try:
+        assert engine.prefill(ids + prompt_ids(byte_tokenizer, "x = 1"), reuse=parent, cancel=cancel) is None
+        child = engine.fork(parent)
+        with pytest.raises(Interrupted):
+            engine.extend(child, prompt_ids(byte_tokenizer, "x = 1"), cancel)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert ran == []
+    again = engine.prefill(ids + prompt_ids(byte_tokenizer, "x = 1"), reuse=parent)
+    torch.testing.assert_close(again.next_logits, expected.next_logits, rtol=1e-4, atol=1e-4)

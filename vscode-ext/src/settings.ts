@@ -33,7 +33,7 @@ export const DEFAULTS: Readonly<Settings> = {
     dtype: 'auto',
     device: 'auto',
     maxTokens: 64,
-    debounceMs: 100,
+    debounceMs: 50,
     guides: { healing: true },
     speculation: false,
     server: { command: 'guidecode', pythonPath: '', args: [] },

@@ -15,7 +15,7 @@ test('every setting has its default when nothing is set', () => {
         dtype: 'auto',
         device: 'auto',
         maxTokens: 64,
-        debounceMs: 100,
+        debounceMs: 50,
         guides: { healing: true },
         speculation: false,
         server: { command: 'guidecode', pythonPath: '', args: [] },
@@ -49,7 +49,7 @@ test('values of the wrong type or range fall back to the defaults', () => {
     assert.equal(s.dtype, 'auto');
     assert.equal(s.device, 'auto');
     assert.equal(s.maxTokens, 64);
-    assert.equal(s.debounceMs, 100);
+    assert.equal(s.debounceMs, 50);
     assert.equal(s.speculation, false);
     assert.deepEqual(s.server.args, ['--a', '--b']);
     assert.equal(s.trace, 'off');
