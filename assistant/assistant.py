@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import cached_property
 
 from decoders import CancelFlag, Engine, SamplingConfig, Session, StopRules, generate
 from decoders.guides import AllOf, Guide
@@ -91,6 +90,7 @@ class Assistant:
         self.config = config
         self.engine = Engine(loaded.model)
         self.prompts = PromptBuilder.for_tokenizer(loaded.tokenizer)
+        self.vocabulary = Vocabulary.from_tokenizer(loaded.tokenizer)  # ~1 s for 150k tokens, once
         # The previous request's session: consecutive requests share most of their prompt, whose
         # keys and values are reused. One generation at a time: an Assistant is not thread-safe.
         self._previous: Session | None = None
@@ -169,9 +169,12 @@ class Assistant:
         predicates = (scopes.block_end(scope), scopes.repeats_next_line(scope))
         return StopRules(max_new_tokens, eos, predicates=predicates)
 
-    @cached_property
-    def vocabulary(self) -> Vocabulary:
-        return Vocabulary.from_tokenizer(self.loaded.tokenizer)
+    def warm_up(self) -> None:
+        """Run the shapes a first request runs (a prefill chunk, a decoding step) once, so that
+        kernel set-up is paid at load time rather than by the user's first completion."""
+        chunk = self.config.prefill_chunk or 128
+        session = self.engine.prefill([self.loaded.tokenizer.eos_token_id or 0] * (chunk + 1), chunk=chunk)
+        self.engine.step(session, self.loaded.tokenizer.eos_token_id or 0)
 
     def _prompt(self, prefix: str, suffix: str, heal: bool = True) -> tuple[list[int], str]:
         """Prompt token ids, cut to the token budget (the prefix loses its start, the suffix its

@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     typing.add_argument("--chars", type=_positive_int, default=300, help="characters to type (default: %(default)s)")
     typing.add_argument("--cps", type=float, default=6.0, help="typing speed in characters per second (default: %(default)s)")
     typing.add_argument("--line-pause", type=float, default=1.0, help="seconds of pause after each line (default: %(default)s)")
+    typing.add_argument("--max-prompt-tokens", type=_positive_int, help="the server's prompt budget (default: the server's)")
     typing.add_argument("--json", action="store_true")
 
     models = commands.add_parser("models", help="list, prepare or verify the embedded models")
@@ -265,7 +266,8 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.cps <= 0 or args.line_pause < 0:
         raise UsageError("--cps must be positive and --line-pause not negative")
     plan = lsp_typing.TypingPlan(args.file, start, args.chars, args.cps, args.line_pause)
-    result = asyncio.run(lsp_typing.run(plan, args.model, args.dtype))
+    options = {"maxPromptTokens": args.max_prompt_tokens} if args.max_prompt_tokens else {}
+    result = asyncio.run(lsp_typing.run(plan, args.model, args.dtype, options))
     print(json.dumps(result, indent=2) if args.json else lsp_typing.report(result))
     return 0
 

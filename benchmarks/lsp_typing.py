@@ -88,7 +88,7 @@ class Replay:
         self.nonempty += bool(items and items[0].insert_text)
 
 
-async def run(plan: TypingPlan, model: str, dtype: str, first_request_timeout: float = 300) -> dict:
+async def run(plan: TypingPlan, model: str, dtype: str, options: dict | None = None, first_request_timeout: float = 300) -> dict:
     # pygls' client logs a traceback when the answer to a request it cancelled arrives anyway;
     # that is the expected race of $/cancelRequest, not an error of the run.
     logging.getLogger("pygls.protocol.json_rpc").setLevel(logging.CRITICAL)
@@ -100,7 +100,7 @@ async def run(plan: TypingPlan, model: str, dtype: str, first_request_timeout: f
     client.feature(lsp.WINDOW_SHOW_MESSAGE)(lambda params: print(f"server: {params.message}", file=sys.stderr))
     started = time.perf_counter()
     await client.start_io(sys.executable, "-m", "assistant.cli", "serve", "--model", model, "--dtype", dtype)
-    await client.initialize_async(lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), initialization_options={"model": model, "dtype": dtype}))
+    await client.initialize_async(lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), initialization_options={"model": model, "dtype": dtype, **(options or {})}))
     client.initialized(lsp.InitializedParams())
     await _wait_loaded(client, statuses)
     load_seconds = time.perf_counter() - started
@@ -131,6 +131,7 @@ async def run(plan: TypingPlan, model: str, dtype: str, first_request_timeout: f
             "start_line": plan.start_line + 1,
             "typing_cps": plan.cps,
             "line_pause_s": plan.line_pause,
+            "server_options": options or {},
             "repetitions": 1,
             **describe(),
         },
@@ -167,7 +168,7 @@ def report(result: dict) -> str:
     kinds = server["latencyMsByKind"]
     lines = [
         f"guidecode bench lsp — {how['model']}; {how['cpu']} x{how['cores']}, gpu: {how['gpu']}; torch {how['torch']}, transformers {how['transformers']}",
-        f"input: {how['file']} ({how['file_lines']} lines), typed {how['typed_chars']} characters from line {how['start_line']} at {how['typing_cps']} chars/s, {how['line_pause_s']} s pause per line; {how['repetitions']} run",
+        f"input: {how['file']} ({how['file_lines']} lines), typed {how['typed_chars']} characters from line {how['start_line']} at {how['typing_cps']} chars/s, {how['line_pause_s']} s pause per line; {how['repetitions']} run; server options {how['server_options'] or 'default'}",
         f"model load (server start -> idle): {result['model_load_seconds']} s",
         f"first request on the newly opened file: {result['first_request_ms']} ms",
         "server latency by answer kind (ms):",

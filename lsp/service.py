@@ -92,6 +92,7 @@ class CompletionService:
                 raise
             self.warn(f"{error} Using the default model {ServerOptions().model} instead.")
             assistant = self.loader(ServerOptions(dtype=options.dtype, device=options.device).assistant_config())
+        assistant.warm_up()
         self.stats.model = assistant.description
         return assistant
 
