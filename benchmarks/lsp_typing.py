@@ -173,7 +173,7 @@ def report(result: dict) -> str:
         f"first request on the newly opened file: {result['first_request_ms']} ms",
         "server latency by answer kind (ms):",
     ]
-    for kind in ("cold", "warm", "typed-ahead", "lru"):
+    for kind in ("cold", "warm", "warm/line", "warm/block", "typed-ahead", "lru"):
         if kind in kinds:
             k = kinds[kind]
             lines.append(f"  {kind:<12} n={k['n']:<5} p50={k['p50']}  p95={k['p95']}  p99={k['p99']}")

@@ -43,6 +43,7 @@ class TimedCancel(threading.Event):
 class Answer:
     text: str
     kind: str  # "cold", "warm", "typed-ahead", "lru", "cancelled", "superseded"
+    scope: str = ""  # for model answers: "line" or "block"
 
 
 Loader = Callable[[AssistantConfig], Assistant]
@@ -173,11 +174,11 @@ class CompletionService:
         self.stats.generation(completion.tokens, completion.seconds, completion.prompt_tokens, completion.reused_prompt_tokens)
         kind = "warm" if uri in self._warm else "cold"
         self._warm.add(uri)
-        return Answer(completion.text, kind)
+        return Answer(completion.text, kind, completion.scope)
 
     def _finish(self, answer: Answer, start: float) -> Answer:
         self._last_latency = (time.perf_counter() - start) * 1000
-        self.stats.record(answer.kind, self._last_latency)
+        self.stats.record(answer.kind, self._last_latency, answer.scope)
         return answer
 
     def forget(self, uri: str) -> None:

@@ -22,6 +22,7 @@ class ServerStats:
     counts: Counter = field(default_factory=Counter)
     # Latencies in ms by how the answer was produced; bounded so a long session stays small.
     latencies: dict[str, deque] = field(default_factory=dict)
+    by_scope: dict[str, deque] = field(default_factory=dict)  # the same model answers, split by scope
     abandon_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
     generated_tokens: int = 0
     generation_seconds: float = 0.0
@@ -29,10 +30,13 @@ class ServerStats:
     prefill_tokens_saved: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, kind: str, ms: float) -> None:
+    def record(self, kind: str, ms: float, scope: str = "") -> None:
+        """One answer's latency; model answers are also kept per scope ("warm/line", ...)."""
         with self.lock:
             self.counts[kind] += 1
             self.latencies.setdefault(kind, deque(maxlen=5000)).append(ms)
+            if scope:
+                self.by_scope.setdefault(f"{kind}/{scope}", deque(maxlen=5000)).append(ms)
 
     def count(self, what: str) -> None:
         with self.lock:
@@ -53,7 +57,7 @@ class ServerStats:
     def snapshot(self) -> dict:
         with self.lock:
             every = [ms for values in self.latencies.values() for ms in values]
-            by_kind = {k: _summary(list(v)) for k, v in self.latencies.items()}
+            by_kind = {k: _summary(list(v)) for k, v in (self.latencies | self.by_scope).items()}
             return {
                 "model": self.model,
                 "requests": self.counts["requests"],

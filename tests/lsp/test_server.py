@@ -55,6 +55,8 @@ def test_inline_completion_completion_typed_ahead_and_lru(tiny_model_dir):
         assert stats["cacheHits"]["lru"] == 1
         assert stats["cacheHits"]["typedAhead"] == (1 if len(proposal) > 1 else 0)
         assert stats["latencyMsByKind"]["cold"]["n"] == 1
+        assert stats["latencyMsByKind"]["cold/line"]["n"] == 1  # the same answer, by scope
+        assert stats["completions"] == 1 + stats["cacheHits"]["lru"] + stats["cacheHits"]["typedAhead"]
         states = [s["state"] if isinstance(s, dict) else s.state for s in session.statuses]
         assert states[0] == "loading" and "busy" in states and states[-1] == "idle"
         await stop_session(session)
