@@ -129,6 +129,10 @@ def build_server(options: ServerOptions = ServerOptions(), loader=None) -> Guide
         settings = params.settings if isinstance(params.settings, dict) else {}
         ls.configure(settings.get("guidecode", settings))
 
+    @server.feature(lsp.SHUTDOWN)
+    def shutdown(ls: GuidecodeServer, params: None) -> None:
+        ls.service.shutdown()  # stop any generation in flight; no new work is accepted after this
+
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: GuidecodeServer, params: lsp.DidCloseTextDocumentParams) -> None:
         ls.service.forget(params.text_document.uri)
