@@ -9,6 +9,10 @@ Cancellation reaches inside a forward pass: a hook before every decoder layer ra
 `Interrupted` once the caller's cancel flag is set, so a superseded request frees the model
 within one layer's time, not one forward's. A session interrupted that way has a half-written
 cache and must be discarded (sessions it was forked from are untouched).
+
+Speculation runs a drafted tree after the last token in one forward pass (`verify`), then keeps
+the accepted path (`keep`). The model is made batch-invariant (decoders/invariant.py) so that
+such a pass gives the logits single steps would give, bit for bit; `Engine.exact` checks it.
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ from __future__ import annotations
 import copy
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from transformers import DynamicCache
+
+from .draft import DraftTree
+from .invariant import make_batch_invariant
 
 
 class Interrupted(Exception):
@@ -44,6 +52,7 @@ class Engine:
     def __init__(self, model: torch.nn.Module):
         self.model = model
         self.device = next(model.parameters()).device
+        make_batch_invariant(model)
         self._cancel: threading.Event | None = None  # the flag of the forward pass in flight
         # transformers names its blocks *DecoderLayer (Llama, Qwen2, Mistral, Gemma, ...); a
         # model without them is still cancelled between steps, only not within one.
@@ -58,14 +67,26 @@ class Engine:
             raise Interrupted()
 
     @torch.inference_mode()
-    def _forward(self, cache: DynamicCache, tokens: list[int], cancel: threading.Event | None = None) -> torch.Tensor:
+    def _forward(
+        self,
+        cache: DynamicCache,
+        tokens: list[int],
+        cancel: threading.Event | None = None,
+        positions: torch.Tensor | None = None,  # [k] when not consecutive (a tree)
+        visible: torch.Tensor | None = None,  # [k, cached + k] bool, which keys each token sees
+    ) -> torch.Tensor:
         """Append `tokens` to `cache` (in place) and return their logits, [len(tokens), vocab] float32.
 
         Raises Interrupted (leaving `cache` half-written) if `cancel` is set meanwhile."""
         input_ids = torch.tensor([tokens], dtype=torch.long, device=self.device)  # [1, k]
+        extra = {}
+        if positions is not None:
+            extra["position_ids"] = positions.to(self.device)[None]  # [1, k]
+        if visible is not None:
+            extra["attention_mask"] = visible.to(self.device)[None, None]  # [1, 1, k, cached + k]
         self._cancel = cancel
         try:
-            out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+            out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, **extra)
         finally:
             self._cancel = None
         return out.logits[0].float()  # [k, vocab]
@@ -122,6 +143,64 @@ class Engine:
         session.next_logits = logits[-1]
         return logits
 
+    def verify(self, session: Session, token: int, tree: DraftTree, cancel: threading.Event | None = None) -> torch.Tensor:
+        """Append `token` and run the drafted `tree` below it in the same forward pass.
+
+        Returns [1 + len(tree), vocab] logits: row 0 after `token`, row i + 1 after node i (given
+        its ancestors). Afterwards `token` is part of the session and the cache also holds every
+        node; `keep` must follow, before any fork, to keep the accepted ones.
+        """
+        cached = len(session.tokens)
+        positions = visible = None
+        if not tree.is_chain:  # a chain is plain causal attention at consecutive positions
+            positions = cached + torch.tensor((0, *tree.depths))  # [1 + n]
+            prefix = torch.ones(len(tree) + 1, cached, dtype=torch.bool)
+            visible = torch.cat([prefix, tree.visibility()], dim=1)  # [1 + n, cached + 1 + n]
+        logits = self._forward(session.cache, [token, *tree.tokens], cancel, positions, visible)
+        session.tokens.append(token)
+        session.next_logits = logits[0]
+        return logits
+
+    @torch.inference_mode()
+    def keep(self, session: Session, tree: DraftTree, path: list[int], next_logits: torch.Tensor) -> None:
+        """After `verify`: keep the nodes on `path` (a root-to-node path of indices) and drop the rest.
+
+        When the path is the tree's leading nodes (the first children) this is a crop. Otherwise
+        the accepted nodes' keys and values move next to the root, in place: the verification's
+        forward pass concatenated new tensors for every layer, so no fork shares them yet.
+        """
+        start, kept = len(session.tokens), len(path)
+        if path != list(range(kept)):
+            source = torch.tensor([start + i for i in path], device=self.device)
+            for layer in session.cache.layers:
+                layer.keys[:, :, start : start + kept] = layer.keys[:, :, source]
+                layer.values[:, :, start : start + kept] = layer.values[:, :, source]
+        if (dropped := len(tree) - kept) > 0:
+            session.cache.crop(-dropped)
+        session.tokens.extend(tree.tokens[i] for i in path)
+        session.next_logits = next_logits
+
+    @cached_property
+    def exact(self) -> bool:
+        """Whether a forward pass over a drafted chain and tree gives the logits single steps give,
+        bit for bit (tried once on a probe: a few forward passes)."""
+        vocab = self.model.config.vocab_size
+        probe = [(1009 * i + 17) % vocab for i in range(10)]
+        stepped = self.prefill(probe[:4])
+        singles = []
+        for token in probe[4:]:
+            self.step(stepped, token)
+            singles.append(stepped.next_logits)
+        as_chain = self.prefill(probe[:4])
+        chain_rows = self.extend(as_chain, probe[4:])
+        decoy = [(t + 1) % vocab for t in probe[5:8]]
+        tree = DraftTree.from_paths([decoy, probe[5:]])  # the true path second: not the leading slots
+        as_tree = self.prefill(probe[:4])
+        tree_rows = self.verify(as_tree, probe[4], tree)
+        return all(torch.equal(a, b) for a, b in zip(singles, chain_rows)) and all(
+            torch.equal(singles[j], tree_rows[r]) for j, r in enumerate(_path_rows(tree, probe[5:]))
+        )
+
     def fork(self, session: Session) -> Session:
         """An independent copy of `session`.
 
@@ -150,6 +229,15 @@ class Engine:
             return
         session.cache.crop(-(n + 1))
         session.next_logits = self._forward(session.cache, session.tokens[-1:])[-1]
+
+
+def _path_rows(tree: DraftTree, tokens: list[int]) -> list[int]:
+    """The logits rows along `tokens` from the root: 0, then 1 + each node index."""
+    rows, node = [0], -1
+    for token in tokens:
+        node = tree.children(node)[token]
+        rows.append(node + 1)
+    return rows
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

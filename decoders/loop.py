@@ -1,8 +1,13 @@
-"""The one decoding loop: every decoder, guide and stop rule plugs in here.
+"""The one decoding loop: every decoder, guide, stop rule and drafter plugs in here.
 
-Per step: check the cancel flag, mask the logits with the guide, choose a token, check EOS,
-advance the guide, check the text rules, stream, and only then run the forward pass for the
-chosen token (so a step that ends decoding costs no forward pass).
+Per round: a drafter (if any) proposes a tree of tokens to follow the last chosen token; one
+forward pass runs the last token and the tree (with no drafter: the last token alone, a plain
+step); the verifier chooses tokens from those logits under the guide, accepting drafted ones
+while they match; each chosen token then goes through the same checks in order: EOS, the
+budget, the guide, the text rules, streaming. The chosen tokens are exactly those plain decoding
+chooses, since every choice is made from the same logits under the same masks (the engine makes
+a forward pass over several tokens give the logits of single steps, bit for bit). A round that
+ends decoding costs no forward pass.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from .draft import EMPTY, Drafter, Verified
 from .engine import Engine, Interrupted, Session
-from .guides import Guide, apply_mask
-from .sampling import SamplingConfig, choose, make_generator
+from .guides import Guide
+from .sampling import SamplingConfig, make_generator
 from .stopping import StopRules
 from .streaming import TextSink, TextStream
+from .verify import accept
 
 StopReason = Literal["eos", "max_tokens", "stop", "cancelled"]
 
@@ -31,6 +38,13 @@ class GenerationResult:
     stop_reason: StopReason
     seconds: float
     prompt_tokens: int
+    forward_passes: int = 0  # verifications (a plain step is one with an empty draft)
+    drafted: int = 0  # drafted tokens run through the model
+    accepted: int = 0  # drafted tokens that were kept
+
+    @property
+    def accepted_per_pass(self) -> float:
+        return self.accepted / self.forward_passes if self.forward_passes else 0.0
 
 
 def decode(tokenizer, tokens: list[int]) -> str:
@@ -46,35 +60,49 @@ def generate(
     guide: Guide | None = None,
     cancel: CancelFlag | None = None,
     on_text: TextSink | None = None,
+    drafter: Drafter | None = None,
 ) -> GenerationResult:
     """Continue `session` until a stop rule fires; `session` is advanced in place."""
     start = time.perf_counter()
     generator = make_generator(sampling)
     stream = TextStream(on_text, stop)
     new: list[int] = []
-    text, reason = "", "max_tokens"
-    while len(new) < stop.max_new_tokens:
+    text, reason = "", None
+    passes = drafted = kept = 0
+    chosen = accept(session.next_logits[None], EMPTY, guide, sampling, generator).tokens
+    while True:
+        for token in chosen:
+            if token in stop.eos_token_ids:
+                reason = "eos"
+                break
+            new.append(token)
+            guide = guide.advance(token) if guide is not None else None
+            text = decode(tokenizer, new)
+            if (cut := stop.cut(text)) is not None:
+                text, reason = text[:cut], "stop"
+                break
+            stream.push(text)
+            if len(new) >= stop.max_new_tokens:
+                reason = "max_tokens"
+                break
+        if reason is not None:
+            break
         if cancel is not None and cancel.is_set():
             reason = "cancelled"
             break
-        logits = apply_mask(session.next_logits, guide.allowed() if guide is not None else None)  # [vocab]
-        token = choose(logits, sampling, generator)
-        if token in stop.eos_token_ids:
-            reason = "eos"
+        # Every verification adds at least one token, so a draft deeper than what is left is wasted.
+        tree = drafter.propose(session.tokens + [new[-1]], stop.max_new_tokens - len(new) - 1) if drafter else EMPTY
+        try:
+            logits = engine.verify(session, new[-1], tree, cancel)  # [1 + len(tree), vocab]
+        except Interrupted:  # the session's cache is half-written: the caller must drop it
+            reason = "cancelled"
             break
-        new.append(token)
-        guide = guide.advance(token) if guide is not None else None
-        text = decode(tokenizer, new)
-        if (cut := stop.cut(text)) is not None:
-            text, reason = text[:cut], "stop"
-            break
-        stream.push(text)
-        if len(new) < stop.max_new_tokens:
-            try:
-                engine.step(session, token, cancel)
-            except Interrupted:  # the session's cache is half-written: the caller must drop it
-                reason = "cancelled"
-                break
+        verdict = accept(logits, tree, guide, sampling, generator)
+        if drafter is not None:
+            drafter.observe(Verified(session.tokens, tree, logits, verdict.path))
+        engine.keep(session, tree, verdict.path, verdict.next_logits)
+        passes, drafted, kept = passes + 1, drafted + len(tree), kept + len(verdict.path)
+        chosen = verdict.tokens
     stream.finish(text)
     seconds = time.perf_counter() - start
-    return GenerationResult(text, new, reason, seconds, prompt_tokens=session.prompt_length)
+    return GenerationResult(text, new, reason, seconds, session.prompt_length, passes, drafted, kept)

@@ -1,0 +1,109 @@
+"""A forward pass whose answer for one token does not depend on which other tokens ran with it.
+
+Speculation is lossless only if verifying k drafted tokens in one forward pass gives the same
+logits, bit for bit, as k single-token steps. Stock PyTorch on CPU does not: greedy choices of the
+0.5B model in bf16 flipped at near-ties (1 token in 64, logits apart by up to 0.3, measured), from
+two places, each fixed here:
+
+- Linear layers. oneDNN's bf16 GEMM computes each output row the same way for any number of rows
+  >= 2, but one row takes a GEMV path whose reduction order differs (rows of the 4864-wide MLP
+  projection came out different). A single row is therefore presented as two (an `expand`, no
+  copy; as fast as the GEMV here), so every forward uses the GEMM path.
+- Attention. The fused SDPA kernel's blocking and its GQA paths depend on the query length.
+  Here the scores, softmax and weighted sum run in float64 for the short query blocks of decoding
+and verification. Every product of two bf16/fp32 values is exact in float64 and the sums carry
+~1e-16 relative error, far below the resolution of the bf16 or fp32 result, so the rounded
+output is the same whichever keys are masked out around a query, in whatever order, and however
+many queries share the call: a drafted tree's nodes get exactly what sequential steps get. It
+is also cheaper than the fused kernel for one query (no blocking set-up); long blocks (prompt
+prefill) go to PyTorch's SDPA, which both plain and speculative decoding share.
+
+Not protected: CUDA matmuls (cuBLAS picks kernels by shape), where only the attention part is
+made invariant, and fp32 GEMMs, whose MKL kernels change with the row count (measured). Whether
+a loaded model is invariant is checked by running it (`decoders.engine.Engine.exact`), not
+assumed; speculation is on by default only where that check passed.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+NAME = "guidecode_exact"
+# Query blocks up to this length run in float64: decoding steps and draft verification.
+EXACT_MAX_QUERIES = 64
+
+
+def exact_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,  # [batch, heads, q, head_dim]
+    key: torch.Tensor,  # [batch, kv_heads, kv, head_dim]
+    value: torch.Tensor,  # [batch, kv_heads, kv, head_dim]
+    attention_mask: torch.Tensor | None,  # [batch or 1, 1, q, kv]: bool (True = visible) or additive float
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
+    batch, heads, q_len, head_dim = query.shape
+    if q_len > EXACT_MAX_QUERIES:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, is_causal, **kwargs)
+    kv_heads, kv_len = key.shape[1], key.shape[2]
+    group = heads // kv_heads  # query heads [h * group, (h + 1) * group) read kv head h
+    q = query.reshape(batch, kv_heads, group * q_len, head_dim).double()
+    scale = scaling if scaling is not None else head_dim**-0.5
+    scores = torch.matmul(q, key.double().transpose(-1, -2)) * scale  # [batch, kv_heads, group * q, kv]
+    scores = scores.view(batch, kv_heads, group, q_len, kv_len)
+    if attention_mask is None and q_len > 1:
+        # No mask means plain causal; the queries are the last q_len positions.
+        rows = torch.arange(q_len, device=query.device)[:, None] + (kv_len - q_len)
+        attention_mask = (torch.arange(kv_len, device=query.device)[None, :] <= rows)[None, None]
+    if attention_mask is not None:
+        mask = attention_mask[:, :, None]  # [batch or 1, 1, 1, q, kv]
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        else:
+            scores = scores + mask.double()
+    probs = torch.softmax(scores, dim=-1).view(batch, kv_heads, group * q_len, kv_len)
+    out = torch.matmul(probs, value.double())  # [batch, kv_heads, group * q, head_dim]
+    out = out.view(batch, heads, q_len, head_dim).transpose(1, 2).to(query.dtype).contiguous()
+    return out, None  # [batch, q, heads, head_dim], as transformers' attention functions return
+
+
+def _present_two_rows(module: torch.nn.Linear, args: tuple) -> tuple | None:
+    x = args[0]  # [..., rows, in_features]
+    module._guidecode_single_row = x.shape[:-1] if x.shape[:-1].numel() == 1 else None
+    if module._guidecode_single_row is None:
+        return None
+    # 2-D on purpose: a 3-D input with a stride-0 row dimension takes yet another path.
+    return (x.reshape(1, x.shape[-1]).expand(2, x.shape[-1]),)  # [2, in_features]
+
+
+def _take_first_row(module: torch.nn.Linear, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+    if module._guidecode_single_row is None:
+        return None
+    return output[:1].view(*module._guidecode_single_row, output.shape[-1])  # [..., 1, out_features]
+
+
+def make_batch_invariant(model: torch.nn.Module) -> None:
+    """Hook every linear layer (once) and switch to exact attention where the model allows it."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and not hasattr(module, "_guidecode_single_row"):
+            module._guidecode_single_row = None
+            module.register_forward_pre_hook(_present_two_rows)
+            module.register_forward_hook(_take_first_row)
+    use_exact_attention(model)
+
+
+def use_exact_attention(model: torch.nn.Module) -> bool:
+    """Switch `model` to exact attention; False when the model does not take pluggable attention."""
+    AttentionInterface.register(NAME, exact_attention)
+    AttentionMaskInterface.register(NAME, sdpa_mask)
+    config = getattr(model, "config", None)
+    if config is None or not getattr(model, "_supports_attention_backend", False):
+        return False
+    if config._attn_implementation != NAME:
+        model.set_attn_implementation(NAME)
+    return config._attn_implementation == NAME

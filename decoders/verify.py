@@ -1,0 +1,74 @@
+"""The one verifier: which drafted tokens the target model accepts, under the guides.
+
+Walk down the tree from the root. At each node the target's logits for that position are masked
+by the guide (advanced along the path), exactly as the plain loop would mask them, and a token is
+chosen from them:
+  greedy:   the token is the masked argmax; accept the child that drafted it, if any.
+  sampling: drafts are deterministic (q = a point mass), so for each child c in turn accept with
+            probability r(c), where r is the target distribution with earlier rejected children
+            removed and renormalised; if all are rejected, sample from r. The token that comes
+            out is distributed exactly as p (the standard rejection rule, applied per child).
+The walk ends at the first token no child drafted; that token is the target's own and is kept
+too, so every verification yields at least one token, the same one plain decoding would choose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .draft import ROOT, DraftTree
+from .guides import Guide, apply_mask
+from .sampling import SamplingConfig, probabilities
+
+
+@dataclass
+class Accepted:
+    tokens: list[int]  # the accepted drafted tokens, then the target's own next token
+    path: list[int]  # the tree indices of the accepted drafted tokens
+    next_logits: torch.Tensor  # [vocab] the logits the last token was chosen from
+
+
+def accept(
+    logits: torch.Tensor,  # [1 + len(tree), vocab]: row 0 after the root, row i + 1 after node i
+    tree: DraftTree,
+    guide: Guide | None,
+    sampling: SamplingConfig,
+    generator: torch.Generator | None,
+) -> Accepted:
+    tokens: list[int] = []
+    path: list[int] = []
+    node = ROOT
+    while True:
+        row = logits[node + 1]  # [vocab]
+        masked = apply_mask(row, guide.allowed() if guide is not None else None)
+        children = tree.children(node)
+        if sampling.greedy:
+            token = int(torch.argmax(masked))
+            child = children.get(token)
+        else:
+            token, child = _sample_against(masked, children, sampling, generator)
+        tokens.append(token)
+        if child is None:
+            return Accepted(tokens, path, row)
+        path.append(child)
+        node = child
+        guide = guide.advance(token) if guide is not None else None
+
+
+def _sample_against(
+    masked: torch.Tensor, children: dict[int, int], sampling: SamplingConfig, generator: torch.Generator | None
+) -> tuple[int, int | None]:
+    """A token distributed as the target's (masked) distribution, accepting a drafted child when possible."""
+    residual = probabilities(masked, sampling).cpu()  # [vocab], a fresh tensor: ours to modify
+    for token, child in children.items():
+        total = float(residual.sum())
+        if total <= 0:
+            break
+        if float(torch.rand((), generator=generator)) * total < float(residual[token]):
+            return token, child
+        residual[token] = 0.0
+    if float(residual.sum()) <= 0:  # every token with mass was drafted and rejected: only rounding gets here
+        residual = probabilities(masked, sampling).cpu()
+    return int(torch.multinomial(residual, 1, generator=generator)), None
