@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 
 from decoders import CancelFlag, Engine, SamplingConfig, Session, StopRules, generate
+from decoders.draft import Drafter
+from decoders.drafters import AdaptiveDrafter, DraftModelDrafter, NgramDrafter, TokenRecycling, UnionDrafter
 from decoders.guides import AllOf, Guide
 from decoders.healing import HealingGuide
 from decoders.streaming import TextSink
@@ -18,6 +20,7 @@ from decoders.vocabulary import Vocabulary
 from . import scope as scopes
 from .config import AssistantConfig
 from .documents import Cursor, encodable, to_offset
+from .errors import GuidecodeError
 from .functions import FunctionSlot, find_function_slot, find_function_slot_at
 from .loading import LoadedModel, dtype_name, load_model
 from .progress import Progress
@@ -59,6 +62,15 @@ def _without_leading(healed: str, sink: TextSink) -> TextSink:
     return push
 
 
+def _check_same_tokenizer(target: LoadedModel, draft: LoadedModel) -> None:
+    sample = "def f(x):\n    return {'a': [1, 2.5]}  # ü\n"
+    if len(target.tokenizer) != len(draft.tokenizer) or target.tokenizer.encode(sample) != draft.tokenizer.encode(sample):
+        raise GuidecodeError(
+            f"the draft model {draft.name} does not share the tokenizer of {target.name}; "
+            "pick a draft model of the same family (e.g. Qwen2.5-Coder-0.5B-Instruct for the 1.5B)"
+        )
+
+
 @dataclass
 class Completion:
     text: str  # what to insert at the cursor
@@ -69,6 +81,8 @@ class Completion:
     scope: str  # "line" or "block"
     prompt_tokens: int
     reused_prompt_tokens: int = 0  # prompt tokens whose keys/values came from the previous request
+    forward_passes: int = 0
+    accepted_draft_tokens: int = 0  # tokens that speculation got for free (0 without it)
 
     @property
     def tokens_per_second(self) -> float:
@@ -85,8 +99,9 @@ class GeneratedFunction:
 
 
 class Assistant:
-    def __init__(self, loaded: LoadedModel, config: AssistantConfig):
+    def __init__(self, loaded: LoadedModel, config: AssistantConfig, draft: LoadedModel | None = None):
         self.loaded = loaded
+        self.draft = draft
         self.config = config
         self.engine = Engine(loaded.model)
         self.prompts = PromptBuilder.for_tokenizer(loaded.tokenizer)
@@ -94,11 +109,41 @@ class Assistant:
         # The previous request's session: consecutive requests share most of their prompt, whose
         # keys and values are reused. One generation at a time: an Assistant is not thread-safe.
         self._previous: Session | None = None
+        self._drafter: Drafter | None = None  # built on first use; token recycling's table lives here
+        self.speculation_note = ""  # why speculation is off although asked for, if it is
+
+    @property
+    def speculating(self) -> bool:
+        """Whether completions are speculative: asked for, and the engine verifies bit-exactly here
+        (checked once by running the model, decoders/invariant.py)."""
+        if not self.config.speculation:
+            return False
+        if not self.engine.exact:
+            self.speculation_note = (
+                f"speculation is off: on {self.loaded.device.type} in {dtype_name(self.loaded.dtype)} a forward pass over "
+                "several tokens does not give single steps' logits bit for bit, so it could change the output"
+            )
+            return False
+        return True
+
+    def drafter(self) -> Drafter | None:
+        if not self.speculating:
+            return None
+        if self._drafter is None:
+            drafters: list[Drafter] = [NgramDrafter(), TokenRecycling(self.loaded.model.config.vocab_size)]
+            if self.draft is not None:
+                drafters.append(DraftModelDrafter(Engine(self.draft.model)))
+            self._drafter = AdaptiveDrafter(UnionDrafter(tuple(drafters)))
+        return self._drafter
 
     @classmethod
     def load(cls, config: AssistantConfig = AssistantConfig(), progress: Progress | None = None) -> "Assistant":
         loaded = load_model(config.model, config.dtype, config.device, config.allow_download, progress)
-        return cls(loaded, config)
+        draft = None
+        if config.draft_model and config.speculation:
+            draft = load_model(config.draft_model, config.dtype, config.device, config.allow_download, progress)
+            _check_same_tokenizer(loaded, draft)
+        return cls(loaded, config, draft)
 
     @property
     def description(self) -> str:
@@ -134,6 +179,7 @@ class Assistant:
             guide=guide,
             cancel=cancel,
             on_text=_without_leading(healed, on_text) if on_text and healed else on_text,
+            drafter=self.drafter(),
         )
         if result.stop_reason != "cancelled":  # a cancelled session may hold a half-written cache
             self._previous = session
@@ -146,6 +192,8 @@ class Assistant:
             scope=scope.kind.value,
             prompt_tokens=len(prompt),
             reused_prompt_tokens=session.reused,
+            forward_passes=result.forward_passes,
+            accepted_draft_tokens=result.accepted,
         )
 
     def generate_function(self, text: str, name: str | None = None, **kwargs) -> GeneratedFunction:
@@ -175,6 +223,7 @@ class Assistant:
         chunk = self.config.prefill_chunk or 128
         session = self.engine.prefill([self.loaded.tokenizer.eos_token_id or 0] * (chunk + 1), chunk=chunk)
         self.engine.step(session, self.loaded.tokenizer.eos_token_id or 0)
+        self.drafter()  # runs the exactness probe (a few forward passes) now rather than on a request
 
     def _prompt(self, prefix: str, suffix: str, heal: bool = True) -> tuple[list[int], str]:
         """Prompt token ids, cut to the token budget (the prefix loses its start, the suffix its

@@ -40,6 +40,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--allow-download", action="store_true", help="fetch hub models missing from the local cache")
     parser.add_argument("--max-tokens", type=_positive_int, default=None, help="most tokens to generate")
+    parser.add_argument("--no-speculation", action="store_true", help="decode without drafting (the output is the same; only slower)")
+    parser.add_argument("--draft-model", help="a smaller model with the same tokenizer that drafts too (e.g. 0.5b for --model 1.5b)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of highlighted code")
 
 
@@ -86,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     typing.add_argument("--line-pause", type=float, default=1.0, help="seconds of pause after each line (default: %(default)s)")
     typing.add_argument("--max-prompt-tokens", type=_positive_int, help="the server's prompt budget (default: the server's)")
     typing.add_argument("--json", action="store_true")
+    speed = benches.add_parser("speed", help="speculative decoding against transformers, side by side")
+    speed.add_argument(
+        "--prompts", action="append", metavar="FILE.jsonl",
+        help="a JSONL file of {id, prompt, max_new_tokens?}, or a shipped workload: humaneval, infile, edit (repeatable; default: all three)",
+    )
+    speed.add_argument("--model", default=embedded.DEFAULT_MODEL)
+    speed.add_argument("--draft-model", help="a smaller model with the same tokenizer (adds assisted generation and our draft-model drafter)")
+    speed.add_argument("--dtype", default="auto")
+    speed.add_argument("--limit", type=_positive_int, help="only the first N prompts of each file")
+    speed.add_argument("--repeat", type=_positive_int, default=1, help="timed repetitions per method and prompt; the median is reported")
+    speed.add_argument("--json", action="store_true")
 
     models = commands.add_parser("models", help="list, prepare or verify the embedded models")
     models.add_argument("action", nargs="?", choices=("list", "prepare", "verify"), default="list")
@@ -119,7 +132,14 @@ def read_source(path: Path) -> str:
 
 
 def _config(args: argparse.Namespace) -> AssistantConfig:
-    kwargs = dict(model=args.model, dtype=args.dtype, device=args.device, allow_download=args.allow_download)
+    kwargs = dict(
+        model=args.model,
+        dtype=args.dtype,
+        device=args.device,
+        allow_download=args.allow_download,
+        speculation=not args.no_speculation,
+        draft_model=args.draft_model,
+    )
     if args.max_tokens:
         kwargs["max_new_tokens"] = args.max_tokens
     return AssistantConfig(**kwargs)
@@ -132,9 +152,13 @@ def _load(args: argparse.Namespace):
 
 
 def _stats_line(completion, assistant) -> str:
+    if assistant.speculating:
+        speculation = f"speculation: {completion.accepted_draft_tokens} drafted tokens accepted in {completion.forward_passes} passes"
+    else:
+        speculation = assistant.speculation_note or "speculation off"
     return (
         f"{completion.tokens} tokens in {completion.seconds:.2f} s ({completion.tokens_per_second:.1f} tok/s), "
-        f"{completion.scope} scope, stopped by {completion.stop_reason}; {assistant.description}"
+        f"{completion.scope} scope, stopped by {completion.stop_reason}; {speculation}; {assistant.description}"
     )
 
 
@@ -174,6 +198,8 @@ def _completion_json(completion) -> dict:
         "tokens": completion.tokens,
         "seconds": round(completion.seconds, 4),
         "tokens_per_second": round(completion.tokens_per_second, 2),
+        "forward_passes": completion.forward_passes,
+        "accepted_draft_tokens": completion.accepted_draft_tokens,
     }
 
 
@@ -254,6 +280,8 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.bench == "speed":
+        return _bench_speed(args, out, err)
     import asyncio
 
     from benchmarks import lsp_typing
@@ -269,6 +297,29 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
     options = {"maxPromptTokens": args.max_prompt_tokens} if args.max_prompt_tokens else {}
     result = asyncio.run(lsp_typing.run(plan, args.model, args.dtype, options))
     print(json.dumps(result, indent=2) if args.json else lsp_typing.report(result))
+    return 0
+
+
+def _bench_speed(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from benchmarks import speed
+    from benchmarks.workloads import load_prompts
+
+    from .loading import load_model
+
+    try:
+        files = speed.resolve_prompt_files(args.prompts or list(speed.SHIPPED))
+        for _, path in files:
+            load_prompts(path)  # a malformed file is reported before any model loads
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    progress = Progress.to_stderr()
+    target = load_model(args.model, args.dtype, "cpu", False, progress)
+    draft = load_model(args.draft_model, args.dtype, "cpu", False, progress) if args.draft_model else None
+    result = speed.benchmark(target, draft, files, args.limit, args.repeat, progress=lambda line: err.print(line, style="dim"))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        out.print(speed.report(result))
     return 0
 
 

@@ -23,6 +23,9 @@ class AssistantConfig:
     healing: bool = True  # token healing of the prompt's last token (decoders/healing.py)
     # Prefill in chunks of this many tokens, checking the cancel flag in between (None: at once).
     prefill_chunk: int | None = None
+    # Lossless speculation (decoders/drafters): on wherever the engine verifies exactly.
+    speculation: bool = True
+    draft_model: str | None = None  # a smaller model with the same tokenizer that drafts too
 
     def __post_init__(self) -> None:
         checks = [

@@ -75,8 +75,6 @@ class GuidecodeServer(LanguageServer):
         options, problems = parse_options(raw, self.base_options)
         for problem in problems:
             self._warn(problem)
-        if options.speculation:
-            self._warn("speculation is not available in this version yet; decoding stays plain")
         self.service.reconfigure(options)
 
     def _warn(self, message: str) -> None:

@@ -94,6 +94,8 @@ class CompletionService:
             self.warn(f"{error} Using the default model {ServerOptions().model} instead.")
             assistant = self.loader(ServerOptions(dtype=options.dtype, device=options.device).assistant_config())
         assistant.warm_up()
+        if options.speculation and not assistant.speculating:
+            self.warn(assistant.speculation_note)
         self.stats.model = assistant.description
         return assistant
 
@@ -171,7 +173,7 @@ class CompletionService:
         if cancel.is_set():
             self.stats.abandoned((time.perf_counter() - cancel.set_at) * 1000)
             return Answer("", "cancelled")
-        self.stats.generation(completion.tokens, completion.seconds, completion.prompt_tokens, completion.reused_prompt_tokens)
+        self.stats.generation(completion)
         kind = "warm" if uri in self._warm else "cold"
         self._warm.add(uri)
         return Answer(completion.text, kind, completion.scope)

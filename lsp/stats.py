@@ -28,6 +28,8 @@ class ServerStats:
     generation_seconds: float = 0.0
     prompt_tokens: int = 0
     prefill_tokens_saved: int = 0
+    forward_passes: int = 0
+    accepted_draft_tokens: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, kind: str, ms: float, scope: str = "") -> None:
@@ -42,12 +44,15 @@ class ServerStats:
         with self.lock:
             self.counts[what] += 1
 
-    def generation(self, tokens: int, seconds: float, prompt_tokens: int, reused: int) -> None:
+    def generation(self, completion) -> None:
+        """One finished model completion (an assistant.Completion)."""
         with self.lock:
-            self.generated_tokens += tokens
-            self.generation_seconds += seconds
-            self.prompt_tokens += prompt_tokens
-            self.prefill_tokens_saved += reused
+            self.generated_tokens += completion.tokens
+            self.generation_seconds += completion.seconds
+            self.prompt_tokens += completion.prompt_tokens
+            self.prefill_tokens_saved += completion.reused_prompt_tokens
+            self.forward_passes += completion.forward_passes
+            self.accepted_draft_tokens += completion.accepted_draft_tokens
 
     def abandoned(self, ms: float) -> None:
         with self.lock:
@@ -71,6 +76,11 @@ class ServerStats:
                 "tokensPerSecond": round(self.generated_tokens / self.generation_seconds, 2) if self.generation_seconds else None,
                 "promptTokens": self.prompt_tokens,
                 "prefillTokensSaved": self.prefill_tokens_saved,
+                "speculation": {
+                    "forwardPasses": self.forward_passes,
+                    "acceptedDraftTokens": self.accepted_draft_tokens,
+                    "acceptedPerPass": round(self.accepted_draft_tokens / self.forward_passes, 2) if self.forward_passes else None,
+                },
             }
 
 

@@ -59,6 +59,19 @@ def test_cli_complete_json_on_a_file_outside_the_repository(tmp_path):
         capture_output=True, text=True, timeout=300, check=True,
     )
     result = json.loads(out.stdout)
-    assert set(result) == {"completion", "model", "tokens", "seconds", "tokens_per_second"}
+    assert set(result) == {"completion", "model", "tokens", "seconds", "tokens_per_second", "forward_passes", "accepted_draft_tokens"}
     assert "self.items" in result["completion"] and result["model"] == "Qwen2.5-Coder-0.5B-Instruct"
     assert path.read_text().endswith("        \n")  # the user's file is not changed
+
+
+def test_speculation_changes_nothing_but_the_number_of_forward_passes(real_model):
+    plain = Assistant(real_model, AssistantConfig(speculation=False))
+    fast = Assistant(real_model, AssistantConfig(speculation=True))
+    assert fast.speculating and not plain.speculating
+    text = EXAMPLE.read_text()
+    passes = tokens = 0
+    for cursor in [(12, 8), (12, 4), (len(text.splitlines()) - 1, 0)]:
+        a, b = plain.complete(text, cursor), fast.complete(text, cursor)
+        assert (b.text, b.tokens, b.stop_reason) == (a.text, a.tokens, a.stop_reason), cursor
+        passes, tokens = passes + b.forward_passes, tokens + b.tokens
+    assert passes < tokens  # drafts were accepted: fewer forward passes than tokens

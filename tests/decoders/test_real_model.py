@@ -28,3 +28,43 @@ def test_greedy_equals_transformers_generate(real_model, prompt):
     engine = Engine(model)
     result = generate(engine, engine.prefill(ids), tokenizer, SamplingConfig(), StopRules(max_new_tokens=32))
     assert result.tokens == expected
+
+
+def _speculative_drafters(model):
+    from decoders.drafters import AdaptiveDrafter, NgramDrafter, TokenRecycling, UnionDrafter
+
+    vocab = model.config.vocab_size
+    return {
+        "ngram": NgramDrafter(min_ngram=1),
+        "recycling": TokenRecycling(vocab),
+        "adaptive union": AdaptiveDrafter(UnionDrafter((NgramDrafter(), TokenRecycling(vocab))), probe_every=3),
+    }
+
+
+@pytest.mark.real_model
+def test_the_real_models_forward_passes_are_batch_invariant(real_model):
+    assert Engine(real_model.model).exact
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("guided", [False, True])
+def test_greedy_speculation_equals_plain_greedy_on_the_real_model(real_model, guided):
+    from decoders import TokenSetGuide
+
+    model, tokenizer = real_model.model, real_model.tokenizer
+    engine = Engine(model)
+    # A guide that changes the output: no token containing "return" or digits.
+    guide = None
+    if guided:
+        banned = {i for i, text in enumerate(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))) if "return" in text or any(c.isdigit() for c in text)}
+        guide = TokenSetGuide.of(model.config.vocab_size, [i for i in range(len(tokenizer)) if i not in banned])
+    stop = StopRules(max_new_tokens=40, eos_token_ids=frozenset({tokenizer.eos_token_id}))
+    drafters = _speculative_drafters(model)
+    if guided:  # the guide's path through the verifier is the same for every drafter: one suffices here
+        drafters = {"adaptive union": drafters["adaptive union"]}
+    for prompt in PROMPTS[:2]:
+        ids = tokenizer(prompt)["input_ids"]
+        plain = generate(engine, engine.prefill(ids), tokenizer, stop=stop, guide=guide)
+        for name, drafter in drafters.items():
+            fast = generate(engine, engine.prefill(ids), tokenizer, stop=stop, guide=guide, drafter=drafter)
+            assert fast.tokens == plain.tokens, (name, prompt)

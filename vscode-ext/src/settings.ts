@@ -35,7 +35,7 @@ export const DEFAULTS: Readonly<Settings> = {
     maxTokens: 64,
     debounceMs: 50,
     guides: { healing: true },
-    speculation: false,
+    speculation: true,
     server: { command: 'guidecode', pythonPath: '', args: [] },
     trace: 'off',
 };

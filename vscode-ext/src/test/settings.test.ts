@@ -17,7 +17,7 @@ test('every setting has its default when nothing is set', () => {
         maxTokens: 64,
         debounceMs: 50,
         guides: { healing: true },
-        speculation: false,
+        speculation: true,
         server: { command: 'guidecode', pythonPath: '', args: [] },
         trace: 'off',
     });
