@@ -74,12 +74,16 @@ class Engine:
         cancel: threading.Event | None = None,
         positions: torch.Tensor | None = None,  # [k] when not consecutive (a tree)
         visible: torch.Tensor | None = None,  # [k, cached + k] bool, which keys each token sees
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Append `tokens` to `cache` (in place) and return their logits, [len(tokens), vocab] float32.
+        """Append `tokens` to `cache` (in place) and return their logits, [len(tokens), vocab] float32
+        ([1, vocab], the last token's, with `last_only`).
 
         Raises Interrupted (leaving `cache` half-written) if `cancel` is set meanwhile."""
         input_ids = torch.tensor([tokens], dtype=torch.long, device=self.device)  # [1, k]
-        extra = {}
+        # A prompt chunk needs only its last row: the output layer over 150k tokens would cost as
+        # much as the rest of the model for every other row.
+        extra: dict = {"logits_to_keep": 1} if last_only else {}
         if positions is not None:
             extra["position_ids"] = positions.to(self.device)[None]  # [1, k]
         if visible is not None:
@@ -123,11 +127,15 @@ class Engine:
             for start in range(0, len(rest), step):
                 if cancel is not None and cancel.is_set():
                     return None
-                self.extend(session, rest[start : start + step], cancel)
+                self._append(session, rest[start : start + step], cancel)
         except Interrupted:
             return None
         session.prompt_length, session.reused = len(prompt), shared
         return session
+
+    def _append(self, session: Session, tokens: list[int], cancel: threading.Event | None) -> None:
+        session.next_logits = self._forward(session.cache, tokens, cancel, last_only=True)[-1]
+        session.tokens.extend(tokens)
 
     def step(self, session: Session, token: int, cancel: threading.Event | None = None) -> None:
         """Append one token and compute the logits that follow it."""

@@ -11,7 +11,9 @@ from ..draft import Drafter, DraftTree, Verified
 @dataclass
 class UnionDrafter:
     drafters: tuple[Drafter, ...]
-    max_nodes: int = 32  # a verification's cost grows with its width; beyond this it stops paying
+    # A verification's cost grows with its width: measured on the 0.5B model in bf16, 16 drafted
+    # nodes cost 1.5x a plain step at 150 tokens of context and 1.8x at 1200; 32 cost 2.0x / 2.4x.
+    max_nodes: int = 16
 
     def propose(self, context: Sequence[int], max_depth: int) -> DraftTree:
         paths = [path for drafter in self.drafters for path in drafter.propose(context, max_depth).paths()]
