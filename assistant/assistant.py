@@ -167,7 +167,9 @@ class Assistant:
         if healed:
             healing = HealingGuide(self.vocabulary, healed)
             guide = healing if guide is None else AllOf((healing, guide))
-        session = self.engine.prefill(prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel)
+        session = self.engine.prefill(
+            prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel, on_partial=self._keep_partial
+        )
         if session is None:
             return Completion("", self.loaded.name, 0, time.perf_counter() - start, "cancelled", scope.kind.value, len(prompt))
         result = generate(
@@ -195,6 +197,11 @@ class Assistant:
             forward_passes=result.forward_passes,
             accepted_draft_tokens=result.accepted,
         )
+
+    def _keep_partial(self, session: Session) -> None:
+        # A request superseded during its prefill leaves the chunks it computed: while typing,
+        # the next request shares that prefix, so they are not computed twice.
+        self._previous = session
 
     def generate_function(self, text: str, name: str | None = None, **kwargs) -> GeneratedFunction:
         """Write the body of a function from its signature and docstring (the named one, or the

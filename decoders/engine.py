@@ -21,6 +21,7 @@ import copy
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Callable
 
 import torch
 from transformers import DynamicCache
@@ -101,6 +102,7 @@ class Engine:
         reuse: Session | None = None,
         chunk: int | None = None,
         cancel: threading.Event | None = None,
+        on_partial: Callable[[Session], None] | None = None,
     ) -> Session | None:
         """A session over `prompt`.
 
@@ -109,6 +111,8 @@ class Engine:
           always recomputed, since its logits are needed.
         chunk: compute the prompt this many tokens at a time, checking `cancel` in between, so
           a long prefill can be abandoned; returns None when cancelled.
+        on_partial: called, when cancelled after at least one chunk was computed, with a session
+          over the chunks done (the next request, sharing that prefix, reuses them).
         """
         if not prompt:
             raise ValueError("prefill needs at least one prompt token")
@@ -126,9 +130,17 @@ class Engine:
         try:
             for start in range(0, len(rest), step):
                 if cancel is not None and cancel.is_set():
-                    return None
+                    break
                 self._append(session, rest[start : start + step], cancel)
         except Interrupted:
+            # Some layers hold the interrupted chunk, others not: back to the chunks done.
+            for layer in session.cache.layers:
+                if (extra := layer.keys.shape[-2] - len(session.tokens)) > 0:
+                    layer.crop(-extra)
+        if len(session.tokens) < len(prompt):
+            if on_partial is not None and len(session.tokens) > shared:
+                session.prompt_length, session.reused = len(session.tokens), shared
+                on_partial(session)
             return None
         session.prompt_length, session.reused = len(prompt), shared
         return session

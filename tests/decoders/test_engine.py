@@ -132,3 +132,25 @@ def test_cancel_interrupts_inside_a_forward_pass_and_spares_the_parent(tiny_mode
     assert ran == []
     again = engine.prefill(ids + prompt_ids(byte_tokenizer, "x = 1"), reuse=parent)
     torch.testing.assert_close(again.next_logits, expected.next_logits, rtol=1e-4, atol=1e-4)
+
+
+def test_a_prefill_cancelled_midway_leaves_its_finished_chunks_for_reuse(tiny_model, byte_tokenizer):
+    import threading
+
+    engine = Engine(tiny_model)
+    ids = prompt_ids(byte_tokenizer, "import os\n" * 10)
+    calls = []
+
+    class CancelOnThirdLayerCall(threading.Event):
+        def is_set(self):  # the engine checks before every decoder layer: trip inside the 2nd chunk's pass
+            calls.append(1)
+            return len(calls) > 5
+
+    kept = []
+    assert engine.prefill(ids, chunk=16, cancel=CancelOnThirdLayerCall(), on_partial=kept.append) is None
+    (partial,) = kept
+    assert partial.tokens == ids[:16]  # the first chunk only; the interrupted one is cropped away
+    assert all(layer.keys.shape[-2] == 16 for layer in partial.cache.layers)
+    resumed = engine.prefill(ids, reuse=partial, chunk=16)
+    fresh = engine.prefill(ids, chunk=16)
+    assert resumed.reused == 16 and torch.equal(resumed.next_logits, fresh.next_logits)
