@@ -50,7 +50,7 @@ test('values of the wrong type or range fall back to the defaults', () => {
     assert.equal(s.device, 'auto');
     assert.equal(s.maxTokens, 64);
     assert.equal(s.debounceMs, 50);
-    assert.equal(s.speculation, false);
+    assert.equal(s.speculation, true); // the default
     assert.deepEqual(s.server.args, ['--a', '--b']);
     assert.equal(s.trace, 'off');
 });
