@@ -1,4 +1,5 @@
-"""Choosing the next token from (guided) logits: greedy, or sampling with temperature and top-p."""
+"""Sampling settings and the distribution sampling draws from (temperature and top-p); the
+verifier (decoders/verify.py) makes every choice, greedy or sampled, from these."""
 
 from __future__ import annotations
 
@@ -44,13 +45,5 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 
 
 def probabilities(logits: torch.Tensor, config: SamplingConfig) -> torch.Tensor:
-    """The distribution sampling draws from, [vocab] float32 (used by speculative verification too)."""
+    """The distribution sampling draws from, [vocab] float32."""
     return torch.softmax(top_p_filter(logits.float() / config.temperature, config.top_p), dim=-1)
-
-
-def choose(logits: torch.Tensor, config: SamplingConfig, generator: torch.Generator | None) -> int:
-    """The next token from [vocab] logits that already carry the guides' masks."""
-    if config.greedy:
-        return int(torch.argmax(logits))
-    probs = probabilities(logits, config).cpu()
-    return int(torch.multinomial(probs, 1, generator=generator))
