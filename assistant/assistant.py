@@ -218,7 +218,7 @@ class Assistant:
         return GeneratedFunction(slot.head + body, body, slot.name, completion, slot.replaced)
 
     def _stop_rules(self, scope: scopes.Scope, max_new_tokens: int) -> StopRules:
-        eos = self.prompts.stop_token_ids()
+        eos = self.prompts.stop_token_ids
         if scope.kind is scopes.ScopeKind.LINE:
             return StopRules(max_new_tokens, eos, stop_strings=("\n",))
         predicates = (scopes.block_end(scope), scopes.repeats_next_line(scope))

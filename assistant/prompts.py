@@ -8,6 +8,8 @@ contains the literal text "<|fim_suffix|>" cannot inject a control token.
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 
@@ -73,8 +75,10 @@ class PromptBuilder:
             return self._marker(f.suffix) + suffix_ids + self._marker(f.prefix) + prefix_ids + self._marker(f.middle)
         return self._marker(f.prefix) + prefix_ids + self._marker(f.suffix) + suffix_ids + self._marker(f.middle)
 
+    @functools.cached_property
     def stop_token_ids(self) -> frozenset[int]:
-        """EOS and the family's end markers that this tokenizer actually has."""
+        """EOS and the family's end markers that this tokenizer actually has (computed once:
+        `get_vocab()` builds a 150k-entry dict, ~100 ms, which used to be paid by every request)."""
         vocab = self.tokenizer.get_vocab()
         ids = {vocab[s] for s in (self.fim.stops if self.fim else ()) if s in vocab}
         if self.fim:

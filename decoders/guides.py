@@ -3,6 +3,12 @@
 A guide is a value: `allowed()` says which tokens may follow the sequence it has seen, and
 `advance(token)` returns the guide for the sequence one token longer, leaving `self` unchanged.
 That is what lets speculation and search fork a sequence with its guides for free.
+
+A guide may also define `refine(token)`, for rules too costly to state over the whole vocabulary
+in advance (a monitor would have to ask a language server about every token that contains a
+"."): after `token` was chosen under `allowed()`, it returns None if the token stands, else the
+tokens to remove (`token` among them) before choosing again. `refine` must only ever remove
+tokens its full rule disallows; then choosing again is exactly choosing under the full rule.
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ class Guide(Protocol):
 
     def advance(self, token: int) -> "Guide":
         """The guide after `token` was emitted; `self` is not modified."""
+
+
+def refine(guide: Guide | None, token: int) -> torch.Tensor | None:
+    """[vocab] bool of tokens to remove because `token` broke a rule checked only on choice; None if it stands."""
+    check = getattr(guide, "refine", None)
+    return check(token) if check is not None else None
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,15 @@ class AllOf:
 
     def advance(self, token: int) -> "AllOf":
         return AllOf(tuple(g.advance(token) for g in self.guides))
+
+    def refine(self, token: int) -> torch.Tensor | None:
+        removed = [m for g in self.guides if (m := refine(g, token)) is not None]
+        if not removed:
+            return None
+        out = removed[0].clone()
+        for m in removed[1:]:
+            out |= m
+        return out
 
 
 def apply_mask(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

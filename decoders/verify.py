@@ -8,6 +8,10 @@ chosen from them:
             probability r(c), where r is the target distribution with earlier rejected children
             removed and renormalised; if all are rejected, sample from r. The token that comes
             out is distributed exactly as p (the standard rejection rule, applied per child).
+A guide that checks some rules only on the chosen token (`refine`) may reject it: the token is
+chosen again with the tokens it names removed, until one stands. For greedy that is the argmax
+under the full rule; for sampling, a draw from M that is rejected is replaced by a draw from the
+smaller set, which leaves the distribution restricted to the allowed tokens (rejection sampling).
 The walk ends at the first token no child drafted; that token is the target's own and is kept
 too, so every verification yields at least one token, the same one plain decoding would choose.
 """
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from .draft import ROOT, DraftTree
-from .guides import Guide, apply_mask
+from .guides import Guide, apply_mask, refine
 from .sampling import SamplingConfig, probabilities
 
 
@@ -44,17 +48,30 @@ def accept(
         row = logits[node + 1]  # [vocab]
         masked = apply_mask(row, guide.allowed() if guide is not None else None)
         children = tree.children(node)
-        if sampling.greedy:
-            token = int(torch.argmax(masked))
-            child = children.get(token)
-        else:
-            token, child = _sample_against(masked, children, sampling, generator)
+        token, child = _choose(masked, children, sampling, generator)
+        while (removed := refine(guide, token)) is not None:
+            masked = apply_mask(masked, ~removed.to(masked.device))
+            if not torch.isfinite(masked.max()):
+                break  # the guides removed everything: keep the last choice rather than stop
+            token, child = _choose(masked, children, sampling, generator, drafts=False)
         tokens.append(token)
         if child is None:
             return Accepted(tokens, path, row)
         path.append(child)
         node = child
         guide = guide.advance(token) if guide is not None else None
+
+
+def _choose(
+    masked: torch.Tensor, children: dict[int, int], sampling: SamplingConfig, generator: torch.Generator | None, drafts: bool = True
+) -> tuple[int, int | None]:
+    if sampling.greedy:
+        token = int(torch.argmax(masked))
+    elif drafts:
+        return _sample_against(masked, children, sampling, generator)
+    else:  # a redraw after a refinement: a plain draw from what is left (a drafted child may still match)
+        token = int(torch.multinomial(probabilities(masked, sampling).cpu(), 1, generator=generator))
+    return token, children.get(token)
 
 
 def _sample_against(

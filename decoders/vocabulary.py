@@ -27,7 +27,12 @@ class Vocabulary:
         decoded = tokenizer.batch_decode([[i] for i in range(n)], clean_up_tokenization_spaces=False)
         # Partial UTF-8 (a byte of a multi-byte character) decodes to U+FFFD: it cannot be
         # matched as text, so it is treated like a special token.
-        texts = tuple("" if i in special or "\ufffd" in t else t for i, t in enumerate(decoded))
+        return cls.from_texts(["" if i in special or "\ufffd" in t else t for i, t in enumerate(decoded)])
+
+    @classmethod
+    def from_texts(cls, texts: "list[str] | tuple[str, ...]") -> "Vocabulary":
+        """From the text of each token id ("" for tokens that stand for no text)."""
+        texts, n = tuple(texts), len(texts)
         order = tuple(sorted((i for i in range(n) if texts[i]), key=texts.__getitem__))
         by_text: dict[str, list[int]] = {}
         for i in order:

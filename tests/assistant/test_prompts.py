@@ -11,7 +11,7 @@ def test_byte_tokenizer_has_no_fim_and_falls_back_to_the_prefix(byte_tokenizer):
     assert builder.family == "plain"
     ids = builder.completion(builder.encode("abc"), builder.encode("xyz"))
     assert byte_tokenizer.decode(ids) == "abc"
-    assert byte_tokenizer.eos_token_id in builder.stop_token_ids()
+    assert byte_tokenizer.eos_token_id in builder.stop_token_ids
 
 
 def test_function_slot_keeps_the_docstring_and_drops_the_placeholder():
