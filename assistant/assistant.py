@@ -7,6 +7,7 @@ stop rules, and runs the decoding loop. It never touches tensors itself.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass
 
 from decoders import CancelFlag, Engine, SamplingConfig, Session, StopRules, generate
@@ -23,6 +24,7 @@ from .documents import Cursor, encodable, to_offset
 from .errors import GuidecodeError
 from .functions import FunctionSlot, find_function_slot, find_function_slot_at
 from .loading import LoadedModel, dtype_name, load_model
+from .monitoring import Monitors
 from .progress import Progress
 from .prompts import PromptBuilder
 
@@ -62,6 +64,11 @@ def _without_leading(healed: str, sink: TextSink) -> TextSink:
     return push
 
 
+def _all_of(*guides: Guide | None) -> Guide | None:
+    present = tuple(g for g in guides if g is not None)
+    return None if not present else present[0] if len(present) == 1 else AllOf(present)
+
+
 def _check_same_tokenizer(target: LoadedModel, draft: LoadedModel) -> None:
     sample = "def f(x):\n    return {'a': [1, 2.5]}  # ü\n"
     if len(target.tokenizer) != len(draft.tokenizer) or target.tokenizer.encode(sample) != draft.tokenizer.encode(sample):
@@ -83,6 +90,10 @@ class Completion:
     reused_prompt_tokens: int = 0  # prompt tokens whose keys/values came from the previous request
     forward_passes: int = 0
     accepted_draft_tokens: int = 0  # tokens that speculation got for free (0 without it)
+    decode_seconds: float = 0.0  # of `seconds`, the decoding loop (after the prefill), monitors' queries included
+    monitored: bool = False  # whether static-analysis monitors guided this completion
+    monitor_queries: int = 0  # questions asked of the language server
+    monitor_rejections: int = 0  # chosen tokens a monitor turned down (the model chose again)
 
     @property
     def tokens_per_second(self) -> float:
@@ -111,6 +122,7 @@ class Assistant:
         self._previous: Session | None = None
         self._drafter: Drafter | None = None  # built on first use; token recycling's table lives here
         self.speculation_note = ""  # why speculation is off although asked for, if it is
+        self.monitors = Monitors(self.vocabulary, config.monitors)
 
     @property
     def speculating(self) -> bool:
@@ -157,16 +169,22 @@ class Assistant:
         guide: Guide | None = None,
         cancel: CancelFlag | None = None,
         on_text: TextSink | None = None,
+        workspace: str | Path | None = None,
+        path: str | Path | None = None,
     ) -> Completion:
-        """The text to insert at `cursor` (a character offset, or a 0-based (line, column))."""
+        """The text to insert at `cursor` (a character offset, or a 0-based (line, column)).
+
+        With a `workspace` (a project folder), monitors guide the completion through a language
+        server over that folder; `path` is where the document lives (it is never read or written)."""
         start = time.perf_counter()
         text = encodable(text)
         offset = to_offset(text, cursor)
         scope = scopes.decide(text, offset)
         prompt, healed = self._prompt(text[:offset], text[offset:], heal=self.config.healing)
-        if healed:
-            healing = HealingGuide(self.vocabulary, healed)
-            guide = healing if guide is None else AllOf((healing, guide))
+        setup = time.perf_counter()
+        monitor = self.monitors.guide_for(workspace, path, text[: offset - len(healed)], text[offset:])
+        setup = time.perf_counter() - setup  # the monitors' first question counts as decoding
+        guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
         session = self.engine.prefill(
             prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel, on_partial=self._keep_partial
         )
@@ -196,7 +214,15 @@ class Assistant:
             reused_prompt_tokens=session.reused,
             forward_passes=result.forward_passes,
             accepted_draft_tokens=result.accepted,
+            decode_seconds=result.seconds + setup,
+            monitored=monitor is not None,
+            monitor_queries=monitor.context.stats.queries if monitor else 0,
+            monitor_rejections=monitor.context.stats.refined if monitor else 0,
         )
+
+    def close(self) -> None:
+        """Stop the language servers the monitors started."""
+        self.monitors.close()
 
     def _keep_partial(self, session: Session) -> None:
         # A request superseded during its prefill leaves the chunks it computed: while typing,

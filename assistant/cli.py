@@ -18,7 +18,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from . import embedded
-from .config import AssistantConfig
+from .config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig
 from .errors import GuidecodeError
 from .progress import Progress
 
@@ -43,6 +43,18 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-speculation", action="store_true", help="decode without drafting (the output is the same; only slower)")
     parser.add_argument("--draft-model", help="a smaller model with the same tokenizer that drafts too (e.g. 0.5b for --model 1.5b)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of highlighted code")
+    parser.add_argument("--workspace", type=Path, help="project folder the monitors analyse (default: the file's project root; none for stdin)")
+    parser.add_argument("--no-monitors", action="store_true", help="decode without static-analysis monitors")
+    parser.add_argument("--monitors", type=_monitor_list, default=None, metavar="NAMES", help=f"comma-separated monitors to run (default: all: {','.join(MONITOR_NAMES)})")
+    parser.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi", help="the monitors' language server (default: %(default)s)")
+
+
+def _monitor_list(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    unknown = [n for n in names if n not in MONITOR_NAMES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown monitor {unknown[0]!r}; choose from {', '.join(MONITOR_NAMES)}")
+    return names
 
 
 def _positive_int(value: str) -> int:
@@ -88,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     typing.add_argument("--line-pause", type=float, default=1.0, help="seconds of pause after each line (default: %(default)s)")
     typing.add_argument("--max-prompt-tokens", type=_positive_int, help="the server's prompt budget (default: the server's)")
     typing.add_argument("--json", action="store_true")
+    mgd = benches.add_parser("mgd", help="monitor-guided decoding on a Python source tree: with and without monitors, side by side")
+    mgd.add_argument("--repo", action="append", required=True, type=Path, metavar="DIR", help="a Python source tree (repeatable)")
+    mgd.add_argument("--limit", type=_positive_int, default=30, help="tasks per tree (default: %(default)s)")
+    mgd.add_argument("--model", action="append", help="model(s) to compare (repeatable; default: 0.5b and 1.5b)")
+    mgd.add_argument("--dtype", default="auto")
+    mgd.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi")
+    mgd.add_argument("--max-tokens", type=_positive_int, default=32, help="most tokens per completion (default: %(default)s)")
+    mgd.add_argument("--max-prompt-tokens", type=_positive_int, default=1024, help="prompt budget (default: %(default)s)")
+    mgd.add_argument("--seed", type=int, default=0, help="which positions are sampled from each tree")
+    mgd.add_argument("--json", action="store_true")
     speed = benches.add_parser("speed", help="speculative decoding against transformers, side by side")
     speed.add_argument(
         "--prompts", action="append", metavar="FILE.jsonl",
@@ -139,6 +161,7 @@ def _config(args: argparse.Namespace) -> AssistantConfig:
         allow_download=args.allow_download,
         speculation=not args.no_speculation,
         draft_model=args.draft_model,
+        monitors=MonitorConfig(enabled=() if args.no_monitors else args.monitors or MONITOR_NAMES, language_server=args.language_server),
     )
     if args.max_tokens:
         kwargs["max_new_tokens"] = args.max_tokens
@@ -158,8 +181,14 @@ def _stats_line(completion, assistant) -> str:
         speculation = assistant.speculation_note or "speculation off"
     return (
         f"{completion.tokens} tokens in {completion.seconds:.2f} s ({completion.tokens_per_second:.1f} tok/s), "
-        f"{completion.scope} scope, stopped by {completion.stop_reason}; {speculation}; {assistant.description}"
+        f"{completion.scope} scope, stopped by {completion.stop_reason}; {speculation}; {_monitor_note(completion, assistant)}; {assistant.description}"
     )
+
+
+def _monitor_note(completion, assistant) -> str:
+    if completion.monitored:
+        return f"monitors: {completion.monitor_queries} language-server queries, {completion.monitor_rejections} tokens turned down"
+    return assistant.monitors.notes[-1] if assistant.monitors.notes else "monitors off"
 
 
 def _stream_code(console: Console, run) -> str:
@@ -180,15 +209,26 @@ def cmd_complete(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .documents import to_offset
 
     cursor = to_offset(text, (line, column))  # checked before the model loads
+    where = _workspace(args, path)
     assistant = _load(args)
     if args.json:
-        completion = assistant.complete(text, cursor)
+        completion = assistant.complete(text, cursor, **where)
         print(json.dumps(_completion_json(completion)))
         return 0
-    result = _stream_code(out, lambda on_text: assistant.complete(text, cursor, on_text=on_text))
+    result = _stream_code(out, lambda on_text: assistant.complete(text, cursor, on_text=on_text, **where))
     out.print(Syntax(result.text, "python"))
     err.print(_stats_line(result, assistant), style="dim", soft_wrap=True)
     return 0
+
+
+def _workspace(args: argparse.Namespace, path: Path | None) -> dict:
+    """The workspace and document path for the monitors (checked before the model loads)."""
+    from .monitoring import project_root
+
+    if args.workspace is not None and not args.workspace.is_dir():
+        raise GuidecodeError(f"--workspace {args.workspace} is not a directory; pass the project's folder")
+    workspace = args.workspace or (project_root(path) if path is not None else None)
+    return {"workspace": workspace, "path": path}
 
 
 def _completion_json(completion) -> dict:
@@ -200,6 +240,9 @@ def _completion_json(completion) -> dict:
         "tokens_per_second": round(completion.tokens_per_second, 2),
         "forward_passes": completion.forward_passes,
         "accepted_draft_tokens": completion.accepted_draft_tokens,
+        "monitored": completion.monitored,
+        "monitor_queries": completion.monitor_queries,
+        "monitor_rejections": completion.monitor_rejections,
     }
 
 
@@ -208,12 +251,13 @@ def cmd_generate(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .functions import find_function_slot
 
     find_function_slot(text, args.function)  # a missing function is reported before the model loads
+    where = _workspace(args, None if args.source == "-" else Path(args.source))
     assistant = _load(args)
     if args.json:
-        generated = assistant.generate_function(text, args.function)
+        generated = assistant.generate_function(text, args.function, **where)
         print(json.dumps({"function": generated.function, "body": generated.body, "name": generated.name, **_completion_json(generated.completion)}))
         return 0
-    generated = _stream_code(out, lambda on_text: assistant.generate_function(text, args.function, on_text=on_text))
+    generated = _stream_code(out, lambda on_text: assistant.generate_function(text, args.function, on_text=on_text, **where))
     out.print(Syntax(generated.function, "python"))
     err.print(_stats_line(generated.completion, assistant), style="dim", soft_wrap=True)
     return 0
@@ -282,6 +326,8 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
 def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.bench == "speed":
         return _bench_speed(args, out, err)
+    if args.bench == "mgd":
+        return _bench_mgd(args, out, err)
     import asyncio
 
     from benchmarks import lsp_typing
@@ -320,6 +366,57 @@ def _bench_speed(args: argparse.Namespace, out: Console, err: Console) -> int:
         print(json.dumps(result, indent=2))
     else:
         out.print(speed.report(result))
+    return 0
+
+
+def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.progress import Progress as Bar
+
+    from benchmarks import mgd
+    from benchmarks.environment import describe
+    from benchmarks.mgd_tasks import mine_tasks
+
+    from .assistant import Assistant
+
+    for repo in args.repo:
+        if not repo.is_dir():
+            raise UsageError(f"--repo {repo} is not a directory; pass a Python source tree")
+    tasks = {}
+    with Bar(console=err, transient=True) as bar:
+        for repo in args.repo:
+            job = bar.add_task(f"finding tasks in {repo.name}", total=None)
+            found = mine_tasks(repo, args.limit, args.seed, progress=lambda done, total, job=job: bar.update(job, completed=done, total=total))
+            tasks[repo.resolve()] = mgd.ordered(found)
+    empty = [str(r) for r, t in tasks.items() if not t]
+    if empty:
+        raise UsageError(f"no tasks found in {', '.join(empty)}: it needs `obj.member` accesses whose member is defined in another file of the tree")
+    monitors = MonitorConfig(language_server=args.language_server)
+    results, setups = {repo: [] for repo in tasks}, {}
+    for model in args.model or ["0.5b", "1.5b"]:
+        config = AssistantConfig(model=model, dtype=args.dtype, max_prompt_tokens=args.max_prompt_tokens, monitors=monitors)
+        assistant = Assistant.load(config, progress=Progress.to_stderr())
+        setups[assistant.loaded.name] = assistant.description
+        total = 2 * sum(len(t) for t in tasks.values())
+        with Bar(console=err, transient=True) as bar:
+            job = bar.add_task(f"{assistant.loaded.name}: completing", total=total)
+            for repo, repo_tasks in tasks.items():
+                results[repo] += mgd.run_model(assistant, repo, repo_tasks, args.max_tokens, on_task=lambda: bar.advance(job))
+        assistant.close()
+        del assistant
+    setup = {
+        "models": "; ".join(setups.values()),
+        "language server": args.language_server,
+        "greedy, max tokens": args.max_tokens,
+        "prompt budget": args.max_prompt_tokens,
+        "seed": args.seed,
+        "speculation": "on (lossless)",
+        **describe(),
+    }
+    if args.json:
+        print(json.dumps([mgd.as_json(repo, r, setup) for repo, r in results.items()], indent=2))
+    else:
+        for repo, r in results.items():
+            out.print(mgd.report(repo, r, setup), markup=False, highlight=False)
     return 0
 
 

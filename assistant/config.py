@@ -8,6 +8,28 @@ from .embedded import DEFAULT_MODEL
 from .errors import GuidecodeError
 
 
+MONITOR_NAMES = ("dereference", "imports")
+LANGUAGE_SERVERS = ("jedi", "pyright")
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """Monitor-guided decoding: which monitors run when a workspace is known, over which server."""
+
+    enabled: tuple[str, ...] = MONITOR_NAMES
+    language_server: str = "jedi"  # "jedi" (jedi-language-server) or "pyright" (basedpyright)
+    budget_s: float = 0.5  # a language-server answer slower than this means no constraint for that step
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.enabled if name not in MONITOR_NAMES]
+        if unknown:
+            raise GuidecodeError(f"unknown monitor {unknown[0]!r}; choose from {', '.join(MONITOR_NAMES)}")
+        if self.language_server not in LANGUAGE_SERVERS:
+            raise GuidecodeError(f"unknown language server {self.language_server!r}; choose from {', '.join(LANGUAGE_SERVERS)}")
+        if not self.budget_s > 0:
+            raise GuidecodeError(f"the monitors' latency budget must be positive, got {self.budget_s}")
+
+
 @dataclass(frozen=True)
 class AssistantConfig:
     model: str = DEFAULT_MODEL  # embedded name, local directory, .gguf file or hub id
@@ -26,6 +48,7 @@ class AssistantConfig:
     # Lossless speculation (decoders/drafters): on wherever the engine verifies exactly.
     speculation: bool = True
     draft_model: str | None = None  # a smaller model with the same tokenizer that drafts too
+    monitors: MonitorConfig = MonitorConfig()  # used when a request names a workspace
 
     def __post_init__(self) -> None:
         checks = [

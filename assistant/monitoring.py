@@ -1,0 +1,81 @@
+"""Monitors for a completion: one static-analysis session per workspace, a guide per request.
+
+The Assistant asks `guide_for` with the document, the cursor and a workspace root; it gets a
+`NameMonitor` over a language server started for that root (kept for later requests), or None
+when monitors are off, there is no workspace, or the server cannot run (the reason is kept in
+`notes` and logged; completions go on unguided).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from decoders.monitors import MonitorContext, NameIndex, NameMonitor, Trigger
+from decoders.vocabulary import Vocabulary
+
+from .config import MonitorConfig
+from .errors import GuidecodeError
+
+log = logging.getLogger("guidecode.monitors")
+
+_TRIGGERS = {"dereference": Trigger.DEREFERENCE, "imports": Trigger.IMPORT}
+_PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+
+
+def project_root(path: Path) -> Path:
+    """The nearest enclosing directory with a project marker, else the file's own directory."""
+    start = path.resolve().parent
+    for directory in (start, *start.parents):
+        if any((directory / marker).exists() for marker in _PROJECT_MARKERS):
+            return directory
+    return start
+
+
+@dataclass
+class Monitors:
+    vocabulary: Vocabulary
+    config: MonitorConfig = field(default_factory=MonitorConfig)
+    notes: list[str] = field(default_factory=list)  # why a workspace went unmonitored
+    _sessions: dict = field(default_factory=dict)  # resolved root -> AnalysisSession
+    _index: NameIndex | None = None
+
+    def guide_for(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str) -> NameMonitor | None:
+        if workspace is None or not self.config.enabled:
+            return None
+        root = Path(workspace).resolve()
+        session = self._session(root)
+        if session is None:
+            return None
+        document = Path(path).resolve() if path else root / "untitled.py"  # an unsaved document: a name under the root
+        triggers = frozenset(_TRIGGERS[name] for name in self.config.enabled)
+        context = MonitorContext(session, str(document), prefix, suffix, self.index, triggers)
+        return NameMonitor.start(context)
+
+    @property
+    def index(self) -> NameIndex:
+        if self._index is None:
+            self._index = NameIndex(self.vocabulary)  # ~1 s once per tokenizer
+        return self._index
+
+    def _session(self, root: Path):
+        from lsp.analysis import AnalysisConfig, AnalysisSession  # the client pulls in asyncio machinery only when used
+
+        if root not in self._sessions:
+            if not root.is_dir():
+                raise GuidecodeError(f"workspace {root} is not a directory; pass --workspace with a project folder")
+            session = AnalysisSession(root, AnalysisConfig(server=self.config.language_server, budget_s=self.config.budget_s))
+            session.start()
+            if not session.available:
+                note = f"monitors off for {root}: {session.unavailable_reason}"
+                self.notes.append(note)
+                log.warning(note)
+            self._sessions[root] = session
+        session = self._sessions[root]
+        return session if session.available else None
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
+        self._sessions.clear()
