@@ -416,7 +416,7 @@ def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
         print(json.dumps([mgd.as_json(repo, r, setup) for repo, r in results.items()], indent=2))
     else:
         for repo, r in results.items():
-            out.print(mgd.report(repo, r, setup), markup=False, highlight=False)
+            out.print(mgd.report(repo, r, setup), markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
