@@ -53,6 +53,19 @@ class Monitors:
         context = MonitorContext(session, str(document), prefix, suffix, self.index, triggers)
         return NameMonitor.start(context)
 
+    def prepare(self, workspace: str | Path) -> bool:
+        """Start the workspace's language server and build the token index now, rather than in
+        the first request; whether the monitors can run there."""
+        if not self.config.enabled:
+            return False
+        self.index
+        return self._session(Path(workspace).resolve()) is not None
+
+    def reconfigure(self, config: MonitorConfig) -> None:
+        if config.language_server != self.config.language_server:
+            self.close()  # sessions of the other server
+        self.config = config
+
     @property
     def index(self) -> NameIndex:
         if self._index is None:

@@ -93,6 +93,8 @@ def score(scores: Scores, repo: Path, task: MgdTask, completion, keep_examples: 
 def run_model(assistant, repo: Path, tasks: list[MgdTask], max_new_tokens: int, on_task: Callable[[], None] = lambda: None) -> list[Scores]:
     """Both settings for one loaded model; monitors off first, then on, over the same tasks."""
     out = []
+    if not assistant.monitors.prepare(repo):  # server start and token index: not part of any completion's time
+        raise RuntimeError(f"the monitors cannot run on {repo}: {assistant.monitors.notes[-1] if assistant.monitors.notes else 'disabled'}")
     for monitors in (False, True):
         scores = Scores(assistant.loaded.name, monitors)
         for task in tasks:

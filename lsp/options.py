@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from assistant.config import AssistantConfig
+from assistant.config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig
 from assistant.embedded import DEFAULT_MODEL
 
 _DTYPES = ("auto", "bfloat16", "float16", "float32", "bf16", "fp16", "fp32")
@@ -21,6 +21,7 @@ _CLIENT_ONLY = {"server", "trace"}
 @dataclass(frozen=True)
 class GuideOptions:
     healing: bool = True
+    monitors: bool = True  # static-analysis monitors, in documents inside a workspace folder
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class ServerOptions:
     max_prompt_tokens: int = 1024
     guides: GuideOptions = field(default_factory=GuideOptions)
     speculation: bool = True  # lossless: the same completions, sooner (off where it cannot be exact)
+    language_server: str = "jedi"  # the monitors' static analysis: "jedi" or "pyright" (basedpyright)
 
     def assistant_config(self) -> AssistantConfig:
         return AssistantConfig(
@@ -46,13 +48,14 @@ class ServerOptions:
             healing=self.guides.healing,
             prefill_chunk=128,  # lets a superseded request stop during a long prefill
             speculation=self.speculation,
+            monitors=MonitorConfig(enabled=MONITOR_NAMES if self.guides.monitors else (), language_server=self.language_server),
         )
 
     def needs_reload(self, other: "ServerOptions") -> bool:
         return (self.model, self.dtype, self.device) != (other.model, other.dtype, other.device)
 
 
-_CAMEL = {"maxTokens": "max_tokens", "debounceMs": "debounce_ms", "maxPromptTokens": "max_prompt_tokens"}
+_CAMEL = {"maxTokens": "max_tokens", "debounceMs": "debounce_ms", "maxPromptTokens": "max_prompt_tokens", "languageServer": "language_server"}
 
 
 def _check(name: str, value: Any) -> str | None:
@@ -71,6 +74,8 @@ def _check(name: str, value: Any) -> str | None:
         return "must be an integer from 64 to 32768"
     if name == "speculation" and not isinstance(value, bool):
         return "must be true or false"
+    if name == "language_server" and value not in LANGUAGE_SERVERS:
+        return f"must be one of {', '.join(LANGUAGE_SERVERS)}"
     return None
 
 

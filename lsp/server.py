@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
@@ -20,7 +21,7 @@ from pygls.server import LanguageServer
 from assistant import GuidecodeError
 
 from .options import ServerOptions, parse_options
-from .service import Answer, CompletionService
+from .service import Answer, CompletionService, document_path
 
 log = logging.getLogger("guidecode.lsp")
 
@@ -107,6 +108,21 @@ def document_offset(server: LanguageServer, uri: str, position: lsp.Position) ->
     return document.source, sum(len(l) for l in lines[: position.line]) + column
 
 
+def workspace_roots(server: LanguageServer) -> tuple[str, ...]:
+    """The editor's workspace folders as local paths (the root path if it sent no folders)."""
+    roots = [document_path(f.uri) for f in server.workspace.folders.values()] or [server.workspace.root_path]
+    return tuple(str(Path(r).resolve()) for r in roots if r and Path(r).is_dir())
+
+
+def workspace_for(server: LanguageServer, uri: str) -> str | None:
+    """The innermost workspace folder holding the document: the monitors analyse that project."""
+    path = document_path(uri)
+    if path is None:
+        return None
+    holding = [root for root in workspace_roots(server) if Path(path).resolve().is_relative_to(root)]
+    return max(holding, key=len) if holding else None
+
+
 def offset_position(text: str, offset: int) -> lsp.Position:
     """The LSP (UTF-16) position of character `offset`."""
     before = text[:offset]
@@ -120,7 +136,7 @@ def build_server(options: ServerOptions = ServerOptions(), loader=None) -> Guide
 
     @server.feature(lsp.INITIALIZED)
     def initialized(ls: GuidecodeServer, params: lsp.InitializedParams) -> None:
-        ls.service.start_loading()  # load while the user reads the file
+        ls.service.start_loading(workspace_roots(ls))  # load while the user reads the file
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: GuidecodeServer, params: lsp.DidChangeConfigurationParams) -> None:
@@ -177,7 +193,7 @@ async def _complete(ls: GuidecodeServer, uri: str, position: lsp.Position) -> An
     if located is None:
         return None
     text, offset = located
-    return await ls.service.complete(uri, text, offset)
+    return await ls.service.complete(uri, text, offset, workspace_for(ls, uri) if ls.service.options.guides.monitors else None)
 
 
 async def _generate_function(ls: GuidecodeServer, args: list) -> dict:
@@ -193,7 +209,7 @@ async def _generate_function(ls: GuidecodeServer, args: list) -> dict:
     text, offset = located
     async with _progress(ls, "guidecode: writing the function body") as done:
         try:
-            generated = await ls.service.generate_function(text, offset)
+            generated = await ls.service.generate_function(text, offset, uri, workspace_for(ls, uri) if ls.service.options.guides.monitors else None)
         except GuidecodeError as error:
             done(str(error))
             raise JsonRpcInvalidRequest(str(error)) from None

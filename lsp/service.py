@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -49,6 +51,13 @@ class Answer:
 Loader = Callable[[AssistantConfig], Assistant]
 
 
+def document_path(uri: str | None) -> str | None:
+    """The file a document URI names (the monitors' language server is told about it; it is never read)."""
+    if not uri or not uri.startswith("file:"):
+        return None
+    return url2pathname(urlparse(uri).path)
+
+
 def load_assistant(config: AssistantConfig) -> Assistant:
     return Assistant.load(config, progress=Progress.silent())
 
@@ -68,11 +77,14 @@ class CompletionService:
         self._sequence = 0
         self._warm: set[str] = set()  # documents that already had a generation
         self._last_latency: float | None = None
+        self.workspaces: tuple[str, ...] = ()
 
     # -- the model ---------------------------------------------------------------------------
 
-    def start_loading(self) -> None:
-        """Load the model in the worker thread now; requests wait for it."""
+    def start_loading(self, workspaces: tuple[str, ...] = ()) -> None:
+        """Load the model in the worker thread now (and start the monitors' language server for
+        the editor's workspace folders); requests wait for it."""
+        self.workspaces = workspaces or self.workspaces
         loop = asyncio.get_running_loop()
         self.status("loading", self.options.model, self._last_latency)
         self._assistant = loop.run_in_executor(self.worker, self._load, self.options)
@@ -94,6 +106,8 @@ class CompletionService:
             self.warn(f"{error} Using the default model {ServerOptions().model} instead.")
             assistant = self.loader(ServerOptions(dtype=options.dtype, device=options.device).assistant_config())
         assistant.warm_up()
+        for root in self.workspaces:
+            assistant.monitors.prepare(root)  # the language server starts now, not in the first completion
         if options.speculation and not assistant.speculating:
             self.warn(assistant.speculation_note)
         self.stats.model = assistant.description
@@ -108,7 +122,9 @@ class CompletionService:
         if previous.needs_reload(options):
             self.start_loading()
         elif self._assistant.done() and not self._assistant.exception():
-            self._assistant.result().config = options.assistant_config()
+            assistant = self._assistant.result()
+            assistant.config = options.assistant_config()
+            assistant.monitors.reconfigure(assistant.config.monitors)
 
     async def assistant(self) -> Assistant:
         if self._assistant is None:
@@ -117,7 +133,7 @@ class CompletionService:
 
     # -- completion --------------------------------------------------------------------------
 
-    async def complete(self, uri: str, text: str, offset: int) -> Answer:
+    async def complete(self, uri: str, text: str, offset: int, workspace: str | None = None) -> Answer:
         start = time.perf_counter()
         self.stats.count("requests")
         prefix, suffix = text[:offset], text[offset:]
@@ -136,7 +152,7 @@ class CompletionService:
         cancel = TimedCancel()
         self._running[uri] = cancel
         try:
-            answer = await self._generate(assistant, uri, text, offset, cancel)
+            answer = await self._generate(assistant, uri, text, offset, cancel, workspace)
         except asyncio.CancelledError:  # $/cancelRequest: stop the generation, let pygls answer
             cancel.set()
             raise
@@ -163,11 +179,12 @@ class CompletionService:
             running.set()
         return self._sequence
 
-    async def _generate(self, assistant: Assistant, uri: str, text: str, offset: int, cancel: TimedCancel) -> Answer:
+    async def _generate(self, assistant: Assistant, uri: str, text: str, offset: int, cancel: TimedCancel, workspace: str | None) -> Answer:
         loop = asyncio.get_running_loop()
         self.status("busy", self.options.model, self._last_latency)
+        where = {"workspace": workspace, "path": document_path(uri)}
         try:
-            completion = await loop.run_in_executor(self.worker, lambda: assistant.complete(text, offset, cancel=cancel))
+            completion = await loop.run_in_executor(self.worker, lambda: assistant.complete(text, offset, cancel=cancel, **where))
         finally:
             self.status("idle", self.options.model, self._last_latency)
         if cancel.is_set():
@@ -191,13 +208,13 @@ class CompletionService:
         self._warm.discard(uri)
         self.cache.forget(uri)
 
-    async def generate_function(self, text: str, offset: int):
+    async def generate_function(self, text: str, offset: int, uri: str | None = None, workspace: str | None = None):
         """Write the body of the function around `offset` (the one whose header or docstring precedes it)."""
         assistant = await self.assistant()
         loop = asyncio.get_running_loop()
         self.status("busy", self.options.model, self._last_latency)
         try:
-            return await loop.run_in_executor(self.worker, lambda: assistant.complete_function_at(text, offset))
+            return await loop.run_in_executor(self.worker, lambda: assistant.complete_function_at(text, offset, workspace=workspace, path=document_path(uri)))
         finally:
             self.status("idle", self.options.model, self._last_latency)
 

@@ -30,6 +30,9 @@ class ServerStats:
     prefill_tokens_saved: int = 0
     forward_passes: int = 0
     accepted_draft_tokens: int = 0
+    monitored: int = 0  # completions the monitors guided
+    monitor_queries: int = 0
+    monitor_rejections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, kind: str, ms: float, scope: str = "") -> None:
@@ -53,6 +56,9 @@ class ServerStats:
             self.prefill_tokens_saved += completion.reused_prompt_tokens
             self.forward_passes += completion.forward_passes
             self.accepted_draft_tokens += completion.accepted_draft_tokens
+            self.monitored += completion.monitored
+            self.monitor_queries += completion.monitor_queries
+            self.monitor_rejections += completion.monitor_rejections
 
     def abandoned(self, ms: float) -> None:
         with self.lock:
@@ -76,6 +82,7 @@ class ServerStats:
                 "tokensPerSecond": round(self.generated_tokens / self.generation_seconds, 2) if self.generation_seconds else None,
                 "promptTokens": self.prompt_tokens,
                 "prefillTokensSaved": self.prefill_tokens_saved,
+                "monitors": {"completions": self.monitored, "queries": self.monitor_queries, "rejectedTokens": self.monitor_rejections},
                 "speculation": {
                     "forwardPasses": self.forward_passes,
                     "acceptedDraftTokens": self.accepted_draft_tokens,

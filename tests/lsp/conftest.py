@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from lsprotocol import types as lsp
@@ -52,7 +53,7 @@ class Session:
         return await self.call(self.client.workspace_execute_command_async(lsp.ExecuteCommandParams(command="guidecode.stats", arguments=[])))
 
 
-async def start_session(model: str, options: dict | None = None, work_done_progress: bool = True) -> Session:
+async def start_session(model: str, options: dict | None = None, work_done_progress: bool = True, workspace: str | None = None) -> Session:
     client = BaseLanguageClient("guidecode-tests", "0.1")
     session = Session(client)
 
@@ -79,7 +80,8 @@ async def start_session(model: str, options: dict | None = None, work_done_progr
 
     await client.start_io(sys.executable, "-m", "assistant.cli", "serve", "--model", str(model))
     capabilities = lsp.ClientCapabilities(window=lsp.WindowClientCapabilities(work_done_progress=work_done_progress))
-    init = lsp.InitializeParams(capabilities=capabilities, initialization_options={"debounceMs": 0, **(options or {})})
+    folders = [lsp.WorkspaceFolder(uri=Path(workspace).as_uri(), name=Path(workspace).name)] if workspace else None
+    init = lsp.InitializeParams(capabilities=capabilities, initialization_options={"debounceMs": 0, **(options or {})}, workspace_folders=folders)
     session.initialize_result = await session.call(client.initialize_async(init))
     client.initialized(lsp.InitializedParams())
     return session

@@ -23,3 +23,26 @@ def test_inline_completion_with_the_embedded_model():
         await stop_session(session)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.real_model
+def test_completions_in_a_workspace_folder_are_monitored(tmp_path):
+    (tmp_path / "geometry.py").write_text(
+        "class Polygon:\n    def __init__(self, points):\n        self.points = list(points)\n\n"
+        "    def vertex_count(self):\n        return len(self.points)\n"
+    )
+    text = "from geometry import Polygon\n\n\ndef describe(poly: Polygon) -> str:\n    n = poly."
+    uri = (tmp_path / "app.py").as_uri()  # an unsaved document: nothing on disk
+
+    async def scenario():
+        session = await start_session("0.5b", {"maxTokens": 16}, workspace=str(tmp_path))
+        session.open(uri, text)
+        items = await session.inline(uri, 4, len("    n = poly."))
+        written = items[0].insert_text
+        assert written.split("(")[0].strip() in {"points", "vertex_count"} | set(dir(object))
+        stats = await session.stats()
+        assert stats["monitors"]["completions"] == 1 and stats["monitors"]["queries"] >= 1
+        await stop_session(session)
+
+    asyncio.run(scenario())
+    assert not (tmp_path / "app.py").exists()

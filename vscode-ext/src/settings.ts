@@ -5,6 +5,7 @@ export const SECTION = 'guidecode';
 export const DTYPES = ['auto', 'bfloat16', 'float16', 'float32'] as const;
 export const DEVICES = ['auto', 'cpu', 'cuda'] as const;
 export const TRACES = ['off', 'messages', 'verbose'] as const;
+export const LANGUAGE_SERVERS = ['jedi', 'pyright'] as const;
 
 /** The options object the server receives (initializationOptions and didChangeConfiguration). */
 export interface GuidecodeOptions {
@@ -15,6 +16,7 @@ export interface GuidecodeOptions {
     debounceMs: number;
     guides: Record<string, boolean>;
     speculation: boolean;
+    languageServer: (typeof LANGUAGE_SERVERS)[number];
 }
 
 export interface ServerLaunch {
@@ -34,8 +36,9 @@ export const DEFAULTS: Readonly<Settings> = {
     device: 'auto',
     maxTokens: 64,
     debounceMs: 50,
-    guides: { healing: true },
+    guides: { healing: true, monitors: true },
     speculation: true,
+    languageServer: 'jedi',
     server: { command: 'guidecode', pythonPath: '', args: [] },
     trace: 'off',
 };
@@ -84,6 +87,7 @@ export function readSettings(get: Getter): Settings {
         debounceMs: count(get('debounceMs'), 0, DEFAULTS.debounceMs),
         guides: guides(get('guides')),
         speculation: flag(get('speculation'), DEFAULTS.speculation),
+        languageServer: oneOf(LANGUAGE_SERVERS, get('languageServer'), DEFAULTS.languageServer),
         server: {
             command: text(get('server.command'), DEFAULTS.server.command),
             pythonPath: text(get('server.pythonPath'), ''),
@@ -95,8 +99,8 @@ export function readSettings(get: Getter): Settings {
 
 /** The part of the settings the server itself reads; how it is launched is none of its business. */
 export function serverOptionsOf(settings: Settings): GuidecodeOptions {
-    const { model, dtype, device, maxTokens, debounceMs, guides, speculation } = settings;
-    return { model, dtype, device, maxTokens, debounceMs, guides, speculation };
+    const { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer } = settings;
+    return { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer };
 }
 
 export function currentSettings(): Settings {

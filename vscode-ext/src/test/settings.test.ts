@@ -16,8 +16,9 @@ test('every setting has its default when nothing is set', () => {
         device: 'auto',
         maxTokens: 64,
         debounceMs: 50,
-        guides: { healing: true },
+        guides: { healing: true, monitors: true },
         speculation: true,
+        languageServer: 'jedi',
         server: { command: 'guidecode', pythonPath: '', args: [] },
         trace: 'off',
     });
@@ -26,7 +27,7 @@ test('every setting has its default when nothing is set', () => {
 test('set values override the defaults', () => {
     const s = readSettings(from({
         model: '1.5b', dtype: 'bfloat16', device: 'cuda', maxTokens: 32, debounceMs: 0,
-        guides: { healing: false }, speculation: true, 'server.command': '/opt/gc',
+        guides: { healing: false }, speculation: true, languageServer: 'pyright', 'server.command': '/opt/gc',
         'server.pythonPath': '/venv/bin/python', 'server.args': ['--verbose'], 'trace.server': 'verbose',
     }));
     assert.equal(s.model, '1.5b');
@@ -34,15 +35,16 @@ test('set values override the defaults', () => {
     assert.equal(s.device, 'cuda');
     assert.equal(s.maxTokens, 32);
     assert.equal(s.debounceMs, 0);
-    assert.deepEqual(s.guides, { healing: false });
+    assert.deepEqual(s.guides, { healing: false, monitors: true });
     assert.equal(s.speculation, true);
+    assert.equal(s.languageServer, 'pyright');
     assert.deepEqual(s.server, { command: '/opt/gc', pythonPath: '/venv/bin/python', args: ['--verbose'] });
     assert.equal(s.trace, 'verbose');
 });
 
 test('values of the wrong type or range fall back to the defaults', () => {
     const s = readSettings(from({
-        model: '  ', dtype: 'int8', device: 'tpu', maxTokens: 0, debounceMs: 2.5, speculation: 'yes',
+        model: '  ', dtype: 'int8', device: 'tpu', maxTokens: 0, debounceMs: 2.5, speculation: 'yes', languageServer: 'pylance',
         'server.args': ['--a', 3, null, '--b'], 'trace.server': 'loud',
     }));
     assert.equal(s.model, '0.5b');
@@ -51,19 +53,20 @@ test('values of the wrong type or range fall back to the defaults', () => {
     assert.equal(s.maxTokens, 64);
     assert.equal(s.debounceMs, 50);
     assert.equal(s.speculation, true); // the default
+    assert.equal(s.languageServer, 'jedi');
     assert.deepEqual(s.server.args, ['--a', '--b']);
     assert.equal(s.trace, 'off');
 });
 
 test('guides keep every boolean key, so new guides need no code change', () => {
     const s = readSettings(from({ guides: { scope: false, syntax: true, bogus: 'x' } }));
-    assert.deepEqual(s.guides, { healing: true, scope: false, syntax: true });
+    assert.deepEqual(s.guides, { healing: true, monitors: true, scope: false, syntax: true });
 });
 
 test('the server receives the options without launch or trace settings', () => {
     const options = serverOptionsOf(readSettings(from({ model: '1.5b', 'server.command': 'x' })));
     assert.deepEqual(Object.keys(options).sort(),
-        ['debounceMs', 'device', 'dtype', 'guides', 'maxTokens', 'model', 'speculation']);
+        ['debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxTokens', 'model', 'speculation']);
     assert.equal(options.model, '1.5b');
 });
 
