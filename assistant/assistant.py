@@ -182,8 +182,9 @@ class Assistant:
         scope = scopes.decide(text, offset)
         prompt, healed = self._prompt(text[:offset], text[offset:], heal=self.config.healing)
         setup = time.perf_counter()
-        monitor = self.monitors.guide_for(workspace, path, text[: offset - len(healed)], text[offset:])
+        monitored = self.monitors.guide_for(workspace, path, text[: offset - len(healed)], text[offset:])
         setup = time.perf_counter() - setup  # the monitors' first question counts as decoding
+        monitor, stats = monitored if monitored else (None, None)
         guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
         session = self.engine.prefill(
             prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel, on_partial=self._keep_partial
@@ -215,9 +216,9 @@ class Assistant:
             forward_passes=result.forward_passes,
             accepted_draft_tokens=result.accepted,
             decode_seconds=result.seconds + setup,
-            monitored=monitor is not None,
-            monitor_queries=monitor.context.stats.queries if monitor else 0,
-            monitor_rejections=monitor.context.stats.refined if monitor else 0,
+            monitored=stats is not None,
+            monitor_queries=stats.queries if stats else 0,
+            monitor_rejections=stats.refined if stats else 0,
         )
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ from .embedded import DEFAULT_MODEL
 from .errors import GuidecodeError
 
 
-MONITOR_NAMES = ("dereference", "imports")
+MONITOR_NAMES = ("dereference", "imports", "arguments")
 LANGUAGE_SERVERS = ("jedi", "pyright")
 
 

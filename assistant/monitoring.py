@@ -12,7 +12,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from decoders.monitors import MonitorContext, NameIndex, NameMonitor, Trigger
+from decoders.guides import AllOf, Guide
+from decoders.monitors import MonitorContext, MonitorStats, NameIndex, NameMonitor, Trigger
+from decoders.monitors.arguments import ArgumentContext, ArgumentMonitor
 from decoders.vocabulary import Vocabulary
 
 from .config import MonitorConfig
@@ -41,7 +43,8 @@ class Monitors:
     _sessions: dict = field(default_factory=dict)  # resolved root -> AnalysisSession
     _index: NameIndex | None = None
 
-    def guide_for(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str) -> NameMonitor | None:
+    def guide_for(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str) -> tuple[Guide, MonitorStats] | None:
+        """The monitors for one completion and the counters they share; None: unguided."""
         if workspace is None or not self.config.enabled:
             return None
         root = Path(workspace).resolve()
@@ -49,9 +52,12 @@ class Monitors:
         if session is None:
             return None
         document = Path(path).resolve() if path else root / "untitled.py"  # an unsaved document: a name under the root
-        triggers = frozenset(_TRIGGERS[name] for name in self.config.enabled)
+        triggers = frozenset(_TRIGGERS[name] for name in self.config.enabled if name in _TRIGGERS)
         context = MonitorContext(session, str(document), prefix, suffix, self.index, triggers)
-        return NameMonitor.start(context)
+        guides: list[Guide] = [NameMonitor.start(context)] if triggers else []
+        if "arguments" in self.config.enabled:
+            guides.append(ArgumentMonitor.start(ArgumentContext(context)))
+        return (guides[0] if len(guides) == 1 else AllOf(tuple(guides))), context.stats
 
     def prepare(self, workspace: str | Path) -> bool:
         """Start the workspace's language server and build the token index now, rather than in

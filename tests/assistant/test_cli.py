@@ -91,3 +91,18 @@ def test_unknown_embedded_model_in_models(capsys):
 def test_models_list_shows_both_embedded_models(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0 and "0.5b" in out and "1.5b" in out and "1d9614638d18" in out
+
+
+def test_unknown_monitor_names_the_choices(capsys, source):
+    code, _, err = run(capsys, "complete", f"{source}:2:5", "--monitors", "dereference,typestate")
+    assert code == 2 and "unknown monitor 'typestate'; choose from dereference, imports, arguments" in one_line_error(err)
+
+
+def test_workspace_that_is_not_a_directory(capsys, source, tmp_path):
+    code, _, err = run(capsys, "complete", f"{source}:2:5", "--workspace", str(tmp_path / "nowhere"))
+    assert code == 1 and "is not a directory" in one_line_error(err)
+
+
+def test_bench_mgd_needs_a_source_tree(capsys, tmp_path):
+    code, _, err = run(capsys, "bench", "mgd", "--repo", str(tmp_path / "nowhere"))
+    assert code == 2 and "is not a directory" in one_line_error(err)

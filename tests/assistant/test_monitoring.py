@@ -1,0 +1,33 @@
+"""Which workspace the monitors analyse, and their options."""
+
+import pytest
+
+from assistant.config import MonitorConfig
+from assistant.errors import GuidecodeError
+from assistant.monitoring import project_root
+
+
+def test_the_project_root_is_the_nearest_folder_with_a_project_marker(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    nested = tmp_path / "src" / "pkg"
+    nested.mkdir(parents=True)
+    assert project_root(nested / "mod.py") == tmp_path.resolve()
+
+
+def test_without_a_marker_the_files_folder_is_the_workspace(tmp_path):
+    folder = tmp_path / "loose"
+    folder.mkdir()
+    assert project_root(folder / "script.py") == folder.resolve()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"enabled": ("dereference", "typestate")}, "unknown monitor 'typestate'"),
+        ({"language_server": "pylance"}, "unknown language server 'pylance'"),
+        ({"budget_s": 0}, "latency budget must be positive"),
+    ],
+)
+def test_bad_monitor_options_are_rejected_with_a_message(kwargs, message):
+    with pytest.raises(GuidecodeError, match=message):
+        MonitorConfig(**kwargs)

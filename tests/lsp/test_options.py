@@ -1,0 +1,22 @@
+"""The server's options as an editor sends them: monitors and the language server behind them."""
+
+from lsp.options import ServerOptions, parse_options
+
+
+def test_monitors_are_on_by_default_with_jedi():
+    config = ServerOptions().assistant_config()
+    assert config.monitors.enabled == ("dereference", "imports", "arguments")
+    assert config.monitors.language_server == "jedi"
+
+
+def test_monitors_can_be_switched_off_and_the_server_chosen():
+    options, problems = parse_options({"guides": {"monitors": False}, "languageServer": "pyright"})
+    assert problems == []
+    config = options.assistant_config()
+    assert config.monitors.enabled == () and config.monitors.language_server == "pyright"
+
+
+def test_an_unknown_language_server_is_reported_and_replaced_by_the_default():
+    options, problems = parse_options({"languageServer": "pylance"})
+    assert options.language_server == "jedi"
+    assert problems == ["guidecode option languageServer='pylance' must be one of jedi, pyright; using the default 'jedi'"]
