@@ -181,16 +181,18 @@ class Assistant:
         offset = to_offset(text, cursor)
         scope = scopes.decide(text, offset)
         prompt, healed = self._prompt(text[:offset], text[offset:], heal=self.config.healing)
-        setup = time.perf_counter()
-        monitored = self.monitors.guide_for(workspace, path, text[: offset - len(healed)], text[offset:])
-        setup = time.perf_counter() - setup  # the monitors' first question counts as decoding
-        monitor, stats = monitored if monitored else (None, None)
-        guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
+        where = (workspace, path, text[: offset - len(healed)], text[offset:])
+        self.monitors.prefetch(*where)  # the language server answers while the prompt is read
         session = self.engine.prefill(
             prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel, on_partial=self._keep_partial
         )
         if session is None:
             return Completion("", self.loaded.name, 0, time.perf_counter() - start, "cancelled", scope.kind.value, len(prompt))
+        setup = time.perf_counter()
+        monitored = self.monitors.guide_for(*where)
+        setup = time.perf_counter() - setup  # what is left of the monitors' first question counts as decoding
+        monitor, stats = monitored if monitored else (None, None)
+        guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
         result = generate(
             self.engine,
             session,

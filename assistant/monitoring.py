@@ -43,8 +43,28 @@ class Monitors:
     _sessions: dict = field(default_factory=dict)  # resolved root -> AnalysisSession
     _index: NameIndex | None = None
 
+    def prefetch(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str) -> None:
+        """Send the first question the monitors will ask for this completion now, so that the
+        language server answers while the model reads its prompt."""
+        context = self._context(workspace, path, prefix, suffix)
+        if context is None or (query := NameMonitor.upcoming(context)) is None:
+            return
+        before, after = query
+        prefetch = getattr(context.analysis, "prefetch", None)
+        if prefetch is not None:
+            prefetch(context.path, before + after, len(before))
+
     def guide_for(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str) -> tuple[Guide, MonitorStats] | None:
         """The monitors for one completion and the counters they share; None: unguided."""
+        context = self._context(workspace, path, prefix, suffix)
+        if context is None:
+            return None
+        guides: list[Guide] = [NameMonitor.start(context)] if context.triggers else []
+        if "arguments" in self.config.enabled:
+            guides.append(ArgumentMonitor.start(ArgumentContext(context)))
+        return (guides[0] if len(guides) == 1 else AllOf(tuple(guides))), context.stats
+
+    def _context(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str) -> MonitorContext | None:
         if workspace is None or not self.config.enabled:
             return None
         root = Path(workspace).resolve()
@@ -53,11 +73,7 @@ class Monitors:
             return None
         document = Path(path).resolve() if path else root / "untitled.py"  # an unsaved document: a name under the root
         triggers = frozenset(_TRIGGERS[name] for name in self.config.enabled if name in _TRIGGERS)
-        context = MonitorContext(session, str(document), prefix, suffix, self.index, triggers)
-        guides: list[Guide] = [NameMonitor.start(context)] if triggers else []
-        if "arguments" in self.config.enabled:
-            guides.append(ArgumentMonitor.start(ArgumentContext(context)))
-        return (guides[0] if len(guides) == 1 else AllOf(tuple(guides))), context.stats
+        return MonitorContext(session, str(document), prefix, suffix, self.index, triggers)
 
     def prepare(self, workspace: str | Path) -> bool:
         """Start the workspace's language server and build the token index now, rather than in

@@ -145,6 +145,7 @@ class AnalysisSession:
         self._lock = threading.Lock()  # cache and stats: queries may come from several threads
         self._lifecycle = threading.Lock()  # start and close
         self._cache: OrderedDict = OrderedDict()
+        self._inflight: dict = {}  # key -> concurrent Future of a prefetched request
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._running: RunningServer | None = None  # set by the loop; other threads only read it
@@ -213,6 +214,18 @@ class AnalysisSession:
     def signature(self, path: str | Path, text: str, offset: int) -> Signature | None:
         return self._query("signatureHelp", path, text, offset, signature_from_reply)
 
+    def prefetch(self, path: str | Path, text: str, offset: int) -> None:
+        """Ask for the completions at `offset` now without waiting: a later `completions` with the
+        same arguments waits only for what is left (e.g. while the model reads its prompt)."""
+        key, uri = self._key("completion", path, text, offset)
+        running, loop = self._running, self._loop
+        with self._lock:
+            if key in self._cache or key in self._inflight or running is None or loop is None:
+                return
+            while len(self._inflight) >= 8:  # questions nobody came back for: forget the oldest
+                self._inflight.pop(next(iter(self._inflight)))
+            self._inflight[key] = asyncio.run_coroutine_threadsafe(self._request("completion", uri, text, offset), loop)
+
     def close(self) -> None:
         with self._lifecycle:
             if self._closed:
@@ -234,18 +247,15 @@ class AnalysisSession:
     # The synchronous side: cache, budget, bookkeeping.
 
     def _query(self, method: str, path: str | Path, text: str, offset: int, convert: Callable[[object], object]):
-        if not 0 <= offset <= len(text):
-            raise ValueError(f"offset {offset} is outside the text (length {len(text)})")
-        uri = Path(os.path.abspath(os.path.join(self.root, path))).as_uri()
-        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        key = (method, uri, digest, offset)
+        key, uri = self._key(method, path, text, offset)
         with self._lock:
             self.stats.queries += 1
             if key in self._cache:
                 self.stats.cache_hits += 1
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        reply = self._ask(method, uri, text, offset)
+            prefetched = self._inflight.pop(key, None)
+        reply = self._ask(method, uri, text, offset, prefetched)
         answer = None if reply is None else convert(reply)  # a null reply: the server declined
         with self._lock:
             answer = self._cache.setdefault(key, answer)  # a racing thread's answer stands
@@ -253,7 +263,14 @@ class AnalysisSession:
                 self._cache.popitem(last=False)
         return answer
 
-    def _ask(self, method: str, uri: str, text: str, offset: int):
+    def _key(self, method: str, path: str | Path, text: str, offset: int) -> tuple[tuple, str]:
+        if not 0 <= offset <= len(text):
+            raise ValueError(f"offset {offset} is outside the text (length {len(text)})")
+        uri = Path(os.path.abspath(os.path.join(self.root, path))).as_uri()
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        return (method, uri, digest, offset), uri
+
+    def _ask(self, method: str, uri: str, text: str, offset: int, prefetched=None):
         if self._loop is None and not self._closed:
             self.start()
         running, loop = self._running, self._loop
@@ -263,7 +280,7 @@ class AnalysisSession:
         document = running.documents.get(uri)  # a read across threads: at worst a stale budget
         budget = self.config.budget_s if document and document.queried else self.config.first_budget_s
         started = time.perf_counter()
-        future = asyncio.run_coroutine_threadsafe(self._request(method, uri, text, offset), loop)
+        future = prefetched or asyncio.run_coroutine_threadsafe(self._request(method, uri, text, offset), loop)
         try:
             reply = future.result(timeout=budget)
         except TimeoutError:

@@ -222,3 +222,6 @@ class CompletionService:
         for flag in self._running.values():
             flag.set()
         self.worker.shutdown(wait=False, cancel_futures=True)
+        done = self._assistant is not None and self._assistant.done() and not self._assistant.cancelled()
+        if done and self._assistant.exception() is None:
+            self._assistant.result().close()  # the monitors' language servers stop with us

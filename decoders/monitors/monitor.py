@@ -118,6 +118,21 @@ class NameMonitor:
             pending = candidate if candidate is not None and candidate.accepts(partial) else None
         return cls(context, "", lexer, pending)
 
+    @staticmethod
+    def upcoming(context: MonitorContext) -> tuple[str, str] | None:
+        """The question the first steps will likely ask, as (text before, text after), so it can be
+        sent early: at a trigger the prefix ends on, or after a "." the model may write next."""
+        lexer, at = Lexer(), -1
+        for i, c in enumerate(context.prefix):
+            if (t := lexer.feed(c)) is not None and t in context.triggers:
+                at = i + 1
+        partial = context.prefix[at:]
+        if at >= 0 and all(is_identifier_char(c) for c in partial):
+            return context.prefix[:at], partial + context.suffix
+        if lexer.mode == "code" and lexer.expression_end and Trigger.DEREFERENCE in context.triggers:
+            return context.prefix + ".", context.suffix
+        return None
+
     def allowed(self) -> torch.Tensor | None:
         p = self.pending
         if p is None:

@@ -108,6 +108,17 @@ def test_the_same_question_twice_is_a_cache_hit_with_the_same_answer(jedi):
     assert jedi.stats.cache_hits == hits + 2
 
 
+def test_a_prefetched_question_is_answered_once_and_the_same(jedi):
+    text = USE + "  # prefetched"
+    jedi.prefetch("main.py", text, len(USE))
+    answered = jedi.stats.latencies_ms.copy()
+    members = jedi.completions("main.py", text, len(USE))  # waits for the request already sent
+    assert CIRCLE_MEMBERS <= names(members)
+    assert len(jedi.stats.latencies_ms) == len(answered) + 1 and not jedi._inflight
+    jedi.prefetch("main.py", text, len(USE))  # already known: nothing is sent
+    assert not jedi._inflight and jedi.completions("main.py", text, len(USE)) is members
+
+
 def test_signatures_give_each_parameter_its_kind(jedi):
     text = FUNCTION + "from shapes import Circle\nf("
     signature = jedi.signature("calls.py", text, len(text))
