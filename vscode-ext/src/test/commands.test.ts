@@ -29,9 +29,12 @@ function editor(languageId = 'python', line = 12, character = 4) {
     };
 }
 
-test('toggleGuides turns the default-on healing guide off, in user settings', async () => {
+test('toggleGuides turns the default-on guides (healing, monitors) off, in user settings', async () => {
     assert.equal(await toggleGuides(), false);
-    assert.deepEqual(mock.updates, [{ key: 'guidecode.guides.healing', value: false, target: GLOBAL }]);
+    assert.deepEqual(mock.updates, [
+        { key: 'guidecode.guides.healing', value: false, target: GLOBAL },
+        { key: 'guidecode.guides.monitors', value: false, target: GLOBAL },
+    ]);
 });
 
 test('toggleGuides switches every guide together: mixed becomes all on, all on becomes all off', async () => {
@@ -43,14 +46,18 @@ test('toggleGuides switches every guide together: mixed becomes all on, all on b
     assert.equal(await toggleGuides(), false);
     assert.equal(mock.settings.get('guidecode.guides.healing'), false);
     assert.equal(mock.settings.get('guidecode.guides.scope'), false);
-    assert.equal(mock.updates.length, 4);
+    assert.equal(mock.settings.get('guidecode.guides.monitors'), false);
+    assert.equal(mock.updates.length, 6); // three guides, twice
 });
 
 test('toggleGuides writes to the workspace when the workspace sets the guide', async () => {
     mock.settings.set('guidecode.guides.healing', true);
     mock.workspaceSettings.add('guidecode.guides.healing');
     await toggleGuides();
-    assert.deepEqual(mock.updates, [{ key: 'guidecode.guides.healing', value: false, target: WORKSPACE }]);
+    assert.deepEqual(mock.updates, [
+        { key: 'guidecode.guides.healing', value: false, target: WORKSPACE },
+        { key: 'guidecode.guides.monitors', value: false, target: GLOBAL },
+    ]);
 });
 
 test('generate asks the server for the function at the cursor of the active editor', async () => {

@@ -74,7 +74,7 @@ test('currentSettings reads the guidecode section of the workspace configuration
     mock.settings.set('guidecode.guides.healing', false);
     mock.settings.set('guidecode.maxTokens', 16);
     const s = currentSettings();
-    assert.deepEqual(s.guides, { healing: false });
+    assert.deepEqual(s.guides, { healing: false, monitors: true });
     assert.equal(s.maxTokens, 16);
 });
 
@@ -88,6 +88,8 @@ test('package.json declares every setting with the same default as the code', ()
         'guidecode.maxTokens': DEFAULTS.maxTokens,
         'guidecode.debounceMs': DEFAULTS.debounceMs,
         'guidecode.guides.healing': DEFAULTS.guides.healing,
+        'guidecode.guides.monitors': DEFAULTS.guides.monitors,
+        'guidecode.languageServer': DEFAULTS.languageServer,
         'guidecode.speculation': DEFAULTS.speculation,
         'guidecode.server.command': DEFAULTS.server.command,
         'guidecode.server.pythonPath': DEFAULTS.server.pythonPath,
