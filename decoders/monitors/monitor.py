@@ -106,10 +106,7 @@ class NameMonitor:
     def start(cls, context: MonitorContext) -> "NameMonitor":
         """The monitor at the end of the prefix, which may end inside a monitored identifier
         (`obj.` or `obj.ge`): then that identifier is constrained from here on."""
-        lexer, trigger, at = Lexer(), None, -1
-        for i, c in enumerate(context.prefix):
-            if (t := lexer.feed(c)) is not None and t in context.triggers:
-                trigger, at = t, i + 1
+        lexer, trigger, at = _scan(context)
         pending, partial = None, context.prefix[at:]
         if trigger is not None and all(is_identifier_char(c) for c in partial):
             names = context.names_at(context.prefix[:at], partial + context.suffix)
@@ -122,12 +119,9 @@ class NameMonitor:
     def upcoming(context: MonitorContext) -> tuple[str, str] | None:
         """The question the first steps will likely ask, as (text before, text after), so it can be
         sent early: at a trigger the prefix ends on, or after a "." the model may write next."""
-        lexer, at = Lexer(), -1
-        for i, c in enumerate(context.prefix):
-            if (t := lexer.feed(c)) is not None and t in context.triggers:
-                at = i + 1
+        lexer, trigger, at = _scan(context)
         partial = context.prefix[at:]
-        if at >= 0 and all(is_identifier_char(c) for c in partial):
+        if trigger is not None and all(is_identifier_char(c) for c in partial):
             return context.prefix[:at], partial + context.suffix
         if lexer.mode == "code" and lexer.expression_end and Trigger.DEREFERENCE in context.triggers:
             return context.prefix + ".", context.suffix
@@ -187,3 +181,12 @@ class NameMonitor:
                 names = self.context.names_at(before, self.context.suffix)
                 pending = Pending(names, "", trigger, c == ".") if names is not None else None
         return lexer, pending, None
+
+
+def _scan(context: MonitorContext) -> tuple[Lexer, Trigger | None, int]:
+    """The lexer after the prefix, and the last enabled trigger in it with the offset just past it."""
+    lexer, trigger, at = Lexer(), None, -1
+    for i, c in enumerate(context.prefix):
+        if (t := lexer.feed(c)) is not None and t in context.triggers:
+            trigger, at = t, i + 1
+    return lexer, trigger, at
