@@ -1,8 +1,9 @@
 """Monitors for a completion: one static-analysis session per workspace, a guide per request.
 
-The Assistant asks `guide_for` with the document, the cursor and a workspace root; it gets a
-`NameMonitor` over a language server started for that root (kept for later requests), or None
-when monitors are off, there is no workspace, or the server cannot run (the reason is kept in
+The Assistant calls `prefetch` before the prompt's prefill (the first language-server question
+goes out early) and `guide_for` after it; that gives the enabled monitors (name and argument
+monitors) over a language server started for the workspace root (kept for later requests), or
+None when monitors are off, there is no workspace, or the server cannot run (the reason is kept in
 `notes` and logged; completions go on unguided).
 """
 
@@ -80,7 +81,7 @@ class Monitors:
         the first request; whether the monitors can run there."""
         if not self.config.enabled:
             return False
-        self.index
+        self.index  # built now: ~1 s
         return self._session(Path(workspace).resolve()) is not None
 
     def reconfigure(self, config: MonitorConfig) -> None:

@@ -115,7 +115,8 @@ def workspace_roots(server: LanguageServer) -> tuple[str, ...]:
 
 
 def workspace_for(server: LanguageServer, uri: str) -> str | None:
-    """The innermost workspace folder holding the document: the monitors analyse that project."""
+    """The innermost workspace folder holding the document: the monitors analyse that project
+    (when the option `guides.monitors` is off, the assistant's monitor config has none enabled)."""
     path = document_path(uri)
     if path is None:
         return None
@@ -193,7 +194,7 @@ async def _complete(ls: GuidecodeServer, uri: str, position: lsp.Position) -> An
     if located is None:
         return None
     text, offset = located
-    return await ls.service.complete(uri, text, offset, workspace_for(ls, uri) if ls.service.options.guides.monitors else None)
+    return await ls.service.complete(uri, text, offset, workspace_for(ls, uri))
 
 
 async def _generate_function(ls: GuidecodeServer, args: list) -> dict:
@@ -209,7 +210,7 @@ async def _generate_function(ls: GuidecodeServer, args: list) -> dict:
     text, offset = located
     async with _progress(ls, "guidecode: writing the function body") as done:
         try:
-            generated = await ls.service.generate_function(text, offset, uri, workspace_for(ls, uri) if ls.service.options.guides.monitors else None)
+            generated = await ls.service.generate_function(text, offset, uri, workspace_for(ls, uri))
         except GuidecodeError as error:
             done(str(error))
             raise JsonRpcInvalidRequest(str(error)) from None

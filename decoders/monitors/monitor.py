@@ -20,6 +20,7 @@ no constraint for that identifier; the reason is recorded by the analysis sessio
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -184,9 +185,16 @@ class NameMonitor:
 
 
 def _scan(context: MonitorContext) -> tuple[Lexer, Trigger | None, int]:
-    """The lexer after the prefix, and the last enabled trigger in it with the offset just past it."""
+    return _scan_prefix(context.prefix, context.triggers)
+
+
+@functools.lru_cache(maxsize=4)
+def _scan_prefix(prefix: str, triggers: frozenset[Trigger]) -> tuple[Lexer, Trigger | None, int]:
+    """The lexer after the prefix, and the last enabled trigger in it with the offset just past it.
+    Remembered: `upcoming` (before the prefill) and `start` (after it) scan the same prefix, which
+    can be a whole file. The lexer returned is shared, so callers clone it before feeding it."""
     lexer, trigger, at = Lexer(), None, -1
-    for i, c in enumerate(context.prefix):
-        if (t := lexer.feed(c)) is not None and t in context.triggers:
+    for i, c in enumerate(prefix):
+        if (t := lexer.feed(c)) is not None and t in triggers:
             trigger, at = t, i + 1
     return lexer, trigger, at
