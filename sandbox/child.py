@@ -1,0 +1,130 @@
+"""The runner inside the sandbox: set the limits, load the program, run each test, report.
+
+Standard library only, run as a script by the sandbox's interpreter. The parent sends one JSON
+header on stdin (the program, the tests, the limits, a nonce and the report descriptor); stdin is
+then closed to the program. Every outcome goes to the report descriptor as a JSON line carrying
+the nonce, never to stdout, so a program that prints cannot pass for the runner; the last line
+says the tests finished. A run that ends without it (os._exit, a kill) is not a pass.
+
+The program and the tests share one Python process, so this cannot stop a program that digs
+through the interpreter (frames, gc) for the runner's own references; it stops what an honest
+mistake or a shortcut does: exiting early, printing "passed", rebinding names, raising
+SystemExit, replacing AssertionError or os.write.
+"""
+
+import ast
+import json
+import os
+import resource
+import sys
+import types
+
+_MB = 1024 * 1024
+
+
+def _set_limits(limits: dict) -> None:
+    # Soft CPU limit first (SIGXCPU, which the parent reads as a timeout), the hard one a second later.
+    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_s"], limits["cpu_s"] + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (limits["memory_mb"] * _MB,) * 2)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_size_mb"] * _MB,) * 2)
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"],) * 2)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _describe(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return text[:300]
+
+
+def _outcome(error: BaseException | None) -> str:
+    if error is None:
+        return "passed"
+    return "failed" if type(error) is AssertionError else "error"  # noqa: E721 (exactly the real one)
+
+
+def main() -> None:
+    header = json.loads(sys.stdin.buffer.read())
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    # Bound now: the program may rebind os.write, json.dumps, os._exit or builtins later.
+    write, dumps, fd, nonce, exit_now = os.write, json.dumps, header["report_fd"], header["nonce"], os._exit
+    memory_error = MemoryError
+
+    def report(**record) -> None:
+        record["nonce"] = nonce
+        line = (dumps(record) + "\n").encode()
+        while line:
+            line = line[write(fd, line):]
+
+    def test_reporter(name, error) -> None:
+        if isinstance(error, memory_error):
+            report(memory=True)
+        report(test=name, outcome=_outcome(error), detail="" if error is None else _describe(error))
+
+    _set_limits(header["limits"])
+    # The program gets a fresh __main__ (pickle and multiprocessing look there), not this module.
+    sys.modules["__main__"] = main_module = types.ModuleType("__main__")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import testplan  # noqa: E402 (after the path is set)
+
+    del sys.path[0]
+    sys.modules.pop("testplan", None)  # the program gets no handle on it by name
+    _run(header, main_module.__dict__, report, test_reporter, testplan, memory_error)
+    for stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 (the program may have closed it)
+            pass
+    report(done=True)
+    exit_now(0)
+
+
+def _run(header: dict, namespace: dict, report, test_reporter, testplan, memory_error) -> None:
+    program, tests, entry_point = header["program"], header["tests"], header["entry_point"]
+    namespace.update({"__name__": "__main__" if tests is None else "candidate", "__builtins__": __builtins__})
+    try:
+        exec(compile(program, "program.py", "exec"), namespace)
+    except BaseException as error:  # noqa: BLE001 (SystemExit and KeyboardInterrupt included)
+        if tests is None and isinstance(error, SystemExit) and error.code in (0, None):
+            test_reporter(testplan.PROGRAM_TEST, None)  # a script may end with sys.exit(0)
+            return
+        if isinstance(error, memory_error):
+            report(memory=True)
+        report(load_error=_describe(error))
+        return
+    if tests is None:
+        test_reporter(testplan.PROGRAM_TEST, None)
+        return
+    _run_tests(namespace, tests, entry_point, report, test_reporter, testplan)
+
+
+def _run_tests(namespace: dict, tests: str, entry_point, report, test_reporter, testplan) -> None:
+    module = testplan.instrument(tests, entry_point)
+    # The tests run in a copy of the program's globals: the program's functions keep their own
+    # dict, so rebinding a global from inside them cannot reach the reporter the tests call.
+    scope = dict(namespace)
+    scope[testplan.REPORT] = test_reporter
+    try:
+        exec(compile(module, "tests.py", "exec"), scope)
+        for name in testplan.test_functions(module):
+            _call(scope[name], (), name, test_reporter)
+        if testplan.has_check(module, entry_point):
+            if entry_point not in namespace:
+                report(tests_error=f"the program defines no {entry_point!r} (the entry point)")
+                return
+            scope["check"](namespace[entry_point])
+    except BaseException as error:  # noqa: BLE001
+        report(tests_error=_describe(error))
+
+
+def _call(function, args: tuple, name: str, test_reporter) -> None:
+    try:
+        function(*args)
+    except BaseException as error:  # noqa: BLE001
+        test_reporter(name, error)
+    else:
+        test_reporter(name, None)
+
+
+if __name__ == "__main__":
+    main()

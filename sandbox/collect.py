@@ -1,0 +1,107 @@
+"""Feed a run its header and gather what it writes, until it ends or its deadline passes.
+
+stdout and stderr keep their first `keep` bytes each; the rest is read and counted but dropped,
+so a gigabyte of output costs no memory. A run whose output passes `limit` bytes in all is
+stopped (`over_output`). The report pipe is kept whole: only the runner writes to it, and it
+writes a line per test.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import time
+from dataclasses import dataclass, field
+
+_CHUNK = 1 << 16
+_POLL_S = 0.05  # how often to look whether the run has ended while something still holds its pipes
+
+
+@dataclass
+class Collected:
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    report: bytearray = field(default_factory=bytearray)
+    dropped: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
+    timed_out: bool = False
+    over_output: bool = False
+    status: tuple[int, int, object] | None = None  # os.wait4's answer once the run has ended
+
+
+def _keep(collected: Collected, name: str, data: bytes, keep: int) -> None:
+    buffer = collected.stdout if name == "stdout" else collected.stderr
+    room = max(keep - len(buffer), 0)
+    buffer += data[:room]
+    collected.dropped[name] += len(data) - min(room, len(data))
+
+
+def collect(pid: int, header: bytes, pipes: dict[str, int], deadline: float, keep: int, limit: int) -> Collected:
+    """`pipes`: file descriptors named stdin (written), stdout, stderr, report (read); all are closed here."""
+    collected, written, total = Collected(), 0, 0
+    selector = selectors.DefaultSelector()
+    for name, fd in pipes.items():
+        os.set_blocking(fd, False)
+        selector.register(fd, selectors.EVENT_WRITE if name == "stdin" else selectors.EVENT_READ, name)
+    try:
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                collected.timed_out = True
+                break
+            events = selector.select(min(left, _POLL_S))
+            if not events and _ended(pid, collected):
+                break  # the run is over; what still holds its pipes is a leftover the caller kills
+            for key, _ in events:
+                name, fd = key.data, key.fd
+                if name == "stdin":
+                    written += _write(fd, header, written, selector)
+                    continue
+                data = _read(fd, selector)
+                if name == "report":
+                    collected.report += data
+                else:
+                    total += len(data)
+                    _keep(collected, name, data, keep)
+            if total > limit:
+                collected.over_output = True
+                break
+    finally:
+        for key in list(selector.get_map().values()):
+            selector.unregister(key.fd)
+            os.close(key.fd)
+        selector.close()
+    return collected
+
+
+def _write(fd: int, header: bytes, written: int, selector: selectors.BaseSelector) -> int:
+    try:
+        n = os.write(fd, header[written : written + _CHUNK])
+    except BlockingIOError:
+        return 0
+    except BrokenPipeError:  # the run ended before reading its header: the result says how
+        selector.unregister(fd)
+        os.close(fd)
+        return 0
+    if written + n >= len(header):
+        selector.unregister(fd)
+        os.close(fd)
+    return n
+
+
+def _read(fd: int, selector: selectors.BaseSelector) -> bytes:
+    try:
+        data = os.read(fd, _CHUNK)
+    except BlockingIOError:
+        return b""
+    if not data:
+        selector.unregister(fd)
+        os.close(fd)
+    return data
+
+
+def _ended(pid: int, collected: Collected) -> bool:
+    if collected.status is None:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            collected.status = (done, status, usage)
+    return collected.status is not None

@@ -1,0 +1,129 @@
+"""How a run is isolated: the command line that starts the runner, and who it runs as.
+
+With bubblewrap: new user, PID, network, IPC and UTS namespaces (no network at all), `/usr` and the
+interpreter read-only, a fresh tmpfs `/tmp`, the run's own directory as the only writable place
+(`/home/sandbox`), a scrubbed environment, and the run dies with its parent. Without it (or where
+it cannot start) the weaker mode keeps every limit, the scrubbed environment and the fresh
+directory, but not the filesystem or network isolation; every result says so.
+
+When the parent is root, each run drops to an unprivileged uid of its own slot: RLIMIT_NPROC is
+not enforced for root, and a run's uid is then what the cleanup kills by.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+CHILD = Path(__file__).resolve().parent  # child.py and testplan.py, bound read-only
+INSIDE_CHILD = "/opt/guidecode/sandbox"
+INSIDE_HOME = "/home/sandbox"
+SLOT_UID_BASE = 4_000_000  # far from login uids and from the usual subordinate-uid ranges
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+@dataclass(frozen=True)
+class Isolation:
+    bubblewrap: str | None  # the bwrap binary, or None for the weaker mode
+    interpreter: str  # the Python that runs the runner
+    reason: str = ""  # why the weaker mode, if it is
+
+    @property
+    def mode(self) -> str:
+        return "bubblewrap" if self.bubblewrap else f"none: {self.reason}"
+
+    def command(self, workdir: Path, python_args: list[str] | None = None, info_fd: int | None = None) -> list[str]:
+        """The argv that runs the runner (or Python with `python_args`) with `workdir` as its
+        working and only writable directory; bubblewrap writes the run's pid to `info_fd`."""
+        if not self.bubblewrap:
+            return [self.interpreter, "-I", "-B", *(python_args or [str(CHILD / "child.py")])]
+        args = python_args or [f"{INSIDE_CHILD}/child.py"]
+        info = ["--info-fd", str(info_fd)] if info_fd is not None else []
+        return [self.bubblewrap, *_bwrap_options(self.interpreter, workdir), *info, self.interpreter, "-I", "-B", *args]
+
+    def environment(self, workdir: Path) -> dict[str, str]:
+        return {**ENV, "HOME": INSIDE_HOME if self.bubblewrap else str(workdir), "TMPDIR": "/tmp"}
+
+
+def _system_links() -> list[str]:
+    """/bin, /lib, /lib64, /sbin as the host has them: links into /usr (merged /usr), or read-only binds."""
+    options: list[str] = []
+    for name in ("bin", "lib", "lib64", "sbin"):
+        path = Path("/") / name
+        if path.is_symlink():
+            options += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            options += ["--ro-bind", str(path), str(path)]
+    return options
+
+
+def _interpreter_binds(interpreter: str) -> list[str]:
+    prefix = Path(interpreter).resolve().parent.parent  # <prefix>/bin/python3.X
+    return [] if str(prefix).startswith("/usr") else ["--ro-bind", str(prefix), str(prefix)]
+
+
+def _bwrap_options(interpreter: str, workdir: Path) -> list[str]:
+    return [
+        # --as-pid-1: the runner is the namespace's init, so bubblewrap waits for it and its CPU
+        # time and memory reach our wait4 (with bubblewrap's own init they do not); when it ends,
+        # the kernel kills everything else in the namespace.
+        "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1",
+        "--ro-bind", "/usr", "/usr", *_system_links(), *_interpreter_binds(interpreter),
+        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+        "--ro-bind", str(CHILD), INSIDE_CHILD,
+        "--bind", str(workdir), INSIDE_HOME, "--chdir", INSIDE_HOME,
+        "--clearenv",
+    ]  # fmt: skip
+
+
+def interpreters() -> list[str]:
+    """Pythons to try, best first: the one running guidecode (its base install), then the system's."""
+    found = [str(Path(sys._base_executable).resolve()), shutil.which("python3", path="/usr/bin:/usr/local/bin") or ""]
+    return list(dict.fromkeys(p for p in found if p))
+
+
+def slot_user(slot: int) -> tuple[int, int] | None:
+    """The (uid, gid) a run in this slot drops to, or None when we cannot switch users (not root)."""
+    return (SLOT_UID_BASE + slot, SLOT_UID_BASE + slot) if os.geteuid() == 0 else None
+
+
+def _starts(isolation: Isolation, user: tuple[int, int] | None) -> str:
+    """"" if a trivial program runs under `isolation` as `user`, else what went wrong."""
+    workdir = Path(os.environ.get("TMPDIR", "/tmp"))
+    argv = isolation.command(workdir, ["-c", "import sys; print(sys.version_info[0])"])
+    extra = {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, env=isolation.environment(workdir), **extra)
+    except (OSError, subprocess.SubprocessError) as error:
+        return str(error)
+    return "" if done.returncode == 0 and done.stdout.strip() == "3" else (done.stderr.strip().splitlines() or ["exit code %d" % done.returncode])[-1]
+
+
+@lru_cache(maxsize=None)
+def choose(mode: str = "auto") -> Isolation:
+    """The isolation to use: "auto" (bubblewrap when it works here, else the weaker mode, saying
+    why), "bubblewrap" (an error if it cannot run) or "none"."""
+    if mode not in ("auto", "bubblewrap", "none"):
+        raise ValueError(f"unknown isolation {mode!r}; choose auto, bubblewrap or none")
+    candidates = interpreters()
+    if mode == "none":
+        return Isolation(None, candidates[0], "asked for (--isolation none)")
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        why = "bubblewrap is not installed (apt-get install bubblewrap)"
+    else:
+        failures = []
+        for interpreter in candidates:
+            isolation = Isolation(bwrap, interpreter)
+            if not (failure := _starts(isolation, slot_user(0))):
+                return isolation
+            failures.append(f"{interpreter}: {failure}")
+        why = "bubblewrap cannot start Python here (" + "; ".join(failures) + ")"
+    if mode == "bubblewrap":
+        raise RuntimeError(why)
+    return Isolation(None, candidates[0], why)
