@@ -104,26 +104,36 @@ def _starts(isolation: Isolation, user: tuple[int, int] | None) -> str:
     return "" if done.returncode == 0 and done.stdout.strip() == "3" else (done.stderr.strip().splitlines() or ["exit code %d" % done.returncode])[-1]
 
 
+def _first_that_starts(bwrap: str | None) -> tuple[Isolation | None, str]:
+    """The first interpreter that runs under this isolation as a run's user (a root-owned
+    install under /root is not readable by it), or None and what went wrong with each."""
+    failures = []
+    for interpreter in interpreters():
+        isolation = Isolation(bwrap, interpreter)
+        if not (failure := _starts(isolation, slot_user(0))):
+            return isolation, ""
+        failures.append(f"{interpreter}: {failure}")
+    return None, "; ".join(failures)
+
+
 @lru_cache(maxsize=None)
 def choose(mode: str = "auto") -> Isolation:
     """The isolation to use: "auto" (bubblewrap when it works here, else the weaker mode, saying
     why), "bubblewrap" (an error if it cannot run) or "none"."""
     if mode not in ("auto", "bubblewrap", "none"):
         raise ValueError(f"unknown isolation {mode!r}; choose auto, bubblewrap or none")
-    candidates = interpreters()
-    if mode == "none":
-        return Isolation(None, candidates[0], "asked for (--isolation none)")
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
+    why = "asked for (isolation none)"
+    if mode != "none":
+        bwrap = shutil.which("bwrap")
         why = "bubblewrap is not installed (apt-get install bubblewrap)"
-    else:
-        failures = []
-        for interpreter in candidates:
-            isolation = Isolation(bwrap, interpreter)
-            if not (failure := _starts(isolation, slot_user(0))):
+        if bwrap is not None:
+            isolation, failures = _first_that_starts(bwrap)
+            if isolation is not None:
                 return isolation
-            failures.append(f"{interpreter}: {failure}")
-        why = "bubblewrap cannot start Python here (" + "; ".join(failures) + ")"
-    if mode == "bubblewrap":
-        raise RuntimeError(why)
-    return Isolation(None, candidates[0], why)
+            why = f"bubblewrap cannot start Python here ({failures})"
+        if mode == "bubblewrap":
+            raise RuntimeError(why)
+    weak, failures = _first_that_starts(None)
+    if weak is None:
+        raise RuntimeError(f"no Python interpreter can run sandboxed programs here ({failures})")
+    return Isolation(None, weak.interpreter, why)

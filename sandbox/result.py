@@ -39,7 +39,7 @@ class RunResult:
     stderr: str
     wall_s: float
     cpu_s: float  # user + system, of every process of the run
-    peak_memory_mb: float  # largest resident set of any process of the run
+    peak_memory_mb: float | None  # largest resident set of the runner or a child it waited for; None if it was killed
     isolation: str  # "bubblewrap", or "none: <why>" in the weaker mode
     reason: str = ""  # why the status is what it is, in one line ("" for a pass)
     exit_code: int | None = None  # None when killed by a signal

@@ -92,7 +92,10 @@ class Sandbox:
 
     def _execute(self, job: Job, limits: Limits, user: tuple[int, int] | None, workdir: Path, nonce: str) -> tuple[Collected, int]:
         stdin, stdout, stderr, report, info = os.pipe(), os.pipe(), os.pipe(), os.pipe(), os.pipe()  # (read, write) each
-        header = _header(job, limits, report[1], nonce)
+        # Without a uid of its own (not root) and without bubblewrap's user namespace, RLIMIT_NPROC
+        # counts all of the user's processes: allow the run its share on top of those.
+        others = _tasks_of(os.geteuid()) if not (user or self.isolation.bubblewrap) else 0
+        header = _header(job, limits, report[1], nonce, others)
         extra = {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
         command = self.isolation.command(workdir, info_fd=info[1])
         try:
@@ -177,8 +180,8 @@ def _plan(tests: str | None, entry_point: str | None) -> tuple[str, ...]:
     return names
 
 
-def _header(job: Job, limits: Limits, report_fd: int, nonce: str) -> bytes:
-    processes = limits.processes
+def _header(job: Job, limits: Limits, report_fd: int, nonce: str, others: int) -> bytes:
+    processes = limits.processes + others
     return json.dumps({
         "program": job.program, "tests": job.tests, "entry_point": job.entry_point,
         "report_fd": report_fd, "nonce": nonce,
@@ -195,5 +198,35 @@ def _kill_leftovers(pid: int, user: tuple[int, int] | None, isolation: Isolation
     except (ProcessLookupError, PermissionError):
         pass
     if user and not isolation.bubblewrap:
-        # kill(-1) as the run's uid reaches exactly that uid's processes, in one call.
+        _kill_user(user)
+
+
+def _kill_user(user: tuple[int, int], rounds: int = 100) -> None:
+    """Kill every process of the run's uid. kill(-1) as that uid reaches exactly them, but a
+    process forking meanwhile can slip through one round, so repeat until none is left."""
+    for _ in range(rounds):
         subprocess.run(["kill", "-KILL", "-1"], user=user[0], group=user[1], extra_groups=[], stderr=subprocess.DEVNULL, check=False)
+        if not _alive(user[0]):
+            return
+
+
+def _processes(uid: int) -> Iterator[dict[str, str]]:
+    """The status fields (State, Uid, Threads) of the live (not zombie) processes of `uid`."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if line[:4] in ("Stat", "Uid:", "Thre"))
+        except (OSError, ValueError):
+            continue
+        if int(fields.get("Uid", "-1 ").split()[0]) == uid and fields.get("State", "Z").split()[0] not in "ZX":
+            yield fields
+
+
+def _alive(uid: int) -> bool:
+    return next(_processes(uid), None) is not None
+
+
+def _tasks_of(uid: int) -> int:
+    return sum(int(fields.get("Threads", "1")) for fields in _processes(uid))

@@ -22,6 +22,7 @@ from .result import Outcome, RunResult, Status, TestOutcome
 class Report:
     outcomes: dict[str, tuple[Outcome, str]] = field(default_factory=dict)
     done: bool = False
+    peak_kb: int | None = None  # the runner's largest resident set (its own or a child's)
     memory: bool = False
     load_error: str = ""
     tests_error: str = ""
@@ -45,6 +46,8 @@ class Report:
         if "test" in record:
             self.outcomes.setdefault(record["test"], (Outcome(record["outcome"]), record.get("detail", "")))
         self.done |= bool(record.get("done"))
+        if isinstance(record.get("peak_kb"), int):
+            self.peak_kb = record["peak_kb"]
         self.memory |= bool(record.get("memory"))
         self.load_error = self.load_error or record.get("load_error", "")
         self.tests_error = self.tests_error or record.get("tests_error", "")
@@ -99,6 +102,6 @@ def verdict(names: tuple[str, ...], report: Report, collected: Collected, status
     return RunResult(
         status=state, tests=tests,
         stdout=collected.stdout.decode("utf-8", "replace"), stderr=collected.stderr.decode("utf-8", "replace"),
-        wall_s=wall, cpu_s=cpu_s, peak_memory_mb=usage.ru_maxrss / 1024, isolation=isolation.mode, reason=reason,
+        wall_s=wall, cpu_s=cpu_s, peak_memory_mb=report.peak_kb / 1024 if report.peak_kb is not None else None, isolation=isolation.mode, reason=reason,
         exit_code=code, signal=sig, stdout_dropped=collected.dropped["stdout"], stderr_dropped=collected.dropped["stderr"], notes=notes,
     )  # fmt: skip

@@ -1,0 +1,128 @@
+"""The sandbox's results: per-test outcomes reported from inside, statuses, limits, parallel runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox import Job, Limits, Outcome, Sandbox, Status
+
+ADD = "def add(a, b):\n    return a + b\n"
+CHECK = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n"
+
+
+def test_a_correct_program_passes_every_test(any_sandbox):
+    result = any_sandbox.run(ADD, CHECK, "add")
+    assert result.status is Status.PASSED, result
+    assert [t.name for t in result.tests] == ["check line 2", "check line 3"]
+    assert all(t.outcome is Outcome.PASSED for t in result.tests)
+    assert result.passed and result.tests_passed == 2 and result.reason == ""
+
+
+def test_each_assert_is_a_test_of_its_own(any_sandbox):
+    result = any_sandbox.run("def add(a, b):\n    return 3\n", CHECK, "add")
+    assert result.status is Status.FAILED
+    assert [t.outcome for t in result.tests] == [Outcome.PASSED, Outcome.FAILED]
+    assert result.reason == "1 of 2 tests passed"
+
+
+def test_top_level_asserts_and_test_functions(any_sandbox):
+    tests = "assert add(1, 1) == 2\n\ndef test_zero():\n    assert add(0, 0) == 0\n\ndef test_raises():\n    add(None, 1)\n"
+    result = any_sandbox.run(ADD, tests)
+    assert [(t.name, t.outcome) for t in result.tests] == [
+        ("line 1", Outcome.PASSED), ("test_zero", Outcome.PASSED), ("test_raises", Outcome.ERROR)]  # fmt: skip
+    assert "TypeError" in result.tests[2].detail
+    assert result.status is Status.FAILED
+
+
+def test_without_tests_the_program_running_through_is_the_test(any_sandbox):
+    result = any_sandbox.run("print('hello')\n")
+    assert result.status is Status.PASSED and result.stdout == "hello\n"
+    assert any_sandbox.run("raise ValueError('no')\n").status is Status.ERROR
+    assert any_sandbox.run("import sys\nsys.exit(0)\n").status is Status.PASSED  # a script may end so
+    assert any_sandbox.run("import sys\nsys.exit(3)\n").status is Status.ERROR
+
+
+def test_a_program_that_does_not_load_is_an_error(any_sandbox):
+    result = any_sandbox.run("def add(a, b)\n    return a + b\n", CHECK, "add")
+    assert result.status is Status.ERROR and "SyntaxError" in result.reason
+    assert all(t.outcome is Outcome.NOT_RUN for t in result.tests)
+
+
+def test_a_missing_entry_point_fails_the_tests(any_sandbox):
+    result = any_sandbox.run("def plus(a, b):\n    return a + b\n", CHECK, "add")
+    assert result.status is Status.FAILED and "'add'" in result.reason
+
+
+def test_bad_tests_are_a_clear_error(any_sandbox):
+    with pytest.raises(ValueError, match="do not parse"):
+        any_sandbox.run(ADD, "assert (")
+    with pytest.raises(ValueError, match="hold no test"):
+        any_sandbox.run(ADD, "x = 1\n")
+
+
+def test_output_is_kept_up_to_the_limit_and_the_rest_counted(any_sandbox):
+    result = any_sandbox.run("import sys\nsys.stdout.write('x' * 100_000)\nsys.stderr.write('e')\n")
+    assert result.status is Status.PASSED
+    assert len(result.stdout) == 16 * 1024 and result.stdout_dropped == 100_000 - 16 * 1024
+    assert result.stderr == "e"
+
+
+def test_time_memory_and_cpu_are_measured(any_sandbox):
+    result = any_sandbox.run("x = bytearray(200 * 1024 * 1024)\ns = sum(range(2_000_000))\n")
+    assert result.status is Status.PASSED
+    assert result.peak_memory_mb > 150
+    assert 0 < result.cpu_s and 0 < result.wall_s < 5
+
+
+def test_cpu_limit(any_sandbox):
+    result = any_sandbox.run("while True:\n    pass\n", limits=Limits(timeout_s=5, cpu_s=1))
+    assert result.status is Status.TIMEOUT and "CPU time" in result.reason
+    assert result.wall_s < 4
+
+
+def test_file_size_limit(any_sandbox):
+    result = any_sandbox.run("open('big', 'wb').write(b'x' * (3 * 1024 * 1024))\n", limits=Limits(file_size_mb=1))
+    assert result.status in (Status.KILLED, Status.ERROR) and not result.passed
+    assert "file size" in result.reason or "File too large" in result.reason
+
+
+def test_the_run_writes_in_its_own_fresh_directory(any_sandbox):
+    program = "import os\nassert os.listdir('.') == []\nopen('note', 'w').write('x')\nprint(os.getcwd())\n"
+    first, second = any_sandbox.run(program), any_sandbox.run(program)
+    assert first.status is Status.PASSED and second.status is Status.PASSED, (first, second)
+
+
+def test_the_environment_is_scrubbed(any_sandbox, monkeypatch):
+    monkeypatch.setenv("GUIDECODE_SECRET_TOKEN", "hunter2")
+    result = any_sandbox.run("import os\nprint(sorted(os.environ))\n")
+    assert "GUIDECODE_SECRET_TOKEN" not in result.stdout and "hunter2" not in result.stdout
+
+
+def test_the_weaker_mode_says_so(weak_sandbox, bwrap_sandbox):
+    assert weak_sandbox.run(ADD).isolation.startswith("none: ")
+    assert bwrap_sandbox.run(ADD).isolation == "bubblewrap"
+
+
+def test_runs_in_parallel_come_back_by_index(any_sandbox):
+    jobs = [Job(f"def add(a, b):\n    return a + b + {i}\n", CHECK, "add") for i in range(6)]
+    results = dict(any_sandbox.run_many(jobs))
+    assert sorted(results) == list(range(6))
+    assert [results[i].passed for i in range(6)] == [True] + [False] * 5
+
+
+def test_parallel_runs_overlap():
+    sandbox = Sandbox(Limits(timeout_s=10), workers=2)
+    program = "import time\nstart = time.monotonic()\ntime.sleep(0.5)\nprint(start, time.monotonic())\n"
+    results = dict(sandbox.run_many([Job(program)] * 4))
+    spans = sorted(tuple(map(float, r.stdout.split())) for r in results.values())
+    # CLOCK_MONOTONIC is the host's inside the sandbox too: two runs were alive at the same moment.
+    assert any(a[1] > b[0] for a, b in zip(spans, spans[1:])), spans
+
+
+def test_limits_reject_bad_values():
+    with pytest.raises(ValueError, match="timeout"):
+        Limits(timeout_s=0)
+    with pytest.raises(ValueError, match="memory"):
+        Limits(memory_mb=1)
+    with pytest.raises(ValueError, match="isolation"):
+        Sandbox(isolation="docker")
