@@ -31,6 +31,14 @@ def _set_limits(limits: dict) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def _high_water_kb() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
 def _describe(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return text[:300]
@@ -46,6 +54,13 @@ def main() -> None:
     header = json.loads(sys.stdin.buffer.read())
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
+    os.close(null)
+    # Nothing but stdio and the report reaches the program (a descriptor some library of the
+    # parent's left inheritable, bubblewrap's info pipe).
+    os.closerange(3, header["report_fd"])
+    os.closerange(header["report_fd"] + 1, 1 << 16)
+    if header["workdir"]:  # the weaker mode; bubblewrap has already moved us there
+        os.chdir(header["workdir"])
     # Bound now: the program may rebind os.write, json.dumps, os._exit or builtins later.
     write, dumps, fd, nonce, exit_now = os.write, json.dumps, header["report_fd"], header["nonce"], os._exit
     memory_error = MemoryError
@@ -75,9 +90,10 @@ def main() -> None:
             stream.flush()
         except Exception:  # noqa: BLE001 (the program may have closed it)
             pass
-    # Our wait4 cannot tell the run's peak memory: a child forked from a large parent starts
-    # with the parent's resident set on record. The runner's own figure is clean.
-    peak_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    # Neither wait4 nor our own ru_maxrss can tell the run's peak memory: both keep the resident
+    # set of the large parent we were spawned from. The kernel's high-water mark of this
+    # process's memory (VmHWM) starts afresh at exec; children count by their ru_maxrss.
+    peak_kb = max(_high_water_kb(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     report(done=True, peak_kb=peak_kb)
     exit_now(0)
 

@@ -17,7 +17,6 @@ import secrets
 import select
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -29,8 +28,12 @@ from . import testplan
 from .collect import Collected, collect
 from .isolation import Isolation, choose, slot_user
 from .limits import Limits
+from .spawn import spawn
 from .result import RunResult
 from .verdict import Report, verdict
+
+
+REPORT_FD, INFO_FD = 3, 4  # the run's descriptors for the runner's report and bubblewrap's info
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class Sandbox:
                 os.chown(workdir, *user)
             nonce = secrets.token_hex(16)
             start = time.monotonic()
-            collected, pid = self._execute(job, limits, user, workdir, nonce)
+            collected = self._execute(job, limits, user, workdir, nonce)
             wall = time.monotonic() - start
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -90,43 +93,36 @@ class Sandbox:
         report = Report.parse(bytes(collected.report), nonce)
         return verdict(names, report, collected, status, usage, wall, limits, self.isolation)
 
-    def _execute(self, job: Job, limits: Limits, user: tuple[int, int] | None, workdir: Path, nonce: str) -> tuple[Collected, int]:
+    def _execute(self, job: Job, limits: Limits, user: tuple[int, int] | None, workdir: Path, nonce: str) -> Collected:
         stdin, stdout, stderr, report, info = os.pipe(), os.pipe(), os.pipe(), os.pipe(), os.pipe()  # (read, write) each
         # Without a uid of its own (not root) and without bubblewrap's user namespace, RLIMIT_NPROC
         # counts all of the user's processes: allow the run its share on top of those.
         others = _tasks_of(os.geteuid()) if not (user or self.isolation.bubblewrap) else 0
-        header = _header(job, limits, report[1], nonce, others)
-        extra = {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
-        command = self.isolation.command(workdir, info_fd=info[1])
+        header = _header(job, limits, nonce, others, None if self.isolation.bubblewrap else workdir)
+        env = self.isolation.environment(workdir)
+        fds = {0: stdin[0], 1: stdout[1], 2: stderr[1], REPORT_FD: report[1], INFO_FD: info[1]}
         try:
-            process = subprocess.Popen(
-                command, stdin=stdin[0], stdout=stdout[1], stderr=stderr[1], pass_fds=(report[1], info[1]),
-                cwd=workdir, env=self.isolation.environment(workdir), start_new_session=True, **extra,
-            )  # fmt: skip
-        except BaseException:
-            for fd in (*stdin, *stdout, *stderr, *report, *info):
+            pid = spawn(self.isolation.command(workdir, info_fd=INFO_FD), env, fds, user)
+        finally:
+            for fd in (stdin[0], stdout[1], stderr[1], report[1], info[1]):  # the run's ends
                 os.close(fd)
-            raise
-        for fd in (stdin[0], stdout[1], stderr[1], report[1], info[1]):  # the run's ends
-            os.close(fd)
         init = _sandbox_init(info[0]) if self.isolation.bubblewrap else None
         pipes = {"stdin": stdin[1], "stdout": stdout[0], "stderr": stderr[0], "report": report[0]}
         deadline = time.monotonic() + limits.timeout_s
         try:
-            collected = collect(process.pid, header, pipes, deadline, limits.output_kb * 1024, limits.max_output_mb * 1024 * 1024)
+            collected = collect(pid, header, pipes, deadline, limits.output_kb * 1024, limits.max_output_mb * 1024 * 1024)
             # Its CPU time and memory are known once it has reaped its own: wait for it to end.
-            if not (collected.timed_out or collected.over_output or _await_exit(process.pid, deadline, collected)):
+            if not (collected.timed_out or collected.over_output or _await_exit(pid, deadline, collected)):
                 collected.timed_out = True  # it closed its output but went on running
             if collected.timed_out or collected.over_output:
-                _stop(init, process.pid, collected)
+                _stop(init, pid, collected)
         finally:
             if init is not None:
                 os.close(init)
-        _kill_leftovers(process.pid, user, self.isolation)
+        _kill_leftovers(pid, user, self.isolation)
         if collected.status is None:
-            collected.status = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(collected.status[1])  # reaped here, not by Popen
-        return collected, process.pid
+            collected.status = os.wait4(pid, 0)
+        return collected
 
 
 def _sandbox_init(info: int) -> int | None:
@@ -180,11 +176,11 @@ def _plan(tests: str | None, entry_point: str | None) -> tuple[str, ...]:
     return names
 
 
-def _header(job: Job, limits: Limits, report_fd: int, nonce: str, others: int) -> bytes:
+def _header(job: Job, limits: Limits, nonce: str, others: int, workdir: Path | None) -> bytes:
     processes = limits.processes + others
     return json.dumps({
         "program": job.program, "tests": job.tests, "entry_point": job.entry_point,
-        "report_fd": report_fd, "nonce": nonce,
+        "report_fd": REPORT_FD, "nonce": nonce, "workdir": None if workdir is None else str(workdir),
         "limits": {"cpu_s": limits.cpu_seconds, "memory_mb": limits.memory_mb, "file_size_mb": limits.file_size_mb, "processes": processes},
     }).encode()  # fmt: skip
 
@@ -205,7 +201,11 @@ def _kill_user(user: tuple[int, int], rounds: int = 100) -> None:
     """Kill every process of the run's uid. kill(-1) as that uid reaches exactly them, but a
     process forking meanwhile can slip through one round, so repeat until none is left."""
     for _ in range(rounds):
-        subprocess.run(["kill", "-KILL", "-1"], user=user[0], group=user[1], extra_groups=[], stderr=subprocess.DEVNULL, check=False)
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.waitpid(spawn(["/bin/kill", "-KILL", "-1"], {}, {0: null, 1: null, 2: null}, user), 0)
+        finally:
+            os.close(null)
         if not _alive(user[0]):
             return
 
