@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from dataclasses import dataclass
 
-from decoders import CancelFlag, Engine, SamplingConfig, Session, StopRules, generate
+from decoders import CancelFlag, Engine, GenerationResult, SamplingConfig, Session, StopRules, beam_search, generate
 from decoders.draft import Drafter
 from decoders.drafters import AdaptiveDrafter, DraftModelDrafter, NgramDrafter, TokenRecycling, UnionDrafter
 from decoders.guides import AllOf, Guide
@@ -193,16 +193,12 @@ class Assistant:
         setup = time.perf_counter() - setup  # what is left of the monitors' first question counts as decoding
         monitor, stats = monitored if monitored else (None, None)
         guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
-        result = generate(
-            self.engine,
+        result = self._decode(
             session,
-            self.loaded.tokenizer,
-            SamplingConfig(self.config.temperature, self.config.top_p, self.config.seed),
             self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens),
-            guide=guide,
-            cancel=cancel,
-            on_text=_without_leading(healed, on_text) if on_text and healed else on_text,
-            drafter=self.drafter(),
+            guide,
+            cancel,
+            _without_leading(healed, on_text) if on_text and healed else on_text,
         )
         if result.stop_reason != "cancelled":  # a cancelled session may hold a half-written cache
             self._previous = session
@@ -222,6 +218,17 @@ class Assistant:
             monitor_queries=stats.queries if stats else 0,
             monitor_rejections=stats.refined if stats else 0,
         )
+
+    def _decode(
+        self, session: Session, stop: StopRules, guide: Guide | None, cancel: CancelFlag | None, on_text: TextSink | None
+    ) -> GenerationResult:
+        """The one loop, or beam search when configured: beams take no drafter (speculation
+        verifies a single sequence) and no sampling settings, and stream their text once, at the end."""
+        if self.config.beam_width > 1:
+            width = self.config.beam_width
+            return beam_search(self.engine, session, self.loaded.tokenizer, stop, width, guide, cancel=cancel, on_text=on_text)
+        sampling = SamplingConfig(self.config.temperature, self.config.top_p, self.config.seed)
+        return generate(self.engine, session, self.loaded.tokenizer, sampling, stop, guide, cancel, on_text, self.drafter())
 
     def close(self) -> None:
         """Stop the language servers the monitors started."""

@@ -48,6 +48,9 @@ class AssistantConfig:
     # Lossless speculation (decoders/drafters): on wherever the engine verifies exactly.
     speculation: bool = True
     draft_model: str | None = None  # a smaller model with the same tokenizer that drafts too
+    # Beam search with this many beams (decoders/beam.py); 1 is off. Beams are not speculated
+    # or sampled, and stream their text once, at the end.
+    beam_width: int = 1
     monitors: MonitorConfig = MonitorConfig()  # used when a request names a workspace
 
     def __post_init__(self) -> None:
@@ -58,6 +61,7 @@ class AssistantConfig:
             (self.max_prompt_tokens >= 16, f"max_prompt_tokens must be at least 16, got {self.max_prompt_tokens}"),
             (0 <= self.suffix_share < 1, f"suffix_share must be in [0, 1), got {self.suffix_share}"),
             (self.prefill_chunk is None or self.prefill_chunk >= 1, f"prefill_chunk must be at least 1, got {self.prefill_chunk}"),
+            (self.beam_width >= 1, f"beam_width must be at least 1 (1: no beam search), got {self.beam_width}"),
         ]
         for ok, message in checks:
             if not ok:

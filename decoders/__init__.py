@@ -1,5 +1,6 @@
 """Token-level decoding: one stepwise loop over a KV cache, and the plug points around it."""
 
+from .beam import Beam, BeamResult, beam_search
 from .engine import Engine, Session
 from .guides import Guide, TokenSetGuide
 from .loop import CancelFlag, GenerationResult, generate
@@ -7,6 +8,8 @@ from .sampling import SamplingConfig
 from .stopping import StopRules
 
 __all__ = [
+    "Beam",
+    "BeamResult",
     "CancelFlag",
     "Engine",
     "GenerationResult",
@@ -15,5 +18,6 @@ __all__ = [
     "Session",
     "StopRules",
     "TokenSetGuide",
+    "beam_search",
     "generate",
 ]

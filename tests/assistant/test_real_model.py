@@ -79,3 +79,12 @@ def test_speculation_changes_nothing_but_the_number_of_forward_passes(real_model
         assert (b.text, b.tokens, b.stop_reason) == (a.text, a.tokens, a.stop_reason), cursor
         passes, tokens = passes + b.forward_passes, tokens + b.tokens
     assert passes < tokens  # drafts were accepted: fewer forward passes than tokens
+
+
+def test_beam_search_completes_the_block_and_stops_at_its_end(real_model):
+    beams = Assistant(real_model, AssistantConfig(beam_width=2, max_new_tokens=32))
+    chunks = []
+    completion = beams.complete(EXAMPLE.read_text(), (12, 8), on_text=chunks.append)
+    assert completion.scope == "block" and completion.stop_reason in ("stop", "eos")
+    assert "self.radius" in completion.text and "def perimeter" not in completion.text
+    assert len(chunks) == 1 and chunks[0].rstrip() == completion.text
