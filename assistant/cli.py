@@ -1,4 +1,4 @@
-"""The `guidecode` command: complete, generate and models.
+"""The `guidecode` command: complete, generate, serve, bench, eval, sandbox and models.
 
 Every failure the user can fix ends in one line on stderr ("guidecode: error: …") and a
 non-zero exit: 2 for malformed arguments, 1 for everything else.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -17,7 +19,7 @@ from rich.live import Live
 from rich.syntax import Syntax
 from rich.table import Table
 
-from . import embedded
+from . import embedded, sandbox_command
 from .config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig
 from .errors import GuidecodeError
 from .progress import Progress
@@ -67,6 +69,16 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="guidecode", description="A local code assistant whose every token is guided.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -110,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     mgd.add_argument("--max-prompt-tokens", type=_positive_int, default=1024, help="prompt budget (default: %(default)s)")
     mgd.add_argument("--seed", type=int, default=0, help="which positions are sampled from each tree")
     mgd.add_argument("--json", action="store_true")
+    box = benches.add_parser("sandbox", help="a sandboxed run's overhead over a bare Python start, and parallel throughput")
+    box.add_argument("--repeat", type=_positive_int, default=50, help="sequential runs per method (default: %(default)s)")
+    box.add_argument("--jobs", type=_positive_int, default=100, help="runs for the throughput figure (default: %(default)s)")
+    box.add_argument("--json", action="store_true")
     speed = benches.add_parser("speed", help="speculative decoding against transformers, side by side")
     speed.add_argument(
         "--prompts", action="append", metavar="FILE.jsonl",
@@ -122,11 +138,36 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--repeat", type=_positive_int, default=1, help="timed repetitions per method and prompt; the median is reported")
     speed.add_argument("--json", action="store_true")
 
+    _eval_parser(commands)
+    sandbox_command.add_parser(commands, _positive_int, _positive_float)
+
     models = commands.add_parser("models", help="list, prepare or verify the embedded models")
     models.add_argument("action", nargs="?", choices=("list", "prepare", "verify"), default="list")
     models.add_argument("names", nargs="*", metavar="NAME", help=f"embedded models (default: all installed; {', '.join(embedded.EMBEDDED)})")
     models.add_argument("--dtype", default="auto", help="dtype to prepare the ready-to-load cache in")
     return parser
+
+
+def _eval_parser(commands) -> None:
+    from .evaluation.decoding import DECODERS
+
+    names = "; ".join(f"{n}: {spec.help}" for n, spec in DECODERS.items())
+    p = commands.add_parser("eval", help="pass@k of a decoder on HumanEval or a JSONL file of tasks, run in the sandbox")
+    p.add_argument("--dataset", required=True, metavar="humaneval|FILE", help="humaneval, or a .jsonl(.gz) file of {task_id, prompt, test, entry_point[, canonical_solution]}")
+    p.add_argument("--decoder", choices=list(DECODERS), default="greedy", help=f"{names} (default: %(default)s)")
+    p.add_argument("--samples", type=_positive_int, help="samples per task (default: 10 for sampling; greedy, beam and canonical take 1 only)")
+    p.add_argument("--limit", type=_positive_int, help="only the first N tasks")
+    p.add_argument("--model", default=embedded.DEFAULT_MODEL, help="as for complete (default: %(default)s)")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--max-tokens", type=_positive_int, default=512, help="most tokens per completion (default: %(default)s)")
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default: %(default)s)")
+    p.add_argument("--top-p", type=float, default=0.95, help="sampling top-p (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="sampling: each sample's seed derives from it, the task and the sample's index (default: %(default)s)")
+    p.add_argument("--beam-width", type=_positive_int, default=4, help="beam search width (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds each program may run with its tests (default: %(default)s)")
+    p.add_argument("--out", type=Path, help="run folder; an interrupted run resumes from it (default: runs/eval/<dataset>-<decoder>-<model>)")
+    p.add_argument("--json", action="store_true", help="print one JSON object: dataset, decoder, model, n_tasks, pass@k, seconds, tokens")
 
 
 def parse_position(text: str) -> tuple[Path, int, int]:
@@ -328,6 +369,8 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _bench_speed(args, out, err)
     if args.bench == "mgd":
         return _bench_mgd(args, out, err)
+    if args.bench == "sandbox":
+        return _bench_sandbox(args, out, err)
     import asyncio
 
     from benchmarks import lsp_typing
@@ -343,6 +386,21 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
     options = {"maxPromptTokens": args.max_prompt_tokens} if args.max_prompt_tokens else {}
     result = asyncio.run(lsp_typing.run(plan, args.model, args.dtype, options))
     print(json.dumps(result, indent=2) if args.json else lsp_typing.report(result))
+    return 0
+
+
+def _bench_sandbox(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from dataclasses import asdict
+
+    from benchmarks import sandbox_overhead
+    from benchmarks.environment import cpu_name
+
+    setup = {"cpu": cpu_name(), "cores": os.cpu_count(), "bubblewrap": shutil.which("bwrap") or "not installed", "user": "root" if os.geteuid() == 0 else "unprivileged"}
+    result = sandbox_overhead.run(args.repeat, args.jobs)
+    if args.json:
+        print(json.dumps({**setup, **result, "timings": [asdict(t) for t in result["timings"]]}, indent=2))
+    else:
+        out.print(sandbox_overhead.report(result, setup), markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -420,6 +478,16 @@ def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .evaluation import SettingsError, command
+
+    try:
+        settings = command.settings_from_args(args)
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+    return command.run(settings, args.json, out, err)
+
+
 def _host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -427,7 +495,7 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve, "bench": cmd_bench}
+COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve, "bench": cmd_bench, "eval": cmd_eval, "sandbox": sandbox_command.cmd_sandbox}
 
 
 def main(argv: list[str] | None = None) -> int:

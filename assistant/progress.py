@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, SpinnerColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress as RichProgress, SpinnerColumn, TextColumn
+from rich.progress import TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn
 
 
 @dataclass
@@ -37,6 +38,18 @@ class Progress:
         with RichProgress(*columns, console=self.console, transient=False) as bar:
             task = bar.add_task(description, total=total)
             yield lambda n: bar.advance(task, n)
+
+    @contextmanager
+    def count(self, description: str, total: int, completed: int = 0) -> Iterator[Callable[[int, str], None]]:
+        """A bar over `total` items of work, `completed` of them already done (a resumed run);
+        yields `advance(n, note)`, whose note (e.g. "12 passed") shows after the bar."""
+        if self.console is None:
+            yield lambda n, note="": None
+            return
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TimeRemainingColumn())
+        with RichProgress(*columns, console=self.console, transient=False) as bar:
+            task = bar.add_task(description, total=total, completed=completed, note="")
+            yield lambda n, note="": bar.update(task, advance=n, note=note)
 
     @contextmanager
     def phase(self, description: str) -> Iterator[None]:

@@ -42,6 +42,13 @@ def test_without_tests_the_program_running_through_is_the_test(any_sandbox):
     assert any_sandbox.run("import sys\nsys.exit(3)\n").status is Status.ERROR
 
 
+def test_a_loop_of_asserts_is_one_test(any_sandbox):
+    tests = "def check(candidate):\n    for a in range(3):\n        assert candidate(a, 0) == a\n    assert candidate(1, 1) == 2\n"
+    assert [t.name for t in any_sandbox.run(ADD, tests, "add").tests] == ["check line 2", "check line 4"]
+    result = any_sandbox.run("def add(a, b):\n    return 0 if a < 2 else a + b\n", tests, "add")
+    assert [t.outcome for t in result.tests] == [Outcome.FAILED, Outcome.FAILED]
+
+
 def test_a_program_that_does_not_load_is_an_error(any_sandbox):
     result = any_sandbox.run("def add(a, b)\n    return a + b\n", CHECK, "add")
     assert result.status is Status.ERROR and "SyntaxError" in result.reason

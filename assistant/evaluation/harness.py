@@ -1,0 +1,87 @@
+"""One evaluation run, from settings to summary: the dataset, the run folder (new or resumed),
+the sandbox, the decoder, the loop, and summary.json."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+from ..errors import GuidecodeError
+from ..progress import Progress
+from .datasets import Task, load_dataset
+from .decoding import lookup
+from .runner import Executor, evaluate
+from .settings import EvalSettings
+from .store import RunStore
+from .summary import summarize
+
+
+def run_evaluation(
+    settings: EvalSettings, progress: Progress = Progress.silent(), say: Callable[[str], None] = lambda line: None,
+    executor: Executor | None = None,
+) -> dict:
+    """Evaluate, resuming what the run folder holds; returns the summary (also in summary.json).
+    `say` hears the run's set-up, one line at a time; `executor` defaults to the sandbox."""
+    settings = settings.resolved()
+    spec, samples = lookup(settings.decoder), settings.samples
+    assert samples is not None  # resolved
+    dataset = load_dataset(settings.dataset)
+    tasks = dataset.tasks[: settings.limit]
+    _check_tests(tasks)  # a bad dataset or option fails before any model loads
+    if spec.check is not None:
+        spec.check(settings, tasks)
+    root = settings.run_dir(dataset)
+    store = RunStore.open(root, settings.recorded(dataset))
+    executor = executor or _sandbox(settings.timeout_s)
+    say(f"{dataset.name}: {len(tasks)} of {len(dataset.tasks)} tasks × {samples} samples, decoder {settings.decoder}")
+    say(f"sandbox: {executor.mode}; run folder: {root}")
+    decoder = spec.build(settings, progress)
+    try:
+        described = decoder.describe()
+        if described.get("model"):
+            say(f"model: {described['model']} ({described['dtype']}, {described['device']}), speculation {described['speculation']}")
+        workers = 2 if spec.loads_model else os.cpu_count() or 2  # beside a model, runs are few and short
+        result = evaluate(tasks, samples, decoder, executor, store, progress, workers)
+    except KeyboardInterrupt:
+        say(f"what finished is saved in {root}: the same command resumes from there")
+        raise
+    finally:
+        decoder.close()
+    summary = {
+        "dataset": dataset.name,
+        "dataset_path": str(dataset.path),
+        "decoder": settings.decoder,
+        **described,
+        "decoder_settings": settings.decoder_settings(),
+        **summarize(tasks, samples, result.records),
+        "sandbox": executor.mode,
+        "timeout_s": settings.timeout_s,
+        "wall_seconds": round(result.wall_s, 3),
+        "resumed": result.resumed,
+        "new": len(result.records) - result.resumed,
+        "out": str(root),
+    }
+    store.write_summary(summary)
+    return summary
+
+
+def _check_tests(tasks: Sequence[Task]) -> None:
+    """Each task's tests parse and hold a test the sandbox can count (sandbox/testplan.py)."""
+    from sandbox import testplan
+
+    for task in tasks:
+        try:
+            names = testplan.test_names(task.test, task.entry_point)
+        except SyntaxError as error:
+            raise GuidecodeError(f"task {task.task_id}: its tests do not parse ({error.msg}, line {error.lineno})") from None
+        if not names:
+            raise GuidecodeError(
+                f"task {task.task_id}: the sandbox counts no test in its tests (it counts top-level asserts, "
+                "test_* functions, and the asserts of check(candidate))"
+            )
+
+
+def _sandbox(timeout_s: float) -> Executor:
+    from sandbox import Limits, Sandbox
+
+    return Sandbox(Limits(timeout_s=timeout_s))

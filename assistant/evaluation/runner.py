@@ -1,0 +1,104 @@
+"""The evaluation loop: generate candidates one after another (the model is one), and run each
+against its tests in a small thread pool meanwhile, so the CPU is not idle waiting on either.
+
+Records are saved as runs finish; on an interrupt, queued runs are dropped, those in flight are
+waited for and saved, and the next invocation does only what is missing.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+from sandbox.result import RunResult
+
+from ..progress import Progress
+from .datasets import Task
+from .decoding import Candidate, Decoder
+from .store import Key, RunStore
+
+
+class Executor(Protocol):
+    """What the loop needs of a sandbox (sandbox.Sandbox)."""
+
+    @property
+    def mode(self) -> str: ...  # how runs are isolated, for the report
+
+    def run(self, program: str, tests: str | None = None, entry_point: str | None = None) -> RunResult: ...
+
+
+@dataclass
+class LoopResult:
+    records: dict[Key, dict]  # every record of the tasks and samples asked for, saved earlier or now
+    resumed: int  # of those, saved by an earlier invocation
+    wall_s: float  # this invocation's generating and running
+
+
+def evaluate(
+    tasks: Sequence[Task], samples: int, decoder: Decoder, executor: Executor, store: RunStore,
+    progress: Progress = Progress.silent(), workers: int = 2,
+) -> LoopResult:
+    start = time.perf_counter()
+    wanted = [(task, sample) for task in tasks for sample in range(samples)]
+    keys = {(task.task_id, sample) for task, sample in wanted}
+    saved = {key: record for key, record in store.records().items() if key in keys}
+    # Task-major order: a task's samples run back to back and share the prompt's KV cache.
+    pending = [(task, sample) for task, sample in wanted if (task.task_id, sample) not in saved]
+    resumed = len(saved)
+    with progress.count("evaluating", total=len(wanted), completed=resumed) as advance:
+        on_saved = _reporter(saved, advance)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval-run")
+        running: dict[Future, dict] = {}
+        try:
+            for task, sample in pending:
+                candidate = decoder.solve(task, sample)
+                running[pool.submit(executor.run, candidate.program, task.test, task.entry_point)] = _record(task, sample, candidate)
+                _save_finished(running, store, on_saved, block=False)
+            while running:
+                _save_finished(running, store, on_saved, block=True)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # on an interrupt: drop the queue, finish what runs
+            _save_finished(running, store, on_saved, block=False)
+    return LoopResult(saved, resumed, time.perf_counter() - start)
+
+
+def _record(task: Task, sample: int, candidate: Candidate) -> dict:
+    return {
+        "task_id": task.task_id,
+        "sample": sample,
+        "completion": candidate.completion,
+        "program": candidate.program,
+        "tokens": candidate.tokens,
+        "seconds": round(candidate.seconds, 4),
+        "stop_reason": candidate.stop_reason,
+        "seed": candidate.seed,
+    }
+
+
+def _save_finished(running: dict[Future, dict], store: RunStore, on_saved: Callable[[dict], None], block: bool) -> None:
+    if block:
+        wait(running, return_when=FIRST_COMPLETED)
+    for future in [f for f in running if f.done()]:
+        record = running.pop(future)
+        if future.cancelled():
+            continue
+        record["result"] = future.result().to_dict()
+        store.append(record)
+        on_saved(record)
+
+
+def _reporter(saved: dict[Key, dict], advance: Callable[[int, str], None]) -> Callable[[dict], None]:
+    passed = [sum(_passed(r) for r in saved.values())]
+
+    def on_saved(record: dict) -> None:
+        saved[(record["task_id"], record["sample"])] = record
+        passed[0] += _passed(record)
+        advance(1, f"{passed[0]} passed")
+
+    return on_saved
+
+
+def _passed(record: dict) -> bool:
+    return record["result"]["status"] == "passed"

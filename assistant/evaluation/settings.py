@@ -1,0 +1,84 @@
+"""What one evaluation run is: dataset, decoder, samples and limits, checked; its default folder;
+and the settings that change its results (saved with the run and compared when it resumes)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..embedded import DEFAULT_MODEL
+from ..errors import GuidecodeError
+from .datasets import Dataset
+from .decoding import lookup
+
+FORMAT = 1  # of the run folder's files; bumped when records change shape
+PASS_AT = (1, 10, 100)  # the k reported, where k <= samples
+
+
+class SettingsError(GuidecodeError):
+    """A bad combination of options (the CLI reports it as a usage error)."""
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    dataset: str = "humaneval"  # a built-in name or a .jsonl(.gz) file
+    decoder: str = "greedy"
+    samples: int | None = None  # per task; None: the decoder's default
+    limit: int | None = None  # only the first N tasks
+    model: str = DEFAULT_MODEL
+    dtype: str = "auto"
+    device: str = "auto"
+    max_tokens: int = 512
+    temperature: float = 0.8  # sampling only
+    top_p: float = 0.95  # sampling only
+    seed: int = 0  # sampling only: each sample's seed derives from it, the task and the index
+    beam_width: int = 4  # beam only
+    timeout_s: float = 10.0  # each program's run, tests included
+    out: Path | None = None  # None: runs/eval/<dataset>-<decoder>[-<model>]
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.samples is None or self.samples >= 1, f"--samples must be at least 1, got {self.samples}"),
+            (self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}"),
+            (self.max_tokens >= 1, f"--max-tokens must be at least 1, got {self.max_tokens}"),
+            (self.temperature > 0, f"--temperature must be positive (0 is the greedy decoder), got {self.temperature}"),
+            (0 < self.top_p <= 1, f"--top-p must be in (0, 1], got {self.top_p}"),
+            (self.beam_width >= 1, f"--beam-width must be at least 1, got {self.beam_width}"),
+            (self.timeout_s > 0, f"--timeout must be positive, got {self.timeout_s}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SettingsError(message)
+
+    def resolved(self) -> "EvalSettings":
+        """With the decoder's default number of samples; a deterministic decoder takes one only."""
+        spec = lookup(self.decoder)
+        if self.samples is None:
+            return replace(self, samples=spec.default_samples)
+        if spec.deterministic and self.samples != 1:
+            raise SettingsError(f"the {self.decoder} decoder is deterministic: --samples must be 1, got {self.samples} (use --decoder sampling)")
+        return self
+
+    def run_dir(self, dataset: Dataset) -> Path:
+        if self.out is not None:
+            return self.out
+        parts = [dataset.name, self.decoder] + ([_slug(self.model)] if lookup(self.decoder).loads_model else [])
+        return Path("runs") / "eval" / "-".join(parts)
+
+    def recorded(self, dataset: Dataset) -> dict:
+        """The settings that change the results: a run folder holds records of these only.
+        Samples and limit are not among them: a run may be extended to more tasks or samples."""
+        spec = lookup(self.decoder)
+        decoder = {name: getattr(self, name) for name in spec.uses}
+        return {"format": FORMAT, "dataset": dataset.name, "dataset_sha256": dataset.sha256, "decoder": self.decoder, "timeout_s": self.timeout_s, **decoder}
+
+    def decoder_settings(self) -> dict:
+        return {name: getattr(self, name) for name in lookup(self.decoder).uses}
+
+
+def _slug(model: str) -> str:
+    """A folder-name form of a model: its file or folder name, or a hub id with '/' as '--'."""
+    path = Path(model)
+    name = path.name.removesuffix(".gguf") if path.exists() else model.replace("/", "--")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "model"

@@ -1,0 +1,68 @@
+"""A run's results: per-task pass counts, pass@k, totals; as summary.json, a table, or one JSON line."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+from rich.table import Table
+
+from .datasets import Task
+from .passk import mean_pass_at_k
+from .settings import PASS_AT
+from .store import Key
+
+
+def pass_keys(samples: int) -> list[str]:
+    return [f"pass@{k}" for k in PASS_AT if k <= samples]
+
+
+def summarize(tasks: Sequence[Task], samples: int, records: dict[Key, dict]) -> dict:
+    """What the records of `tasks` × `samples` say; a task missing records counts those it has."""
+    per_task, chosen = {}, []
+    for task in tasks:
+        mine = [records[(task.task_id, s)] for s in range(samples) if (task.task_id, s) in records]
+        per_task[task.task_id] = {"samples": len(mine), "passed": sum(r["result"]["status"] == "passed" for r in mine)}
+        chosen += mine
+    counted = [(t["samples"], t["passed"]) for t in per_task.values() if t["samples"]]
+    scores = {f"pass@{k}": round(mean_pass_at_k(counted, k), 6) for k in PASS_AT if k <= samples} if counted else {}
+    return {
+        "n_tasks": len(tasks),
+        "samples": samples,
+        **scores,
+        "tokens": sum(r["tokens"] for r in chosen),
+        "seconds": round(sum(r["seconds"] for r in chosen), 3),  # generation, summed over samples
+        "execution_seconds": round(sum(r["result"]["wall_s"] for r in chosen), 3),
+        "statuses": dict(Counter(r["result"]["status"] for r in chosen)),
+        "tasks": per_task,
+    }
+
+
+def json_line(summary: dict) -> dict:
+    keys = ["dataset", "decoder", "model", "n_tasks", "samples", *pass_keys(summary["samples"]), "seconds", "tokens", "out"]
+    return {key: summary.get(key) for key in keys}
+
+
+def table(summary: dict) -> Table:
+    result = Table(title=f"guidecode eval: {summary['dataset']}, {summary['decoder']}", show_header=False)
+    result.add_column(style="bold")
+    result.add_column()
+    rows = [
+        ("model", _model(summary)),
+        ("tasks × samples", f"{summary['n_tasks']} × {summary['samples']}"),
+        *((key, f"{summary[key]:.2%}") for key in pass_keys(summary["samples"]) if key in summary),
+        ("statuses", ", ".join(f"{n} {status}" for status, n in sorted(summary["statuses"].items()))),
+        ("generation", f"{summary['tokens']} tokens in {summary['seconds']:.1f} s"),
+        ("execution", f"{summary['execution_seconds']:.1f} s in the sandbox ({summary['sandbox']})"),
+        ("this invocation", f"{summary['new']} samples in {summary['wall_seconds']:.1f} s ({summary['resumed']} resumed)"),
+        ("run folder", summary["out"]),
+    ]
+    for name, value in rows:
+        result.add_row(name, str(value))
+    return result
+
+
+def _model(summary: dict) -> str:
+    if summary.get("model") is None:
+        return "none"
+    return f"{summary['model']} ({summary.get('dtype')}, {summary.get('device')})"

@@ -1,0 +1,204 @@
+"""The eval harness end to end: the sandbox runs every candidate; resuming, extending and the CLI.
+Model decoders run on the tiny random-weight model (what they write fails; the plumbing is the point)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from assistant import Assistant
+from assistant.cli import main
+from assistant.evaluation import DECODERS, DecoderSpec, EvalSettings, run_evaluation
+from assistant.evaluation.decoding import CanonicalDecoder
+from assistant.loading import LoadedModel
+
+CHECK = "def check(candidate):\n"
+TASKS = [
+    {"task_id": "toy/add", "prompt": 'def add(a, b):\n    """Return a + b."""\n', "canonical_solution": "    return a + b\n",
+     "test": CHECK + "    assert candidate(1, 2) == 3\n    assert candidate(-1, 1) == 0\n", "entry_point": "add"},
+    # the tests call a helper the prompt defines, as HumanEval's do
+    {"task_id": "toy/twice", "prompt": 'def once(x):\n    return x\n\n\ndef twice(x):\n    """Return 2 * x."""\n',
+     "canonical_solution": "    return once(x) + once(x)\n", "test": CHECK + "    assert candidate(4) == once(8)\n", "entry_point": "twice"},
+    {"task_id": "toy/wrong", "prompt": 'def reverse(s):\n    """Return s reversed."""\n', "canonical_solution": "    return s\n",
+     "test": CHECK + "    assert candidate('ab') == 'ba'\n", "entry_point": "reverse"},
+    {"task_id": "toy/even", "prompt": 'def even(n):\n    """Whether n is even."""\n', "canonical_solution": "    return n % 2 == 0\n",
+     "test": CHECK + "    assert candidate(2)\n    assert not candidate(3)\n", "entry_point": "even"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    path = tmp_path / "toy.jsonl"
+    path.write_text("".join(json.dumps(t) + "\n" for t in TASKS))
+    return path
+
+
+def run_cli(capsys, *argv):
+    code = main(["eval", *map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(err: str) -> str:
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def saved(root: Path) -> list[dict]:
+    return [json.loads(line) for line in (root / "samples.jsonl").read_text().splitlines()]
+
+
+class CountingSandbox:
+    """The real sandbox, counting the programs it is given."""
+
+    def __init__(self):
+        from sandbox import Limits, Sandbox
+
+        self.inner = Sandbox(Limits(timeout_s=10.0))
+        self.mode = self.inner.mode
+        self.programs: list[str] = []
+
+    def run(self, program, tests=None, entry_point=None):
+        self.programs.append(program)
+        return self.inner.run(program, tests, entry_point)
+
+
+def test_cli_canonical_json_end_to_end(capsys, dataset, tmp_path):
+    code, out, err = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--json", "--out", tmp_path / "run")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["dataset"] == "toy" and result["decoder"] == "canonical" and result["model"] is None
+    assert result["n_tasks"] == 4 and result["pass@1"] == 0.75 and result["tokens"] == 0 and "pass@10" not in result
+    records = {r["task_id"]: r for r in saved(tmp_path / "run")}
+    assert records["toy/wrong"]["result"]["status"] == "failed" and records["toy/add"]["result"]["status"] == "passed"
+    assert records["toy/add"]["program"] == TASKS[0]["prompt"] + TASKS[0]["canonical_solution"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["tasks"]["toy/wrong"] == {"samples": 1, "passed": 0} and summary["statuses"] == {"passed": 3, "failed": 1}
+    assert summary["sandbox"] and "sandbox: " in err
+
+
+def test_cli_prints_a_table_without_json(capsys, dataset, tmp_path):
+    code, out, _ = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--out", tmp_path / "run")
+    assert code == 0 and "pass@1" in out and "75.00%" in out and "3 passed" in out
+
+
+def test_an_interrupted_run_resumes_without_redoing_saved_samples(monkeypatch, dataset, tmp_path):
+    calls = []
+
+    class Interrupting(CanonicalDecoder):
+        def solve(self, task, sample):
+            calls.append(task.task_id)
+            if len(calls) == 3 and interrupt:
+                raise KeyboardInterrupt
+            return super().solve(task, sample)
+
+    interrupt = True
+    monkeypatch.setitem(DECODERS, "interrupting", DecoderSpec("interrupting", lambda s, p: Interrupting(), (), "test", loads_model=False))
+    settings = EvalSettings(dataset=str(dataset), decoder="interrupting", out=tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(settings, executor=CountingSandbox())
+    first = [r["task_id"] for r in saved(tmp_path / "run")]
+    assert first and set(first) <= {"toy/add", "toy/twice"}  # what ran before the interrupt is kept
+    interrupt, sandbox = False, CountingSandbox()
+    summary = run_evaluation(settings, executor=sandbox)
+    assert len(sandbox.programs) == 4 - len(first) and summary["resumed"] == len(first) and summary["new"] == 4 - len(first)
+    assert summary["pass@1"] == 0.75 and sorted(r["task_id"] for r in saved(tmp_path / "run")) == sorted(t["task_id"] for t in TASKS)
+    sandbox = CountingSandbox()
+    again = run_evaluation(settings, executor=sandbox)  # complete: nothing left to do
+    assert sandbox.programs == [] and again["resumed"] == 4 and again["pass@1"] == 0.75
+
+
+def test_a_limited_run_extends_to_more_tasks(capsys, dataset, tmp_path):
+    code, out, _ = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--json", "--limit", 2, "--out", tmp_path / "run")
+    assert code == 0 and json.loads(out)["n_tasks"] == 2 and json.loads(out)["pass@1"] == 1.0
+    code, out, _ = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--json", "--out", tmp_path / "run")
+    assert code == 0 and json.loads(out)["pass@1"] == 0.75
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["resumed"] == 2
+
+
+def test_cli_refuses_a_folder_holding_other_settings(capsys, dataset, tmp_path):
+    assert run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--out", tmp_path / "run")[0] == 0
+    code, _, err = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--timeout", 3, "--out", tmp_path / "run")
+    line = one_line_error(err)
+    assert code == 1 and "timeout_s: 10.0 there, 3.0 now" in line and "pick another --out" in line
+    dataset.write_text(dataset.read_text().replace("a + b", "b + a"))  # the same file name, other tasks
+    code, _, err = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--out", tmp_path / "run")
+    assert code == 1 and "dataset_sha256" in one_line_error(err)
+
+
+def test_cli_usage_errors(capsys, dataset, tmp_path):
+    code, _, err = run_cli(capsys, "--dataset", dataset, "--decoder", "greedy", "--samples", 3)
+    assert code == 2 and "deterministic: --samples must be 1, got 3" in one_line_error(err)
+    code, _, err = run_cli(capsys, "--dataset", dataset, "--decoder", "psychic")
+    assert code == 2 and "invalid choice: 'psychic'" in one_line_error(err)
+    code, _, err = run_cli(capsys, "--dataset", tmp_path / "nope.jsonl")
+    assert code == 1 and "dataset not found" in one_line_error(err)
+
+
+def test_dataset_errors_come_before_any_model_loads(capsys, dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(Assistant, "load", classmethod(lambda cls, *a, **k: pytest.fail("the model loaded")))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**TASKS[0], "entry_point": "sub"}) + "\n")
+    code, _, err = run_cli(capsys, "--dataset", bad, "--out", tmp_path / "a")
+    assert code == 1 and "task toy/add: no function named 'sub'" in one_line_error(err)
+    bad.write_text(json.dumps({**TASKS[0], "test": "def check(:\n"}) + "\n")
+    code, _, err = run_cli(capsys, "--dataset", bad, "--out", tmp_path / "b")
+    assert code == 1 and "task toy/add: its tests do not parse" in one_line_error(err)
+    bad.write_text(json.dumps({k: v for k, v in TASKS[0].items() if k != "canonical_solution"}) + "\n")
+    code, _, err = run_cli(capsys, "--dataset", bad, "--decoder", "canonical", "--out", tmp_path / "c")
+    assert code == 1 and "task toy/add has none" in one_line_error(err)
+
+
+@pytest.fixture
+def tiny_assistants(monkeypatch, tiny_model, byte_tokenizer):
+    """Assistant.load gives the tiny model; the configs it was asked for are kept."""
+    configs = []
+    loaded = LoadedModel(tiny_model, byte_tokenizer, "tiny", torch.float32, torch.device("cpu"), 0.0, False)
+
+    def load(cls, config, progress=None):
+        configs.append(config)
+        return cls(loaded, config)
+
+    monkeypatch.setattr(Assistant, "load", classmethod(load))
+    return configs
+
+
+def test_greedy_and_beam_write_bodies_into_the_prompt(capsys, dataset, tmp_path, tiny_assistants):
+    for decoder in ("greedy", "beam"):
+        out_dir = tmp_path / decoder
+        code, out, err = run_cli(capsys, "--dataset", dataset, "--decoder", decoder, "--max-tokens", 8, "--beam-width", 2, "--json", "--out", out_dir)
+        assert code == 0, err
+        result = json.loads(out)
+        assert result["model"] == "tiny" and result["n_tasks"] == 4 and 0 < result["tokens"] <= 32
+        for task, record in zip(TASKS, sorted(saved(out_dir), key=lambda r: [t["task_id"] for t in TASKS].index(r["task_id"]))):
+            assert record["program"].startswith(task["prompt"]) and record["completion"] in record["program"]
+            assert record["seed"] is None and record["stop_reason"] and "status" in record["result"]
+    greedy, beam = tiny_assistants
+    assert (greedy.temperature, greedy.beam_width, greedy.monitors.enabled) == (0.0, 1, ())
+    assert beam.beam_width == 2 and beam.max_new_tokens == 8
+
+
+def test_sampling_is_reproducible_whatever_the_order(capsys, dataset, tmp_path, tiny_assistants):
+    args = ["--dataset", dataset, "--decoder", "sampling", "--samples", 3, "--max-tokens", 6, "--json"]
+    assert run_cli(capsys, *args, "--out", tmp_path / "whole")[0] == 0
+    assert run_cli(capsys, *args, "--limit", 1, "--out", tmp_path / "parts")[0] == 0
+    code, out, _ = run_cli(capsys, *args, "--out", tmp_path / "parts")  # extended to all tasks
+    assert code == 0 and {"pass@1"} <= json.loads(out).keys() and "pass@10" not in json.loads(out)
+    key = lambda r: (r["task_id"], r["sample"])  # noqa: E731
+    whole = {key(r): (r["completion"], r["seed"]) for r in saved(tmp_path / "whole")}
+    parts = {key(r): (r["completion"], r["seed"]) for r in saved(tmp_path / "parts")}
+    assert whole == parts and len(whole) == 12
+    assert len({seed for _, seed in whole.values()}) == 12
+    assert tiny_assistants[0].temperature == 0.8 and tiny_assistants[0].top_p == 0.95
+
+
+def test_humaneval_canonical_solutions_all_pass(capsys, tmp_path):
+    """The harness and the sandbox together reproduce HumanEval's own solutions: 164 of 164."""
+    code, out, _ = run_cli(capsys, "--dataset", "humaneval", "--decoder", "canonical", "--out", tmp_path / "run", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["n_tasks"] == 164 and result["pass@1"] == 1.0, result
+    records = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert len(records) == 164 and all(r["result"]["status"] == "passed" for r in records)
+    assert sum(len(r["result"]["tests"]) for r in records) > 164  # asserts counted one by one
