@@ -4,5 +4,6 @@ bubblewrap where it is installed, limited, killed on its deadline, returning a s
 from .limits import Limits
 from .result import Outcome, RunResult, Status, TestOutcome
 from .run import Job, Sandbox
+from .verdict import SandboxError
 
-__all__ = ["Job", "Limits", "Outcome", "RunResult", "Sandbox", "Status", "TestOutcome"]
+__all__ = ["Job", "Limits", "Outcome", "RunResult", "Sandbox", "SandboxError", "Status", "TestOutcome"]

@@ -77,6 +77,7 @@ def main() -> None:
         report(test=name, outcome=_outcome(error), detail="" if error is None else _describe(error))
 
     _set_limits(header["limits"])
+    report(started=True)  # from here on, whatever happens is the program's doing
     # The program gets a fresh __main__ (pickle and multiprocessing look there), not this module.
     sys.modules["__main__"] = main_module = types.ModuleType("__main__")
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -61,7 +61,8 @@ class Sandbox:
 
     def run(self, program: str, tests: str | None = None, entry_point: str | None = None, limits: Limits | None = None) -> RunResult:
         """Run `program` and then its tests (see sandbox/testplan.py for what counts as a test).
-        Raises ValueError when the tests do not parse or hold no test."""
+        Raises ValueError when the tests do not parse or hold no test, and SandboxError when the
+        sandbox itself fails (never a result that blames the program)."""
         names = _plan(tests, entry_point)
         slot = self._slots.get()
         try:

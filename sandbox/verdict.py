@@ -21,6 +21,7 @@ from .result import Outcome, RunResult, Status, TestOutcome
 @dataclass
 class Report:
     outcomes: dict[str, tuple[Outcome, str]] = field(default_factory=dict)
+    started: bool = False  # the runner read its header and set the limits
     done: bool = False
     peak_kb: int | None = None  # the runner's largest resident set (its own or a child's)
     memory: bool = False
@@ -45,6 +46,7 @@ class Report:
     def _add(self, record: dict) -> None:
         if "test" in record:
             self.outcomes.setdefault(record["test"], (Outcome(record["outcome"]), record.get("detail", "")))
+        self.started |= bool(record.get("started"))
         self.done |= bool(record.get("done"))
         if isinstance(record.get("peak_kb"), int):
             self.peak_kb = record["peak_kb"]
@@ -93,8 +95,16 @@ def _status(names: tuple[str, ...], report: Report, collected: Collected, sig: i
     return Status.FAILED, f"{passed} of {len(names)} tests passed{why}"
 
 
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (the runner never started): no verdict on the program."""
+
+
 def verdict(names: tuple[str, ...], report: Report, collected: Collected, status: int, usage, wall: float, limits: Limits, isolation: Isolation) -> RunResult:
     code, sig = _ended_by(status, isolation)
+    if not report.started and not collected.timed_out:
+        # A broken sandbox must never be scored as a broken program.
+        tail = collected.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit code {code}, signal {sig}"]
+        raise SandboxError(f"the sandbox could not start its runner ({isolation.mode}): {tail[0]}")
     cpu_s = usage.ru_utime + usage.ru_stime
     state, reason = _status(names, report, collected, sig, code, cpu_s, limits)
     tests = tuple(TestOutcome(n, *report.outcomes.get(n, (Outcome.NOT_RUN, ""))) for n in names)

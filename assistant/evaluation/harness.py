@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from typing import Callable, Sequence
 
+from sandbox import SandboxError
+
 from ..errors import GuidecodeError
 from ..progress import Progress
 from .datasets import Task, load_dataset
@@ -42,6 +44,8 @@ def run_evaluation(
             say(f"model: {described['model']} ({described['dtype']}, {described['device']}), speculation {described['speculation']}")
         workers = 2 if spec.loads_model else os.cpu_count() or 2  # beside a model, runs are few and short
         result = evaluate(tasks, samples, decoder, executor, store, progress, workers)
+    except SandboxError as error:
+        raise GuidecodeError(f"{error}; that run was not saved, and the same command resumes once it is fixed") from None
     except KeyboardInterrupt:
         say(f"what finished is saved in {root}: the same command resumes from there")
         raise

@@ -202,3 +202,19 @@ def test_humaneval_canonical_solutions_all_pass(capsys, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert len(records) == 164 and all(r["result"]["status"] == "passed" for r in records)
     assert sum(len(r["result"]["tests"]) for r in records) > 164  # asserts counted one by one
+
+
+def test_a_sandbox_failure_stops_the_run_and_is_not_saved(dataset, tmp_path):
+    from sandbox import SandboxError
+
+    from assistant.errors import GuidecodeError
+
+    class Broken(CountingSandbox):
+        def run(self, program, tests=None, entry_point=None):
+            raise SandboxError("the sandbox could not start its runner (bubblewrap): bwrap: setting up uid map: Permission denied")
+
+    settings = EvalSettings(dataset=str(dataset), decoder="canonical", out=tmp_path / "run")
+    with pytest.raises(GuidecodeError, match="could not start its runner.*not saved"):
+        run_evaluation(settings, executor=Broken())
+    samples = tmp_path / "run" / "samples.jsonl"
+    assert not samples.exists() or samples.read_text() == ""

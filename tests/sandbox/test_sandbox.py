@@ -133,3 +133,13 @@ def test_limits_reject_bad_values():
         Limits(memory_mb=1)
     with pytest.raises(ValueError, match="isolation"):
         Sandbox(isolation="docker")
+
+
+def test_a_broken_sandbox_is_an_error_not_a_verdict_on_the_program():
+    from sandbox import SandboxError
+    from sandbox.isolation import Isolation
+
+    sandbox = Sandbox(Limits(timeout_s=5), isolation="none", workers=1)
+    sandbox.isolation = Isolation(None, "/bin/false", "a runner that never starts")
+    with pytest.raises(SandboxError, match="could not start its runner"):
+        sandbox.run(ADD, CHECK, "add")
