@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .engine import Engine, Interrupted, Session
-from .guides import Guide, apply_mask, refine
+from .guides import Guide, best_allowed
 from .loop import CancelFlag, GenerationResult, StopReason, decode
 from .stopping import StopRules
 from .streaming import TextSink, TextStream
@@ -104,30 +104,6 @@ def beam_search(
     return BeamResult(best.text, list(best.tokens), reason, seconds, session.prompt_length, passes, beams=finished)
 
 
-def _best_allowed(logits: torch.Tensor, guide: Guide | None, k: int) -> list[int]:
-    """Up to `k` tokens the guide allows after `logits` ([vocab]), best first.
-
-    Each is the masked argmax once the ones before it are taken out, and must stand the guide's
-    `refine` as the verifier's greedy choice must (decoders/verify.py), so the first is exactly
-    the token greedy decoding chooses, including its fallback: when refinement removes
-    everything, the last token refused is kept rather than none.
-    """
-    masked = apply_mask(logits, guide.allowed() if guide is not None else None)  # [vocab]
-    best: list[int] = []
-    while True:
-        token = int(torch.argmax(masked))
-        removed = refine(guide, token)
-        if removed is None:
-            best.append(token)
-            if len(best) == k:
-                return best
-            masked = masked.index_fill(0, torch.tensor([token], device=masked.device), float("-inf"))
-        else:
-            masked = apply_mask(masked, ~removed.to(masked.device))
-        if not torch.isfinite(masked.max()):
-            return best or [token]
-
-
 def _select(
     live: list[_Live], width: int, tokenizer, stop: StopRules, length_penalty: float, finished: list[Beam]
 ) -> list[_Candidate]:
@@ -135,7 +111,7 @@ def _select(
     candidates: list[_Candidate] = []
     for beam in live:
         logprobs = torch.log_softmax(beam.session.next_logits.float(), dim=-1)  # [vocab]
-        for token in _best_allowed(beam.session.next_logits, beam.guide, width):
+        for token in best_allowed(beam.session.next_logits, beam.guide, width):
             candidates.append(_Candidate(beam, token, beam.score + float(logprobs[token])))
     candidates.sort(key=lambda c: c.score, reverse=True)
     chosen: list[_Candidate] = []

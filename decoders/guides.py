@@ -108,3 +108,27 @@ def apply_mask(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask.shape[-1] < vocab:
         mask = torch.nn.functional.pad(mask, (0, vocab - mask.shape[-1]), value=False)
     return logits.masked_fill(~mask[:vocab], float("-inf"))
+
+
+def best_allowed(logits: torch.Tensor, guide: Guide | None, k: int) -> list[int]:
+    """Up to `k` tokens the guide allows after `logits` ([vocab]), best first.
+
+    Each is the masked argmax once the ones before it are taken out, and must stand the guide's
+    `refine` as the verifier's greedy choice must (decoders/verify.py), so the first is exactly
+    the token greedy decoding chooses, including its fallback: when refinement removes
+    everything, the last token refused is kept rather than none.
+    """
+    masked = apply_mask(logits, guide.allowed() if guide is not None else None)  # [vocab]
+    best: list[int] = []
+    while True:
+        token = int(torch.argmax(masked))
+        removed = refine(guide, token)
+        if removed is None:
+            best.append(token)
+            if len(best) == k:
+                return best
+            masked = masked.index_fill(0, torch.tensor([token], device=masked.device), float("-inf"))
+        else:
+            masked = apply_mask(masked, ~removed.to(masked.device))
+        if not torch.isfinite(masked.max()):
+            return best or [token]

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from .adadec import AdaDec
 from .draft import EMPTY, Drafter, Verified
 from .engine import Engine, Interrupted, Session
 from .guides import Guide
@@ -61,15 +62,21 @@ def generate(
     cancel: CancelFlag | None = None,
     on_text: TextSink | None = None,
     drafter: Drafter | None = None,
+    reranker: AdaDec | None = None,
 ) -> GenerationResult:
-    """Continue `session` until a stop rule fires; `session` is advanced in place."""
+    """Continue `session` until a stop rule fires; `session` is advanced in place. A `reranker`
+    (greedy only) decides the steps it finds uncertain; the verifier stops at them."""
+    if reranker is not None and not sampling.greedy:
+        raise ValueError("adaptive reranking decides greedy steps; it cannot be combined with sampling (temperature > 0)")
     start = time.perf_counter()
     generator = make_generator(sampling)
     stream = TextStream(on_text, stop)
     new: list[int] = []
     text, reason = "", None
     passes = drafted = kept = 0
-    chosen = accept(session.next_logits[None], EMPTY, guide, sampling, generator).tokens
+    pause = reranker.pauses if reranker is not None else None
+    verdict = accept(session.next_logits[None], EMPTY, guide, sampling, generator, pause)
+    chosen, paused = verdict.tokens, verdict.paused
     while True:
         for token in chosen:
             if token in stop.eos_token_ids:
@@ -90,6 +97,9 @@ def generate(
         if cancel is not None and cancel.is_set():
             reason = "cancelled"
             break
+        if paused:  # `session` ends at the uncertain step (chosen tokens were drafted and kept)
+            chosen, paused = [reranker.choose(session, guide)], False
+            continue
         # Every verification adds at least one token, so a draft deeper than what is left is wasted.
         tree = drafter.propose(session.tokens + [new[-1]], stop.max_new_tokens - len(new) - 1) if drafter else EMPTY
         try:
@@ -97,12 +107,12 @@ def generate(
         except Interrupted:  # the session's cache is half-written: the caller must drop it
             reason = "cancelled"
             break
-        verdict = accept(logits, tree, guide, sampling, generator)
+        verdict = accept(logits, tree, guide, sampling, generator, pause)
         if drafter is not None:
             drafter.observe(Verified(session.tokens, tree, logits, verdict.path))
         engine.keep(session, tree, verdict.path, verdict.next_logits)
         passes, drafted, kept = passes + 1, drafted + len(tree), kept + len(verdict.path)
-        chosen = verdict.tokens
+        chosen, paused = verdict.tokens, verdict.paused
     stream.finish(text)
     seconds = time.perf_counter() - start
     return GenerationResult(text, new, reason, seconds, session.prompt_length, passes, drafted, kept)

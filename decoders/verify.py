@@ -14,11 +14,14 @@ under the full rule; for sampling, a draw from M that is rejected is replaced by
 smaller set, which leaves the distribution restricted to the allowed tokens (rejection sampling).
 The walk ends at the first token no child drafted; that token is the target's own and is kept
 too, so every verification yields at least one token, the same one plain decoding would choose.
+With a `pause` rule (a reranker's uncertainty gate) the walk also ends, before choosing, at the
+first position the rule flags: the tokens before it are kept and the caller decides that one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -31,7 +34,8 @@ from .sampling import SamplingConfig, probabilities
 class Accepted:
     tokens: list[int]  # the accepted drafted tokens, then the target's own next token
     path: list[int]  # the tree indices of the accepted drafted tokens
-    next_logits: torch.Tensor  # [vocab] the logits the last token was chosen from
+    next_logits: torch.Tensor  # [vocab] the logits the last token was chosen from (at a pause: the paused step's)
+    paused: bool = False  # the walk stopped at an uncertain step, left for the reranker to decide
 
 
 def accept(
@@ -40,6 +44,7 @@ def accept(
     guide: Guide | None,
     sampling: SamplingConfig,
     generator: torch.Generator | None,
+    pause: Callable[[torch.Tensor], bool] | None = None,  # given a step's guided logits: leave it to a reranker?
 ) -> Accepted:
     tokens: list[int] = []
     path: list[int] = []
@@ -47,6 +52,8 @@ def accept(
     while True:
         row = logits[node + 1]  # [vocab]
         masked = apply_mask(row, guide.allowed() if guide is not None else None)
+        if pause is not None and pause(masked):
+            return Accepted(tokens, path, row, paused=True)
         children = tree.children(node)
         token, child = _choose(masked, children, sampling, generator)
         while (removed := refine(guide, token)) is not None:

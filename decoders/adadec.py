@@ -1,0 +1,136 @@
+"""Uncertainty-adaptive reranking (AdaDec): think harder only where the model is unsure.
+
+At a step whose guided next-token distribution has Shannon entropy above a threshold learned
+per model (`guidecode calibrate`), decoding pauses: each of the top-k allowed candidates is
+extended by a greedy lookahead on a fork of the session (the KV cache is shared, never
+re-encoded), each continuation is scored by the model's mean log-probability, and the best
+candidate is taken. Below the threshold the step is plain greedy, at plain cost.
+
+The decision at a step depends only on that step's logits and on lookaheads that the model
+computes deterministically, so speculation stays lossless underneath: the verifier stops at the
+first uncertain position of a drafted path (decoders/verify.py), the reranker decides it, and
+the output is the one decoding step by step gives (a test states this, token for token).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .engine import Engine, Session
+from .guides import Guide, apply_mask, best_allowed
+
+SCORINGS = ("mean", "sum", "min")
+# A lookahead's text so far -> whether it has reached a boundary where it may stop early.
+Boundary = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class AdaDecConfig:
+    threshold: float  # nats: a step pauses when its guided entropy is above this
+    top_k: int = 3  # candidates looked ahead from at a pause
+    lookahead: int = 5  # tokens per candidate, the candidate included
+    scoring: str = "mean"  # of the lookahead's log-probabilities: mean, sum or min
+
+    def __post_init__(self) -> None:
+        if not self.threshold >= 0:
+            raise ValueError(f"the entropy threshold must be >= 0 nats, got {self.threshold}")
+        if self.top_k < 2:
+            raise ValueError(f"top_k must be at least 2 (with one candidate there is nothing to rerank), got {self.top_k}")
+        if self.lookahead < 1:
+            raise ValueError(f"lookahead must be at least 1 token, got {self.lookahead}")
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"unknown scoring {self.scoring!r}; choose from {', '.join(SCORINGS)}")
+
+
+def entropy(masked: torch.Tensor) -> float:
+    """Shannon entropy in nats of softmax(`masked`) ([vocab]; -inf where the guide disallows)."""
+    logp = torch.log_softmax(masked.float(), dim=-1)  # [vocab]
+    p = logp.exp()
+    return float(-(p * logp.nan_to_num(neginf=0.0)).sum())
+
+
+@dataclass
+class RerankStats:
+    steps: int = 0  # decisions seen (pauses and greedy steps)
+    pauses: int = 0
+    changed: int = 0  # pauses whose winner was not greedy's first choice
+    lookahead_passes: int = 0  # forward passes spent looking ahead
+
+    @property
+    def pause_share(self) -> float:
+        return self.pauses / self.steps if self.steps else 0.0
+
+
+@dataclass(frozen=True)
+class Lookahead:
+    token: int  # the candidate
+    tokens: tuple[int, ...]  # the candidate and its greedy continuation
+    logprobs: tuple[float, ...]  # the model's log-probability of each
+    score: float
+
+
+class AdaDec:
+    """The reranker the decoding loop consults: `pauses(masked)` at every step, `choose(...)` at a pause."""
+
+    def __init__(self, engine: Engine, config: AdaDecConfig, eos_token_ids: frozenset[int] = frozenset(),
+                 boundary: Boundary | None = None, decode: Callable[[list[int]], str] | None = None):  # fmt: skip
+        if boundary is not None and decode is None:
+            raise ValueError("a lookahead boundary needs `decode` (token ids -> text) to see the text")
+        self.engine, self.config, self.eos = engine, config, eos_token_ids
+        self.boundary, self.decode = boundary, decode
+        self.stats = RerankStats()
+        self.last: list[Lookahead] = []  # the latest pause's lookaheads, for tests and reports
+
+    def pauses(self, masked: torch.Tensor) -> bool:
+        """Whether the step with these guided logits ([vocab]) is uncertain enough to pause."""
+        self.stats.steps += 1
+        uncertain = entropy(masked) > self.config.threshold
+        self.stats.pauses += uncertain
+        return uncertain
+
+    def choose(self, session: Session, guide: Guide | None) -> int:
+        """The token to take at a pause: `session` ends where the step is (its `next_logits`
+        are the step's), `guide` is the guide there. `session` is left as it was."""
+        candidates = best_allowed(session.next_logits, guide, self.config.top_k)
+        self.last = [self._look_ahead(session, guide, token) for token in candidates]
+        best = max(self.last, key=lambda look: look.score)  # the first (greedy's) wins ties
+        self.stats.changed += best.token != candidates[0]
+        return best.token
+
+    def _look_ahead(self, session: Session, guide: Guide | None, token: int) -> Lookahead:
+        fork = self.engine.fork(session)
+        tokens, logprobs = [token], [_logprob(fork.next_logits, token)]
+        guide = guide.advance(token) if guide is not None else None
+        while len(tokens) < self.config.lookahead and token not in self.eos and not self._at_boundary(tokens):
+            self.engine.step(fork, token)
+            self.stats.lookahead_passes += 1
+            token = best_allowed(fork.next_logits, guide, 1)[0]
+            tokens.append(token)
+            logprobs.append(_logprob(fork.next_logits, token))
+            guide = guide.advance(token) if guide is not None else None
+        return Lookahead(tokens[0], tuple(tokens), tuple(logprobs), _score(logprobs, self.config.scoring))
+
+    def _at_boundary(self, tokens: list[int]) -> bool:
+        return self.boundary is not None and self.decode is not None and self.boundary(self.decode(tokens))
+
+
+def _logprob(logits: torch.Tensor, token: int) -> float:
+    """The model's own log-probability of `token` (guides choose, the model scores, as beam search does)."""
+    return float(torch.log_softmax(logits.float(), dim=-1)[token])
+
+
+def _score(logprobs: list[float], scoring: str) -> float:
+    if scoring == "sum":
+        return math.fsum(logprobs)
+    if scoring == "min":
+        return min(logprobs)
+    return math.fsum(logprobs) / len(logprobs)
+
+
+def guided(logits: torch.Tensor, guide: Guide | None) -> torch.Tensor:
+    """The step's guided logits ([vocab]), as the verifier masks them."""
+    return apply_mask(logits, guide.allowed() if guide is not None else None)
