@@ -1,7 +1,16 @@
 """guidecode's front door: configuration, model loading, prompts, cursor context and the Assistant."""
 
-from .assistant import Assistant, Completion, GeneratedFunction
 from .config import AssistantConfig
 from .errors import GuidecodeError
 
 __all__ = ["Assistant", "AssistantConfig", "Completion", "GeneratedFunction", "GuidecodeError"]
+
+
+def __getattr__(name: str):
+    # The Assistant brings torch and transformers (seconds to import): commands that need no
+    # model (sandbox, eval --decoder canonical, --help) should not wait for them.
+    if name in ("Assistant", "Completion", "GeneratedFunction"):
+        from . import assistant
+
+        return getattr(assistant, name)
+    raise AttributeError(f"module 'assistant' has no attribute {name!r}")

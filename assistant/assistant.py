@@ -11,7 +11,9 @@ from pathlib import Path
 from dataclasses import dataclass
 
 from decoders import CancelFlag, Engine, GenerationResult, SamplingConfig, Session, StopRules, beam_search, generate
+from decoders.adadec import AdaDec, AdaDecConfig
 from decoders.draft import Drafter
+from decoders.loop import decode
 from decoders.drafters import AdaptiveDrafter, DraftModelDrafter, NgramDrafter, TokenRecycling, UnionDrafter
 from decoders.guides import AllOf, Guide
 from decoders.healing import HealingGuide
@@ -24,6 +26,7 @@ from .documents import Cursor, encodable, to_offset
 from .errors import GuidecodeError
 from .functions import FunctionSlot, find_function_slot, find_function_slot_at
 from .loading import LoadedModel, dtype_name, load_model
+from .lookahead import statement_boundary
 from .monitoring import Monitors
 from .progress import Progress
 from .prompts import PromptBuilder
@@ -94,6 +97,8 @@ class Completion:
     monitored: bool = False  # whether static-analysis monitors guided this completion
     monitor_queries: int = 0  # questions asked of the language server
     monitor_rejections: int = 0  # chosen tokens a monitor turned down (the model chose again)
+    decided_steps: int = 0  # with reranking: the steps its entropy gate saw
+    paused_steps: int = 0  # of those, the uncertain ones decided by looking ahead
 
     @property
     def tokens_per_second(self) -> float:
@@ -193,12 +198,15 @@ class Assistant:
         setup = time.perf_counter() - setup  # what is left of the monitors' first question counts as decoding
         monitor, stats = monitored if monitored else (None, None)
         guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
+        line_start = text.rfind("\n", 0, offset) + 1
+        reranker = self._reranker(text[line_start : offset - len(healed)])
         result = self._decode(
             session,
             self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens),
             guide,
             cancel,
             _without_leading(healed, on_text) if on_text and healed else on_text,
+            reranker,
         )
         if result.stop_reason != "cancelled":  # a cancelled session may hold a half-written cache
             self._previous = session
@@ -217,10 +225,37 @@ class Assistant:
             monitored=stats is not None,
             monitor_queries=stats.queries if stats else 0,
             monitor_rejections=stats.refined if stats else 0,
+            decided_steps=reranker.stats.steps if reranker else 0,
+            paused_steps=reranker.stats.pauses if reranker else 0,
         )
 
+    def _reranker(self, line_prefix: str) -> AdaDec | None:
+        """AdaDec for one completion, if asked for; `line_prefix` is the document's text on the
+        cursor's line before what the model writes (for the statement boundary)."""
+        rerank = self.config.rerank
+        if not rerank.enabled:
+            return None
+        threshold = rerank.threshold if rerank.threshold is not None else self.learned_threshold()
+        config = AdaDecConfig(threshold, rerank.top_k, rerank.lookahead, rerank.scoring)
+        boundary = statement_boundary(line_prefix) if rerank.syntactic else None
+        tokenizer = self.loaded.tokenizer
+        return AdaDec(self.engine, config, self.prompts.stop_token_ids, boundary, lambda ids: decode(tokenizer, ids))
+
+    def learned_threshold(self) -> float:
+        """The entropy threshold `guidecode calibrate` learned for this model and tokenizer."""
+        from .calibration import entropy_threshold
+
+        found = entropy_threshold(self.loaded.name, self.loaded.tokenizer)
+        if found is None:
+            raise GuidecodeError(
+                f"no entropy threshold has been learned for {self.loaded.name}: run `guidecode calibrate --model "
+                f"{self.config.model}` once, or give one (--threshold)"
+            )
+        return found.value
+
     def _decode(
-        self, session: Session, stop: StopRules, guide: Guide | None, cancel: CancelFlag | None, on_text: TextSink | None
+        self, session: Session, stop: StopRules, guide: Guide | None, cancel: CancelFlag | None, on_text: TextSink | None,
+        reranker: AdaDec | None = None,
     ) -> GenerationResult:
         """The one loop, or beam search when configured: beams take no drafter (speculation
         verifies a single sequence) and no sampling settings, and stream their text once, at the end."""
@@ -228,7 +263,7 @@ class Assistant:
             width = self.config.beam_width
             return beam_search(self.engine, session, self.loaded.tokenizer, stop, width, guide, cancel=cancel, on_text=on_text)
         sampling = SamplingConfig(self.config.temperature, self.config.top_p, self.config.seed)
-        return generate(self.engine, session, self.loaded.tokenizer, sampling, stop, guide, cancel, on_text, self.drafter())
+        return generate(self.engine, session, self.loaded.tokenizer, sampling, stop, guide, cancel, on_text, self.drafter(), reranker)
 
     def close(self) -> None:
         """Stop the language servers the monitors started."""

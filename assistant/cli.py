@@ -1,4 +1,4 @@
-"""The `guidecode` command: complete, generate, serve, bench, eval, sandbox and models.
+"""The `guidecode` command: complete, generate, serve, bench, eval, calibrate, sandbox and models.
 
 Every failure the user can fix ends in one line on stderr ("guidecode: error: …") and a
 non-zero exit: 2 for malformed arguments, 1 for everything else.
@@ -20,7 +20,9 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from . import embedded, sandbox_command
-from .config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig
+
+
+from .config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig, RerankConfig
 from .errors import GuidecodeError
 from .progress import Progress
 
@@ -49,6 +51,9 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-monitors", action="store_true", help="decode without static-analysis monitors")
     parser.add_argument("--monitors", type=_monitor_list, default=None, metavar="NAMES", help=f"comma-separated monitors to run (default: all: {','.join(MONITOR_NAMES)})")
     parser.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi", help="the monitors' language server (default: %(default)s)")
+    parser.add_argument("--adadec", action="store_true", help="uncertainty-adaptive reranking: uncertain steps look ahead and rerank")
+    parser.add_argument("--syntactic-lookahead", action="store_true", help="with --adadec: look ahead to the end of a statement")
+    _rerank_options(parser, "with --adadec: ")
 
 
 def _monitor_list(value: str) -> tuple[str, ...]:
@@ -77,6 +82,13 @@ def _positive_float(value: str) -> float:
     if not number > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
     return number
+
+
+def _rerank_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument("--threshold", type=float, help=f"{prefix}entropy threshold in nats (default: the one `guidecode calibrate` learned for the model)")
+    parser.add_argument("--top-k", type=_positive_int, default=3, help=f"{prefix}candidates looked ahead from at a pause (default: %(default)s)")
+    parser.add_argument("--lookahead", type=_positive_int, help=f"{prefix}tokens per candidate (default: 5; with the syntactic lookahead: at most 16)")
+    parser.add_argument("--scoring", choices=("mean", "sum", "min"), default="mean", help=f"{prefix}how a lookahead's log-probabilities score (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--json", action="store_true")
 
     _eval_parser(commands)
+    _calibrate_parser(commands)
     sandbox_command.add_parser(commands, _positive_int, _positive_float)
 
     models = commands.add_parser("models", help="list, prepare or verify the embedded models")
@@ -165,9 +178,31 @@ def _eval_parser(commands) -> None:
     p.add_argument("--top-p", type=float, default=0.95, help="sampling top-p (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="sampling: each sample's seed derives from it, the task and the sample's index (default: %(default)s)")
     p.add_argument("--beam-width", type=_positive_int, default=4, help="beam search width (default: %(default)s)")
+    _rerank_options(p, "adadec: ")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds each program may run with its tests (default: %(default)s)")
     p.add_argument("--out", type=Path, help="run folder; an interrupted run resumes from it (default: runs/eval/<dataset>-<decoder>-<model>)")
     p.add_argument("--json", action="store_true", help="print one JSON object: dataset, decoder, model, n_tasks, pass@k, seconds, tokens")
+
+
+def _calibrate_parser(commands) -> None:
+    from .corpus import DEFAULT_PACKAGES
+
+    p = commands.add_parser("calibrate", help="learn the entropy above which the model's greedy choice is likely wrong (adaptive decoding)")
+    p.add_argument("--model", default=embedded.DEFAULT_MODEL, help="as for complete (default: %(default)s)")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--packages", type=_name_list, default=DEFAULT_PACKAGES, metavar="A,B,C", help=f"installed packages (import names) whose code is read (default: {','.join(DEFAULT_PACKAGES)})")
+    p.add_argument("--tokens", type=_positive_int, default=40_000, help="tokens of code to read (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="which files and windows are read (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object: model, threshold, method, corpus, stats, seconds, saved")
+    p.add_argument("--no-save", action="store_true", help="report only; do not store the threshold in the user cache")
+
+
+def _name_list(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {value!r}")
+    return names
 
 
 def parse_position(text: str) -> tuple[Path, int, int]:
@@ -206,6 +241,9 @@ def _config(args: argparse.Namespace) -> AssistantConfig:
     )
     if args.max_tokens:
         kwargs["max_new_tokens"] = args.max_tokens
+    if args.adadec:
+        lookahead = args.lookahead or (16 if args.syntactic_lookahead else 5)
+        kwargs["rerank"] = RerankConfig(True, args.threshold, args.top_k, lookahead, args.scoring, args.syntactic_lookahead)
     return AssistantConfig(**kwargs)
 
 
@@ -284,6 +322,8 @@ def _completion_json(completion) -> dict:
         "monitored": completion.monitored,
         "monitor_queries": completion.monitor_queries,
         "monitor_rejections": completion.monitor_rejections,
+        "decided_steps": completion.decided_steps,
+        "paused_steps": completion.paused_steps,
     }
 
 
@@ -488,6 +528,12 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
     return command.run(settings, args.json, out, err)
 
 
+def cmd_calibrate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from . import calibration
+
+    return calibration.command(args, out, err)
+
+
 def _host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -495,7 +541,7 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve, "bench": cmd_bench, "eval": cmd_eval, "sandbox": sandbox_command.cmd_sandbox}
+COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve, "bench": cmd_bench, "eval": cmd_eval, "calibrate": cmd_calibrate, "sandbox": sandbox_command.cmd_sandbox}
 
 
 def main(argv: list[str] | None = None) -> int:

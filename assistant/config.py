@@ -31,6 +31,29 @@ class MonitorConfig:
 
 
 @dataclass(frozen=True)
+class RerankConfig:
+    """Uncertainty-adaptive reranking (AdaDec, decoders/adadec.py): greedy steps whose entropy is
+    above the threshold are decided by looking ahead from the top candidates."""
+
+    enabled: bool = False
+    threshold: float | None = None  # nats; None: the one learned for the model (`guidecode calibrate`)
+    top_k: int = 3  # candidates per pause
+    lookahead: int = 5  # tokens per candidate (with `syntactic`: at most)
+    scoring: str = "mean"  # of the lookahead's log-probabilities: mean, sum or min
+    syntactic: bool = False  # stop a lookahead at the end of a statement (assistant/lookahead.py)
+
+    def __post_init__(self) -> None:
+        if not self.enabled:
+            return  # (and the default instance does not import torch along with the decoder)
+        from decoders.adadec import AdaDecConfig
+
+        try:  # one set of rules: the decoder's own
+            AdaDecConfig(self.threshold if self.threshold is not None else 0.0, self.top_k, self.lookahead, self.scoring)
+        except ValueError as error:
+            raise GuidecodeError(f"reranking: {error}") from None
+
+
+@dataclass(frozen=True)
 class AssistantConfig:
     model: str = DEFAULT_MODEL  # embedded name, local directory, .gguf file or hub id
     dtype: str = "auto"  # auto: bf16 where the CPU or GPU has it, else fp32
@@ -52,6 +75,7 @@ class AssistantConfig:
     # or sampled, and stream their text once, at the end.
     beam_width: int = 1
     monitors: MonitorConfig = MonitorConfig()  # used when a request names a workspace
+    rerank: RerankConfig = RerankConfig()  # off by default
 
     def __post_init__(self) -> None:
         checks = [
@@ -62,6 +86,8 @@ class AssistantConfig:
             (0 <= self.suffix_share < 1, f"suffix_share must be in [0, 1), got {self.suffix_share}"),
             (self.prefill_chunk is None or self.prefill_chunk >= 1, f"prefill_chunk must be at least 1, got {self.prefill_chunk}"),
             (self.beam_width >= 1, f"beam_width must be at least 1 (1: no beam search), got {self.beam_width}"),
+            (not (self.rerank.enabled and self.temperature > 0), "reranking decides greedy steps: use temperature 0 with it"),
+            (not (self.rerank.enabled and self.beam_width > 1), "reranking and beam search are two decoders: choose one"),
         ]
         for ok, message in checks:
             if not ok:

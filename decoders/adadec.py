@@ -24,15 +24,16 @@ from .engine import Engine, Session
 from .guides import Guide, apply_mask, best_allowed
 
 SCORINGS = ("mean", "sum", "min")
-# A lookahead's text so far -> whether it has reached a boundary where it may stop early.
-Boundary = Callable[[str], bool]
+# (text generated before the pause, the lookahead's text so far) -> whether the lookahead has
+# reached a boundary where it stops early (e.g. the end of a statement: assistant/lookahead.py).
+Boundary = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True)
 class AdaDecConfig:
     threshold: float  # nats: a step pauses when its guided entropy is above this
     top_k: int = 3  # candidates looked ahead from at a pause
-    lookahead: int = 5  # tokens per candidate, the candidate included
+    lookahead: int = 5  # tokens per candidate, the candidate included (with a boundary: at most)
     scoring: str = "mean"  # of the lookahead's log-probabilities: mean, sum or min
 
     def __post_init__(self) -> None:
@@ -96,16 +97,17 @@ class AdaDec:
         """The token to take at a pause: `session` ends where the step is (its `next_logits`
         are the step's), `guide` is the guide there. `session` is left as it was."""
         candidates = best_allowed(session.next_logits, guide, self.config.top_k)
-        self.last = [self._look_ahead(session, guide, token) for token in candidates]
+        before = self.decode(session.generated) if self.boundary is not None and self.decode is not None else ""
+        self.last = [self._look_ahead(session, guide, token, before) for token in candidates]
         best = max(self.last, key=lambda look: look.score)  # the first (greedy's) wins ties
         self.stats.changed += best.token != candidates[0]
         return best.token
 
-    def _look_ahead(self, session: Session, guide: Guide | None, token: int) -> Lookahead:
+    def _look_ahead(self, session: Session, guide: Guide | None, token: int, before: str) -> Lookahead:
         fork = self.engine.fork(session)
         tokens, logprobs = [token], [_logprob(fork.next_logits, token)]
         guide = guide.advance(token) if guide is not None else None
-        while len(tokens) < self.config.lookahead and token not in self.eos and not self._at_boundary(tokens):
+        while len(tokens) < self.config.lookahead and token not in self.eos and not self._at_boundary(before, tokens):
             self.engine.step(fork, token)
             self.stats.lookahead_passes += 1
             token = best_allowed(fork.next_logits, guide, 1)[0]
@@ -114,8 +116,8 @@ class AdaDec:
             guide = guide.advance(token) if guide is not None else None
         return Lookahead(tokens[0], tuple(tokens), tuple(logprobs), _score(logprobs, self.config.scoring))
 
-    def _at_boundary(self, tokens: list[int]) -> bool:
-        return self.boundary is not None and self.decode is not None and self.boundary(self.decode(tokens))
+    def _at_boundary(self, before: str, tokens: list[int]) -> bool:
+        return self.boundary is not None and self.decode is not None and self.boundary(before, self.decode(tokens))
 
 
 def _logprob(logits: torch.Tensor, token: int) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from assistant.config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig
+from assistant.config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig, RerankConfig
 from assistant.embedded import DEFAULT_MODEL
 
 _DTYPES = ("auto", "bfloat16", "float16", "float32", "bf16", "fp16", "fp32")
@@ -36,6 +36,9 @@ class ServerOptions:
     guides: GuideOptions = field(default_factory=GuideOptions)
     speculation: bool = True  # lossless: the same completions, sooner (off where it cannot be exact)
     language_server: str = "jedi"  # the monitors' static analysis: "jedi" or "pyright" (basedpyright)
+    # Uncertainty-adaptive reranking at the model's learned threshold: a decoder, not a guide (the
+    # editor's "toggle guides" leaves it), and off by default: its lookaheads cost latency.
+    adadec: bool = False
 
     def assistant_config(self) -> AssistantConfig:
         return AssistantConfig(
@@ -49,6 +52,7 @@ class ServerOptions:
             prefill_chunk=128,  # lets a superseded request stop during a long prefill
             speculation=self.speculation,
             monitors=MonitorConfig(enabled=MONITOR_NAMES if self.guides.monitors else (), language_server=self.language_server),
+            rerank=RerankConfig(enabled=self.adadec),
         )
 
     def needs_reload(self, other: "ServerOptions") -> bool:
@@ -72,7 +76,7 @@ def _check(name: str, value: Any) -> str | None:
         return "must be an integer from 0 to 5000"
     if name == "max_prompt_tokens" and not (isinstance(value, int) and not isinstance(value, bool) and 64 <= value <= 32768):
         return "must be an integer from 64 to 32768"
-    if name == "speculation" and not isinstance(value, bool):
+    if name in ("speculation", "adadec") and not isinstance(value, bool):
         return "must be true or false"
     if name == "language_server" and value not in LANGUAGE_SERVERS:
         return f"must be one of {', '.join(LANGUAGE_SERVERS)}"

@@ -29,6 +29,8 @@ class Candidate:
     seconds: float = 0.0  # generation, end to end
     stop_reason: str = ""
     seed: int | None = None  # the sampling seed, for sampled candidates
+    steps: int = 0  # reranking decoders: steps their entropy gate saw
+    paused: int = 0  # of those, decided by looking ahead
 
 
 class Decoder(Protocol):
@@ -96,17 +98,21 @@ class AssistantDecoder:
         generated = self.assistant.generate_function(task.prompt, name=task.entry_point, max_new_tokens=self.max_tokens)
         c = generated.completion
         program = splice(task.prompt, generated.body, generated.replaced)
-        return Candidate(generated.body, program, c.tokens, c.seconds, c.stop_reason, seed)
+        return Candidate(generated.body, program, c.tokens, c.seconds, c.stop_reason, seed, c.decided_steps, c.paused_steps)
 
     def describe(self) -> dict:
         from ..loading import dtype_name  # torch loads only with a model
 
         loaded = self.assistant.loaded
-        if self.assistant.config.beam_width > 1:
+        config = self.assistant.config
+        if config.beam_width > 1:
             speculation = "off (beams are not speculated)"
         else:
             speculation = "on (lossless)" if self.assistant.speculating else self.assistant.speculation_note or "off"
-        return {"model": loaded.name, "dtype": dtype_name(loaded.dtype), "device": loaded.device.type, "speculation": speculation}
+        described = {"model": loaded.name, "dtype": dtype_name(loaded.dtype), "device": loaded.device.type, "speculation": speculation}
+        if config.rerank.enabled:  # the threshold actually used, learned or given
+            described["threshold"] = config.rerank.threshold if config.rerank.threshold is not None else self.assistant.learned_threshold()
+        return described
 
     def close(self) -> None:
         self.assistant.close()
@@ -152,6 +158,16 @@ def _build_beam(settings: "EvalSettings", progress: Progress) -> Decoder:
     return AssistantDecoder(_load_assistant(settings, progress, beam_width=settings.beam_width), settings.max_tokens)
 
 
+def _build_adadec(settings: "EvalSettings", progress: Progress, syntactic: bool = False) -> Decoder:
+    from ..config import RerankConfig
+
+    lookahead = settings.lookahead or (16 if syntactic else 5)
+    rerank = RerankConfig(True, settings.threshold, settings.top_k, lookahead, settings.scoring, syntactic)
+    assistant = _load_assistant(settings, progress, rerank=rerank)
+    assistant.learned_threshold() if settings.threshold is None else None  # no learned threshold: fail now, not on a task
+    return AssistantDecoder(assistant, settings.max_tokens)
+
+
 def _check_functions(settings: "EvalSettings", tasks: Sequence[Task]) -> None:
     """Every prompt has its entry point to write (a malformed dataset fails before the model loads)."""
     from ..functions import find_function_slot
@@ -177,6 +193,21 @@ register(
     )
 )
 register(DecoderSpec("beam", _build_beam, MODEL_SETTINGS + ("beam_width",), "beam search, --beam-width wide", check=_check_functions))
+ADADEC_SETTINGS = MODEL_SETTINGS + ("threshold", "top_k", "lookahead", "scoring")
+register(
+    DecoderSpec(
+        "adadec", _build_adadec, ADADEC_SETTINGS,
+        "greedy, but uncertain steps (entropy above the learned threshold) look ahead from the top --top-k and rerank",
+        check=_check_functions,
+    )
+)
+register(
+    DecoderSpec(
+        "adadec-syntactic", lambda settings, progress: _build_adadec(settings, progress, syntactic=True), ADADEC_SETTINGS,
+        "adadec whose lookahead runs to the end of a statement (tree-sitter), at most --lookahead (16) tokens",
+        check=_check_functions,
+    )
+)
 register(
     DecoderSpec(
         "canonical", lambda settings, progress: CanonicalDecoder(), (), "the dataset's canonical_solution, no model",

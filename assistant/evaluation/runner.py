@@ -74,6 +74,8 @@ def _record(task: Task, sample: int, candidate: Candidate) -> dict:
         "seconds": round(candidate.seconds, 4),
         "stop_reason": candidate.stop_reason,
         "seed": candidate.seed,
+        "steps": candidate.steps,
+        "paused": candidate.paused,
     }
 
 

@@ -34,6 +34,10 @@ class EvalSettings:
     top_p: float = 0.95  # sampling only
     seed: int = 0  # sampling only: each sample's seed derives from it, the task and the index
     beam_width: int = 4  # beam only
+    threshold: float | None = None  # adadec: entropy threshold in nats; None: the model's learned one
+    top_k: int = 3  # adadec: candidates per pause
+    lookahead: int | None = None  # adadec: tokens per candidate (None: 5; adadec-syntactic: at most 16)
+    scoring: str = "mean"  # adadec: of the lookahead's log-probabilities
     timeout_s: float = 10.0  # each program's run, tests included
     out: Path | None = None  # None: runs/eval/<dataset>-<decoder>[-<model>]
 
@@ -45,6 +49,9 @@ class EvalSettings:
             (self.temperature > 0, f"--temperature must be positive (0 is the greedy decoder), got {self.temperature}"),
             (0 < self.top_p <= 1, f"--top-p must be in (0, 1], got {self.top_p}"),
             (self.beam_width >= 1, f"--beam-width must be at least 1, got {self.beam_width}"),
+            (self.threshold is None or self.threshold >= 0, f"--threshold must be >= 0 nats, got {self.threshold}"),
+            (self.top_k >= 2, f"--top-k must be at least 2, got {self.top_k}"),
+            (self.lookahead is None or self.lookahead >= 1, f"--lookahead must be at least 1, got {self.lookahead}"),
             (self.timeout_s > 0, f"--timeout must be positive, got {self.timeout_s}"),
         ]
         for ok, message in checks:

@@ -26,6 +26,8 @@ def summarize(tasks: Sequence[Task], samples: int, records: dict[Key, dict]) -> 
         chosen += mine
     counted = [(t["samples"], t["passed"]) for t in per_task.values() if t["samples"]]
     scores = {f"pass@{k}": round(mean_pass_at_k(counted, k), 6) for k in PASS_AT if k <= samples} if counted else {}
+    steps = sum(r.get("steps", 0) for r in chosen)
+    paused = {"paused_share": round(sum(r.get("paused", 0) for r in chosen) / steps, 4)} if steps else {}
     return {
         "n_tasks": len(tasks),
         "samples": samples,
@@ -34,13 +36,14 @@ def summarize(tasks: Sequence[Task], samples: int, records: dict[Key, dict]) -> 
         "seconds": round(sum(r["seconds"] for r in chosen), 3),  # generation, summed over samples
         "execution_seconds": round(sum(r["result"]["wall_s"] for r in chosen), 3),
         "statuses": dict(Counter(r["result"]["status"] for r in chosen)),
+        **paused,  # reranking decoders: the share of decoding steps that paused to look ahead
         "tasks": per_task,
     }
 
 
 def json_line(summary: dict) -> dict:
     keys = ["dataset", "decoder", "model", "n_tasks", "samples", *pass_keys(summary["samples"]), "seconds", "tokens", "out"]
-    return {key: summary.get(key) for key in keys}
+    return {key: summary.get(key) for key in keys} | ({"paused_share": summary["paused_share"]} if "paused_share" in summary else {})
 
 
 def table(summary: dict) -> Table:
@@ -53,6 +56,7 @@ def table(summary: dict) -> Table:
         *((key, f"{summary[key]:.2%}") for key in pass_keys(summary["samples"]) if key in summary),
         ("statuses", ", ".join(f"{n} {status}" for status, n in sorted(summary["statuses"].items()))),
         ("generation", f"{summary['tokens']} tokens in {summary['seconds']:.1f} s"),
+        *((("paused steps", f"{summary['paused_share']:.1%}"),) if "paused_share" in summary else ()),
         ("execution", f"{summary['execution_seconds']:.1f} s in the sandbox ({summary['sandbox']})"),
         ("this invocation", f"{summary['new']} samples in {summary['wall_seconds']:.1f} s ({summary['resumed']} resumed)"),
         ("run folder", summary["out"]),

@@ -218,3 +218,23 @@ def test_a_sandbox_failure_stops_the_run_and_is_not_saved(dataset, tmp_path):
         run_evaluation(settings, executor=Broken())
     samples = tmp_path / "run" / "samples.jsonl"
     assert not samples.exists() or samples.read_text() == ""
+
+
+def test_adadec_decoders_rerank_and_report_the_paused_share(capsys, dataset, tmp_path, tiny_assistants):
+    for decoder in ("adadec", "adadec-syntactic"):
+        args = ["--dataset", dataset, "--decoder", decoder, "--max-tokens", 8, "--threshold", 0.0, "--json", "--out", tmp_path / decoder]
+        code, out, err = run_cli(capsys, *args)
+        assert code == 0, err
+        result = json.loads(out)
+        # Threshold 0: every step with a choice looks ahead (a step the guides force has entropy 0).
+        assert 0.5 < result["paused_share"] <= 1.0
+        records = saved(tmp_path / decoder)
+        assert all(0 < r["paused"] <= r["steps"] for r in records)
+    adadec, syntactic = tiny_assistants
+    assert (adadec.rerank.enabled, adadec.rerank.threshold, adadec.rerank.top_k, adadec.rerank.lookahead, adadec.rerank.syntactic) == (True, 0.0, 3, 5, False)
+    assert (syntactic.rerank.lookahead, syntactic.rerank.syntactic) == (16, True)
+
+
+def test_adadec_without_a_learned_threshold_says_how_to_get_one(capsys, dataset, tmp_path, tiny_assistants):
+    code, _, err = run_cli(capsys, "--dataset", dataset, "--decoder", "adadec", "--out", tmp_path / "a")
+    assert code == 1 and "guidecode calibrate" in err

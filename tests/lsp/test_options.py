@@ -20,3 +20,11 @@ def test_an_unknown_language_server_is_reported_and_replaced_by_the_default():
     options, problems = parse_options({"languageServer": "pylance"})
     assert options.language_server == "jedi"
     assert problems == ["guidecode option languageServer='pylance' must be one of jedi, pyright; using the default 'jedi'"]
+
+
+def test_adadec_is_off_by_default_and_an_option_turns_it_on():
+    assert ServerOptions().assistant_config().rerank.enabled is False
+    options, problems = parse_options({"adadec": True})
+    assert problems == [] and options.assistant_config().rerank.enabled is True
+    options, problems = parse_options({"adadec": "yes"})
+    assert options.adadec is False and "adadec='yes' must be true or false" in problems[0]

@@ -17,6 +17,7 @@ export interface GuidecodeOptions {
     guides: Record<string, boolean>;
     speculation: boolean;
     languageServer: (typeof LANGUAGE_SERVERS)[number];
+    adadec: boolean;
 }
 
 export interface ServerLaunch {
@@ -39,6 +40,7 @@ export const DEFAULTS: Readonly<Settings> = {
     guides: { healing: true, monitors: true },
     speculation: true,
     languageServer: 'jedi',
+    adadec: false,
     server: { command: 'guidecode', pythonPath: '', args: [] },
     trace: 'off',
 };
@@ -88,6 +90,7 @@ export function readSettings(get: Getter): Settings {
         guides: guides(get('guides')),
         speculation: flag(get('speculation'), DEFAULTS.speculation),
         languageServer: oneOf(LANGUAGE_SERVERS, get('languageServer'), DEFAULTS.languageServer),
+        adadec: flag(get('adadec'), DEFAULTS.adadec),
         server: {
             command: text(get('server.command'), DEFAULTS.server.command),
             pythonPath: text(get('server.pythonPath'), ''),
@@ -99,8 +102,8 @@ export function readSettings(get: Getter): Settings {
 
 /** The part of the settings the server itself reads; how it is launched is none of its business. */
 export function serverOptionsOf(settings: Settings): GuidecodeOptions {
-    const { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer } = settings;
-    return { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer };
+    const { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer, adadec } = settings;
+    return { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer, adadec };
 }
 
 export function currentSettings(): Settings {

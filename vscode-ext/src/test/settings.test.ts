@@ -19,6 +19,7 @@ test('every setting has its default when nothing is set', () => {
         guides: { healing: true, monitors: true },
         speculation: true,
         languageServer: 'jedi',
+        adadec: false,
         server: { command: 'guidecode', pythonPath: '', args: [] },
         trace: 'off',
     });
@@ -27,7 +28,7 @@ test('every setting has its default when nothing is set', () => {
 test('set values override the defaults', () => {
     const s = readSettings(from({
         model: '1.5b', dtype: 'bfloat16', device: 'cuda', maxTokens: 32, debounceMs: 0,
-        guides: { healing: false }, speculation: true, languageServer: 'pyright', 'server.command': '/opt/gc',
+        guides: { healing: false }, speculation: true, languageServer: 'pyright', adadec: true, 'server.command': '/opt/gc',
         'server.pythonPath': '/venv/bin/python', 'server.args': ['--verbose'], 'trace.server': 'verbose',
     }));
     assert.equal(s.model, '1.5b');
@@ -38,13 +39,14 @@ test('set values override the defaults', () => {
     assert.deepEqual(s.guides, { healing: false, monitors: true });
     assert.equal(s.speculation, true);
     assert.equal(s.languageServer, 'pyright');
+    assert.equal(s.adadec, true);
     assert.deepEqual(s.server, { command: '/opt/gc', pythonPath: '/venv/bin/python', args: ['--verbose'] });
     assert.equal(s.trace, 'verbose');
 });
 
 test('values of the wrong type or range fall back to the defaults', () => {
     const s = readSettings(from({
-        model: '  ', dtype: 'int8', device: 'tpu', maxTokens: 0, debounceMs: 2.5, speculation: 'yes', languageServer: 'pylance',
+        model: '  ', dtype: 'int8', device: 'tpu', maxTokens: 0, debounceMs: 2.5, speculation: 'yes', languageServer: 'pylance', adadec: 'on',
         'server.args': ['--a', 3, null, '--b'], 'trace.server': 'loud',
     }));
     assert.equal(s.model, '0.5b');
@@ -54,6 +56,7 @@ test('values of the wrong type or range fall back to the defaults', () => {
     assert.equal(s.debounceMs, 50);
     assert.equal(s.speculation, true); // the default
     assert.equal(s.languageServer, 'jedi');
+    assert.equal(s.adadec, false);
     assert.deepEqual(s.server.args, ['--a', '--b']);
     assert.equal(s.trace, 'off');
 });
@@ -66,7 +69,7 @@ test('guides keep every boolean key, so new guides need no code change', () => {
 test('the server receives the options without launch or trace settings', () => {
     const options = serverOptionsOf(readSettings(from({ model: '1.5b', 'server.command': 'x' })));
     assert.deepEqual(Object.keys(options).sort(),
-        ['debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxTokens', 'model', 'speculation']);
+        ['adadec', 'debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxTokens', 'model', 'speculation']);
     assert.equal(options.model, '1.5b');
 });
 
@@ -90,6 +93,7 @@ test('package.json declares every setting with the same default as the code', ()
         'guidecode.guides.healing': DEFAULTS.guides.healing,
         'guidecode.guides.monitors': DEFAULTS.guides.monitors,
         'guidecode.languageServer': DEFAULTS.languageServer,
+        'guidecode.adadec': DEFAULTS.adadec,
         'guidecode.speculation': DEFAULTS.speculation,
         'guidecode.server.command': DEFAULTS.server.command,
         'guidecode.server.pythonPath': DEFAULTS.server.pythonPath,
