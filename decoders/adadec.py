@@ -22,6 +22,7 @@ import torch
 
 from .engine import Engine, Session
 from .guides import Guide, apply_mask, best_allowed
+from .rerank import EntropyGate, entropy  # noqa: F401 (entropy: re-exported for callers of this module)
 
 SCORINGS = ("mean", "sum", "min")
 # (text generated before the pause, the lookahead's text so far) -> whether the lookahead has
@@ -37,33 +38,13 @@ class AdaDecConfig:
     scoring: str = "mean"  # of the lookahead's log-probabilities: mean, sum or min
 
     def __post_init__(self) -> None:
-        if not self.threshold >= 0:
-            raise ValueError(f"the entropy threshold must be >= 0 nats, got {self.threshold}")
+        EntropyGate(self.threshold)  # its rules
         if self.top_k < 2:
             raise ValueError(f"top_k must be at least 2 (with one candidate there is nothing to rerank), got {self.top_k}")
         if self.lookahead < 1:
             raise ValueError(f"lookahead must be at least 1 token, got {self.lookahead}")
         if self.scoring not in SCORINGS:
             raise ValueError(f"unknown scoring {self.scoring!r}; choose from {', '.join(SCORINGS)}")
-
-
-def entropy(masked: torch.Tensor) -> float:
-    """Shannon entropy in nats of softmax(`masked`) ([vocab]; -inf where the guide disallows)."""
-    logp = torch.log_softmax(masked.float(), dim=-1)  # [vocab]
-    p = logp.exp()
-    return float(-(p * logp.nan_to_num(neginf=0.0)).sum())
-
-
-@dataclass
-class RerankStats:
-    steps: int = 0  # decisions seen (pauses and greedy steps)
-    pauses: int = 0
-    changed: int = 0  # pauses whose winner was not greedy's first choice
-    lookahead_passes: int = 0  # forward passes spent looking ahead
-
-    @property
-    def pause_share(self) -> float:
-        return self.pauses / self.steps if self.steps else 0.0
 
 
 @dataclass(frozen=True)
@@ -74,24 +55,17 @@ class Lookahead:
     score: float
 
 
-class AdaDec:
-    """The reranker the decoding loop consults: `pauses(masked)` at every step, `choose(...)` at a pause."""
+class AdaDec(EntropyGate):
+    """A reranker (decoders/rerank.py): at a pause, the candidate whose lookahead scores best."""
 
     def __init__(self, engine: Engine, config: AdaDecConfig, eos_token_ids: frozenset[int] = frozenset(),
                  boundary: Boundary | None = None, decode: Callable[[list[int]], str] | None = None):  # fmt: skip
         if boundary is not None and decode is None:
             raise ValueError("a lookahead boundary needs `decode` (token ids -> text) to see the text")
+        super().__init__(config.threshold)
         self.engine, self.config, self.eos = engine, config, eos_token_ids
         self.boundary, self.decode = boundary, decode
-        self.stats = RerankStats()
         self.last: list[Lookahead] = []  # the latest pause's lookaheads, for tests and reports
-
-    def pauses(self, masked: torch.Tensor) -> bool:
-        """Whether the step with these guided logits ([vocab]) is uncertain enough to pause."""
-        self.stats.steps += 1
-        uncertain = entropy(masked) > self.config.threshold
-        self.stats.pauses += uncertain
-        return uncertain
 
     def choose(self, session: Session, guide: Guide | None) -> int:
         """The token to take at a pause: `session` ends where the step is (its `next_logits`
@@ -109,7 +83,7 @@ class AdaDec:
         guide = guide.advance(token) if guide is not None else None
         while len(tokens) < self.config.lookahead and token not in self.eos and not self._at_boundary(before, tokens):
             self.engine.step(fork, token)
-            self.stats.lookahead_passes += 1
+            self.stats.extra_passes += 1
             token = best_allowed(fork.next_logits, guide, 1)[0]
             tokens.append(token)
             logprobs.append(_logprob(fork.next_logits, token))

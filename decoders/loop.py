@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from .adadec import AdaDec
 from .draft import EMPTY, Drafter, Verified
 from .engine import Engine, Interrupted, Session
 from .guides import Guide
+from .rerank import Reranker
 from .sampling import SamplingConfig, make_generator
 from .stopping import StopRules
 from .streaming import TextSink, TextStream
@@ -62,7 +62,7 @@ def generate(
     cancel: CancelFlag | None = None,
     on_text: TextSink | None = None,
     drafter: Drafter | None = None,
-    reranker: AdaDec | None = None,
+    reranker: Reranker | None = None,
 ) -> GenerationResult:
     """Continue `session` until a stop rule fires; `session` is advanced in place. A `reranker`
     (greedy only) decides the steps it finds uncertain; the verifier stops at them."""

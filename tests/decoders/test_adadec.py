@@ -49,7 +49,7 @@ def test_a_step_below_the_threshold_is_plain_greedy(tiny_model, byte_tokenizer):
     reranker = AdaDec(engine, AdaDecConfig(threshold=1e9))
     for prompt in PROMPTS:
         assert run(engine, byte_tokenizer, prompt, reranker).tokens == run(engine, byte_tokenizer, prompt).tokens
-    assert reranker.stats.pauses == 0 and reranker.stats.steps > 0 and reranker.stats.lookahead_passes == 0
+    assert reranker.stats.pauses == 0 and reranker.stats.steps > 0 and reranker.stats.extra_passes == 0
 
 
 def test_a_lookahead_of_one_token_is_greedy(tiny_model, byte_tokenizer):

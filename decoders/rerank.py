@@ -1,0 +1,61 @@
+"""What the decoding loop asks of a reranker, and the entropy gate every one of ours shares.
+
+A reranker decides the steps it finds uncertain: the loop (and the verifier, inside a drafted
+path) asks `pauses(masked)` with each step's guided logits, and at a step that pauses, asks
+`choose(session, guide)` for the token. Its decisions depend only on the step's logits and on
+what the model computes deterministically from the session, so speculation stays lossless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from .engine import Session
+from .guides import Guide
+
+
+def entropy(masked: torch.Tensor) -> float:
+    """Shannon entropy in nats of softmax(`masked`) ([vocab]; -inf where the guide disallows)."""
+    logp = torch.log_softmax(masked.float(), dim=-1)  # [vocab]
+    p = logp.exp()
+    return float(-(p * logp.nan_to_num(neginf=0.0)).sum())
+
+
+@dataclass
+class RerankStats:
+    steps: int = 0  # decisions seen (pauses and plain steps)
+    pauses: int = 0
+    changed: int = 0  # pauses whose choice was not greedy's first choice
+    extra_passes: int = 0  # forward passes spent deciding (lookaheads, a second prompt)
+
+    @property
+    def pause_share(self) -> float:
+        return self.pauses / self.steps if self.steps else 0.0
+
+
+class Reranker(Protocol):
+    stats: RerankStats
+
+    def pauses(self, masked: torch.Tensor) -> bool: ...
+
+    def choose(self, session: Session, guide: Guide | None) -> int: ...
+
+
+class EntropyGate:
+    """Pauses where the guided distribution's entropy is above `threshold` nats (learned per
+    model by `guidecode calibrate`): where greedy's first choice is likely wrong."""
+
+    def __init__(self, threshold: float):
+        if not threshold >= 0:
+            raise ValueError(f"the entropy threshold must be >= 0 nats, got {threshold}")
+        self.threshold = threshold
+        self.stats = RerankStats()
+
+    def pauses(self, masked: torch.Tensor) -> bool:
+        self.stats.steps += 1
+        uncertain = entropy(masked) > self.threshold
+        self.stats.pauses += uncertain
+        return uncertain
