@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from decoders import CancelFlag, Engine, GenerationResult, SamplingConfig, Session, StopRules, beam_search, generate
 from decoders.adadec import AdaDec, AdaDecConfig
+from decoders.contrast import ContrastConfig, SelectiveContrast
+from decoders.rerank import Reranker
 from decoders.draft import Drafter
 from decoders.loop import decode
 from decoders.drafters import AdaptiveDrafter, DraftModelDrafter, NgramDrafter, TokenRecycling, UnionDrafter
@@ -26,6 +28,7 @@ from .documents import Cursor, encodable, to_offset
 from .errors import GuidecodeError
 from .functions import FunctionSlot, find_function_slot, find_function_slot_at
 from .loading import LoadedModel, dtype_name, load_model
+from .examples import without_examples
 from .lookahead import statement_boundary
 from .monitoring import Monitors
 from .progress import Progress
@@ -199,7 +202,7 @@ class Assistant:
         monitor, stats = monitored if monitored else (None, None)
         guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
         line_start = text.rfind("\n", 0, offset) + 1
-        reranker = self._reranker(text[line_start : offset - len(healed)])
+        reranker = self._reranker(text[:offset], text[offset:], healed, line_start)
         result = self._decode(
             session,
             self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens),
@@ -229,13 +232,18 @@ class Assistant:
             paused_steps=reranker.stats.pauses if reranker else 0,
         )
 
-    def _reranker(self, line_prefix: str) -> AdaDec | None:
-        """AdaDec for one completion, if asked for; `line_prefix` is the document's text on the
-        cursor's line before what the model writes (for the statement boundary)."""
+    def _reranker(self, prefix: str, suffix: str, healed: str, line_start: int) -> Reranker | None:
+        """The reranker for one completion, if asked for: AdaDec, or selective contrast with the
+        prompt rebuilt without its examples (`healed`: the prefix's end the model rewrites)."""
         rerank = self.config.rerank
         if not rerank.enabled:
             return None
         threshold = rerank.threshold if rerank.threshold is not None else self.learned_threshold()
+        if rerank.method == "uscd":
+            lame = without_examples(prefix)
+            lame = lame[: len(lame) - len(healed)] if healed and lame.endswith(healed) else lame
+            return SelectiveContrast(self.engine, ContrastConfig(threshold, rerank.alpha), self._prompt(lame, suffix, heal=False)[0])
+        line_prefix = prefix[line_start : len(prefix) - len(healed)]
         config = AdaDecConfig(threshold, rerank.top_k, rerank.lookahead, rerank.scoring)
         boundary = statement_boundary(line_prefix) if rerank.syntactic else None
         tokenizer = self.loaded.tokenizer
@@ -255,7 +263,7 @@ class Assistant:
 
     def _decode(
         self, session: Session, stop: StopRules, guide: Guide | None, cancel: CancelFlag | None, on_text: TextSink | None,
-        reranker: AdaDec | None = None,
+        reranker: Reranker | None = None,
     ) -> GenerationResult:
         """The one loop, or beam search when configured: beams take no drafter (speculation
         verifies a single sequence) and no sampling settings, and stream their text once, at the end."""

@@ -53,6 +53,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi", help="the monitors' language server (default: %(default)s)")
     parser.add_argument("--adadec", action="store_true", help="uncertainty-adaptive reranking: uncertain steps look ahead and rerank")
     parser.add_argument("--syntactic-lookahead", action="store_true", help="with --adadec: look ahead to the end of a statement")
+    parser.add_argument("--uscd", action="store_true", help="selective contrast: uncertain steps subtract what the model says without the docstrings' examples")
     _rerank_options(parser, "with --adadec: ")
 
 
@@ -89,6 +90,7 @@ def _rerank_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     parser.add_argument("--top-k", type=_positive_int, default=3, help=f"{prefix}candidates looked ahead from at a pause (default: %(default)s)")
     parser.add_argument("--lookahead", type=_positive_int, help=f"{prefix}tokens per candidate (default: 5; with the syntactic lookahead: at most 16)")
     parser.add_argument("--scoring", choices=("mean", "sum", "min"), default="mean", help=f"{prefix}how a lookahead's log-probabilities score (default: %(default)s)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="uscd: weight of the contrast (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,9 +243,12 @@ def _config(args: argparse.Namespace) -> AssistantConfig:
     )
     if args.max_tokens:
         kwargs["max_new_tokens"] = args.max_tokens
-    if args.adadec:
+    if args.adadec and args.uscd:
+        raise UsageError("--adadec and --uscd are two decoders: choose one")
+    if args.adadec or args.uscd:
         lookahead = args.lookahead or (16 if args.syntactic_lookahead else 5)
-        kwargs["rerank"] = RerankConfig(True, args.threshold, args.top_k, lookahead, args.scoring, args.syntactic_lookahead)
+        method = "uscd" if args.uscd else "adadec"
+        kwargs["rerank"] = RerankConfig(True, method, args.threshold, args.top_k, lookahead, args.scoring, args.syntactic_lookahead, args.alpha)
     return AssistantConfig(**kwargs)
 
 

@@ -10,6 +10,7 @@ from .errors import GuidecodeError
 
 MONITOR_NAMES = ("dereference", "imports", "arguments")
 LANGUAGE_SERVERS = ("jedi", "pyright")
+RERANKERS = ("adadec", "uscd")
 
 
 @dataclass(frozen=True)
@@ -36,19 +37,25 @@ class RerankConfig:
     above the threshold are decided by looking ahead from the top candidates."""
 
     enabled: bool = False
+    method: str = "adadec"  # "adadec": look ahead and rerank; "uscd": contrast with the prompt without its examples
     threshold: float | None = None  # nats; None: the one learned for the model (`guidecode calibrate`)
     top_k: int = 3  # candidates per pause
     lookahead: int = 5  # tokens per candidate (with `syntactic`: at most)
     scoring: str = "mean"  # of the lookahead's log-probabilities: mean, sum or min
     syntactic: bool = False  # stop a lookahead at the end of a statement (assistant/lookahead.py)
+    alpha: float = 0.5  # uscd: weight of the contrast
 
     def __post_init__(self) -> None:
         if not self.enabled:
             return  # (and the default instance does not import torch along with the decoder)
         from decoders.adadec import AdaDecConfig
+        from decoders.contrast import ContrastConfig
 
-        try:  # one set of rules: the decoder's own
+        if self.method not in RERANKERS:
+            raise GuidecodeError(f"unknown reranking method {self.method!r}; choose from {', '.join(RERANKERS)}")
+        try:  # one set of rules: the decoders' own
             AdaDecConfig(self.threshold if self.threshold is not None else 0.0, self.top_k, self.lookahead, self.scoring)
+            ContrastConfig(self.threshold if self.threshold is not None else 0.0, self.alpha)
         except ValueError as error:
             raise GuidecodeError(f"reranking: {error}") from None
 

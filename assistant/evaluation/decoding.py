@@ -162,9 +162,20 @@ def _build_adadec(settings: "EvalSettings", progress: Progress, syntactic: bool 
     from ..config import RerankConfig
 
     lookahead = settings.lookahead or (16 if syntactic else 5)
-    rerank = RerankConfig(True, settings.threshold, settings.top_k, lookahead, settings.scoring, syntactic)
+    rerank = RerankConfig(True, "adadec", settings.threshold, settings.top_k, lookahead, settings.scoring, syntactic)
+    return _reranking_decoder(settings, progress, rerank)
+
+
+def _build_uscd(settings: "EvalSettings", progress: Progress) -> Decoder:
+    from ..config import RerankConfig
+
+    return _reranking_decoder(settings, progress, RerankConfig(True, "uscd", settings.threshold, alpha=settings.alpha))
+
+
+def _reranking_decoder(settings: "EvalSettings", progress: Progress, rerank) -> Decoder:
     assistant = _load_assistant(settings, progress, rerank=rerank)
-    assistant.learned_threshold() if settings.threshold is None else None  # no learned threshold: fail now, not on a task
+    if settings.threshold is None:
+        assistant.learned_threshold()  # none learned for this model: fail now, not on the first task
     return AssistantDecoder(assistant, settings.max_tokens)
 
 
@@ -205,6 +216,13 @@ register(
     DecoderSpec(
         "adadec-syntactic", lambda settings, progress: _build_adadec(settings, progress, syntactic=True), ADADEC_SETTINGS,
         "adadec whose lookahead runs to the end of a statement (tree-sitter), at most --lookahead (16) tokens",
+        check=_check_functions,
+    )
+)
+register(
+    DecoderSpec(
+        "uscd", _build_uscd, MODEL_SETTINGS + ("threshold", "alpha"),
+        "greedy, but uncertain steps subtract what the model says without the docstring's examples (--alpha)",
         check=_check_functions,
     )
 )

@@ -38,6 +38,7 @@ class EvalSettings:
     top_k: int = 3  # adadec: candidates per pause
     lookahead: int | None = None  # adadec: tokens per candidate (None: 5; adadec-syntactic: at most 16)
     scoring: str = "mean"  # adadec: of the lookahead's log-probabilities
+    alpha: float = 0.5  # uscd: weight of the contrast
     timeout_s: float = 10.0  # each program's run, tests included
     out: Path | None = None  # None: runs/eval/<dataset>-<decoder>[-<model>]
 
@@ -51,6 +52,7 @@ class EvalSettings:
             (self.beam_width >= 1, f"--beam-width must be at least 1, got {self.beam_width}"),
             (self.threshold is None or self.threshold >= 0, f"--threshold must be >= 0 nats, got {self.threshold}"),
             (self.top_k >= 2, f"--top-k must be at least 2, got {self.top_k}"),
+            (self.alpha > 0, f"--alpha must be positive, got {self.alpha}"),
             (self.lookahead is None or self.lookahead >= 1, f"--lookahead must be at least 1, got {self.lookahead}"),
             (self.timeout_s > 0, f"--timeout must be positive, got {self.timeout_s}"),
         ]

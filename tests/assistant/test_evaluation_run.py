@@ -238,3 +238,12 @@ def test_adadec_decoders_rerank_and_report_the_paused_share(capsys, dataset, tmp
 def test_adadec_without_a_learned_threshold_says_how_to_get_one(capsys, dataset, tmp_path, tiny_assistants):
     code, _, err = run_cli(capsys, "--dataset", dataset, "--decoder", "adadec", "--out", tmp_path / "a")
     assert code == 1 and "guidecode calibrate" in err
+
+
+def test_uscd_contrasts_at_uncertain_steps(capsys, dataset, tmp_path, tiny_assistants):
+    args = ["--dataset", dataset, "--decoder", "uscd", "--max-tokens", 8, "--threshold", 0.0, "--alpha", 1.0, "--json", "--out", tmp_path / "u"]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert 0.5 < json.loads(out)["paused_share"] <= 1.0
+    (config,) = tiny_assistants
+    assert (config.rerank.method, config.rerank.alpha, config.rerank.threshold) == ("uscd", 1.0, 0.0)

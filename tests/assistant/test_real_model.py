@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant import Assistant, AssistantConfig
+from assistant.config import RerankConfig
 from assistant.prompts import PromptBuilder
 
 pytestmark = pytest.mark.real_model
@@ -88,3 +89,16 @@ def test_beam_search_completes_the_block_and_stops_at_its_end(real_model):
     assert completion.scope == "block" and completion.stop_reason in ("stop", "eos")
     assert "self.radius" in completion.text and "def perimeter" not in completion.text
     assert len(chunks) == 1 and chunks[0].rstrip() == completion.text
+
+
+@pytest.mark.parametrize("method", ["adadec", "uscd"])
+def test_rerankers_with_speculation_equal_them_without(real_model, method):
+    """Every guide on (healing; monitors need a workspace): the reranked completion is the same
+    token for token with and without speculation underneath, and some steps did pause."""
+    rerank = RerankConfig(True, method, threshold=0.3, syntactic=method == "adadec")
+    plain = Assistant(real_model, AssistantConfig(rerank=rerank, speculation=False, max_new_tokens=40))
+    fast = Assistant(real_model, AssistantConfig(rerank=rerank, max_new_tokens=40))
+    prompt = 'def count_vowels(s: str) -> int:\n    """Count the vowels of s.\n    >>> count_vowels("banana")\n    3\n    """\n'
+    a, b = plain.generate_function(prompt), fast.generate_function(prompt)
+    assert (a.body, a.completion.tokens) == (b.body, b.completion.tokens)
+    assert 0 < b.completion.paused_steps < b.completion.decided_steps
