@@ -3,7 +3,7 @@
 At a step whose guided next-token distribution has Shannon entropy above a threshold learned
 per model (`guidecode calibrate`), decoding pauses: each of the top-k allowed candidates is
 extended by a greedy lookahead on a fork of the session (the KV cache is shared, never
-re-encoded), each continuation is scored by the model's mean log-probability, and the best
+re-encoded; the candidates grow side by side, one forward pass per lookahead step for all), each continuation is scored by the model's mean log-probability, and the best
 candidate is taken. Below the threshold the step is plain greedy, at plain cost.
 
 The decision at a step depends only on that step's logits and on lookaheads that the model
@@ -20,6 +20,7 @@ from typing import Callable
 
 import torch
 
+from .branches import Branches
 from .engine import Engine, Session
 from .guides import Guide, apply_mask, best_allowed
 from .rerank import EntropyGate, entropy  # noqa: F401 (entropy: re-exported for callers of this module)
@@ -72,25 +73,33 @@ class AdaDec(EntropyGate):
         are the step's), `guide` is the guide there. `session` is left as it was."""
         candidates = best_allowed(session.next_logits, guide, self.config.top_k)
         before = self.decode(session.generated) if self.boundary is not None and self.decode is not None else ""
-        self.last = [self._look_ahead(session, guide, token, before) for token in candidates]
+        self.last = self._look_ahead(session, guide, candidates, before)
         best = max(self.last, key=lambda look: look.score)  # the first (greedy's) wins ties
         self.stats.changed += best.token != candidates[0]
         return best.token
 
-    def _look_ahead(self, session: Session, guide: Guide | None, token: int, before: str) -> Lookahead:
-        fork = self.engine.fork(session)
-        tokens, logprobs = [token], [_logprob(fork.next_logits, token)]
-        guide = guide.advance(token) if guide is not None else None
-        while len(tokens) < self.config.lookahead and token not in self.eos and not self._at_boundary(before, tokens):
-            self.engine.step(fork, token)
-            self.stats.extra_passes += 1
-            token = best_allowed(fork.next_logits, guide, 1)[0]
-            tokens.append(token)
-            logprobs.append(_logprob(fork.next_logits, token))
-            guide = guide.advance(token) if guide is not None else None
-        return Lookahead(tokens[0], tuple(tokens), tuple(logprobs), _score(logprobs, self.config.scoring))
+    def _look_ahead(self, session: Session, guide: Guide | None, candidates: list[int], before: str) -> list[Lookahead]:
+        """Each candidate's greedy continuation under the guides, all grown side by side."""
+        branches = Branches(self.engine, session, len(candidates))
+        tokens = [[c] for c in candidates]
+        logprobs = [[_logprob(session.next_logits, c)] for c in candidates]
+        guides = [guide.advance(c) if guide is not None else None for c in candidates]
+        live = [b for b in range(len(candidates)) if not self._ended(before, tokens[b])]
+        while live:
+            rows = branches.grow({b: tokens[b][-1] for b in live})  # b -> [vocab]
+            for b, row in rows.items():
+                token = best_allowed(row, guides[b], 1)[0]
+                tokens[b].append(token)
+                logprobs[b].append(_logprob(row, token))
+                guides[b] = guides[b].advance(token) if guides[b] is not None else None
+            live = [b for b in live if not self._ended(before, tokens[b])]
+        self.stats.extra_passes += branches.passes
+        scoring = self.config.scoring
+        return [Lookahead(t[0], tuple(t), tuple(lp), _score(lp, scoring)) for t, lp in zip(tokens, logprobs)]
 
-    def _at_boundary(self, before: str, tokens: list[int]) -> bool:
+    def _ended(self, before: str, tokens: list[int]) -> bool:
+        if len(tokens) >= self.config.lookahead or tokens[-1] in self.eos:
+            return True
         return self.boundary is not None and self.decode is not None and self.boundary(before, self.decode(tokens))
 
 

@@ -181,6 +181,12 @@ class Engine:
         session.next_logits = logits[0]
         return logits
 
+    def forward_nodes(self, session: Session, tokens: list[int], positions: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """Append nodes at the given `positions` ([k]) that see the cache slots `visible` marks
+        ([k, cached + k]); returns their logits, [k, vocab]. The session's `tokens` no longer
+        describe its cache afterwards: for a scratch fork (decoders/branches.py) only."""
+        return self._forward(session.cache, tokens, None, positions, visible)
+
     @torch.inference_mode()
     def keep(self, session: Session, tree: DraftTree, path: list[int], next_logits: torch.Tensor) -> None:
         """After `verify`: keep the nodes on `path` (a root-to-node path of indices) and drop the rest.
