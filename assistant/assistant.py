@@ -7,8 +7,9 @@ stop rules, and runs the decoding loop. It never touches tensors itself.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 
 from decoders import CancelFlag, Engine, GenerationResult, SamplingConfig, Session, StopRules, beam_search, generate
 from decoders.adadec import AdaDec, AdaDecConfig
@@ -249,11 +250,15 @@ class Assistant:
         tokenizer = self.loaded.tokenizer
         return AdaDec(self.engine, config, self.prompts.stop_token_ids, boundary, lambda ids: decode(tokenizer, ids))
 
+    @cached_property  # the lookup hashes the vocabulary (~0.7 s): once per loaded model
+    def _learned(self):
+        from .thresholds import entropy_threshold
+
+        return entropy_threshold(self.loaded.name, self.loaded.tokenizer)
+
     def learned_threshold(self) -> float:
         """The entropy threshold `guidecode calibrate` learned for this model and tokenizer."""
-        from .calibration import entropy_threshold
-
-        found = entropy_threshold(self.loaded.name, self.loaded.tokenizer)
+        found = self._learned
         if found is None:
             raise GuidecodeError(
                 f"no entropy threshold has been learned for {self.loaded.name}: run `guidecode calibrate --model "

@@ -58,6 +58,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from assistant import corpus
+
 HERE = Path(__file__).resolve().parent / "workloads"
 SHIPPED = {
     "humaneval": HERE / "humaneval.jsonl",
@@ -167,11 +169,10 @@ class Function:
 
 def package_files(package: str) -> tuple[Path, list[Path]]:
     """(site-packages root, the package's .py files sorted by path)."""
-    spec = importlib.util.find_spec(IMPORT_NAMES.get(package, package))
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"package {package!r} is not installed")
-    directory = Path(next(iter(spec.submodule_search_locations)))
-    return directory.parent, sorted(directory.rglob("*.py"))
+    try:
+        return corpus.package_files(IMPORT_NAMES.get(package, package))
+    except corpus.UnknownPackage as error:
+        raise SystemExit(str(error)) from None
 
 
 def functions_in(package: str) -> list[Function]:
