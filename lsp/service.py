@@ -17,7 +17,7 @@ import time
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from assistant import Assistant, AssistantConfig, GuidecodeError
@@ -110,8 +110,20 @@ class CompletionService:
             assistant.monitors.prepare(root)  # the language server starts now, not in the first completion
         if options.speculation and not assistant.speculating:
             self.warn(assistant.speculation_note)
+        self._check_reranking(assistant)
         self.stats.model = assistant.description
         return assistant
+
+    def _check_reranking(self, assistant: Assistant) -> None:
+        """Reranking needs the model's learned threshold: without one, say so once and decode
+        greedily, rather than fail every completion."""
+        if not assistant.config.rerank.enabled or assistant.config.rerank.threshold is not None:
+            return
+        try:
+            assistant.learned_threshold()
+        except GuidecodeError as error:
+            self.warn(f"{error}. Completions are greedy until then.")
+            assistant.config = replace(assistant.config, rerank=replace(assistant.config.rerank, enabled=False))
 
     def reconfigure(self, options: ServerOptions) -> None:
         """New options; the model is reloaded only if it changed (before `initialized`, nothing loads)."""
@@ -125,6 +137,7 @@ class CompletionService:
             assistant = self._assistant.result()
             assistant.config = options.assistant_config()
             assistant.monitors.reconfigure(assistant.config.monitors)
+            self._check_reranking(assistant)
 
     async def assistant(self) -> Assistant:
         if self._assistant is None:

@@ -141,6 +141,19 @@ def test_invalid_options_are_reported_and_replaced(tiny_model_dir):
     run(scenario())
 
 
+def test_adadec_without_a_learned_threshold_warns_once_and_completes_greedily(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir, {"adadec": True})
+        session.open(URI, TEXT)
+        assert isinstance(await session.inline(URI, 4, 5), list)  # served, not failed
+        assert isinstance(await session.inline(URI, 4, 6), list)
+        warned = [m for m in session.messages if "guidecode calibrate" in m]
+        assert len(warned) == 1 and "greedy" in warned[0]
+        await stop_session(session)
+
+    run(scenario())
+
+
 def test_generate_command_proposes_an_edit_with_progress(tiny_model_dir):
     async def scenario():
         session = await start_session(tiny_model_dir, {"maxTokens": 16})
