@@ -67,6 +67,7 @@ class AdaDec(EntropyGate):
         self.engine, self.config, self.eos = engine, config, eos_token_ids
         self.boundary, self.decode = boundary, decode
         self.last: list[Lookahead] = []  # the latest pause's lookaheads, for tests and reports
+        self._hint: list[int] = []
 
     def choose(self, session: Session, guide: Guide | None) -> int:
         """The token to take at a pause: `session` ends where the step is (its `next_logits`
@@ -76,7 +77,14 @@ class AdaDec(EntropyGate):
         self.last = self._look_ahead(session, guide, candidates, before)
         best = max(self.last, key=lambda look: look.score)  # the first (greedy's) wins ties
         self.stats.changed += best.token != candidates[0]
+        self._hint = list(best.tokens[1:])
         return best.token
+
+    def hint(self) -> list[int]:
+        """The winner's lookahead after it, once: the loop drafts it (verified like any draft,
+        so nothing changes but the number of forward passes)."""
+        hint, self._hint = self._hint, []
+        return hint
 
     def _look_ahead(self, session: Session, guide: Guide | None, candidates: list[int], before: str) -> list[Lookahead]:
         """Each candidate's greedy continuation under the guides, all grown side by side."""

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from .draft import EMPTY, Drafter, Verified
+from .draft import EMPTY, DraftTree, Drafter, Verified
 from .engine import Engine, Interrupted, Session
 from .guides import Guide
 from .rerank import Reranker
@@ -77,6 +77,7 @@ def generate(
     pause = reranker.pauses if reranker is not None else None
     verdict = accept(session.next_logits[None], EMPTY, guide, sampling, generator, pause)
     chosen, paused = verdict.tokens, verdict.paused
+    hint: list[int] = []  # a reranker's lookahead after its choice, drafted next
     while True:
         for token in chosen:
             if token in stop.eos_token_ids:
@@ -99,16 +100,22 @@ def generate(
             break
         if paused:  # `session` ends at the uncertain step (chosen tokens were drafted and kept)
             chosen, paused = [reranker.choose(session, guide)], False
+            # What the reranker already saw follow its choice is the best draft there is.
+            hint = reranker.hint() if drafter is not None and hasattr(reranker, "hint") else []
             continue
         # Every verification adds at least one token, so a draft deeper than what is left is wasted.
-        tree = drafter.propose(session.tokens + [new[-1]], stop.max_new_tokens - len(new) - 1) if drafter else EMPTY
+        depth = stop.max_new_tokens - len(new) - 1
+        if hint:
+            tree, hint, own = DraftTree.chain(hint[:depth]), [], False
+        else:
+            tree, own = drafter.propose(session.tokens + [new[-1]], depth) if drafter else EMPTY, True
         try:
             logits = engine.verify(session, new[-1], tree, cancel)  # [1 + len(tree), vocab]
         except Interrupted:  # the session's cache is half-written: the caller must drop it
             reason = "cancelled"
             break
         verdict = accept(logits, tree, guide, sampling, generator, pause)
-        if drafter is not None:
+        if drafter is not None and own:  # a drafter learns from its own proposals only
             drafter.observe(Verified(session.tokens, tree, logits, verdict.path))
         engine.keep(session, tree, verdict.path, verdict.next_logits)
         passes, drafted, kept = passes + 1, drafted + len(tree), kept + len(verdict.path)

@@ -131,3 +131,28 @@ def test_bad_settings_are_refused(tiny_model, byte_tokenizer):
     session = engine.prefill(byte_tokenizer("x = ")["input_ids"])
     with pytest.raises(ValueError, match="sampling"):
         generate(engine, session, byte_tokenizer, SamplingConfig(temperature=0.7), reranker=AdaDec(engine, AdaDecConfig(threshold=1.0)))
+
+
+class SilentDrafter:
+    """Never proposes anything: whatever is accepted came from the reranker's hint."""
+
+    def propose(self, context, max_depth):
+        from decoders.draft import EMPTY
+
+        return EMPTY
+
+    def observe(self, verified):
+        # It proposes only empty trees: a non-empty one was the hint, not its own.
+        assert len(verified.tree) == 0, "a drafter must not be told about drafts it did not propose"
+
+
+def test_the_winners_lookahead_is_drafted_next_and_changes_nothing(tiny_bf16, byte_tokenizer):  # noqa: F811
+    engine = Engine(tiny_bf16)
+    accepted = 0
+    for prompt in PROMPTS:
+        config = AdaDecConfig(threshold=median_entropy(engine, byte_tokenizer, prompt), lookahead=5)
+        plain = run(engine, byte_tokenizer, prompt, AdaDec(engine, config))
+        hinted = run(engine, byte_tokenizer, prompt, AdaDec(engine, config), drafter=SilentDrafter())
+        assert hinted.tokens == plain.tokens, prompt
+        accepted += hinted.accepted
+    assert accepted > 0  # lookahead tokens were accepted as drafts
