@@ -12,15 +12,17 @@ not enforced for root, and a run's uid is then what the cleanup kills by.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-CHILD = Path(__file__).resolve().parent  # child.py and testplan.py, bound read-only
+RUNNER_FILES = ("child.py", "testplan.py")  # what runs inside, next to this module
 INSIDE_CHILD = "/opt/guidecode/sandbox"
 INSIDE_HOME = "/home/sandbox"
 SLOT_UID_BASE = 4_000_000  # far from login uids and from the usual subordinate-uid ranges
@@ -41,13 +43,27 @@ class Isolation:
         """The argv that runs the runner (or Python with `python_args`) with `workdir` as its
         working and only writable directory; bubblewrap writes the run's pid to `info_fd`."""
         if not self.bubblewrap:
-            return [self.interpreter, "-I", "-B", *(python_args or [str(CHILD / "child.py")])]
+            return [self.interpreter, "-I", "-B", *(python_args or [str(runner_directory() / "child.py")])]
         args = python_args or [f"{INSIDE_CHILD}/child.py"]
         info = ["--info-fd", str(info_fd)] if info_fd is not None else []
         return [self.bubblewrap, *_bwrap_options(self.interpreter, workdir), *info, self.interpreter, "-I", "-B", *args]
 
     def environment(self, workdir: Path) -> dict[str, str]:
         return {**ENV, "HOME": INSIDE_HOME if self.bubblewrap else str(workdir), "TMPDIR": "/tmp"}
+
+
+@lru_cache(maxsize=None)
+def runner_directory() -> Path:
+    """A copy of the runner's files that a run's own uid can read. The checkout itself may sit
+    below a directory only its owner may enter (a `mktemp -d` clone is 0700), so it is not used
+    in place. Made once per process, removed at exit."""
+    directory = Path(tempfile.mkdtemp(prefix="guidecode-runner-"))
+    atexit.register(shutil.rmtree, directory, True)
+    for name in RUNNER_FILES:
+        shutil.copyfile(Path(__file__).with_name(name), directory / name)
+        (directory / name).chmod(0o644)
+    directory.chmod(0o755)
+    return directory
 
 
 def _system_links() -> list[str]:
@@ -75,7 +91,7 @@ def _bwrap_options(interpreter: str, workdir: Path) -> list[str]:
         "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1",
         "--ro-bind", "/usr", "/usr", *_system_links(), *_interpreter_binds(interpreter),
         "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-        "--ro-bind", str(CHILD), INSIDE_CHILD,
+        "--ro-bind", str(runner_directory()), INSIDE_CHILD,
         "--bind", str(workdir), INSIDE_HOME, "--chdir", INSIDE_HOME,
         "--clearenv",
     ]  # fmt: skip

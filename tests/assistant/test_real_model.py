@@ -62,7 +62,7 @@ def test_cli_complete_json_on_a_file_outside_the_repository(tmp_path):
     result = json.loads(out.stdout)
     assert set(result) == {
         "completion", "model", "tokens", "seconds", "tokens_per_second", "forward_passes", "accepted_draft_tokens",
-        "monitored", "monitor_queries", "monitor_rejections",
+        "monitored", "monitor_queries", "monitor_rejections", "decided_steps", "paused_steps",
     }
     assert result["monitored"]  # no project marker above it: the file's own folder is the workspace
     assert "self.items" in result["completion"] and result["model"] == "Qwen2.5-Coder-0.5B-Instruct"
