@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from rich.console import Console
 
+from decoders.rerank import entropies
+
 from .corpus import Corpus, build_corpus, check_package
 from .errors import GuidecodeError
 from .loading import LoadedModel, dtype_name, load_model
@@ -43,13 +45,8 @@ class Calibration:
 # --- teacher forcing -------------------------------------------------------------------------
 
 
-def token_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy in nats of softmax over the last axis, in float32: [..., vocab] -> [...].
-
-    The same quantity as decoders.adadec.entropy (a test holds them equal), batched; a -inf logit
-    (a token ruled out) adds 0, not nan."""
-    logp = torch.log_softmax(logits.float(), dim=-1)  # [..., vocab]
-    return -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1)
+# The entropy the decoding gate compares with the threshold, batched (decoders/rerank.py).
+token_entropy = entropies
 
 
 @torch.inference_mode()

@@ -22,7 +22,7 @@ import torch
 
 from .branches import Branches
 from .engine import Engine, Session
-from .guides import Guide, apply_mask, best_allowed
+from .guides import Guide, best_allowed, guided  # noqa: F401 (guided: re-exported)
 from .rerank import EntropyGate, entropy  # noqa: F401 (entropy: re-exported for callers of this module)
 
 SCORINGS = ("mean", "sum", "min")
@@ -122,8 +122,3 @@ def _score(logprobs: list[float], scoring: str) -> float:
     if scoring == "min":
         return min(logprobs)
     return math.fsum(logprobs) / len(logprobs)
-
-
-def guided(logits: torch.Tensor, guide: Guide | None) -> torch.Tensor:
-    """The step's guided logits ([vocab]), as the verifier masks them."""
-    return apply_mask(logits, guide.allowed() if guide is not None else None)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from .engine import Engine, Session
-from .guides import Guide, apply_mask, best_allowed
+from .guides import Guide, best_allowed, guided
 from .rerank import EntropyGate
 
 
@@ -52,7 +52,7 @@ class SelectiveContrast(EntropyGate):
     def choose(self, session: Session, guide: Guide | None) -> int:
         lame = self._follow(session.generated)
         # Plausibility is judged under the guides, so the guided top token is always a candidate.
-        allowed = apply_mask(session.next_logits, guide.allowed() if guide is not None else None)  # [vocab]
+        allowed = guided(session.next_logits, guide)  # [vocab]
         scores = contrast(allowed, lame.next_logits, self.config.alpha, self.config.beta)  # [vocab]
         token = best_allowed(scores, guide, 1)[0]
         self.stats.changed += token != best_allowed(session.next_logits, guide, 1)[0]

@@ -110,6 +110,11 @@ def apply_mask(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return logits.masked_fill(~mask[:vocab], float("-inf"))
 
 
+def guided(logits: torch.Tensor, guide: Guide | None) -> torch.Tensor:
+    """The step's logits ([vocab]) under `guide`'s mask, as the verifier chooses from them."""
+    return apply_mask(logits, guide.allowed() if guide is not None else None)
+
+
 def best_allowed(logits: torch.Tensor, guide: Guide | None, k: int) -> list[int]:
     """Up to `k` tokens the guide allows after `logits` ([vocab]), best first.
 
@@ -118,7 +123,7 @@ def best_allowed(logits: torch.Tensor, guide: Guide | None, k: int) -> list[int]
     the token greedy decoding chooses, including its fallback: when refinement removes
     everything, the last token refused is kept rather than none.
     """
-    masked = apply_mask(logits, guide.allowed() if guide is not None else None)  # [vocab]
+    masked = guided(logits, guide)  # [vocab]
     best: list[int] = []
     while True:
         token = int(torch.argmax(masked))

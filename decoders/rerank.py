@@ -17,11 +17,16 @@ from .engine import Session
 from .guides import Guide
 
 
+def entropies(logits: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy in nats of softmax over the last axis, in float32: [..., vocab] -> [...].
+    A -inf logit (a token a guide rules out) adds 0, not nan."""
+    logp = torch.log_softmax(logits.float(), dim=-1)  # [..., vocab]
+    return -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1)
+
+
 def entropy(masked: torch.Tensor) -> float:
-    """Shannon entropy in nats of softmax(`masked`) ([vocab]; -inf where the guide disallows)."""
-    logp = torch.log_softmax(masked.float(), dim=-1)  # [vocab]
-    p = logp.exp()
-    return float(-(p * logp.nan_to_num(neginf=0.0)).sum())
+    """The entropy of one step's guided logits ([vocab]), in nats."""
+    return float(entropies(masked))
 
 
 @dataclass

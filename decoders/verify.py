@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 
 from .draft import ROOT, DraftTree
-from .guides import Guide, apply_mask, refine
+from .guides import Guide, apply_mask, guided, refine
 from .sampling import SamplingConfig, probabilities
 
 
@@ -51,7 +51,7 @@ def accept(
     node = ROOT
     while True:
         row = logits[node + 1]  # [vocab]
-        masked = apply_mask(row, guide.allowed() if guide is not None else None)
+        masked = guided(row, guide)
         if pause is not None and pause(masked):
             return Accepted(tokens, path, row, paused=True)
         children = tree.children(node)
