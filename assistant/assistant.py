@@ -15,6 +15,7 @@ from decoders import CancelFlag, Engine, GenerationResult, SamplingConfig, Sessi
 from decoders.adadec import AdaDec, AdaDecConfig
 from decoders.contrast import ContrastConfig, SelectiveContrast
 from decoders.rerank import Reranker
+from decoders.samples import sample_many
 from decoders.draft import Drafter
 from decoders.loop import decode
 from decoders.drafters import AdaptiveDrafter, DraftModelDrafter, NgramDrafter, TokenRecycling, UnionDrafter
@@ -118,6 +119,29 @@ class GeneratedFunction:
     replaced: tuple[int, int]  # character offsets in the input of the text that "\n" + body replaces
 
 
+def _with_body(slot: FunctionSlot, completion: Completion) -> GeneratedFunction:
+    body = slot.indent + completion.text.lstrip(" \t") if completion.text else ""
+    return GeneratedFunction(slot.head + body, body, slot.name, completion, slot.replaced)
+
+
+@dataclass
+class _Request:
+    """A completion request up to decoding: what `complete` and `sample` share."""
+
+    start: float  # perf_counter at the request's start
+    prefix: str  # the document before the cursor
+    suffix: str
+    line_start: int  # offset of the cursor's line in the document
+    scope: scopes.Scope
+    prompt: list[int]
+    healed: str  # the prefix's end the model rewrites ("" if none)
+    session: Session  # over the prompt
+    guide: Guide | None
+    stop: StopRules
+    stats: object | None  # the monitors' statistics, when they guide
+    setup: float  # seconds waiting on the monitors' first answer
+
+
 class Assistant:
     def __init__(self, loaded: LoadedModel, config: AssistantConfig, draft: LoadedModel | None = None):
         self.loaded = loaded
@@ -185,6 +209,50 @@ class Assistant:
 
         With a `workspace` (a project folder), monitors guide the completion through a language
         server over that folder; `path` is where the document lives (it is never read or written)."""
+        request = self._begin(text, cursor, max_new_tokens, guide, cancel, workspace, path)
+        if isinstance(request, Completion):
+            return request
+        reranker = self._reranker(request)
+        healed = request.healed
+        sink = _without_leading(healed, on_text) if on_text and healed else on_text
+        result = self._decode(request.session, request.stop, request.guide, cancel, sink, reranker)
+        if result.stop_reason != "cancelled":  # a cancelled session may hold a half-written cache
+            self._previous = request.session
+        return self._completion(request, result, reranker)
+
+    def sample(
+        self,
+        text: str,
+        cursor: Cursor,
+        seeds: list[int],
+        max_new_tokens: int | None = None,
+        guide: Guide | None = None,
+        cancel: CancelFlag | None = None,
+        workspace: str | Path | None = None,
+        path: str | Path | None = None,
+    ) -> list[Completion]:
+        """One sampled completion at `cursor` per seed (the config's temperature and top_p), all
+        decoded side by side: one forward pass per step for all (decoders/samples.py). Each is
+        what `complete` without speculation would draw with that seed; each one's `seconds` is
+        the whole batch's."""
+        if self.config.temperature <= 0:
+            raise GuidecodeError("sampling several completions needs a temperature above 0 (--temperature)")
+        if self.config.beam_width > 1 or self.config.rerank.enabled:
+            raise GuidecodeError("sampling several completions cannot be combined with beam search or reranking")
+        request = self._begin(text, cursor, max_new_tokens, guide, cancel, workspace, path)
+        if isinstance(request, Completion):
+            return [request] * len(seeds)
+        samplings = [SamplingConfig(self.config.temperature, self.config.top_p, seed) for seed in seeds]
+        results = sample_many(self.engine, request.session, self.loaded.tokenizer, samplings, request.stop, request.guide, cancel)
+        self._previous = request.session  # left as it was: only a scratch fork of it was written
+        return [self._completion(request, result, None) for result in results]
+
+    def _begin(
+        self, text: str, cursor: Cursor, max_new_tokens: int | None, guide: Guide | None, cancel: CancelFlag | None,
+        workspace: str | Path | None, path: str | Path | None,
+    ) -> "_Request | Completion":
+        """Everything before decoding: scope, prompt, prefill and guides; a cancelled Completion
+        if the prefill was cancelled."""
         start = time.perf_counter()
         text = encodable(text)
         offset = to_offset(text, cursor)
@@ -202,30 +270,24 @@ class Assistant:
         setup = time.perf_counter() - setup  # what is left of the monitors' first question counts as decoding
         monitor, stats = monitored if monitored else (None, None)
         guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
+        stop = self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens)
         line_start = text.rfind("\n", 0, offset) + 1
-        reranker = self._reranker(text[:offset], text[offset:], healed, line_start)
-        result = self._decode(
-            session,
-            self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens),
-            guide,
-            cancel,
-            _without_leading(healed, on_text) if on_text and healed else on_text,
-            reranker,
-        )
-        if result.stop_reason != "cancelled":  # a cancelled session may hold a half-written cache
-            self._previous = session
+        return _Request(start, text[:offset], text[offset:], line_start, scope, prompt, healed, session, guide, stop, stats, setup)
+
+    def _completion(self, request: "_Request", result: GenerationResult, reranker: Reranker | None) -> Completion:
+        stats = request.stats
         return Completion(
-            text=scopes.finish(_strip_leading(result.text, healed), scope),
+            text=scopes.finish(_strip_leading(result.text, request.healed), request.scope),
             model=self.loaded.name,
             tokens=len(result.tokens),
-            seconds=time.perf_counter() - start,  # end to end: prompt, prefill and decoding
+            seconds=time.perf_counter() - request.start,  # end to end: prompt, prefill and decoding
             stop_reason=result.stop_reason,
-            scope=scope.kind.value,
-            prompt_tokens=len(prompt),
-            reused_prompt_tokens=session.reused,
+            scope=request.scope.kind.value,
+            prompt_tokens=len(request.prompt),
+            reused_prompt_tokens=request.session.reused,
             forward_passes=result.forward_passes,
             accepted_draft_tokens=result.accepted,
-            decode_seconds=result.seconds + setup,
+            decode_seconds=result.seconds + request.setup,
             monitored=stats is not None,
             monitor_queries=stats.queries if stats else 0,
             monitor_rejections=stats.refined if stats else 0,
@@ -233,12 +295,13 @@ class Assistant:
             paused_steps=reranker.stats.pauses if reranker else 0,
         )
 
-    def _reranker(self, prefix: str, suffix: str, healed: str, line_start: int) -> Reranker | None:
+    def _reranker(self, request: _Request) -> Reranker | None:
         """The reranker for one completion, if asked for: AdaDec, or selective contrast with the
         prompt rebuilt without its examples (`healed`: the prefix's end the model rewrites)."""
         rerank = self.config.rerank
         if not rerank.enabled:
             return None
+        prefix, suffix, healed, line_start = request.prefix, request.suffix, request.healed, request.line_start
         threshold = rerank.threshold if rerank.threshold is not None else self.learned_threshold()
         if rerank.method == "uscd":
             lame = without_examples(prefix)
@@ -296,10 +359,14 @@ class Assistant:
         """Write the body of the function around character `offset` (its body is replaced)."""
         return self._write_body(find_function_slot_at(text, offset), **kwargs)
 
+    def sample_function(self, text: str, seeds: list[int], name: str | None = None, **kwargs) -> list[GeneratedFunction]:
+        """Several sampled bodies of a function (as `generate_function` finds it), one per seed,
+        decoded side by side (see `sample`)."""
+        slot = find_function_slot(text, name)
+        return [_with_body(slot, c) for c in self.sample(slot.document, slot.cursor, seeds, **kwargs)]
+
     def _write_body(self, slot: FunctionSlot, **kwargs) -> GeneratedFunction:
-        completion = self.complete(slot.document, slot.cursor, **kwargs)
-        body = slot.indent + completion.text.lstrip(" \t") if completion.text else ""
-        return GeneratedFunction(slot.head + body, body, slot.name, completion, slot.replaced)
+        return _with_body(slot, self.complete(slot.document, slot.cursor, **kwargs))
 
     def _stop_rules(self, scope: scopes.Scope, max_new_tokens: int) -> StopRules:
         eos = self.prompts.stop_token_ids

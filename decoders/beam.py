@@ -7,10 +7,11 @@ greedy verifier chooses, `refine` included, so width 1 is greedy decoding token 
 best `width` candidates that do not end stay live, and those that end on the way (EOS, a stop
 rule's cut, the token budget) join the finished beams, ranked by score / length ** length_penalty.
 
-The engine is batch-1, so a round costs one forward pass per live beam. A beam's session is
-forked only for its second and later surviving children; the last child takes the parent's
-session, so `width` 1 forks nothing. A fork shares its parent's key and value tensors (see
-Engine.fork), so memory grows by one layer holder per fork plus each beam's new positions.
+All live beams run in one forward pass per round (decoders/branches.py): they share the
+session's cache as their prefix and live as branches of one scratch fork of it, each seeing its
+own tokens only, so a round costs about one decoding step whatever the width, and the logits are
+those separate sessions would give (bit for bit where `Engine.exact` holds). The session itself is
+left as it was.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .branches import Branches
 from .engine import Engine, Interrupted, Session
 from .guides import Guide, best_allowed
-from .loop import CancelFlag, GenerationResult, StopReason, decode
-from .stopping import StopRules
+from .loop import CancelFlag, GenerationResult, decode
+from .stopping import StopReason, StopRules
 from .streaming import TextSink, TextStream
 
 
@@ -47,7 +49,8 @@ class BeamResult(GenerationResult):
 
 @dataclass
 class _Live:
-    session: Session  # has run every one of `tokens`: its next_logits follow the last
+    branch: int  # its branch in the search's Branches
+    logits: torch.Tensor  # [vocab], the model's logits after the last of `tokens`
     guide: Guide | None  # advanced along `tokens`
     tokens: tuple[int, ...]
     score: float
@@ -74,16 +77,16 @@ def beam_search(
     """Beam search continuing `session` until `width` beams have finished and no live beam can
     beat the worst of them, or no live beam is left.
 
-    `session` is advanced in place as one of the beams (after a cancellation it may hold a
-    half-written cache, as with `generate`). `on_text` is called once, with the final text:
-    until the search ends any beam may still win, so there is nothing safe to stream earlier.
+    `session` is left as it was. `on_text` is called once, with the final text: until the
+    search ends any beam may still win, so there is nothing safe to stream earlier.
     """
     if width < 1:
         raise ValueError(f"beam width must be at least 1, got {width}")
     start = time.perf_counter()
-    live = [_Live(session, guide, (), 0.0)]
+    branches = Branches(engine, session, 1)  # branch 0, with no node yet: the root beam
+    live = [_Live(0, session.next_logits, guide, (), 0.0)]
     finished: list[Beam] = []
-    passes, cancelled = 0, False
+    cancelled = False
     while True:
         chosen = _select(live, width, tokenizer, stop, length_penalty, finished)
         if not chosen or _settled(finished, chosen, width, length_penalty):
@@ -92,16 +95,15 @@ def beam_search(
             cancelled = True
             break
         try:
-            live = _advance(engine, chosen, cancel)
-        except Interrupted:  # that beam's cache is half-written: the caller must drop `session`
+            live = _advance(branches, live, chosen, cancel)
+        except Interrupted:  # only the scratch fork is half-written
             cancelled = True
             break
-        passes += len(chosen)
     best = finished[0] if finished else _as_beam(max(chosen, key=lambda c: c.score), tokenizer, length_penalty)
     TextStream(on_text, stop).finish(best.text)
     reason = "cancelled" if cancelled else best.stop_reason
     seconds = time.perf_counter() - start
-    return BeamResult(best.text, list(best.tokens), reason, seconds, session.prompt_length, passes, beams=finished)
+    return BeamResult(best.text, list(best.tokens), reason, seconds, session.prompt_length, branches.passes, beams=finished)
 
 
 def _select(
@@ -110,8 +112,8 @@ def _select(
     """The best `width` candidates that stay live, best first; those that end before them join `finished`."""
     candidates: list[_Candidate] = []
     for beam in live:
-        logprobs = torch.log_softmax(beam.session.next_logits.float(), dim=-1)  # [vocab]
-        for token in best_allowed(beam.session.next_logits, beam.guide, width):
+        logprobs = torch.log_softmax(beam.logits.float(), dim=-1)  # [vocab]
+        for token in best_allowed(beam.logits, beam.guide, width):
             candidates.append(_Candidate(beam, token, beam.score + float(logprobs[token])))
     candidates.sort(key=lambda c: c.score, reverse=True)
     chosen: list[_Candidate] = []
@@ -126,21 +128,13 @@ def _select(
 
 
 def _ending(candidate: _Candidate, tokenizer, stop: StopRules, length_penalty: float) -> Beam | None:
-    """The finished beam if `candidate` ends its sequence, by the checks `generate` makes in its order."""
+    """The finished beam if `candidate` ends its sequence, by the checks every decoder makes."""
     parent = candidate.parent
-    if candidate.token in stop.eos_token_ids:
-        text = decode(tokenizer, list(parent.tokens))
-        return Beam(parent.tokens, text, candidate.score, _normalized(candidate.score, len(parent.tokens), length_penalty), "eos")
-    tokens = (*parent.tokens, candidate.token)
-    text = decode(tokenizer, list(tokens))
-    reason: StopReason | None = None
-    if (cut := stop.cut(text)) is not None:
-        text, reason = text[:cut], "stop"
-    elif len(tokens) >= stop.max_new_tokens:
-        reason = "max_tokens"
-    if reason is None:
+    taken = stop.take(lambda ids: decode(tokenizer, ids), list(parent.tokens), candidate.token)
+    if taken.reason is None:
         return None
-    return Beam(tokens, text, candidate.score, _normalized(candidate.score, len(tokens), length_penalty), reason)
+    tokens = parent.tokens if taken.reason == "eos" else (*parent.tokens, candidate.token)
+    return Beam(tokens, taken.text, candidate.score, _normalized(candidate.score, len(tokens), length_penalty), taken.reason)
 
 
 def _as_beam(candidate: _Candidate, tokenizer, length_penalty: float) -> Beam:
@@ -175,21 +169,14 @@ def _settled(finished: list[Beam], chosen: list[_Candidate], width: int, length_
     return _normalized(chosen[0].score, length, length_penalty) <= finished[-1].normalized
 
 
-def _advance(engine: Engine, chosen: list[_Candidate], cancel: CancelFlag | None) -> list[_Live]:
-    """Run each chosen token through the model on its own session: one forward pass each.
-
-    A parent's session is forked for all its surviving children but the last, which takes the
-    session itself (a fork shares the parent's tensors, so the parent must not be stepped first).
-    """
-    children: dict[int, list[_Candidate]] = {}
-    for candidate in chosen:
-        children.setdefault(id(candidate.parent), []).append(candidate)
-    live: list[_Live] = []
-    for group in children.values():
-        parent = group[0].parent
-        sessions = [engine.fork(parent.session) for _ in group[:-1]] + [parent.session]
-        for candidate, session in zip(group, sessions):
-            engine.step(session, candidate.token, cancel)
-            guide = parent.guide.advance(candidate.token) if parent.guide is not None else None
-            live.append(_Live(session, guide, (*parent.tokens, candidate.token), candidate.score))
-    return live
+def _advance(branches: Branches, live: list[_Live], chosen: list[_Candidate], cancel: CancelFlag | None) -> list[_Live]:
+    """Run every chosen token through the model in one forward pass, each after its own beam."""
+    parents = [c.parent.branch for c in chosen]
+    ids, logits = branches.spawn(parents, [c.token for c in chosen], cancel)  # logits: [len(chosen), vocab]
+    branches.drop(sorted({beam.branch for beam in live}))
+    children = []
+    for branch, row, candidate in zip(ids, logits, chosen):
+        parent = candidate.parent
+        guide = parent.guide.advance(candidate.token) if parent.guide is not None else None
+        children.append(_Live(branch, row, guide, (*parent.tokens, candidate.token), candidate.score))
+    return children

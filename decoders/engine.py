@@ -181,11 +181,14 @@ class Engine:
         session.next_logits = logits[0]
         return logits
 
-    def forward_nodes(self, session: Session, tokens: list[int], positions: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    def forward_nodes(
+        self, session: Session, tokens: list[int], positions: torch.Tensor, visible: torch.Tensor,
+        cancel: threading.Event | None = None,
+    ) -> torch.Tensor:
         """Append nodes at the given `positions` ([k]) that see the cache slots `visible` marks
         ([k, cached + k]); returns their logits, [k, vocab]. The session's `tokens` no longer
         describe its cache afterwards: for a scratch fork (decoders/branches.py) only."""
-        return self._forward(session.cache, tokens, None, positions, visible)
+        return self._forward(session.cache, tokens, cancel, positions, visible)
 
     @torch.inference_mode()
     def keep(self, session: Session, tree: DraftTree, path: list[int], next_logits: torch.Tensor) -> None:

@@ -15,18 +15,15 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal
-
 from .draft import EMPTY, DraftTree, Drafter, Verified
 from .engine import Engine, Interrupted, Session
 from .guides import Guide
 from .rerank import Reranker
 from .sampling import SamplingConfig, make_generator
-from .stopping import StopRules
+from .stopping import StopReason, StopRules
 from .streaming import TextSink, TextStream
 from .verify import accept
 
-StopReason = Literal["eos", "max_tokens", "stop", "cancelled"]
 
 # A threading.Event: set it from any thread; the loop checks it before every step.
 CancelFlag = threading.Event
@@ -80,18 +77,17 @@ def generate(
     hint: list[int] = []  # a reranker's lookahead after its choice, drafted next
     while True:
         for token in chosen:
-            if token in stop.eos_token_ids:
-                reason = "eos"
+            taken = stop.take(lambda ids: decode(tokenizer, ids), new, token)
+            reason = taken.reason
+            if reason == "eos":
                 break
             new.append(token)
             guide = guide.advance(token) if guide is not None else None
-            text = decode(tokenizer, new)
-            if (cut := stop.cut(text)) is not None:
-                text, reason = text[:cut], "stop"
+            text = taken.text
+            if reason == "stop":
                 break
             stream.push(text)
-            if len(new) >= stop.max_new_tokens:
-                reason = "max_tokens"
+            if reason is not None:
                 break
         if reason is not None:
             break

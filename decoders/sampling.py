@@ -34,14 +34,23 @@ def make_generator(config: SamplingConfig) -> torch.Generator | None:
 
 
 def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Keep the smallest set of tokens whose probability reaches top_p; the rest go to -inf."""
+    """Keep the smallest set of tokens whose probability reaches top_p; the rest go to -inf.
+
+    The set is found among the most likely tokens (64 first, then 8 times more until their mass
+    reaches top_p): a full sort of a 150k vocabulary cost ~12 ms a step, more than a forward
+    pass's share when several samples are decoded side by side."""
     if top_p >= 1.0:
         return logits
-    sorted_logits, order = torch.sort(logits, descending=True)  # [vocab]
-    cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-    drop_sorted = cumulative - torch.softmax(sorted_logits, dim=-1) >= top_p  # the first token always stays
-    drop = torch.zeros_like(drop_sorted).scatter(0, order, drop_sorted)
-    return logits.masked_fill(drop, float("-inf"))
+    probs = torch.softmax(logits.float(), dim=-1)  # [vocab]
+    k = min(64, probs.numel())
+    while True:
+        top, order = torch.topk(probs, k)  # [k], most likely first
+        cumulative = top.cumsum(dim=-1)
+        if cumulative[-1] >= top_p or k == probs.numel():
+            break
+        k = min(k * 8, probs.numel())
+    keep = torch.zeros_like(probs, dtype=torch.bool).scatter(0, order, cumulative - top < top_p)  # the first always stays
+    return logits.masked_fill(~keep, float("-inf"))
 
 
 def probabilities(logits: torch.Tensor, config: SamplingConfig) -> torch.Tensor:

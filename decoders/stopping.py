@@ -8,9 +8,18 @@ assistant's scope rule (stop where the block ends) is another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
 TextStop = Callable[[str], "int | None"]
+StopReason = Literal["eos", "max_tokens", "stop", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What one chosen token did to a sequence."""
+
+    text: str  # the sequence's text with the token (without it, after EOS), cut where a text rule said
+    reason: StopReason | None  # why the sequence ends here, or None
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,16 @@ class StopRules:
         cuts = [i for s in self.stop_strings if (i := text.find(s)) >= 0]
         cuts += [i for p in self.predicates if (i := p(text)) is not None]
         return min(cuts) if cuts else None
+
+    def take(self, decode: Callable[[list[int]], str], tokens: list[int], token: int) -> Taken:
+        """The checks every decoder makes on a chosen `token` after `tokens`, in this order: an
+        EOS ends the sequence without being emitted, then a text rule's cut, then the budget."""
+        if token in self.eos_token_ids:
+            return Taken(decode(tokens), "eos")
+        text = decode([*tokens, token])
+        if (cut := self.cut(text)) is not None:
+            return Taken(text[:cut], "stop")
+        return Taken(text, "max_tokens" if len(tokens) + 1 >= self.max_new_tokens else None)
 
     def pending(self, text: str) -> int:
         """Length of the tail of `text` that could still grow into a stop string (held back from streaming)."""

@@ -34,6 +34,9 @@ class Candidate:
 
 
 class Decoder(Protocol):
+    """Writes candidates; one may also define `solve_many(task, samples) -> list[Candidate]`,
+    which the loop then calls with all of a task's pending samples at once."""
+
     def solve(self, task: Task, sample: int) -> Candidate: ...
 
     def describe(self) -> dict: ...  # model, dtype, device…: what the summary records
@@ -118,6 +121,27 @@ class AssistantDecoder:
         self.assistant.close()
 
 
+class SamplingDecoder(AssistantDecoder):
+    """Samples with a seed each; a task's samples are decoded side by side (Assistant.sample)."""
+
+    def __init__(self, assistant: "Assistant", max_tokens: int, seed: int):
+        super().__init__(assistant, max_tokens, seed)
+        self.seed: int = seed
+
+    def solve_many(self, task: Task, samples: list[int]) -> list[Candidate]:
+        seeds = [sample_seed(self.seed, task.task_id, sample) for sample in samples]
+        generated = self.assistant.sample_function(task.prompt, seeds, name=task.entry_point, max_new_tokens=self.max_tokens)
+        return [
+            # The batch's time is shared: each sample is charged its part of it.
+            Candidate(g.body, splice(task.prompt, g.body, g.replaced), g.completion.tokens, g.completion.seconds / len(samples),
+                      g.completion.stop_reason, seed)
+            for g, seed in zip(generated, seeds)
+        ]
+
+    def describe(self) -> dict:
+        return {**super().describe(), "speculation": "off (a task's samples are decoded side by side)"}
+
+
 class CanonicalDecoder:
     """The dataset's own solution: validates a dataset and the harness without a model."""
 
@@ -151,7 +175,7 @@ def _build_greedy(settings: "EvalSettings", progress: Progress) -> Decoder:
 
 def _build_sampling(settings: "EvalSettings", progress: Progress) -> Decoder:
     assistant = _load_assistant(settings, progress, temperature=settings.temperature, top_p=settings.top_p)
-    return AssistantDecoder(assistant, settings.max_tokens, seed=settings.seed)
+    return SamplingDecoder(assistant, settings.max_tokens, settings.seed)
 
 
 def _build_beam(settings: "EvalSettings", progress: Progress) -> Decoder:

@@ -7,10 +7,11 @@ waited for and saved, and the next invocation does only what is missing.
 
 from __future__ import annotations
 
+import itertools
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 from sandbox.result import RunResult
 
@@ -52,8 +53,7 @@ def evaluate(
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval-run")
         running: dict[Future, dict] = {}
         try:
-            for task, sample in pending:
-                candidate = decoder.solve(task, sample)
+            for task, sample, candidate in _candidates(decoder, pending):
                 running[pool.submit(executor.run, candidate.program, task.test, task.entry_point)] = _record(task, sample, candidate)
                 _save_finished(running, store, on_saved, block=False)
             while running:
@@ -62,6 +62,20 @@ def evaluate(
             pool.shutdown(wait=True, cancel_futures=True)  # on an interrupt: drop the queue, finish what runs
             _save_finished(running, store, on_saved, block=False)
     return LoopResult(saved, resumed, time.perf_counter() - start)
+
+
+def _candidates(decoder: Decoder, pending: list[tuple[Task, int]]) -> Iterator[tuple[Task, int, Candidate]]:
+    """Each pending sample's candidate, in order: one at a time, or a task's samples together
+    where the decoder can write them so (`solve_many`)."""
+    solve_many = getattr(decoder, "solve_many", None)
+    if solve_many is None:
+        for task, sample in pending:
+            yield task, sample, decoder.solve(task, sample)
+        return
+    for _, group in itertools.groupby(pending, key=lambda pair: pair[0].task_id):
+        tasks, samples = zip(*group)
+        for sample, candidate in zip(samples, solve_many(tasks[0], list(samples))):
+            yield tasks[0], sample, candidate
 
 
 def _record(task: Task, sample: int, candidate: Candidate) -> dict:

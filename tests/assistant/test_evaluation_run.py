@@ -110,6 +110,30 @@ def test_an_interrupted_run_resumes_without_redoing_saved_samples(monkeypatch, d
     assert sandbox.programs == [] and again["resumed"] == 4 and again["pass@1"] == 0.75
 
 
+def test_a_decoder_writing_samples_together_gets_each_tasks_missing_ones_at_once(monkeypatch, dataset, tmp_path):
+    batches = []
+
+    class Together(CanonicalDecoder):
+        def solve(self, task, sample):
+            raise AssertionError("solve_many is there: solve must not be called")
+
+        def solve_many(self, task, samples):
+            batches.append((task.task_id, samples))
+            return [super(Together, self).solve(task, s) for s in samples]
+
+    spec = DecoderSpec("together", lambda s, p: Together(), (), "test", deterministic=False, loads_model=False)
+    monkeypatch.setitem(DECODERS, "together", spec)
+    settings = EvalSettings(dataset=str(dataset), decoder="together", samples=3, limit=2, out=tmp_path / "run")
+    run_evaluation(settings, executor=CountingSandbox())
+    assert batches == [("toy/add", [0, 1, 2]), ("toy/twice", [0, 1, 2])]
+    lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()
+    kept = [line for line in lines if json.loads(line)["sample"] != 1]  # as if sample 1 of each was lost
+    (tmp_path / "run" / "samples.jsonl").write_text("".join(line + "\n" for line in kept))
+    batches.clear()
+    summary = run_evaluation(settings, executor=CountingSandbox())
+    assert batches == [("toy/add", [1]), ("toy/twice", [1])] and summary["resumed"] == 4 and summary["pass@1"] == 1.0
+
+
 def test_a_limited_run_extends_to_more_tasks(capsys, dataset, tmp_path):
     code, out, _ = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--json", "--limit", 2, "--out", tmp_path / "run")
     assert code == 0 and json.loads(out)["n_tasks"] == 2 and json.loads(out)["pass@1"] == 1.0

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from decoders import CancelFlag, Engine, StopRules, TokenSetGuide, beam_search, generate
+from decoders.branches import Branches
 from tests.decoders.test_loop import AlternatingGuide
+from tests.decoders.test_speculative import tiny_bf16  # noqa: F401 (the fixture)
 
 PROMPTS = ["def f(x):\n", "class A:\n    ", "import os\nx = "]
 
@@ -79,12 +81,36 @@ def test_width_one_is_greedy_decoding_under_a_guide(tiny_model, byte_tokenizer, 
     assert (beam.tokens, beam.text, beam.stop_reason) == (plain.tokens, plain.text, plain.stop_reason)
 
 
-def test_width_one_forks_nothing(tiny_model, byte_tokenizer, monkeypatch):
-    forks = []
-    original = Engine.fork
-    monkeypatch.setattr(Engine, "fork", lambda self, session: forks.append(1) or original(self, session))
-    beams(tiny_model, byte_tokenizer, stop=StopRules(max_new_tokens=10), width=1)
-    assert forks == []
+@pytest.mark.parametrize("width", [1, 4])
+def test_a_round_is_one_forward_pass_whatever_the_width(tiny_model, byte_tokenizer, monkeypatch, width):
+    calls = []
+    original = Engine._forward
+    monkeypatch.setattr(Engine, "_forward", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    engine = Engine(tiny_model)
+    session = engine.prefill(ids(byte_tokenizer, "def f(x):\n"))
+    before = (list(session.tokens), session.cache.layers[0].keys.shape)
+    calls.clear()
+    result = beam_search(engine, session, byte_tokenizer, StopRules(max_new_tokens=10), width)
+    assert len(calls) == result.forward_passes <= 10  # the last round's choice needs no pass
+    assert (session.tokens, session.cache.layers[0].keys.shape) == before  # the session is left as it was
+
+
+def test_beams_side_by_side_score_as_separate_sessions_bit_for_bit(tiny_bf16, byte_tokenizer, monkeypatch):  # noqa: F811
+    compactions = []
+    original = Branches._compact
+    monkeypatch.setattr(Branches, "_compact", lambda self, a: compactions.append(1) or original(self, a))
+    engine = Engine(tiny_bf16)
+    assert engine.exact
+    prompt = ids(byte_tokenizer, "class A:\n    ")
+    result = beam_search(engine, engine.prefill(prompt), byte_tokenizer, StopRules(max_new_tokens=60), 6)
+    assert compactions  # dead beams' nodes were dropped from the scratch cache on the way
+    for beam in result.beams:
+        alone = engine.prefill(prompt)
+        score = 0.0
+        for token in beam.tokens:
+            score += float(torch.log_softmax(alone.next_logits.float(), dim=-1)[token])
+            engine.step(alone, token)
+        assert score == beam.score  # the same logits, summed in the same order
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)
