@@ -116,7 +116,7 @@ class Engine:
         """
         if not prompt:
             raise ValueError("prefill needs at least one prompt token")
-        shared = _common_prefix(reuse.tokens, prompt) if reuse is not None else 0
+        shared = common_prefix(reuse.tokens, prompt) if reuse is not None else 0
         shared = min(shared, len(prompt) - 1)
         if shared > 0:
             session = self.fork(reuse)
@@ -269,7 +269,7 @@ def _path_rows(tree: DraftTree, tokens: list[int]) -> list[int]:
     return rows
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
+def common_prefix(a: list[int], b: list[int]) -> int:
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Sequence
+
 from .draft import EMPTY, DraftTree, Drafter, Verified
 from .engine import Engine, Interrupted, Session
 from .guides import Guide
@@ -60,16 +62,21 @@ def generate(
     on_text: TextSink | None = None,
     drafter: Drafter | None = None,
     reranker: Reranker | None = None,
+    generated: Sequence[int] = (),
 ) -> GenerationResult:
     """Continue `session` until a stop rule fires; `session` is advanced in place. A `reranker`
-    (greedy only) decides the steps it finds uncertain; the verifier stops at them."""
+    (greedy only) decides the steps it finds uncertain; the verifier stops at them.
+
+    `generated`: tokens of this generation already at the end of `session` (a search resuming
+    from a node of its tree): they count for the text rules and the budget, and lead the result's
+    tokens and text, as if this call had chosen them. `guide` must have seen them."""
     if reranker is not None and not sampling.greedy:
         raise ValueError("adaptive reranking decides greedy steps; it cannot be combined with sampling (temperature > 0)")
     start = time.perf_counter()
     generator = make_generator(sampling)
     stream = TextStream(on_text, stop)
-    new: list[int] = []
-    text, reason = "", None
+    new: list[int] = list(generated)
+    text, reason = decode(tokenizer, new) if new else "", None
     passes = drafted = kept = 0
     pause = reranker.pauses if reranker is not None else None
     verdict = accept(session.next_logits[None], EMPTY, guide, sampling, generator, pause)

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .uids import run_user
+
 RUNNER_FILES = ("child.py", "testplan.py")  # what runs inside, next to this module
 INSIDE_CHILD = "/opt/guidecode/sandbox"
 INSIDE_HOME = "/home/sandbox"
-SLOT_UID_BASE = 4_000_000  # far from login uids and from the usual subordinate-uid ranges
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
@@ -103,11 +104,6 @@ def interpreters() -> list[str]:
     return list(dict.fromkeys(p for p in found if p))
 
 
-def slot_user(slot: int) -> tuple[int, int] | None:
-    """The (uid, gid) a run in this slot drops to, or None when we cannot switch users (not root)."""
-    return (SLOT_UID_BASE + slot, SLOT_UID_BASE + slot) if os.geteuid() == 0 else None
-
-
 def _starts(isolation: Isolation, user: tuple[int, int] | None) -> str:
     """"" if a trivial program runs under `isolation` as `user`, else what went wrong."""
     workdir = Path(os.environ.get("TMPDIR", "/tmp"))
@@ -126,7 +122,9 @@ def _first_that_starts(bwrap: str | None) -> tuple[Isolation | None, str]:
     failures = []
     for interpreter in interpreters():
         isolation = Isolation(bwrap, interpreter)
-        if not (failure := _starts(isolation, slot_user(0))):
+        with run_user() as user:
+            failure = _starts(isolation, user)
+        if not failure:
             return isolation, ""
         failures.append(f"{interpreter}: {failure}")
     return None, "; ".join(failures)

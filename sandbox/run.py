@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import secrets
 import select
 import shutil
@@ -26,9 +25,10 @@ from typing import Iterable, Iterator
 
 from . import testplan
 from .collect import Collected, collect
-from .isolation import Isolation, choose, slot_user
+from .isolation import Isolation, choose
 from .limits import Limits
 from .spawn import spawn
+from .uids import run_user
 from .result import RunResult
 from .verdict import Report, verdict
 
@@ -51,9 +51,6 @@ class Sandbox:
         self.workers = workers or os.cpu_count() or 1
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
-        self._slots: queue.Queue[int] = queue.Queue()  # each concurrent run has its own uid
-        for slot in range(self.workers):
-            self._slots.put(slot)
 
     @property
     def mode(self) -> str:
@@ -64,11 +61,8 @@ class Sandbox:
         Raises ValueError when the tests do not parse or hold no test, and SandboxError when the
         sandbox itself fails (never a result that blames the program)."""
         names = _plan(tests, entry_point)
-        slot = self._slots.get()
-        try:
-            return self._run(Job(program, tests, entry_point, limits), names, slot)
-        finally:
-            self._slots.put(slot)
+        with run_user() as user:  # each concurrent run, of any process, has its own uid
+            return self._run(Job(program, tests, entry_point, limits), names, user)
 
     def run_many(self, jobs: Iterable[Job]) -> Iterator[tuple[int, RunResult]]:
         """(index in `jobs`, result), as runs finish, up to `workers` at once."""
@@ -77,9 +71,8 @@ class Sandbox:
             for future in as_completed(futures):
                 yield futures[future], future.result()
 
-    def _run(self, job: Job, names: tuple[str, ...], slot: int) -> RunResult:
+    def _run(self, job: Job, names: tuple[str, ...], user: tuple[int, int] | None) -> RunResult:
         limits = job.limits or self.limits
-        user = slot_user(slot)
         workdir = Path(tempfile.mkdtemp(prefix="guidecode-run-"))
         try:
             if user:

@@ -1,0 +1,111 @@
+"""Planning search (decoders/planning.py) on the tiny random-weight model, with rewards written here."""
+
+from __future__ import annotations
+
+import pytest
+
+from decoders import CancelFlag, Engine, StopRules, TokenSetGuide, generate
+from decoders.guides import best_allowed
+from decoders.planning import PlanningConfig, Scored, plan
+
+PROMPT = "def f(x):\n    return"
+STOP = StopRules(max_new_tokens=12)
+
+
+def ids(tokenizer, text):
+    return tokenizer(text)["input_ids"]
+
+
+def search(model, tokenizer, reward, config=PlanningConfig(rollouts=8), **kwargs):
+    engine = Engine(model)
+    session = engine.prefill(ids(tokenizer, PROMPT))
+    return engine, session, plan(engine, session, tokenizer, kwargs.pop("stop", STOP), reward, config, **kwargs)
+
+
+def greedy_text(model, tokenizer, stop=STOP, guide=None) -> str:
+    engine = Engine(model)
+    return generate(engine, engine.prefill(ids(tokenizer, PROMPT)), tokenizer, stop=stop, guide=guide).text
+
+
+class Counting:
+    """A reward that records what it was asked to score."""
+
+    def __init__(self, score):
+        self.score, self.asked = score, []
+
+    def __call__(self, text: str) -> Scored:
+        self.asked.append(text)
+        value = self.score(text)
+        return Scored(value, value >= 1.0)
+
+
+def test_the_first_rollout_is_greedy_and_wins_ties(tiny_model, byte_tokenizer):
+    reward = Counting(lambda text: 0.0)
+    _, _, result = search(tiny_model, byte_tokenizer, reward)
+    assert result.programs[0].text == greedy_text(tiny_model, byte_tokenizer) and result.programs[0].rollout == 1
+    assert result.best is result.programs[0]  # nothing beat it, so greedy's program stands
+    assert result.stopped == "rollouts" and result.rollouts == 8
+    assert len(reward.asked) == len(set(reward.asked)) == len(result.programs)  # each program run once
+
+
+def test_a_solved_first_rollout_stops_the_search(tiny_model, byte_tokenizer):
+    target = greedy_text(tiny_model, byte_tokenizer)
+    _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: float(text == target)))
+    assert (result.stopped, result.rollouts, result.best.text) == ("solved", 1, target)
+
+
+def test_it_finds_a_program_greedy_misses(tiny_model, byte_tokenizer):
+    engine = Engine(tiny_model)
+    session = engine.prefill(ids(byte_tokenizer, PROMPT))
+    second = byte_tokenizer.decode(best_allowed(session.next_logits, None, 2)[1])  # the model's runner-up first token
+    reward = Counting(lambda text: 1.0 if text.startswith(second) else 0.1)
+    _, _, result = search(tiny_model, byte_tokenizer, reward)
+    assert not greedy_text(tiny_model, byte_tokenizer).startswith(second)
+    assert result.stopped == "solved" and result.best.text.startswith(second) and result.best.rollout > 1
+
+
+def test_rewards_back_up_and_the_budget_holds(tiny_model, byte_tokenizer):
+    # A reward the search can only climb: the count of one letter in the program.
+    reward = Counting(lambda text: text.count("a") / 12)
+    _, _, result = search(tiny_model, byte_tokenizer, reward, PlanningConfig(rollouts=6, top_k=4))
+    assert result.rollouts <= 6 and result.best.scored.score == max(p.scored.score for p in result.programs)
+    assert result.best.scored.score >= result.programs[0].scored.score
+
+
+def test_the_session_is_left_as_it_was(tiny_model, byte_tokenizer):
+    engine, session, _ = search(tiny_model, byte_tokenizer, Counting(lambda text: 0.0))
+    assert len(session.tokens) == len(ids(byte_tokenizer, PROMPT))
+    assert session.cache.layers[0].keys.shape[-2] == len(session.tokens)
+
+
+def test_every_program_obeys_the_guide_and_the_stop_rules(tiny_model, byte_tokenizer):
+    guide = TokenSetGuide.of_characters(byte_tokenizer, "xyz( )\n")
+    stop = StopRules(max_new_tokens=10, stop_strings=("\n",))
+    _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: text.count("z") / 10), guide=guide, stop=stop)
+    assert result.programs[0].text == greedy_text(tiny_model, byte_tokenizer, stop, guide)
+    for program in result.programs:
+        assert set(program.text) <= set("xyz( )") and len(program.tokens) <= 10
+
+
+def test_a_cancelled_search_returns_what_it_has(tiny_model, byte_tokenizer):
+    cancel = CancelFlag()
+    cancel.set()
+    _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: 0.0), cancel=cancel)
+    assert (result.best, result.stopped, result.rollouts) == (None, "cancelled", 0)
+    later = CancelFlag()
+    progress = []
+
+    def on_rollout(done, best):
+        progress.append((done, best.text))
+        if done == 2:
+            later.set()
+
+    _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: 0.0), cancel=later, on_rollout=on_rollout)
+    assert result.stopped == "cancelled" and result.rollouts == 2 and result.best is not None
+    assert progress[0][0] == 1
+
+
+@pytest.mark.parametrize("field, value, message", [("rollouts", 0, "at least 1 rollout"), ("top_k", 0, "top_k"), ("seconds", 0.0, "positive")])
+def test_bad_budgets_are_refused(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        PlanningConfig(**{field: value})
