@@ -120,12 +120,12 @@ class GeneratedFunction:
 
 
 def _with_body(slot: FunctionSlot, completion: Completion) -> GeneratedFunction:
-    body = slot.indent + completion.text.lstrip(" \t") if completion.text else ""
+    body = slot.body(completion.text)
     return GeneratedFunction(slot.head + body, body, slot.name, completion, slot.replaced)
 
 
 @dataclass
-class _Request:
+class Request:
     """A completion request up to decoding: what `complete` and `sample` share."""
 
     start: float  # perf_counter at the request's start
@@ -140,6 +140,10 @@ class _Request:
     stop: StopRules
     stats: object | None  # the monitors' statistics, when they guide
     setup: float  # seconds waiting on the monitors' first answer
+
+    def written(self, text: str) -> str:
+        """Generated text as the completion to insert: healing's rewrite dropped, the scope's end applied."""
+        return scopes.finish(_strip_leading(text, self.healed), self.scope)
 
 
 class Assistant:
@@ -209,7 +213,7 @@ class Assistant:
 
         With a `workspace` (a project folder), monitors guide the completion through a language
         server over that folder; `path` is where the document lives (it is never read or written)."""
-        request = self._begin(text, cursor, max_new_tokens, guide, cancel, workspace, path)
+        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path)
         if isinstance(request, Completion):
             return request
         reranker = self._reranker(request)
@@ -218,7 +222,7 @@ class Assistant:
         result = self._decode(request.session, request.stop, request.guide, cancel, sink, reranker)
         if result.stop_reason != "cancelled":  # a cancelled session may hold a half-written cache
             self._previous = request.session
-        return self._completion(request, result, reranker)
+        return self.completion_for(request, result, reranker)
 
     def sample(
         self,
@@ -239,18 +243,18 @@ class Assistant:
             raise GuidecodeError("sampling several completions needs a temperature above 0 (--temperature)")
         if self.config.beam_width > 1 or self.config.rerank.enabled:
             raise GuidecodeError("sampling several completions cannot be combined with beam search or reranking")
-        request = self._begin(text, cursor, max_new_tokens, guide, cancel, workspace, path)
+        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path)
         if isinstance(request, Completion):
             return [request] * len(seeds)
         samplings = [SamplingConfig(self.config.temperature, self.config.top_p, seed) for seed in seeds]
         results = sample_many(self.engine, request.session, self.loaded.tokenizer, samplings, request.stop, request.guide, cancel)
         self._previous = request.session  # left as it was: only a scratch fork of it was written
-        return [self._completion(request, result, None) for result in results]
+        return [self.completion_for(request, result, None) for result in results]
 
-    def _begin(
+    def prepare(
         self, text: str, cursor: Cursor, max_new_tokens: int | None, guide: Guide | None, cancel: CancelFlag | None,
         workspace: str | Path | None, path: str | Path | None,
-    ) -> "_Request | Completion":
+    ) -> "Request | Completion":
         """Everything before decoding: scope, prompt, prefill and guides; a cancelled Completion
         if the prefill was cancelled."""
         start = time.perf_counter()
@@ -272,12 +276,12 @@ class Assistant:
         guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
         stop = self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens)
         line_start = text.rfind("\n", 0, offset) + 1
-        return _Request(start, text[:offset], text[offset:], line_start, scope, prompt, healed, session, guide, stop, stats, setup)
+        return Request(start, text[:offset], text[offset:], line_start, scope, prompt, healed, session, guide, stop, stats, setup)
 
-    def _completion(self, request: "_Request", result: GenerationResult, reranker: Reranker | None) -> Completion:
+    def completion_for(self, request: "Request", result: GenerationResult, reranker: Reranker | None) -> Completion:
         stats = request.stats
         return Completion(
-            text=scopes.finish(_strip_leading(result.text, request.healed), request.scope),
+            text=request.written(result.text),
             model=self.loaded.name,
             tokens=len(result.tokens),
             seconds=time.perf_counter() - request.start,  # end to end: prompt, prefill and decoding
@@ -295,7 +299,7 @@ class Assistant:
             paused_steps=reranker.stats.pauses if reranker else 0,
         )
 
-    def _reranker(self, request: _Request) -> Reranker | None:
+    def _reranker(self, request: Request) -> Reranker | None:
         """The reranker for one completion, if asked for: AdaDec, or selective contrast with the
         prompt rebuilt without its examples (`healed`: the prefix's end the model rewrites)."""
         rerank = self.config.rerank

@@ -19,7 +19,7 @@ from rich.live import Live
 from rich.syntax import Syntax
 from rich.table import Table
 
-from . import embedded, sandbox_command
+from . import embedded, sandbox_command, search_command
 
 
 from .config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig, RerankConfig
@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("source", nargs="?", default="-", metavar="FILE", help="Python file, or - for stdin (default)")
     generate.add_argument("--function", help="the function to write (default: the first with an empty body)")
     _model_options(generate)
+    search_command.add_options(generate, _positive_int, _positive_float)
 
     serve = commands.add_parser("serve", help="run the language server (stdio, or --tcp HOST:PORT)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
@@ -181,6 +182,7 @@ def _eval_parser(commands) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling: each sample's seed derives from it, the task and the sample's index (default: %(default)s)")
     p.add_argument("--beam-width", type=_positive_int, default=4, help="beam search width (default: %(default)s)")
     _rerank_options(p, "adadec: ")
+    p.add_argument("--rollouts", type=_positive_int, default=16, help="search, sample-filter: programs the model may write per task (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds each program may run with its tests (default: %(default)s)")
     p.add_argument("--out", type=Path, help="run folder; an interrupted run resumes from it (default: runs/eval/<dataset>-<decoder>-<model>)")
     p.add_argument("--json", action="store_true", help="print one JSON object: dataset, decoder, model, n_tasks, pass@k, seconds, tokens")
@@ -338,7 +340,10 @@ def cmd_generate(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     find_function_slot(text, args.function)  # a missing function is reported before the model loads
     where = _workspace(args, None if args.source == "-" else Path(args.source))
+    tests = search_command.test_suite(args, text)  # so is a test file that does not parse
     assistant = _load(args)
+    if not tests.empty:
+        return search_command.cmd_search(args, text, tests, assistant, where, out, err)
     if args.json:
         generated = assistant.generate_function(text, args.function, **where)
         print(json.dumps({"function": generated.function, "body": generated.body, "name": generated.name, **_completion_json(generated.completion)}))

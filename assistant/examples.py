@@ -20,7 +20,7 @@ _LABELLED = re.compile(r"^\s*(input|output|explanation)\s*:", re.IGNORECASE)
 _CALL_WITH_RESULT = re.compile(r"\w\(.*\)\s*(==>|=>|==|➞|->|→|should\s+return|returns?)\s*\S", re.IGNORECASE)
 
 
-def _docstring_spans(text: str) -> list[tuple[int, int]]:
+def docstring_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the docstrings of `text`'s module, classes and functions."""
     source = text.encode("utf-8")
     spans = []
@@ -61,7 +61,7 @@ def _strip_docstring(docstring: str) -> str:
 def without_examples(text: str) -> str:
     """`text` with the input-output examples of its docstrings removed."""
     out, last = [], 0
-    for start, end in _docstring_spans(text):
+    for start, end in docstring_spans(text):
         out += [text[last:start], _strip_docstring(text[start:end])]
         last = end
     return "".join(out) + text[last:]

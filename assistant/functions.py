@@ -21,6 +21,21 @@ class FunctionSlot:
     document: str  # the whole file with the placeholder body removed and an empty body line
     cursor: int  # offset in `document` of the empty body line, after its indentation
     replaced: tuple[int, int]  # character offsets in the original text of what the new body replaces
+    text: str = ""  # the original text
+
+    def body(self, written: str) -> str:
+        """A completion written at the cursor, as the function's body (indented as the slot's)."""
+        return self.indent + written.lstrip(" \t") if written else ""
+
+    def program(self, body: str) -> str:
+        """The original text with the function's body replaced by `body`."""
+        return splice(self.text, body, self.replaced)
+
+
+def splice(text: str, body: str, replaced: tuple[int, int]) -> str:
+    """`text` with a function's (empty) body, at the offsets `replaced`, replaced by `body`."""
+    start, end = replaced
+    return text[:start] + "\n" + body + text[end:]
 
 
 def _functions(node: tree_sitter.Node):
@@ -101,7 +116,7 @@ def _slot(source: bytes, fn: tree_sitter.Node) -> FunctionSlot:
     chars = lambda b: len(source[:b].decode("utf-8", "replace"))  # noqa: E731
     replaced = (chars(head_end), chars(fn.end_byte))
     name = fn.child_by_field_name("name").text.decode()
-    return FunctionSlot(name, head, indent, before + after, len(before), replaced)
+    return FunctionSlot(name, head, indent, before + after, len(before), replaced, source.decode())
 
 
 def _body_indent(source: bytes, kept: list[tree_sitter.Node], def_indent: str) -> str:

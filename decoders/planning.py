@@ -60,7 +60,7 @@ class Scored:
 
     score: float  # maximised by the search, e.g. the share of public tests passed
     solved: bool  # every public test passes: the search may stop
-    detail: object = None  # the caller's own (a sandbox result), kept with the program
+    detail: object = None  # the caller's own (e.g. how many tests passed), kept with the program
 
 
 @dataclass(frozen=True)

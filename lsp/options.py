@@ -39,6 +39,11 @@ class ServerOptions:
     # Uncertainty-adaptive reranking at the model's learned threshold: a decoder, not a guide (the
     # editor's "toggle guides" leaves it), and off by default: its lookaheads cost latency.
     adadec: bool = False
+    # guidecode.generate: search for a body passing the docstring's examples (or a test file) when
+    # there are any, writing at most this many programs and stopping after this many seconds.
+    search: bool = True
+    search_rollouts: int = 8
+    search_seconds: float = 60.0
 
     def assistant_config(self) -> AssistantConfig:
         return AssistantConfig(
@@ -59,7 +64,8 @@ class ServerOptions:
         return (self.model, self.dtype, self.device) != (other.model, other.dtype, other.device)
 
 
-_CAMEL = {"maxTokens": "max_tokens", "debounceMs": "debounce_ms", "maxPromptTokens": "max_prompt_tokens", "languageServer": "language_server"}
+_CAMEL = {"maxTokens": "max_tokens", "debounceMs": "debounce_ms", "maxPromptTokens": "max_prompt_tokens", "languageServer": "language_server",
+          "searchRollouts": "search_rollouts", "searchSeconds": "search_seconds"}
 
 
 def _check(name: str, value: Any) -> str | None:
@@ -76,7 +82,11 @@ def _check(name: str, value: Any) -> str | None:
         return "must be an integer from 0 to 5000"
     if name == "max_prompt_tokens" and not (isinstance(value, int) and not isinstance(value, bool) and 64 <= value <= 32768):
         return "must be an integer from 64 to 32768"
-    if name in ("speculation", "adadec") and not isinstance(value, bool):
+    if name == "search_rollouts" and not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 256):
+        return "must be an integer from 1 to 256"
+    if name == "search_seconds" and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 3600):
+        return "must be a number of seconds from 1 to 3600"
+    if name in ("speculation", "adadec", "search") and not isinstance(value, bool):
         return "must be true or false"
     if name == "language_server" and value not in LANGUAGE_SERVERS:
         return f"must be one of {', '.join(LANGUAGE_SERVERS)}"

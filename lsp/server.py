@@ -7,9 +7,7 @@ after shutdown — gets an empty result or a JSON-RPC error, never a dead server
 
 from __future__ import annotations
 
-import itertools
 import logging
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +16,15 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.server import LanguageServer
 
-from assistant import GuidecodeError
 
+from .generate import GENERATE, generate_command
 from .options import ServerOptions, parse_options
 from .service import Answer, CompletionService, document_path
 
 log = logging.getLogger("guidecode.lsp")
 
-GENERATE = "guidecode.generate"
 STATS = "guidecode.stats"
 STATUS = "guidecode/status"
-_tokens = itertools.count(1)
 
 
 class GuidecodeProtocol(LanguageServerProtocol):
@@ -184,7 +180,7 @@ def build_server(options: ServerOptions = ServerOptions(), loader=None) -> Guide
 
     @server.command(GENERATE)
     async def generate(ls: GuidecodeServer, args: list) -> dict:
-        return await _generate_function(ls, args)
+        return await generate_command(ls, args)
 
     return server
 
@@ -195,44 +191,3 @@ async def _complete(ls: GuidecodeServer, uri: str, position: lsp.Position) -> An
         return None
     text, offset = located
     return await ls.service.complete(uri, text, offset, workspace_for(ls, uri))
-
-
-async def _generate_function(ls: GuidecodeServer, args: list) -> dict:
-    target = args[0] if args and isinstance(args[0], dict) else {}
-    uri, position = target.get("uri"), target.get("position") or {}
-    try:
-        lsp_position = lsp.Position(line=int(position.get("line", -1)), character=int(position.get("character", -1)))
-    except (TypeError, ValueError):
-        lsp_position = lsp.Position(line=-1, character=-1)
-    located = document_offset(ls, uri, lsp_position) if isinstance(uri, str) else None
-    if located is None:
-        raise JsonRpcInvalidRequest(f"{GENERATE} needs [{{uri, position}}] of an open document; got {args!r}")
-    text, offset = located
-    async with _progress(ls, "guidecode: writing the function body") as done:
-        try:
-            generated = await ls.service.generate_function(text, offset, uri, workspace_for(ls, uri))
-        except GuidecodeError as error:
-            done(str(error))
-            raise JsonRpcInvalidRequest(str(error)) from None
-        done(f"{generated.completion.tokens} tokens in {generated.completion.seconds:.1f} s")
-    start, end = generated.replaced
-    edit = lsp.TextEdit(range=lsp.Range(offset_position(text, start), offset_position(text, end)), new_text="\n" + generated.body)
-    response = await ls.apply_edit_async(lsp.WorkspaceEdit(changes={uri: [edit]}), label=f"guidecode: body of {generated.name}")
-    return {"applied": bool(response and response.applied), "text": generated.body, "function": generated.name}
-
-
-@asynccontextmanager
-async def _progress(ls: GuidecodeServer, title: str):
-    """$/progress around long work, when the client supports it; yields a function taking the end message."""
-    capabilities = ls.client_capabilities.window
-    token = f"guidecode-{next(_tokens)}"
-    supported = bool(capabilities and capabilities.work_done_progress)
-    if supported:
-        await ls.progress.create_async(token)
-        ls.progress.begin(token, lsp.WorkDoneProgressBegin(title=title, cancellable=False))
-    message = [""]
-    try:
-        yield lambda text: message.__setitem__(0, text)
-    finally:
-        if supported:
-            ls.progress.end(token, lsp.WorkDoneProgressEnd(message=message[0]))

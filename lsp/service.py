@@ -78,6 +78,7 @@ class CompletionService:
         self._warm: set[str] = set()  # documents that already had a generation
         self._last_latency: float | None = None
         self.workspaces: tuple[str, ...] = ()
+        self._sandbox_instance = None  # built on the first search: it probes bubblewrap once
 
     # -- the model ---------------------------------------------------------------------------
 
@@ -230,6 +231,35 @@ class CompletionService:
             return await loop.run_in_executor(self.worker, lambda: assistant.complete_function_at(text, offset, workspace=workspace, path=document_path(uri)))
         finally:
             self.status("idle", self.options.model, self._last_latency)
+
+    async def search_function(self, text: str, offset: int, uri: str | None, workspace: str | None, tests, cancel, on_rollout):
+        """The body of the function around `offset` that passes most of `tests`, by planning
+        search (assistant/search.py); None if cancelled before a first program."""
+        from decoders.planning import PlanningConfig
+
+        from assistant.functions import find_function_slot_at
+        from assistant.search import search_function
+
+        assistant = await self.assistant()
+        slot = find_function_slot_at(text, offset)
+        config = PlanningConfig(rollouts=self.options.search_rollouts, seconds=self.options.search_seconds)
+        sandbox = self._sandbox()
+        loop = asyncio.get_running_loop()
+        self.status("busy", self.options.model, self._last_latency)
+        try:
+            return await loop.run_in_executor(
+                self.worker,
+                lambda: search_function(assistant, slot, tests, sandbox, config, cancel=cancel, on_rollout=on_rollout, workspace=workspace, path=document_path(uri)),
+            )
+        finally:
+            self.status("idle", self.options.model, self._last_latency)
+
+    def _sandbox(self):
+        from sandbox import Sandbox
+
+        if self._sandbox_instance is None:
+            self._sandbox_instance = Sandbox()
+        return self._sandbox_instance
 
     def shutdown(self) -> None:
         for flag in self._running.values():

@@ -6,6 +6,7 @@ save) → store (the run folder, resumable) → summary (pass@k, table, JSON); h
 
 from .datasets import Dataset, Task, load_dataset
 from .decoding import DECODERS, Candidate, Decoder, DecoderSpec, register
+from . import guided  # noqa: F401,E402 (registers search and sample-filter)
 from .harness import run_evaluation
 from .passk import mean_pass_at_k, pass_at_k
 from .settings import EvalSettings, SettingsError

@@ -20,7 +20,7 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
         dataset=args.dataset, decoder=args.decoder, samples=args.samples, limit=args.limit, model=args.model,
         dtype=args.dtype, device=args.device, max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
         seed=args.seed, beam_width=args.beam_width,
-        threshold=args.threshold, top_k=args.top_k, lookahead=args.lookahead, scoring=args.scoring, alpha=args.alpha, timeout_s=args.timeout, out=args.out,
+        threshold=args.threshold, top_k=args.top_k, lookahead=args.lookahead, scoring=args.scoring, alpha=args.alpha, rollouts=args.rollouts, timeout_s=args.timeout, out=args.out,
     ).resolved()
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from ..errors import GuidecodeError
+from ..functions import splice
 from ..progress import Progress
 from .datasets import Task
 
@@ -31,6 +32,8 @@ class Candidate:
     seed: int | None = None  # the sampling seed, for sampled candidates
     steps: int = 0  # reranking decoders: steps their entropy gate saw
     paused: int = 0  # of those, decided by looking ahead
+    rollouts: int = 0  # test-guided decoders: programs the model wrote for this answer
+    public: tuple[int, int] | None = None  # test-guided decoders: (public tests passed, public tests)
 
 
 class Decoder(Protocol):
@@ -75,12 +78,6 @@ def sample_seed(seed: int, task_id: str, sample: int) -> int:
     limited run draws exactly what a whole run would."""
     digest = hashlib.sha256(f"{seed}\0{task_id}\0{sample}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1  # 63 bits: any torch seed
-
-
-def splice(prompt: str, body: str, replaced: tuple[int, int]) -> str:
-    """The prompt with its function's (empty) body replaced by `body` (see functions.FunctionSlot)."""
-    start, end = replaced
-    return prompt[:start] + "\n" + body + prompt[end:]
 
 
 class AssistantDecoder:

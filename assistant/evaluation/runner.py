@@ -90,6 +90,8 @@ def _record(task: Task, sample: int, candidate: Candidate) -> dict:
         "seed": candidate.seed,
         "steps": candidate.steps,
         "paused": candidate.paused,
+        "rollouts": candidate.rollouts,
+        "public": list(candidate.public) if candidate.public is not None else None,
     }
 
 

@@ -39,6 +39,7 @@ class EvalSettings:
     lookahead: int | None = None  # adadec: tokens per candidate (None: 5; adadec-syntactic: at most 16)
     scoring: str = "mean"  # adadec: of the lookahead's log-probabilities
     alpha: float = 0.5  # uscd: weight of the contrast
+    rollouts: int = 16  # search and sample-filter: programs the model may write per task
     timeout_s: float = 10.0  # each program's run, tests included
     out: Path | None = None  # None: runs/eval/<dataset>-<decoder>[-<model>]
 
@@ -54,6 +55,7 @@ class EvalSettings:
             (self.top_k >= 2, f"--top-k must be at least 2, got {self.top_k}"),
             (self.alpha > 0, f"--alpha must be positive, got {self.alpha}"),
             (self.lookahead is None or self.lookahead >= 1, f"--lookahead must be at least 1, got {self.lookahead}"),
+            (self.rollouts >= 1, f"--rollouts must be at least 1, got {self.rollouts}"),
             (self.timeout_s > 0, f"--timeout must be positive, got {self.timeout_s}"),
         ]
         for ok, message in checks:

@@ -271,3 +271,21 @@ def test_uscd_contrasts_at_uncertain_steps(capsys, dataset, tmp_path, tiny_assis
     assert 0.5 < json.loads(out)["paused_share"] <= 1.0
     (config,) = tiny_assistants
     assert (config.rerank.method, config.rerank.alpha, config.rerank.threshold) == ("uscd", 1.0, 0.0)
+
+
+def test_search_and_sample_filter_spend_their_rollouts_on_the_public_examples(capsys, tmp_path, tiny_assistants):
+    task = {"task_id": "toy/inc", "prompt": 'def inc(x):\n    """Add one.\n    >>> inc(1)\n    2\n    >>> inc(-1)\n    0\n    """\n',
+            "test": CHECK + "    assert candidate(5) == 6\n", "entry_point": "inc"}
+    plain = {**TASKS[0], "task_id": "toy/plain"}  # no example in its docstring: nothing to search against
+    dataset = tmp_path / "examples.jsonl"
+    dataset.write_text(json.dumps(task) + "\n" + json.dumps(plain) + "\n")
+    for decoder in ("search", "sample-filter"):
+        code, _, err = run_cli(capsys, "--dataset", dataset, "--decoder", decoder, "--rollouts", 3, "--max-tokens", 6, "--out", tmp_path / decoder)
+        assert code == 0, err
+        records = {r["task_id"]: r for r in saved(tmp_path / decoder)}
+        # The random-weight model never writes inc: every rollout of the budget is spent on it.
+        assert records["toy/inc"]["public"] == [0, 2] and records["toy/inc"]["rollouts"] == 3
+        assert records["toy/inc"]["program"].startswith(task["prompt"]) and records["toy/inc"]["result"]["status"] != "passed"
+        assert records["toy/plain"]["public"] in (None, [0, 0])
+    greedy = tiny_assistants[0]
+    assert greedy.temperature == 0.0 and tiny_assistants[1].temperature == 0.8

@@ -33,6 +33,7 @@ class Session:
     statuses: list = field(default_factory=list)  # guidecode/status
     edits: list = field(default_factory=list)  # workspace/applyEdit
     progress: list = field(default_factory=list)  # $/progress values
+    progress_tokens: list = field(default_factory=list)  # their tokens, in the same order
 
     async def call(self, awaitable):
         return await asyncio.wait_for(awaitable, TIMEOUT)
@@ -77,6 +78,7 @@ async def start_session(model: str, options: dict | None = None, work_done_progr
     @client.feature(lsp.PROGRESS)
     def progress(params):
         session.progress.append(params.value)
+        session.progress_tokens.append(params.token)
 
     await client.start_io(sys.executable, "-m", "assistant.cli", "serve", "--model", str(model))
     capabilities = lsp.ClientCapabilities(window=lsp.WindowClientCapabilities(work_done_progress=work_done_progress))

@@ -172,6 +172,68 @@ def test_generate_command_proposes_an_edit_with_progress(tiny_model_dir):
     run(scenario())
 
 
+SEARCHABLE = 'def inc(x):\n    """Add one.\n    >>> inc(1)\n    2\n    """\n    ...\n'
+
+
+def _kinds(session) -> list[str]:
+    return [v["kind"] if isinstance(v, dict) else v.kind for v in session.progress]
+
+
+def test_generate_searches_against_the_docstring_examples_and_says_which_pass(tiny_model_dir, tmp_path):
+    async def scenario():
+        session = await start_session(tiny_model_dir, {"maxTokens": 8, "searchRollouts": 3})
+        session.open(URI, SEARCHABLE)
+        test_file = tmp_path / "test_inc.py"
+        test_file.write_text("def test_two():\n    assert inc(2) == 3\n")
+        args = [{"uri": URI, "position": {"line": 1, "character": 6}, "tests": str(test_file)}]
+        result = await session.call(session.client.workspace_execute_command_async(lsp.ExecuteCommandParams("guidecode.generate", args)))
+        search = result["search"]
+        # The random-weight model never writes inc: the whole budget goes, and no test passes.
+        assert result["applied"] is True and result["function"] == "inc"
+        assert (search["rollouts"], search["stopped"], search["passed"]) == (3, "rollouts", [])
+        assert search["failed"] == ["inc(1) == 2", "test_two"]
+        kinds = _kinds(session)
+        assert kinds[0] == "begin" and kinds[-1] == "end" and kinds.count("report") >= 1
+        begin = session.progress[0]
+        assert (begin["cancellable"] if isinstance(begin, dict) else begin.cancellable) is True
+        await stop_session(session)
+
+    run(scenario())
+
+
+def test_cancelling_the_search_keeps_the_best_program_so_far(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir, {"maxTokens": 8, "searchRollouts": 200})
+        session.open(URI, SEARCHABLE)
+        args = [{"uri": URI, "position": {"line": 1, "character": 6}}]
+        pending = asyncio.ensure_future(session.client.workspace_execute_command_async(lsp.ExecuteCommandParams("guidecode.generate", args)))
+        while "report" not in _kinds(session):  # a first program has been written
+            await asyncio.sleep(0.05)
+        token = session.progress_tokens[0]
+        session.client.window_work_done_progress_cancel(lsp.WorkDoneProgressCancelParams(token=token))
+        result = await session.call(pending)
+        assert result["search"]["stopped"] == "cancelled" and 1 <= result["search"]["rollouts"] < 200
+        assert result["applied"] is True
+        await stop_session(session)
+
+    run(scenario())
+
+
+def test_generate_without_search_or_with_a_missing_test_file(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir, {"maxTokens": 8, "search": False})
+        session.open(URI, SEARCHABLE)
+        args = [{"uri": URI, "position": {"line": 1, "character": 6}}]
+        result = await session.call(session.client.workspace_execute_command_async(lsp.ExecuteCommandParams("guidecode.generate", args)))
+        assert "search" not in result and result["function"] == "inc"
+        missing = [{"uri": URI, "position": {"line": 1, "character": 6}, "tests": "/nonexistent/test_x.py", "search": True}]
+        with pytest.raises(Exception, match="cannot read the test file /nonexistent/test_x.py"):
+            await session.call(session.client.workspace_execute_command_async(lsp.ExecuteCommandParams("guidecode.generate", missing)))
+        await stop_session(session)
+
+    run(scenario())
+
+
 def test_requests_after_shutdown_get_an_error(tiny_model_dir):
     async def scenario():
         session = await start_session(tiny_model_dir)

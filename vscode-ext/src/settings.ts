@@ -18,6 +18,8 @@ export interface GuidecodeOptions {
     speculation: boolean;
     languageServer: (typeof LANGUAGE_SERVERS)[number];
     adadec: boolean;
+    search: boolean;
+    searchRollouts: number;
 }
 
 export interface ServerLaunch {
@@ -41,6 +43,8 @@ export const DEFAULTS: Readonly<Settings> = {
     speculation: true,
     languageServer: 'jedi',
     adadec: false,
+    search: true,
+    searchRollouts: 8,
     server: { command: 'guidecode', pythonPath: '', args: [] },
     trace: 'off',
 };
@@ -91,6 +95,8 @@ export function readSettings(get: Getter): Settings {
         speculation: flag(get('speculation'), DEFAULTS.speculation),
         languageServer: oneOf(LANGUAGE_SERVERS, get('languageServer'), DEFAULTS.languageServer),
         adadec: flag(get('adadec'), DEFAULTS.adadec),
+        search: flag(get('search'), DEFAULTS.search),
+        searchRollouts: count(get('searchRollouts'), 1, DEFAULTS.searchRollouts),
         server: {
             command: text(get('server.command'), DEFAULTS.server.command),
             pythonPath: text(get('server.pythonPath'), ''),
@@ -102,8 +108,8 @@ export function readSettings(get: Getter): Settings {
 
 /** The part of the settings the server itself reads; how it is launched is none of its business. */
 export function serverOptionsOf(settings: Settings): GuidecodeOptions {
-    const { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer, adadec } = settings;
-    return { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer, adadec };
+    const { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer, adadec, search, searchRollouts } = settings;
+    return { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer, adadec, search, searchRollouts };
 }
 
 export function currentSettings(): Settings {

@@ -20,6 +20,8 @@ test('every setting has its default when nothing is set', () => {
         speculation: true,
         languageServer: 'jedi',
         adadec: false,
+        search: true,
+        searchRollouts: 8,
         server: { command: 'guidecode', pythonPath: '', args: [] },
         trace: 'off',
     });
@@ -28,7 +30,7 @@ test('every setting has its default when nothing is set', () => {
 test('set values override the defaults', () => {
     const s = readSettings(from({
         model: '1.5b', dtype: 'bfloat16', device: 'cuda', maxTokens: 32, debounceMs: 0,
-        guides: { healing: false }, speculation: true, languageServer: 'pyright', adadec: true, 'server.command': '/opt/gc',
+        guides: { healing: false }, speculation: true, languageServer: 'pyright', adadec: true, search: false, searchRollouts: 16, 'server.command': '/opt/gc',
         'server.pythonPath': '/venv/bin/python', 'server.args': ['--verbose'], 'trace.server': 'verbose',
     }));
     assert.equal(s.model, '1.5b');
@@ -40,13 +42,15 @@ test('set values override the defaults', () => {
     assert.equal(s.speculation, true);
     assert.equal(s.languageServer, 'pyright');
     assert.equal(s.adadec, true);
+    assert.equal(s.search, false);
+    assert.equal(s.searchRollouts, 16);
     assert.deepEqual(s.server, { command: '/opt/gc', pythonPath: '/venv/bin/python', args: ['--verbose'] });
     assert.equal(s.trace, 'verbose');
 });
 
 test('values of the wrong type or range fall back to the defaults', () => {
     const s = readSettings(from({
-        model: '  ', dtype: 'int8', device: 'tpu', maxTokens: 0, debounceMs: 2.5, speculation: 'yes', languageServer: 'pylance', adadec: 'on',
+        model: '  ', dtype: 'int8', device: 'tpu', maxTokens: 0, debounceMs: 2.5, speculation: 'yes', languageServer: 'pylance', adadec: 'on', search: 1, searchRollouts: 0,
         'server.args': ['--a', 3, null, '--b'], 'trace.server': 'loud',
     }));
     assert.equal(s.model, '0.5b');
@@ -57,6 +61,8 @@ test('values of the wrong type or range fall back to the defaults', () => {
     assert.equal(s.speculation, true); // the default
     assert.equal(s.languageServer, 'jedi');
     assert.equal(s.adadec, false);
+    assert.equal(s.search, true);
+    assert.equal(s.searchRollouts, 8);
     assert.deepEqual(s.server.args, ['--a', '--b']);
     assert.equal(s.trace, 'off');
 });
@@ -69,7 +75,7 @@ test('guides keep every boolean key, so new guides need no code change', () => {
 test('the server receives the options without launch or trace settings', () => {
     const options = serverOptionsOf(readSettings(from({ model: '1.5b', 'server.command': 'x' })));
     assert.deepEqual(Object.keys(options).sort(),
-        ['adadec', 'debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxTokens', 'model', 'speculation']);
+        ['adadec', 'debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxTokens', 'model', 'search', 'searchRollouts', 'speculation']);
     assert.equal(options.model, '1.5b');
 });
 
@@ -94,6 +100,8 @@ test('package.json declares every setting with the same default as the code', ()
         'guidecode.guides.monitors': DEFAULTS.guides.monitors,
         'guidecode.languageServer': DEFAULTS.languageServer,
         'guidecode.adadec': DEFAULTS.adadec,
+        'guidecode.search': DEFAULTS.search,
+        'guidecode.searchRollouts': DEFAULTS.searchRollouts,
         'guidecode.speculation': DEFAULTS.speculation,
         'guidecode.server.command': DEFAULTS.server.command,
         'guidecode.server.pythonPath': DEFAULTS.server.pythonPath,

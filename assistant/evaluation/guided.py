@@ -1,0 +1,120 @@
+"""Decoders that run candidates against a task's *public* tests before answering: `search`
+(planning search, assistant/search.py) and its baseline `sample-filter` (draw N programs, keep the
+first that passes the public tests, else the one passing most).
+
+Public tests are the examples in the task's docstring (assistant/public_tests.py); the task's
+`test` stays hidden and only scores the answer, as in PG-TD. A task whose docstring shows no
+example has nothing to search against: `search` answers greedy's program, `sample-filter` its
+first sample. Both spend at most `--rollouts` programs of the model's on a task.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from ..functions import find_function_slot
+from ..progress import Progress
+from .datasets import Task
+from .decoding import MODEL_SETTINGS, AssistantDecoder, Candidate, DecoderSpec, _check_functions, _load_assistant, register, sample_seed
+
+if TYPE_CHECKING:
+    from sandbox import Sandbox
+
+    from ..search import TestSuite
+    from .settings import EvalSettings
+
+
+def _public_sandbox(settings: "EvalSettings") -> "Sandbox":
+    from sandbox import Limits, Sandbox
+
+    return Sandbox(Limits(timeout_s=settings.timeout_s))
+
+
+def _public_tests(task: Task) -> "TestSuite":
+    from ..search import TestSuite
+
+    return TestSuite.build(task.prompt, task.entry_point)
+
+
+class SearchDecoder(AssistantDecoder):
+    def __init__(self, settings: "EvalSettings", progress: Progress):
+        from decoders.planning import PlanningConfig
+
+        super().__init__(_load_assistant(settings, progress), settings.max_tokens)
+        self.sandbox = _public_sandbox(settings)
+        self.config = PlanningConfig(rollouts=settings.rollouts)
+
+    def solve(self, task: Task, sample: int) -> Candidate:
+        from ..search import search_function
+
+        tests = _public_tests(task)
+        if tests.empty:
+            return super().solve(task, sample)  # nothing to search against: greedy's program
+        slot = find_function_slot(task.prompt, task.entry_point)
+        found = search_function(self.assistant, slot, tests, self.sandbox, self.config)
+        assert found is not None  # no cancel flag
+        c = found.generated.completion
+        public = (len(found.passed), len(tests.names))
+        return Candidate(found.generated.body, slot.program(found.generated.body), c.tokens, c.seconds, c.stop_reason,
+                         rollouts=found.result.rollouts, public=public)
+
+
+class SampleFilterDecoder(AssistantDecoder):
+    def __init__(self, settings: "EvalSettings", progress: Progress):
+        assistant = _load_assistant(settings, progress, temperature=settings.temperature, top_p=settings.top_p)
+        super().__init__(assistant, settings.max_tokens, settings.seed)
+        self.sandbox = _public_sandbox(settings)
+        self.rollouts = settings.rollouts
+
+    def solve(self, task: Task, sample: int) -> Candidate:
+        start = time.perf_counter()
+        assert self.seed is not None
+        seeds = [sample_seed(self.seed, task.task_id, i) for i in range(self.rollouts)]
+        drawn = self.assistant.sample_function(task.prompt, seeds, name=task.entry_point, max_new_tokens=self.max_tokens)
+        slot = find_function_slot(task.prompt, task.entry_point)
+        programs = [slot.program(g.body) for g in drawn]
+        tests = _public_tests(task)
+        chosen, public = 0, (0, 0)
+        if not tests.empty:
+            chosen, passed = _first_best(self.sandbox, programs, tests)
+            public = (passed, len(tests.names))
+        g = drawn[chosen]
+        tokens = sum(d.completion.tokens for d in drawn)
+        return Candidate(g.body, programs[chosen], tokens, time.perf_counter() - start, g.completion.stop_reason, seeds[chosen],
+                         rollouts=len(drawn), public=public)
+
+
+def _first_best(sandbox: "Sandbox", programs: list[str], tests: "TestSuite") -> tuple[int, int]:
+    """The first program passing every public test, else the first passing most; and how many it passes."""
+    from sandbox import Job, Outcome
+
+    passed = [0] * len(programs)
+    for index, result in sandbox.run_many(Job(program, tests.source) for program in programs):
+        passed[index] = sum(t.outcome == Outcome.PASSED for t in result.tests if t.name in tests.names)
+    best = max(range(len(programs)), key=lambda i: (passed[i], -i))
+    return best, passed[best]
+
+
+def _build_search(settings: "EvalSettings", progress: Progress) -> SearchDecoder:
+    return SearchDecoder(settings, progress)
+
+
+def _build_sample_filter(settings: "EvalSettings", progress: Progress) -> SampleFilterDecoder:
+    return SampleFilterDecoder(settings, progress)
+
+
+register(
+    DecoderSpec(
+        "search", _build_search, MODEL_SETTINGS + ("rollouts",),
+        "planning search (MCTS over tokens) whose rewards are the docstring's examples run in the sandbox, at most --rollouts programs",
+        check=_check_functions,
+    )
+)
+register(
+    DecoderSpec(
+        "sample-filter", _build_sample_filter, MODEL_SETTINGS + ("rollouts", "temperature", "top_p", "seed"),
+        "draw --rollouts programs, keep the first passing the docstring's examples (else the one passing most)",
+        check=_check_functions,
+    )
+)

@@ -1,0 +1,138 @@
+"""Test-guided generation: write a function body by planning search (decoders/planning.py), each
+candidate program scored by running it against the public tests in the sandbox.
+
+The tests are the examples in the function's docstring (assistant/public_tests.py), a test file
+the user names (pytest style: top-level asserts and `test_*` functions, run in the program's
+namespace, so they call its functions by name), or both. The program a candidate is run as is
+the whole document with the new body in place; the document itself is never written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from decoders import GenerationResult
+from decoders.planning import PlanningConfig, Program, Scored, SearchResult, plan
+from sandbox import Outcome, RunResult, Sandbox
+from sandbox.testplan import test_names
+
+from .errors import GuidecodeError
+from .public_tests import PublicTests, docstring_tests
+
+from .assistant import Completion, GeneratedFunction
+
+if TYPE_CHECKING:
+    from decoders import CancelFlag
+
+    from .assistant import Assistant
+    from .functions import FunctionSlot
+
+
+@dataclass(frozen=True)
+class TestSuite:
+    """The public tests a search runs candidates against."""
+
+    __test__ = False  # not a pytest class
+
+    source: str  # a test file: top-level asserts and test functions
+    names: tuple[str, ...]  # its tests, in order ("line 3", "test_add", ...)
+    shown: tuple[str, ...]  # each as a user reads it (an example's text, else its name)
+
+    @classmethod
+    def build(
+        cls, document: str, entry_point: str, test_file: str | None = None, doctests: bool = True, label: str = "tests"
+    ) -> "TestSuite":
+        """The docstring's examples (unless `doctests` is off) followed by `test_file`'s tests,
+        which are shown by their name in that file ("test_add", "<label> line 3")."""
+        examples = docstring_tests(document, entry_point) if doctests else PublicTests("", ())
+        parts = [part for part in (examples.source, test_file) if part]
+        source = "\n\n".join(part.rstrip("\n") for part in parts) + "\n" if parts else ""
+        if not source:
+            return cls("", (), ())
+        try:
+            names = test_names(source, None)
+            own = test_names(test_file, None) if test_file else ()
+        except SyntaxError as error:
+            raise GuidecodeError(f"the {label} file does not parse: {error.msg} (line {error.lineno})") from None
+        # The examples hold only asserts, and come first: the file's tests follow them in order.
+        shown = examples.examples + tuple(f"{label} {name}" if name.startswith("line ") else name for name in own)
+        return cls(source, names, shown)
+
+    @property
+    def empty(self) -> bool:
+        return not self.names
+
+
+@dataclass(frozen=True)
+class SearchedFunction:
+    generated: GeneratedFunction  # the best program's function; its completion's seconds are the whole search's
+    result: SearchResult
+    run: RunResult | None  # the best program's run against the public tests
+    tests: TestSuite
+
+    @property
+    def passed(self) -> tuple[str, ...]:
+        return tuple(shown for shown, outcome in self._outcomes() if outcome == Outcome.PASSED)
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        return tuple(shown for shown, outcome in self._outcomes() if outcome != Outcome.PASSED)
+
+    def _outcomes(self) -> list[tuple[str, Outcome | None]]:
+        got = {t.name: t.outcome for t in self.run.tests} if self.run is not None else {}
+        return [(shown, got.get(name)) for name, shown in zip(self.tests.names, self.tests.shown)]
+
+
+@dataclass
+class Scorer:
+    """The search's reward: the share of public tests a body passes, less an optional brevity
+    cost (`brevity` per 100 characters of body), which only ranks programs passing as many."""
+
+    tests: TestSuite
+    program_of: Callable[[str], str]  # generated text -> the program to run
+    sandbox: Sandbox
+    brevity: float = 0.0
+    runs: dict[str, RunResult] = field(default_factory=dict)  # by generated text
+
+    def __call__(self, text: str) -> Scored:
+        result = self.sandbox.run(self.program_of(text), self.tests.source)
+        self.runs[text] = result
+        passed = sum(t.outcome == Outcome.PASSED for t in result.tests if t.name in self.tests.names)
+        share = passed / len(self.tests.names)
+        return Scored(share - self.brevity * len(text) / 100, passed == len(self.tests.names), passed)
+
+
+def search_function(
+    assistant: "Assistant",
+    slot: "FunctionSlot",
+    tests: TestSuite,
+    sandbox: Sandbox,
+    config: PlanningConfig = PlanningConfig(),
+    brevity: float = 0.0,
+    cancel: "CancelFlag | None" = None,
+    on_rollout: Callable[[int, Program], None] | None = None,
+    workspace: str | Path | None = None,
+    path: str | Path | None = None,
+) -> SearchedFunction | None:
+    """The body of `slot`'s function that passes most of `tests`, by planning search; None when
+    cancelled before a first program was written."""
+    if tests.empty:
+        raise GuidecodeError("a test-guided search needs tests: examples in the docstring, or a test file (--tests)")
+    request = assistant.prepare(slot.document, slot.cursor, None, None, cancel, workspace, path)
+    if isinstance(request, Completion):  # cancelled during the prefill
+        return None
+    scorer = Scorer(tests, lambda text: slot.program(slot.body(request.written(text))), sandbox, brevity)
+    result = plan(
+        assistant.engine, request.session, assistant.loaded.tokenizer, request.stop, scorer, config, request.guide,
+        assistant.drafter(), cancel, on_rollout,
+    )
+    if result.best is None:
+        return None
+    best = result.best
+    generation = GenerationResult(best.text, list(best.tokens), best.stop_reason, result.seconds, len(request.prompt), result.forward_passes)
+    completion = assistant.completion_for(request, generation, None)
+    function = slot.head + slot.body(completion.text)
+    generated = GeneratedFunction(function, slot.body(completion.text), slot.name, completion, slot.replaced)
+    return SearchedFunction(generated, result, scorer.runs.get(best.text), tests)

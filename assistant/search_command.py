@@ -1,0 +1,92 @@
+"""`guidecode generate` with tests: the planning search, its progress, and which tests pass.
+
+`generate` searches when there is something to search against (examples in the function's
+docstring, or `--tests FILE`) unless `--no-search`; otherwise it writes the body as before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.syntax import Syntax
+
+from .errors import GuidecodeError
+from .progress import Progress
+
+
+def add_options(parser: argparse.ArgumentParser, positive_int, positive_float) -> None:
+    group = parser.add_argument_group("test-guided search (when the docstring shows examples, or with --tests)")
+    group.add_argument("--tests", type=Path, metavar="FILE", help="public tests: top-level asserts and test_* functions calling the function by name")
+    group.add_argument("--no-doctests", action="store_true", help="do not use the docstring's examples as tests")
+    group.add_argument("--no-search", action="store_true", help="write the body in one pass, even where there are tests")
+    group.add_argument("--rollouts", type=positive_int, default=16, help="most programs the search writes (default: %(default)s)")
+    group.add_argument("--time-budget", type=positive_float, metavar="SECONDS", help="stop searching after this long (the best program so far is kept)")
+
+
+def test_suite(args: argparse.Namespace, text: str):
+    """The public tests for the function `args` names in `text` (empty: no search)."""
+    from .cli import read_source
+    from .functions import find_function_slot
+    from .search import TestSuite
+
+    if args.no_search:
+        return TestSuite("", (), ())
+    slot = find_function_slot(text, args.function)
+    test_file = read_source(args.tests) if args.tests else None
+    tests = TestSuite.build(text, slot.name, test_file, not args.no_doctests, args.tests.name if args.tests else "tests")
+    if args.tests and tests.empty:
+        raise GuidecodeError(f"{args.tests} holds no test: write top-level asserts or test_* functions")
+    return tests
+
+
+def cmd_search(args: argparse.Namespace, text: str, tests, assistant, where: dict, out: Console, err: Console) -> int:
+    from decoders.planning import PlanningConfig
+    from sandbox import Sandbox
+
+    from .functions import find_function_slot
+    from .search import search_function
+
+    sandbox = Sandbox()
+    if sandbox.mode != "bubblewrap":
+        err.print(f"[yellow]warning:[/] candidates run with weaker isolation ({sandbox.mode})")
+    config = PlanningConfig(rollouts=args.rollouts, seconds=args.time_budget)
+    slot = find_function_slot(text, args.function)
+    progress = Progress.to_stderr() if not args.json else Progress.silent()
+    with progress.count(f"searching ({len(tests.names)} tests)", total=args.rollouts) as advance:
+        done = [0]
+
+        def on_rollout(rollouts: int, best) -> None:
+            advance(rollouts - done[0], f"best: {best.scored.detail} of {len(tests.names)} tests")
+            done[0] = rollouts
+
+        found = search_function(assistant, slot, tests, sandbox, config, on_rollout=on_rollout, **where)
+    assert found is not None  # no cancel flag
+    if args.json:
+        print(json.dumps(_as_json(found)))
+        return 0
+    out.print(Syntax(found.generated.function, "python"))
+    for shown in found.passed:
+        err.print(f"[green]passed[/] {shown}", markup=True, highlight=False)
+    for shown in found.failed:
+        err.print(f"[red]failed[/] {shown}", markup=True, highlight=False)
+    result = found.result
+    err.print(
+        f"{len(found.passed)} of {len(tests.names)} tests pass; search stopped ({result.stopped}) after {result.rollouts} "
+        f"programs written, {len(result.programs)} run, in {result.seconds:.1f} s; {assistant.description}",
+        style="dim", soft_wrap=True,
+    )
+    return 0
+
+
+def _as_json(found) -> dict:
+    from .cli import _completion_json
+
+    generated, result = found.generated, found.result
+    search = {
+        "rollouts": result.rollouts, "programs_run": len(result.programs), "stopped": result.stopped,
+        "passed": list(found.passed), "failed": list(found.failed), "seconds": round(result.seconds, 3),
+    }
+    return {"function": generated.function, "body": generated.body, "name": generated.name, **_completion_json(generated.completion), "search": search}
