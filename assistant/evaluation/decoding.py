@@ -34,6 +34,7 @@ class Candidate:
     paused: int = 0  # of those, decided by looking ahead
     rollouts: int = 0  # test-guided decoders: programs the model wrote for this answer
     public: tuple[int, int] | None = None  # test-guided decoders: (public tests passed, public tests)
+    public_rerun: int | None = None  # search: public tests the answer passes when run once more
 
 
 class Decoder(Protocol):

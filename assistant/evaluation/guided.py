@@ -11,6 +11,7 @@ first sample. Both spend at most `--rollouts` programs of the model's on a task.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..functions import find_function_slot
@@ -50,14 +51,17 @@ class SearchDecoder(AssistantDecoder):
 
         tests = _public_tests(task)
         if tests.empty:
-            return super().solve(task, sample)  # nothing to search against: greedy's program
+            return replace(super().solve(task, sample), rollouts=1)  # nothing to search against: greedy's program
         slot = find_function_slot(task.prompt, task.entry_point)
         found = search_function(self.assistant, slot, tests, self.sandbox, self.config)
         assert found is not None  # no cancel flag
         c = found.generated.completion
+        program = slot.program(found.generated.body)
+        # The check: a program the search returns as passing passes again, run afresh.
+        _, rerun = _first_best(self.sandbox, [program], tests)
         public = (len(found.passed), len(tests.names))
-        return Candidate(found.generated.body, slot.program(found.generated.body), c.tokens, c.seconds, c.stop_reason,
-                         rollouts=found.result.rollouts, public=public)
+        return Candidate(found.generated.body, program, c.tokens, c.seconds, c.stop_reason,
+                         rollouts=found.result.rollouts, public=public, public_rerun=rerun)
 
 
 class SampleFilterDecoder(AssistantDecoder):

@@ -92,6 +92,7 @@ def _record(task: Task, sample: int, candidate: Candidate) -> dict:
         "paused": candidate.paused,
         "rollouts": candidate.rollouts,
         "public": list(candidate.public) if candidate.public is not None else None,
+        "public_rerun": candidate.public_rerun,
     }
 
 

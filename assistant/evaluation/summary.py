@@ -28,6 +28,7 @@ def summarize(tasks: Sequence[Task], samples: int, records: dict[Key, dict]) -> 
     scores = {f"pass@{k}": round(mean_pass_at_k(counted, k), 6) for k in PASS_AT if k <= samples} if counted else {}
     steps = sum(r.get("steps", 0) for r in chosen)
     paused = {"paused_share": round(sum(r.get("paused", 0) for r in chosen) / steps, 4)} if steps else {}
+    guided = _guided(chosen)
     return {
         "n_tasks": len(tasks),
         "samples": samples,
@@ -37,7 +38,23 @@ def summarize(tasks: Sequence[Task], samples: int, records: dict[Key, dict]) -> 
         "execution_seconds": round(sum(r["result"]["wall_s"] for r in chosen), 3),
         "statuses": dict(Counter(r["result"]["status"] for r in chosen)),
         **paused,  # reranking decoders: the share of decoding steps that paused to look ahead
+        **guided,  # test-guided decoders: programs written, answers passing their public tests
         "tasks": per_task,
+    }
+
+
+def _guided(records: list[dict]) -> dict:
+    """Test-guided decoders' totals: programs the model wrote, tasks with public tests, answers
+    passing all of them, and (search) answers whose fresh re-run disagreed with the search."""
+    public = [r["public"] for r in records if r.get("public") and r["public"][1] > 0]
+    if not any(r.get("rollouts") for r in records):
+        return {}
+    reruns = [r for r in records if r.get("public_rerun") is not None and r.get("public")]
+    return {
+        "rollouts": sum(r.get("rollouts", 0) for r in records),
+        "with_public_tests": len(public),
+        "public_solved": sum(p[0] == p[1] for p in public),
+        "rerun_disagreements": sum(r["public_rerun"] != r["public"][0] for r in reruns),
     }
 
 
@@ -57,6 +74,7 @@ def table(summary: dict) -> Table:
         ("statuses", ", ".join(f"{n} {status}" for status, n in sorted(summary["statuses"].items()))),
         ("generation", f"{summary['tokens']} tokens in {summary['seconds']:.1f} s"),
         *((("paused steps", f"{summary['paused_share']:.1%}"),) if "paused_share" in summary else ()),
+        *((("test-guided", _guided_line(summary)),) if "rollouts" in summary else ()),
         ("execution", f"{summary['execution_seconds']:.1f} s in the sandbox ({summary['sandbox']})"),
         ("this invocation", f"{summary['new']} samples in {summary['wall_seconds']:.1f} s ({summary['resumed']} resumed)"),
         ("run folder", summary["out"]),
@@ -64,6 +82,13 @@ def table(summary: dict) -> Table:
     for name, value in rows:
         result.add_row(name, str(value))
     return result
+
+
+def _guided_line(summary: dict) -> str:
+    return (
+        f"{summary['rollouts']} programs written; {summary['public_solved']} of {summary['with_public_tests']} answers "
+        f"pass their public tests ({summary['rerun_disagreements']} disagree when re-run)"
+    )
 
 
 def _model(summary: dict) -> str:
