@@ -9,6 +9,8 @@ the whole document with the new body in place; the document itself is never writ
 
 from __future__ import annotations
 
+import ast
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Callable
 from decoders import GenerationResult
 from decoders.planning import PlanningConfig, Program, Scored, SearchResult, plan
 from sandbox import Outcome, RunResult, Sandbox
-from sandbox.testplan import test_names
+from sandbox.testplan import holds_assert, is_test_function, test_names
 
 from .errors import GuidecodeError
 from .public_tests import PublicTests, docstring_tests
@@ -63,6 +65,25 @@ class TestSuite:
     @property
     def empty(self) -> bool:
         return not self.names
+
+
+def split_test_target(target: str) -> tuple[str, str | None]:
+    """`tests.py::test_name` as (path, name), pytest's spelling; a plain path as (path, None)."""
+    path, sep, name = target.partition("::")
+    return (path, name) if sep and name else (target, None)
+
+
+def only_test(source: str, name: str) -> str:
+    """`source` with one test kept, the test function `name`: other test functions and top-level
+    asserts go, everything else (imports, helpers, constants) stays."""
+    try:
+        module = ast.parse(source)
+    except SyntaxError as error:
+        raise GuidecodeError(f"the test file does not parse: {error.msg} (line {error.lineno})") from None
+    if not any(is_test_function(node) and node.name == name for node in module.body):
+        raise GuidecodeError(f"no test function {name!r} in the test file")
+    module.body = [n for n in module.body if (is_test_function(n) and n.name == name) or not (is_test_function(n) or holds_assert(n))]
+    return ast.unparse(module) + "\n"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -19,7 +22,7 @@ from .progress import Progress
 
 def add_options(parser: argparse.ArgumentParser, positive_int, positive_float) -> None:
     group = parser.add_argument_group("test-guided search (when the docstring shows examples, or with --tests)")
-    group.add_argument("--tests", type=Path, metavar="FILE", help="public tests: top-level asserts and test_* functions calling the function by name")
+    group.add_argument("--tests", metavar="FILE[::TEST]", help="public tests: top-level asserts and test_* functions calling the function by name; FILE::test_name keeps that one")
     group.add_argument("--no-doctests", action="store_true", help="do not use the docstring's examples as tests")
     group.add_argument("--no-search", action="store_true", help="write the body in one pass, even where there are tests")
     group.add_argument("--rollouts", type=positive_int, default=16, help="most programs the search writes (default: %(default)s)")
@@ -30,13 +33,17 @@ def test_suite(args: argparse.Namespace, text: str):
     """The public tests for the function `args` names in `text` (empty: no search)."""
     from .cli import read_source
     from .functions import find_function_slot
-    from .search import TestSuite
+    from .search import TestSuite, only_test, split_test_target
 
     if args.no_search:
         return TestSuite("", (), ())
     slot = find_function_slot(text, args.function)
-    test_file = read_source(args.tests) if args.tests else None
-    tests = TestSuite.build(text, slot.name, test_file, not args.no_doctests, args.tests.name if args.tests else "tests")
+    test_file, label = None, "tests"
+    if args.tests:
+        path, name = split_test_target(args.tests)
+        test_file, label = read_source(Path(path)), Path(path).name
+        test_file = only_test(test_file, name) if name else test_file
+    tests = TestSuite.build(text, slot.name, test_file, not args.no_doctests, label)
     if args.tests and tests.empty:
         raise GuidecodeError(f"{args.tests} holds no test: write top-level asserts or test_* functions")
     return tests
@@ -62,8 +69,10 @@ def cmd_search(args: argparse.Namespace, text: str, tests, assistant, where: dic
             advance(rollouts - done[0], f"best: {best.scored.detail} of {len(tests.names)} tests")
             done[0] = rollouts
 
-        found = search_function(assistant, slot, tests, sandbox, config, on_rollout=on_rollout, **where)
-    assert found is not None  # no cancel flag
+        with _interrupt_sets(cancel := threading.Event()):
+            found = search_function(assistant, slot, tests, sandbox, config, cancel=cancel, on_rollout=on_rollout, **where)
+    if found is None:
+        raise GuidecodeError("interrupted before the search wrote a first program")
     if args.json:
         print(json.dumps(_as_json(found)))
         return 0
@@ -79,6 +88,23 @@ def cmd_search(args: argparse.Namespace, text: str, tests, assistant, where: dic
         style="dim", soft_wrap=True,
     )
     return 0
+
+
+@contextmanager
+def _interrupt_sets(flag: threading.Event):
+    """The first Ctrl-C stops the search (the best program so far is printed); a second one
+    interrupts as usual."""
+    def handler(signum, frame):
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+
+    previous = signal.signal(signal.SIGINT, handler) if threading.current_thread() is threading.main_thread() else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _as_json(found) -> dict:

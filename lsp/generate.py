@@ -55,7 +55,7 @@ async def generate_command(ls: "GuidecodeServer", args: list) -> dict:
 
 def _tests(ls: "GuidecodeServer", text: str, offset: int, target: dict[str, Any]):
     from assistant.functions import find_function_slot_at
-    from assistant.search import TestSuite
+    from assistant.search import TestSuite, only_test, split_test_target
 
     wanted = target.get("search", ls.service.options.search)
     if wanted is False:
@@ -64,8 +64,11 @@ def _tests(ls: "GuidecodeServer", text: str, offset: int, target: dict[str, Any]
     path = target.get("tests")
     if path is not None and not isinstance(path, str):
         raise GuidecodeError(f"{GENERATE}: 'tests' must be the path of a test file, got {path!r}")
-    test_file = _read(Path(path)) if path else None
-    return TestSuite.build(text, slot.name, test_file, label=Path(path).name if path else "tests")
+    if not path:
+        return TestSuite.build(text, slot.name)
+    file, name = split_test_target(path)
+    test_file = _read(Path(file))
+    return TestSuite.build(text, slot.name, only_test(test_file, name) if name else test_file, label=Path(file).name)
 
 
 def _read(path: Path) -> str:

@@ -19,16 +19,16 @@ REPORT = "__guidecode_report__"  # the name the rewritten tests call; injected b
 PROGRAM_TEST = "program"  # with no tests, running the program is the one test
 
 
-def _asserts(node: ast.stmt) -> bool:
+def holds_assert(node: ast.stmt) -> bool:
     """Whether `node` is or holds an assert of its own (not one inside a nested def or class)."""
     if isinstance(node, ast.Assert):
         return True
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return False
-    return any(_asserts(child) for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt))
+    return any(holds_assert(child) for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt))
 
 
-def _is_test_function(node: ast.stmt) -> bool:
+def is_test_function(node: ast.stmt) -> bool:
     return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")
 
 
@@ -48,16 +48,16 @@ def test_names(tests: str | None, entry_point: str | None) -> tuple[str, ...]:
     if tests is None:
         return (PROGRAM_TEST,)
     module = parse(tests)
-    names = [f"line {n.lineno}" for n in module.body if _asserts(n)]
-    names += [n.name for n in module.body if _is_test_function(n) and isinstance(n, ast.FunctionDef)]
+    names = [f"line {n.lineno}" for n in module.body if holds_assert(n)]
+    names += [n.name for n in module.body if is_test_function(n) and isinstance(n, ast.FunctionDef)]
     check = _check_function(module, entry_point)
     if check is not None:
-        names += [f"check line {n.lineno}" for n in check.body if _asserts(n)]
+        names += [f"check line {n.lineno}" for n in check.body if holds_assert(n)]
     return tuple(names)
 
 
 def test_functions(module: ast.Module) -> tuple[str, ...]:
-    return tuple(n.name for n in module.body if _is_test_function(n) and isinstance(n, ast.FunctionDef))
+    return tuple(n.name for n in module.body if is_test_function(n) and isinstance(n, ast.FunctionDef))
 
 
 def _reporting(test: ast.stmt, name: str) -> ast.stmt:
@@ -71,10 +71,10 @@ def instrument(tests: str, entry_point: str | None) -> ast.Module:
     """The test file with every assert-test rewritten to report its outcome (test functions and
     `check` are called by the runner). Line numbers are kept, so tracebacks point at the file."""
     module = parse(tests)
-    module.body = [_reporting(n, f"line {n.lineno}") if _asserts(n) else n for n in module.body]
+    module.body = [_reporting(n, f"line {n.lineno}") if holds_assert(n) else n for n in module.body]
     check = _check_function(module, entry_point)
     if check is not None:
-        check.body = [_reporting(n, f"check line {n.lineno}") if _asserts(n) else n for n in check.body]
+        check.body = [_reporting(n, f"check line {n.lineno}") if holds_assert(n) else n for n in check.body]
     return ast.fix_missing_locations(module)
 
 

@@ -1,0 +1,76 @@
+"""Test-guided generation's front end: which tests a search runs, and `guidecode generate` with
+tests, on the tiny random-weight model (what it writes fails; the plumbing is the point)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from assistant import Assistant
+from assistant.cli import main
+from assistant.errors import GuidecodeError
+from assistant.loading import LoadedModel
+from assistant.search import TestSuite, only_test, split_test_target
+
+DOC = 'def inc(x):\n    """Add one.\n    >>> inc(1)\n    2\n    """\n'
+TESTS = "import math\n\nLIMIT = 3\nassert inc(0) == 1\n\ndef test_two():\n    assert inc(2) == 3\n\ndef test_big():\n    assert inc(10) == 11\n"
+
+
+def test_the_suite_puts_the_docstring_examples_first_and_names_the_files_tests():
+    suite = TestSuite.build(DOC, "inc", TESTS, label="test_inc.py")
+    assert suite.shown == ("inc(1) == 2", "test_inc.py line 4", "test_two", "test_big")
+    assert len(suite.names) == 4 and "LIMIT = 3" in suite.source
+    assert TestSuite.build(DOC, "inc", TESTS, doctests=False).shown[0] == "tests line 4"
+    assert TestSuite.build('def g():\n    """Nothing to see."""\n', "g").empty
+
+
+def test_one_test_function_can_be_picked_pytest_style():
+    assert split_test_target("t.py::test_two") == ("t.py", "test_two") and split_test_target("t.py") == ("t.py", None)
+    kept = only_test(TESTS, "test_two")
+    assert "def test_two" in kept and "test_big" not in kept and "assert inc(0)" not in kept
+    assert "import math" in kept and "LIMIT = 3" in kept  # what the test may need stays
+    with pytest.raises(GuidecodeError, match="no test function 'test_three'"):
+        only_test(TESTS, "test_three")
+    with pytest.raises(GuidecodeError, match="does not parse"):
+        only_test("def test_(:\n", "test_")
+
+
+@pytest.fixture
+def tiny(monkeypatch, tiny_model, byte_tokenizer):
+    loaded = LoadedModel(tiny_model, byte_tokenizer, "tiny", torch.float32, torch.device("cpu"), 0.0, False)
+    monkeypatch.setattr(Assistant, "load", classmethod(lambda cls, config, progress=None: cls(loaded, config)))
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_generate_searches_and_reports_each_test(capsys, tmp_path, tiny):
+    source, tests = tmp_path / "inc.py", tmp_path / "test_inc.py"
+    source.write_text(DOC)
+    tests.write_text(TESTS)
+    code, out, err = run(capsys, "generate", source, "--tests", f"{tests}::test_two", "--rollouts", 2, "--max-tokens", 6, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["name"] == "inc" and result["function"].startswith(DOC.rstrip("\n"))
+    search = result["search"]
+    assert (search["rollouts"], search["stopped"], search["passed"]) == (2, "rollouts", [])
+    assert search["failed"] == ["inc(1) == 2", "test_two"]
+    assert source.read_text() == DOC  # the user's file is not written
+
+
+def test_generate_without_search_or_with_bad_tests(capsys, tmp_path, tiny):
+    source = tmp_path / "inc.py"
+    source.write_text(DOC)
+    code, out, _ = run(capsys, "generate", source, "--no-search", "--max-tokens", 4, "--json")
+    assert code == 0 and "search" not in json.loads(out)
+    code, _, err = run(capsys, "generate", source, "--tests", tmp_path / "missing.py")
+    assert code == 1 and "file not found" in err
+    empty = tmp_path / "test_empty.py"
+    empty.write_text("import os\n")
+    code, _, err = run(capsys, "generate", source, "--tests", empty, "--no-doctests")
+    assert code == 1 and "holds no test" in err
