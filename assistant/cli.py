@@ -65,24 +65,23 @@ def _monitor_list(value: str) -> tuple[str, ...]:
     return names
 
 
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return number
+def _positive(convert, noun: str):
+    """An argparse type: `convert` the value, which must be above 0 (`noun` names what was expected)."""
+
+    def parse(value: str):
+        try:
+            number = convert(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}") from None
+        if not number > 0:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}")
+        return number
+
+    return parse
 
 
-def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
-    return number
+_positive_int = _positive(int, "a positive integer")
+_positive_float = _positive(float, "a positive number")
 
 
 def _rerank_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
