@@ -13,9 +13,30 @@ export interface RequestClient {
 /** Asked on every call, so a restarted server is picked up. */
 export type ClientSource = () => RequestClient | undefined;
 
+export interface SearchReport {
+    rollouts: number;
+    stopped: string;
+    passed?: string[];
+    failed?: string[];
+}
+
 export interface GenerateResult {
     applied: boolean;
     text: string;
+    search?: SearchReport;
+}
+
+/** What a test-guided search found, in one line: how many tests pass, and the first that fail. */
+export function describeSearch(search: SearchReport): string {
+    const passed = search.passed ?? [];
+    const failed = search.failed ?? [];
+    const total = passed.length + failed.length;
+    const programs = `${search.rollouts} program${search.rollouts === 1 ? '' : 's'} written, ${search.stopped}`;
+    if (failed.length === 0) {
+        return `guidecode: all ${total} tests pass (${programs}).`;
+    }
+    const shown = failed.slice(0, 3).join('; ') + (failed.length > 3 ? `; and ${failed.length - 3} more` : '');
+    return `guidecode: ${passed.length} of ${total} tests pass (${programs}); failing: ${shown}`;
 }
 
 function requireClient(getClient: ClientSource): RequestClient | undefined {
@@ -44,6 +65,9 @@ export async function generateFunction(getClient: ClientSource): Promise<Generat
     )) as GenerateResult | null | undefined;
     if (!result?.applied) {
         void api.showWarningMessage('guidecode: no function body was written (is the cursor inside a function?).');
+    } else if (result.search) {
+        const message = describeSearch(result.search);
+        void ((result.search.failed ?? []).length ? api.showWarningMessage(message) : api.showInformationMessage(message));
     }
     return result ?? undefined;
 }

@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { beforeEach, test } from 'node:test';
-import { formatStats, generateFunction, registerCommands, RequestClient, showStats, toggleGuides } from '../commands';
+import { describeSearch, formatStats, generateFunction, registerCommands, RequestClient, showStats, toggleGuides } from '../commands';
 
 beforeEach(() => mock.reset());
 
@@ -73,6 +73,23 @@ test('generate asks the server for the function at the cursor of the active edit
     }]);
     assert.deepEqual(result, { applied: true, text: '    return 1\n' });
     assert.deepEqual(mock.messages, []);
+});
+
+test('generate says which tests the searched body passes', async () => {
+    editor('python', 12, 4);
+    const search = { rollouts: 3, stopped: 'rollouts', passed: ['f(1) == 2'], failed: ['test_big'] };
+    const { client } = fakeClient({ applied: true, text: '    return 1\n', search });
+    await generateFunction(() => client);
+    assert.deepEqual(mock.messages, [{ level: 'warning', text: 'guidecode: 1 of 2 tests pass (3 programs written, rollouts); failing: test_big' }]);
+    mock.messages.length = 0;
+    const solved = fakeClient({ applied: true, text: '', search: { rollouts: 1, stopped: 'solved', passed: ['a', 'b'], failed: [] } });
+    await generateFunction(() => solved.client);
+    assert.deepEqual(mock.messages, [{ level: 'info', text: 'guidecode: all 2 tests pass (1 program written, solved).' }]);
+});
+
+test('a long list of failing tests is cut to three', () => {
+    const text = describeSearch({ rollouts: 8, stopped: 'rollouts', passed: [], failed: ['a', 'b', 'c', 'd', 'e'] });
+    assert.equal(text, 'guidecode: 0 of 5 tests pass (8 programs written, rollouts); failing: a; b; c; and 2 more');
 });
 
 test('generate warns when the server wrote nothing', async () => {
