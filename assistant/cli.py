@@ -153,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--json", action="store_true")
 
     _eval_parser(commands)
+    compare = commands.add_parser("compare", help="eval runs side by side, as ratios to the first (on the tasks all finished)")
+    compare.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders (runs/eval/...); the first is the base")
+    compare.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    compare.add_argument("--json", action="store_true", help="print one JSON object")
     _calibrate_parser(commands)
     sandbox_command.add_parser(commands, _positive_int, _positive_float)
 
@@ -527,6 +531,21 @@ def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from dataclasses import asdict
+
+    from .evaluation import compare
+
+    comparison = compare.compare(args.runs)
+    if args.json:
+        print(json.dumps(asdict(comparison)))
+    elif args.markdown:
+        print(compare.markdown(comparison))
+    else:
+        out.print(compare.table(comparison))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .evaluation import SettingsError, command
 
@@ -550,7 +569,7 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve, "bench": cmd_bench, "eval": cmd_eval, "calibrate": cmd_calibrate, "sandbox": sandbox_command.cmd_sandbox}
+COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve, "bench": cmd_bench, "eval": cmd_eval, "compare": cmd_compare, "calibrate": cmd_calibrate, "sandbox": sandbox_command.cmd_sandbox}
 
 
 def main(argv: list[str] | None = None) -> int:
