@@ -187,7 +187,7 @@ def _eval_parser(commands) -> None:
     _rerank_options(p, "adadec: ")
     p.add_argument("--rollouts", type=_positive_int, default=16, help="search, sample-filter: programs the model may write per task (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds each program may run with its tests (default: %(default)s)")
-    p.add_argument("--out", type=Path, help="run folder; an interrupted run resumes from it (default: runs/eval/<dataset>-<decoder>-<model>)")
+    p.add_argument("--out", type=Path, help="run folder; an interrupted run resumes from it (default: runs/eval/<dataset>-<decoder>[-r<rollouts>]-<model>)")
     p.add_argument("--json", action="store_true", help="print one JSON object: dataset, decoder, model, n_tasks, pass@k, seconds, tokens")
 
 

@@ -41,7 +41,7 @@ class EvalSettings:
     alpha: float = 0.5  # uscd: weight of the contrast
     rollouts: int = 16  # search and sample-filter: programs the model may write per task
     timeout_s: float = 10.0  # each program's run, tests included
-    out: Path | None = None  # None: runs/eval/<dataset>-<decoder>[-<model>]
+    out: Path | None = None  # None: runs/eval/<dataset>-<decoder>[-r<rollouts>][-<model>]
 
     def __post_init__(self) -> None:
         checks = [
@@ -74,7 +74,9 @@ class EvalSettings:
     def run_dir(self, dataset: Dataset) -> Path:
         if self.out is not None:
             return self.out
-        parts = [dataset.name, self.decoder] + ([_slug(self.model)] if lookup(self.decoder).loads_model else [])
+        spec = lookup(self.decoder)
+        budget = [f"r{self.rollouts}"] if "rollouts" in spec.uses else []  # runs at several budgets sit side by side
+        parts = [dataset.name, self.decoder, *budget] + ([_slug(self.model)] if spec.loads_model else [])
         return Path("runs") / "eval" / "-".join(parts)
 
     def recorded(self, dataset: Dataset) -> dict:

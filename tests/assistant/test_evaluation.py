@@ -141,6 +141,8 @@ def test_default_run_folders():
     assert EvalSettings().run_dir(dataset) == Path("runs/eval/humaneval-greedy-0.5b")
     assert EvalSettings(decoder="canonical").run_dir(dataset) == Path("runs/eval/humaneval-canonical")
     assert EvalSettings(decoder="sampling", model="Qwen/Qwen2.5-Coder-1.5B").run_dir(dataset) == Path("runs/eval/humaneval-sampling-Qwen--Qwen2.5-Coder-1.5B")
+    assert EvalSettings(decoder="search", rollouts=4).run_dir(dataset) == Path("runs/eval/humaneval-search-r4-0.5b")
+    assert EvalSettings(decoder="sample-filter").run_dir(dataset) == Path("runs/eval/humaneval-sample-filter-r16-0.5b")
 
 
 def test_recorded_settings_are_what_changes_results():
