@@ -153,10 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--json", action="store_true")
 
     _eval_parser(commands)
-    compare = commands.add_parser("compare", help="eval runs side by side, as ratios to the first (on the tasks all finished)")
-    compare.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders (runs/eval/...); the first is the base")
-    compare.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    compare.add_argument("--json", action="store_true", help="print one JSON object")
+    from .evaluation import command as eval_command
+
+    eval_command.add_compare_parser(commands)
     _calibrate_parser(commands)
     sandbox_command.add_parser(commands, _positive_int, _positive_float)
 
@@ -532,18 +531,9 @@ def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from dataclasses import asdict
+    from .evaluation import command
 
-    from .evaluation import compare
-
-    comparison = compare.compare(args.runs)
-    if args.json:
-        print(json.dumps(asdict(comparison)))
-    elif args.markdown:
-        print(compare.markdown(comparison))
-    else:
-        out.print(compare.table(comparison))
-    return 0
+    return command.cmd_compare(args, out, err)
 
 
 def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:

@@ -1,10 +1,13 @@
 """The `guidecode eval` command's two ends: settings from its arguments, and the report (a rich
-table, or one JSON object on stdout). The run itself is harness.run_evaluation."""
+table, or one JSON object on stdout). The run itself is harness.run_evaluation. Also `guidecode
+compare`, which reads run folders (evaluation/compare.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
+from pathlib import Path
 
 from rich.console import Console
 
@@ -31,4 +34,24 @@ def run(settings: EvalSettings, as_json: bool, out: Console, err: Console) -> in
         print(json.dumps(json_line(summary)))
     else:
         out.print(table(summary))
+    return 0
+
+
+def add_compare_parser(commands) -> None:
+    compare = commands.add_parser("compare", help="eval runs side by side, as ratios to the first (on the tasks all finished)")
+    compare.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders (runs/eval/...); the first is the base")
+    compare.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    compare.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from . import compare
+
+    comparison = compare.compare(args.runs)
+    if args.json:
+        print(json.dumps(asdict(comparison)))
+    elif args.markdown:
+        print(compare.markdown(comparison))
+    else:
+        out.print(compare.table(comparison))
     return 0
