@@ -62,6 +62,15 @@ class TestSuite:
         shown = examples.examples + tuple(f"{label} {name}" if name.startswith("line ") else name for name in own)
         return cls(source, names, shown)
 
+    @classmethod
+    def load(cls, document: str, entry_point: str, target: str | None, read: Callable[[Path], str], doctests: bool = True) -> "TestSuite":
+        """`build` with the test file `target` names (`path` or `path::test_name`), read by `read`."""
+        if not target:
+            return cls.build(document, entry_point, None, doctests)
+        path, name = split_test_target(target)
+        test_file = read(Path(path))
+        return cls.build(document, entry_point, only_test(test_file, name) if name else test_file, doctests, Path(path).name)
+
     @property
     def empty(self) -> bool:
         return not self.names
@@ -92,6 +101,14 @@ class SearchedFunction:
     result: SearchResult
     run: RunResult | None  # the best program's run against the public tests
     tests: TestSuite
+
+    def report(self) -> dict:
+        """What the front ends print of the search (`--json`, the LSP command's answer)."""
+        result = self.result
+        return {
+            "rollouts": result.rollouts, "programs_run": len(result.programs), "stopped": result.stopped,
+            "passed": list(self.passed), "failed": list(self.failed), "seconds": round(result.seconds, 3),
+        }
 
     @property
     def passed(self) -> tuple[str, ...]:

@@ -11,7 +11,6 @@ import json
 import signal
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 
 from rich.console import Console
 from rich.syntax import Syntax
@@ -33,17 +32,12 @@ def test_suite(args: argparse.Namespace, text: str):
     """The public tests for the function `args` names in `text` (empty: no search)."""
     from .cli import read_source
     from .functions import find_function_slot
-    from .search import TestSuite, only_test, split_test_target
+    from .search import TestSuite
 
     if args.no_search:
         return TestSuite("", (), ())
     slot = find_function_slot(text, args.function)
-    test_file, label = None, "tests"
-    if args.tests:
-        path, name = split_test_target(args.tests)
-        test_file, label = read_source(Path(path)), Path(path).name
-        test_file = only_test(test_file, name) if name else test_file
-    tests = TestSuite.build(text, slot.name, test_file, not args.no_doctests, label)
+    tests = TestSuite.load(text, slot.name, args.tests, read_source, not args.no_doctests)
     if args.tests and tests.empty:
         raise GuidecodeError(f"{args.tests} holds no test: write top-level asserts or test_* functions")
     return tests
@@ -110,9 +104,5 @@ def _interrupt_sets(flag: threading.Event):
 def _as_json(found) -> dict:
     from .cli import _completion_json
 
-    generated, result = found.generated, found.result
-    search = {
-        "rollouts": result.rollouts, "programs_run": len(result.programs), "stopped": result.stopped,
-        "passed": list(found.passed), "failed": list(found.failed), "seconds": round(result.seconds, 3),
-    }
-    return {"function": generated.function, "body": generated.body, "name": generated.name, **_completion_json(generated.completion), "search": search}
+    generated = found.generated
+    return {"function": generated.function, "body": generated.body, "name": generated.name, **_completion_json(generated.completion), "search": found.report()}

@@ -62,7 +62,8 @@ class Branches:
     ) -> tuple[list[int], torch.Tensor]:
         """One forward pass: token i after the prefix and the slots `ancestry[i]`; returns the
         slots the tokens took and their logits, [k, vocab]."""
-        if self._dead() > max(64, self.used - self.prefix - self._dead()):
+        dead = self._dead()
+        if dead > max(64, self.used - self.prefix - dead):
             ancestry = self._compact(ancestry)
         k, used = len(tokens), self.used
         positions = torch.tensor([self.prefix + len(a) for a in ancestry])  # [k]

@@ -110,8 +110,7 @@ class _Search:
     cancel: CancelFlag | None
     sessions: list[Session] = field(default_factory=list)  # whose caches later prefills reuse
     rollouts: list[tuple[int, Program]] = field(default_factory=list)  # (tokens before the rollout's start, its program)
-    scores: dict[str, Scored] = field(default_factory=dict)  # by program text
-    programs: list[Program] = field(default_factory=list)
+    programs: dict[str, Program] = field(default_factory=dict)  # by text, in the order written: each run once
     written: int = 0  # rollouts the model wrote
     passes: int = 0
 
@@ -157,7 +156,7 @@ def plan(
             on_rollout(search.written, best)
     stopped = "solved" if best is not None and best.scored.solved else stopped
     seconds = time.perf_counter() - start
-    return SearchResult(best, search.programs, search.written, iterations, stopped, seconds, search.passes)
+    return SearchResult(best, list(search.programs.values()), search.written, iterations, stopped, seconds, search.passes)
 
 
 def _budget_spent(search: _Search, best: Program | None, start: float) -> SearchStop | None:
@@ -251,10 +250,6 @@ def _scored(search: _Search, tokens: tuple[int, ...], reason: StopReason, text: 
         text = search.decode(tokens)
         if (cut := search.stop.cut(text)) is not None:
             text = text[:cut]
-    scored = search.scores.get(text)
-    if scored is not None:
-        return next(p for p in search.programs if p.text == text)
-    program = Program(text, tokens, reason, search.reward(text), search.written)
-    search.scores[text] = program.scored
-    search.programs.append(program)
-    return program
+    if text not in search.programs:
+        search.programs[text] = Program(text, tokens, reason, search.reward(text), search.written)
+    return search.programs[text]

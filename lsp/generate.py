@@ -55,7 +55,7 @@ async def generate_command(ls: "GuidecodeServer", args: list) -> dict:
 
 def _tests(ls: "GuidecodeServer", text: str, offset: int, target: dict[str, Any]):
     from assistant.functions import find_function_slot_at
-    from assistant.search import TestSuite, only_test, split_test_target
+    from assistant.search import TestSuite
 
     wanted = target.get("search", ls.service.options.search)
     if wanted is False:
@@ -64,11 +64,7 @@ def _tests(ls: "GuidecodeServer", text: str, offset: int, target: dict[str, Any]
     path = target.get("tests")
     if path is not None and not isinstance(path, str):
         raise GuidecodeError(f"{GENERATE}: 'tests' must be the path of a test file, got {path!r}")
-    if not path:
-        return TestSuite.build(text, slot.name)
-    file, name = split_test_target(path)
-    test_file = _read(Path(file))
-    return TestSuite.build(text, slot.name, only_test(test_file, name) if name else test_file, label=Path(file).name)
+    return TestSuite.load(text, slot.name, path, _read)
 
 
 def _read(path: Path) -> str:
@@ -100,13 +96,7 @@ async def _search(ls: "GuidecodeServer", uri: str, text: str, offset: int, works
             report.end("cancelled before a first program")
             return {"applied": False, "text": "", "function": None, "search": {"stopped": "cancelled", "rollouts": 0}}
         report.end(f"{len(found.passed)} of {total} tests pass ({found.result.stopped}, {found.result.rollouts} programs)")
-    answer = await _propose(ls, uri, text, found.generated)
-    result = found.result
-    answer["search"] = {
-        "rollouts": result.rollouts, "programs_run": len(result.programs), "stopped": result.stopped,
-        "passed": list(found.passed), "failed": list(found.failed), "seconds": round(result.seconds, 3),
-    }
-    return answer
+    return {**await _propose(ls, uri, text, found.generated), "search": found.report()}
 
 
 async def _propose(ls: "GuidecodeServer", uri: str, text: str, generated) -> dict:
