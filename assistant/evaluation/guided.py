@@ -64,6 +64,12 @@ class SearchDecoder(AssistantDecoder):
                          rollouts=found.result.rollouts, public=public, public_rerun=rerun)
 
 
+# Samples are drawn this many at a time, side by side, and tested before the next batch: the first
+# passing program is the same as when all are drawn at once (each sample depends on its seed only),
+# but a task whose early samples pass stops paying for the rest, as the search stops when solved.
+SAMPLE_BATCH = 4
+
+
 class SampleFilterDecoder(AssistantDecoder):
     def __init__(self, settings: "EvalSettings", progress: Progress):
         assistant = _load_assistant(settings, progress, temperature=settings.temperature, top_p=settings.top_p)
@@ -75,16 +81,27 @@ class SampleFilterDecoder(AssistantDecoder):
         start = time.perf_counter()
         assert self.seed is not None
         seeds = [sample_seed(self.seed, task.task_id, i) for i in range(self.rollouts)]
-        drawn = self.assistant.sample_function(task.prompt, seeds, name=task.entry_point, max_new_tokens=self.max_tokens)
         slot = find_function_slot(task.prompt, task.entry_point)
-        programs = [slot.program(g.body) for g in drawn]
         tests = _public_tests(task)
-        chosen, public = 0, (0, 0)
-        if not tests.empty:
-            chosen, passed = _first_best(self.sandbox, programs, tests)
-            public = (passed, len(tests.names))
+        if tests.empty:  # nothing to filter with: the first sample is the answer
+            seeds = seeds[:1]
+        drawn: list = []
+        programs: list[str] = []
+        chosen, passed = 0, -1
+        for batch in range(0, len(seeds), SAMPLE_BATCH):
+            new = self.assistant.sample_function(task.prompt, seeds[batch:batch + SAMPLE_BATCH], name=task.entry_point, max_new_tokens=self.max_tokens)
+            drawn += new
+            programs += [slot.program(g.body) for g in new]
+            if tests.empty:
+                break
+            best, best_passed = _first_best(self.sandbox, programs[batch:], tests)
+            if best_passed > passed:  # strictly more: among equals the earliest stays
+                chosen, passed = batch + best, best_passed
+            if passed == len(tests.names):
+                break
         g = drawn[chosen]
         tokens = sum(d.completion.tokens for d in drawn)
+        public = (max(passed, 0), len(tests.names))
         return Candidate(g.body, programs[chosen], tokens, time.perf_counter() - start, g.completion.stop_reason, seeds[chosen],
                          rollouts=len(drawn), public=public)
 

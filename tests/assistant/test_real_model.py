@@ -102,3 +102,33 @@ def test_rerankers_with_speculation_equal_them_without(real_model, method):
     a, b = plain.generate_function(prompt), fast.generate_function(prompt)
     assert (a.body, a.completion.tokens) == (b.body, b.completion.tokens)
     assert 0 < b.completion.paused_steps < b.completion.decided_steps
+
+
+def test_sample_filter_keeps_the_first_sample_that_passes_and_draws_no_further_batch(real_model, monkeypatch):
+    """Drawing in batches and stopping at the first batch holding a passing program chooses what
+    drawing the whole budget at once and taking the first that passes would."""
+    from assistant.evaluation import EvalSettings
+    from assistant.evaluation.datasets import Task
+    from assistant.evaluation.decoding import sample_seed
+    from assistant.evaluation.guided import SAMPLE_BATCH, SampleFilterDecoder
+    from assistant.progress import Progress
+    from assistant.search import TestSuite
+    from sandbox import Limits, Outcome, Sandbox
+
+    monkeypatch.setattr(Assistant, "load", classmethod(lambda cls, config, progress=None: cls(real_model, config)))
+    prompt = 'def count_vowels(s):\n    """Count the vowels of s.\n    >>> count_vowels("abcde")\n    2\n    >>> count_vowels("ACEDY")\n    2\n    """\n'
+    task = Task("toy/vowels", prompt, "def check(candidate):\n    pass\n", "count_vowels")
+    settings = EvalSettings(decoder="sample-filter", rollouts=2 * SAMPLE_BATCH, max_tokens=64)
+    decoder = SampleFilterDecoder(settings, Progress.silent())
+    chosen = decoder.solve(task, 0)
+
+    seeds = [sample_seed(settings.seed, task.task_id, i) for i in range(settings.rollouts)]
+    drawn = decoder.assistant.sample_function(prompt, seeds, name="count_vowels", max_new_tokens=64)
+    tests = TestSuite.build(prompt, "count_vowels")
+    sandbox = Sandbox(Limits(timeout_s=10.0))
+    passed = [sum(t.outcome == Outcome.PASSED for t in sandbox.run(prompt + g.body, tests.source).tests) for g in drawn]
+    first = max(range(len(drawn)), key=lambda i: (passed[i], -i))
+    assert chosen.seed == seeds[first] and chosen.completion == drawn[first].body
+    assert chosen.public == (passed[first], 2)
+    batches = first // SAMPLE_BATCH + 1 if passed[first] == 2 else 2
+    assert chosen.rollouts == batches * SAMPLE_BATCH
