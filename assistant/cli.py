@@ -8,33 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 from rich.console import Console
 from rich.live import Live
 from rich.syntax import Syntax
 from rich.table import Table
 
-from . import embedded, sandbox_command, search_command
-
-
+from . import bench_command, embedded, sandbox_command, search_command
+from .cli_args import Parser, UsageError, monitor_list, name_list, parse_position, positive_float, positive_int, read_source, rerank_options
 from .config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig, RerankConfig
 from .errors import GuidecodeError
 from .progress import Progress
-
-
-class UsageError(GuidecodeError):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # argparse prints the whole usage first; one line that says what to fix is enough.
-        raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -43,58 +29,23 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float16 or float32")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--allow-download", action="store_true", help="fetch hub models missing from the local cache")
-    parser.add_argument("--max-tokens", type=_positive_int, default=None, help="most tokens to generate")
+    parser.add_argument("--max-tokens", type=positive_int, default=None, help="most tokens to generate")
     parser.add_argument("--no-speculation", action="store_true", help="decode without drafting (the output is the same; only slower)")
     parser.add_argument("--draft-model", help="a smaller model with the same tokenizer that drafts too (e.g. 0.5b for --model 1.5b)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of highlighted code")
     parser.add_argument("--workspace", type=Path, help="project folder the monitors analyse (default: the file's project root; none for stdin)")
     parser.add_argument("--no-monitors", action="store_true", help="decode without static-analysis monitors")
-    parser.add_argument("--monitors", type=_monitor_list, default=None, metavar="NAMES", help=f"comma-separated monitors to run (default: all: {','.join(MONITOR_NAMES)})")
+    parser.add_argument("--monitors", type=monitor_list, default=None, metavar="NAMES", help=f"comma-separated monitors to run (default: all: {','.join(MONITOR_NAMES)})")
     parser.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi", help="the monitors' language server (default: %(default)s)")
     parser.add_argument("--adadec", action="store_true", help="uncertainty-adaptive reranking: uncertain steps look ahead and rerank")
     parser.add_argument("--syntactic-lookahead", action="store_true", help="with --adadec: look ahead to the end of a statement")
     parser.add_argument("--uscd", action="store_true", help="selective contrast: uncertain steps subtract what the model says without the docstrings' examples")
-    _rerank_options(parser, "with --adadec: ")
-
-
-def _monitor_list(value: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in value.split(",") if n.strip())
-    unknown = [n for n in names if n not in MONITOR_NAMES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown monitor {unknown[0]!r}; choose from {', '.join(MONITOR_NAMES)}")
-    return names
-
-
-def _positive(convert, noun: str):
-    """An argparse type: `convert` the value, which must be above 0 (`noun` names what was expected)."""
-
-    def parse(value: str):
-        try:
-            number = convert(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}") from None
-        if not number > 0:
-            raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}")
-        return number
-
-    return parse
-
-
-_positive_int = _positive(int, "a positive integer")
-_positive_float = _positive(float, "a positive number")
-
-
-def _rerank_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
-    parser.add_argument("--threshold", type=float, help=f"{prefix}entropy threshold in nats (default: the one `guidecode calibrate` learned for the model)")
-    parser.add_argument("--top-k", type=_positive_int, default=3, help=f"{prefix}candidates looked ahead from at a pause (default: %(default)s)")
-    parser.add_argument("--lookahead", type=_positive_int, help=f"{prefix}tokens per candidate (default: 5; with the syntactic lookahead: at most 16)")
-    parser.add_argument("--scoring", choices=("mean", "sum", "min"), default="mean", help=f"{prefix}how a lookahead's log-probabilities score (default: %(default)s)")
-    parser.add_argument("--alpha", type=float, default=0.5, help="uscd: weight of the contrast (default: %(default)s)")
+    rerank_options(parser, "with --adadec: ")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="guidecode", description="A local code assistant whose every token is guided.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="guidecode", description="A local code assistant whose every token is guided.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     complete = commands.add_parser("complete", help="complete the code at a position of a file")
     complete.add_argument("position", metavar="PATH:LINE:COL", help="file and 1-based line and column of the cursor")
@@ -104,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("source", nargs="?", default="-", metavar="FILE", help="Python file, or - for stdin (default)")
     generate.add_argument("--function", help="the function to write (default: the first with an empty body)")
     _model_options(generate)
-    search_command.add_options(generate, _positive_int, _positive_float)
+    search_command.add_options(generate, positive_int, positive_float)
 
     serve = commands.add_parser("serve", help="run the language server (stdio, or --tcp HOST:PORT)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
@@ -114,80 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", default="auto")
     serve.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
-    bench = commands.add_parser("bench", help="benchmarks (see benchmarks/)")
-    benches = bench.add_subparsers(dest="bench", required=True, parser_class=_Parser)
-    typing = benches.add_parser("lsp", help="replay typing a file through the language server")
-    typing.add_argument("--file", required=True, type=Path, help="a Python file to replay (one the project did not write)")
-    typing.add_argument("--model", default=embedded.DEFAULT_MODEL)
-    typing.add_argument("--dtype", default="auto")
-    typing.add_argument("--start-line", type=_positive_int, help="1-based line where typing starts (default: the middle)")
-    typing.add_argument("--chars", type=_positive_int, default=300, help="characters to type (default: %(default)s)")
-    typing.add_argument("--cps", type=float, default=6.0, help="typing speed in characters per second (default: %(default)s)")
-    typing.add_argument("--line-pause", type=float, default=1.0, help="seconds of pause after each line (default: %(default)s)")
-    typing.add_argument("--max-prompt-tokens", type=_positive_int, help="the server's prompt budget (default: the server's)")
-    typing.add_argument("--json", action="store_true")
-    mgd = benches.add_parser("mgd", help="monitor-guided decoding on a Python source tree: with and without monitors, side by side")
-    mgd.add_argument("--repo", action="append", required=True, type=Path, metavar="DIR", help="a Python source tree (repeatable)")
-    mgd.add_argument("--limit", type=_positive_int, default=30, help="tasks per tree (default: %(default)s)")
-    mgd.add_argument("--model", action="append", help="model(s) to compare (repeatable; default: 0.5b and 1.5b)")
-    mgd.add_argument("--dtype", default="auto")
-    mgd.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi")
-    mgd.add_argument("--max-tokens", type=_positive_int, default=32, help="most tokens per completion (default: %(default)s)")
-    mgd.add_argument("--max-prompt-tokens", type=_positive_int, default=1024, help="prompt budget (default: %(default)s)")
-    mgd.add_argument("--seed", type=int, default=0, help="which positions are sampled from each tree")
-    mgd.add_argument("--json", action="store_true")
-    box = benches.add_parser("sandbox", help="a sandboxed run's overhead over a bare Python start, and parallel throughput")
-    box.add_argument("--repeat", type=_positive_int, default=50, help="sequential runs per method (default: %(default)s)")
-    box.add_argument("--jobs", type=_positive_int, default=100, help="runs for the throughput figure (default: %(default)s)")
-    box.add_argument("--json", action="store_true")
-    speed = benches.add_parser("speed", help="speculative decoding against transformers, side by side")
-    speed.add_argument(
-        "--prompts", action="append", metavar="FILE.jsonl",
-        help="a JSONL file of {id, prompt, max_new_tokens?}, or a shipped workload: humaneval, infile, edit (repeatable; default: all three)",
-    )
-    speed.add_argument("--model", default=embedded.DEFAULT_MODEL)
-    speed.add_argument("--draft-model", help="a smaller model with the same tokenizer (adds assisted generation and our draft-model drafter)")
-    speed.add_argument("--dtype", default="auto")
-    speed.add_argument("--limit", type=_positive_int, help="only the first N prompts of each file")
-    speed.add_argument("--repeat", type=_positive_int, default=1, help="timed repetitions per method and prompt; the median is reported")
-    speed.add_argument("--json", action="store_true")
-
-    _eval_parser(commands)
+    bench_command.add_parser(commands)
     from .evaluation import command as eval_command
 
+    eval_command.add_eval_parser(commands)
     eval_command.add_compare_parser(commands)
     _calibrate_parser(commands)
-    sandbox_command.add_parser(commands, _positive_int, _positive_float)
+    sandbox_command.add_parser(commands, positive_int, positive_float)
 
     models = commands.add_parser("models", help="list, prepare or verify the embedded models")
     models.add_argument("action", nargs="?", choices=("list", "prepare", "verify"), default="list")
     models.add_argument("names", nargs="*", metavar="NAME", help=f"embedded models (default: all installed; {', '.join(embedded.EMBEDDED)})")
     models.add_argument("--dtype", default="auto", help="dtype to prepare the ready-to-load cache in")
     return parser
-
-
-def _eval_parser(commands) -> None:
-    from .evaluation.decoding import DECODERS
-
-    names = "; ".join(f"{n}: {spec.help}" for n, spec in DECODERS.items())
-    p = commands.add_parser("eval", help="pass@k of a decoder on HumanEval or a JSONL file of tasks, run in the sandbox")
-    p.add_argument("--dataset", required=True, metavar="humaneval|FILE", help="humaneval, or a .jsonl(.gz) file of {task_id, prompt, test, entry_point[, canonical_solution]}")
-    p.add_argument("--decoder", choices=list(DECODERS), default="greedy", help=f"{names} (default: %(default)s)")
-    p.add_argument("--samples", type=_positive_int, help="samples per task (default: 10 for sampling; greedy, beam and canonical take 1 only)")
-    p.add_argument("--limit", type=_positive_int, help="only the first N tasks")
-    p.add_argument("--model", default=embedded.DEFAULT_MODEL, help="as for complete (default: %(default)s)")
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--max-tokens", type=_positive_int, default=512, help="most tokens per completion (default: %(default)s)")
-    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default: %(default)s)")
-    p.add_argument("--top-p", type=float, default=0.95, help="sampling top-p (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="sampling: each sample's seed derives from it, the task and the sample's index (default: %(default)s)")
-    p.add_argument("--beam-width", type=_positive_int, default=4, help="beam search width (default: %(default)s)")
-    _rerank_options(p, "adadec: ")
-    p.add_argument("--rollouts", type=_positive_int, default=16, help="search, sample-filter: programs the model may write per task (default: %(default)s)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds each program may run with its tests (default: %(default)s)")
-    p.add_argument("--out", type=Path, help="run folder; an interrupted run resumes from it (default: runs/eval/<dataset>-<decoder>[-r<rollouts>]-<model>)")
-    p.add_argument("--json", action="store_true", help="print one JSON object: dataset, decoder, model, n_tasks, pass@k, seconds, tokens")
 
 
 def _calibrate_parser(commands) -> None:
@@ -197,42 +87,11 @@ def _calibrate_parser(commands) -> None:
     p.add_argument("--model", default=embedded.DEFAULT_MODEL, help="as for complete (default: %(default)s)")
     p.add_argument("--dtype", default="auto")
     p.add_argument("--device", default="auto")
-    p.add_argument("--packages", type=_name_list, default=DEFAULT_PACKAGES, metavar="A,B,C", help=f"installed packages (import names) whose code is read (default: {','.join(DEFAULT_PACKAGES)})")
-    p.add_argument("--tokens", type=_positive_int, default=40_000, help="tokens of code to read (default: %(default)s)")
+    p.add_argument("--packages", type=name_list, default=DEFAULT_PACKAGES, metavar="A,B,C", help=f"installed packages (import names) whose code is read (default: {','.join(DEFAULT_PACKAGES)})")
+    p.add_argument("--tokens", type=positive_int, default=40_000, help="tokens of code to read (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="which files and windows are read (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object: model, threshold, method, corpus, stats, seconds, saved")
     p.add_argument("--no-save", action="store_true", help="report only; do not store the threshold in the user cache")
-
-
-def _name_list(value: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {value!r}")
-    return names
-
-
-def parse_position(text: str) -> tuple[Path, int, int]:
-    """PATH:LINE:COL, 1-based, into the path and a 0-based (line, column)."""
-    parts = text.rsplit(":", 2)
-    if len(parts) != 3 or not parts[0]:
-        raise UsageError(f"expected PATH:LINE:COL (e.g. app.py:12:5), got {text!r}")
-    path, line, column = parts
-    if not (line.isdigit() and column.isdigit() and int(line) >= 1 and int(column) >= 1):
-        raise UsageError(f"LINE and COL must be positive integers (1-based), got {line!r} and {column!r} in {text!r}")
-    return Path(path), int(line) - 1, int(column) - 1
-
-
-def read_source(path: Path) -> str:
-    if str(path) == "-":
-        return sys.stdin.read()
-    if not path.exists():
-        raise GuidecodeError(f"file not found: {path}")
-    if not path.is_file():
-        raise GuidecodeError(f"not a file: {path}")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise GuidecodeError(f"{path} is not UTF-8 text (byte {error.start}); convert it to UTF-8 first") from None
 
 
 def _config(args: argparse.Namespace) -> AssistantConfig:
@@ -416,120 +275,6 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
-    if args.bench == "speed":
-        return _bench_speed(args, out, err)
-    if args.bench == "mgd":
-        return _bench_mgd(args, out, err)
-    if args.bench == "sandbox":
-        return _bench_sandbox(args, out, err)
-    import asyncio
-
-    from benchmarks import lsp_typing
-
-    text = read_source(args.file)
-    lines = text.count("\n") + 1
-    start = (args.start_line - 1) if args.start_line else lines // 2
-    if start >= lines:
-        raise UsageError(f"--start-line {start + 1} is past the end of {args.file} ({lines} lines)")
-    if args.cps <= 0 or args.line_pause < 0:
-        raise UsageError("--cps must be positive and --line-pause not negative")
-    plan = lsp_typing.TypingPlan(args.file, start, args.chars, args.cps, args.line_pause)
-    options = {"maxPromptTokens": args.max_prompt_tokens} if args.max_prompt_tokens else {}
-    result = asyncio.run(lsp_typing.run(plan, args.model, args.dtype, options))
-    print(json.dumps(result, indent=2) if args.json else lsp_typing.report(result))
-    return 0
-
-
-def _bench_sandbox(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from dataclasses import asdict
-
-    from benchmarks import sandbox_overhead
-    from benchmarks.environment import cpu_name
-
-    setup = {"cpu": cpu_name(), "cores": os.cpu_count(), "bubblewrap": shutil.which("bwrap") or "not installed", "user": "root" if os.geteuid() == 0 else "unprivileged"}
-    result = sandbox_overhead.run(args.repeat, args.jobs)
-    if args.json:
-        print(json.dumps({**setup, **result, "timings": [asdict(t) for t in result["timings"]]}, indent=2))
-    else:
-        out.print(sandbox_overhead.report(result, setup), markup=False, highlight=False, soft_wrap=True)
-    return 0
-
-
-def _bench_speed(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from benchmarks import speed
-    from benchmarks.workloads import load_prompts
-
-    from .loading import load_model
-
-    try:
-        files = speed.resolve_prompt_files(args.prompts or list(speed.SHIPPED))
-        for _, path in files:
-            load_prompts(path)  # a malformed file is reported before any model loads
-    except (FileNotFoundError, ValueError) as error:
-        raise UsageError(str(error)) from None
-    progress = Progress.to_stderr()
-    target = load_model(args.model, args.dtype, "cpu", False, progress)
-    draft = load_model(args.draft_model, args.dtype, "cpu", False, progress) if args.draft_model else None
-    result = speed.benchmark(target, draft, files, args.limit, args.repeat, progress=lambda line: err.print(line, style="dim"))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        out.print(speed.report(result))
-    return 0
-
-
-def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from rich.progress import Progress as Bar
-
-    from benchmarks import mgd
-    from benchmarks.environment import describe
-    from benchmarks.mgd_tasks import mine_tasks
-
-    from .assistant import Assistant
-
-    for repo in args.repo:
-        if not repo.is_dir():
-            raise UsageError(f"--repo {repo} is not a directory; pass a Python source tree")
-    tasks = {}
-    with Bar(console=err, transient=True) as bar:
-        for repo in args.repo:
-            job = bar.add_task(f"finding tasks in {repo.name}", total=None)
-            found = mine_tasks(repo, args.limit, args.seed, progress=lambda done, total, job=job: bar.update(job, completed=done, total=total))
-            tasks[repo.resolve()] = mgd.ordered(found)
-    empty = [str(r) for r, t in tasks.items() if not t]
-    if empty:
-        raise UsageError(f"no tasks found in {', '.join(empty)}: it needs `obj.member` accesses whose member is defined in another file of the tree")
-    monitors = MonitorConfig(language_server=args.language_server)
-    results, setups = {repo: [] for repo in tasks}, {}
-    for model in args.model or ["0.5b", "1.5b"]:
-        config = AssistantConfig(model=model, dtype=args.dtype, max_prompt_tokens=args.max_prompt_tokens, monitors=monitors)
-        assistant = Assistant.load(config, progress=Progress.to_stderr())
-        setups[assistant.loaded.name] = assistant.description
-        total = 2 * sum(len(t) for t in tasks.values())
-        with Bar(console=err, transient=True) as bar:
-            job = bar.add_task(f"{assistant.loaded.name}: completing", total=total)
-            for repo, repo_tasks in tasks.items():
-                results[repo] += mgd.run_model(assistant, repo, repo_tasks, args.max_tokens, on_task=lambda: bar.advance(job))
-        assistant.close()
-        del assistant
-    setup = {
-        "models": "; ".join(setups.values()),
-        "language server": args.language_server,
-        "greedy, max tokens": args.max_tokens,
-        "prompt budget": args.max_prompt_tokens,
-        "seed": args.seed,
-        "speculation": "on (lossless)",
-        **describe(),
-    }
-    if args.json:
-        print(json.dumps([mgd.as_json(repo, r, setup) for repo, r in results.items()], indent=2))
-    else:
-        for repo, r in results.items():
-            out.print(mgd.report(repo, r, setup), markup=False, highlight=False, soft_wrap=True)
-    return 0
-
-
 def cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .evaluation import command
 
@@ -559,7 +304,7 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve, "bench": cmd_bench, "eval": cmd_eval, "compare": cmd_compare, "calibrate": cmd_calibrate, "sandbox": sandbox_command.cmd_sandbox}
+COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve, "bench": bench_command.cmd_bench, "eval": cmd_eval, "compare": cmd_compare, "calibrate": cmd_calibrate, "sandbox": sandbox_command.cmd_sandbox}
 
 
 def main(argv: list[str] | None = None) -> int:

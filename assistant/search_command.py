@@ -30,7 +30,7 @@ def add_options(parser: argparse.ArgumentParser, positive_int, positive_float) -
 
 def test_suite(args: argparse.Namespace, text: str):
     """The public tests for the function `args` names in `text` (empty: no search)."""
-    from .cli import read_source
+    from .cli_args import read_source
     from .functions import find_function_slot
     from .search import TestSuite
 

@@ -1,6 +1,6 @@
-"""The `guidecode eval` command's two ends: settings from its arguments, and the report (a rich
-table, or one JSON object on stdout). The run itself is harness.run_evaluation. Also `guidecode
-compare`, which reads run folders (evaluation/compare.py)."""
+"""The `guidecode eval` command's ends: its parser, settings from its arguments, and the report (a
+rich table, or one JSON object on stdout). The run itself is harness.run_evaluation. Also
+`guidecode compare`, which reads run folders (evaluation/compare.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from .. import embedded
+from ..cli_args import positive_int, rerank_options
 from ..progress import Progress
 from .harness import run_evaluation
 from .settings import EvalSettings
@@ -35,6 +37,30 @@ def run(settings: EvalSettings, as_json: bool, out: Console, err: Console) -> in
     else:
         out.print(table(summary))
     return 0
+
+
+def add_eval_parser(commands) -> None:
+    from .decoding import DECODERS
+
+    names = "; ".join(f"{n}: {spec.help}" for n, spec in DECODERS.items())
+    p = commands.add_parser("eval", help="pass@k of a decoder on HumanEval or a JSONL file of tasks, run in the sandbox")
+    p.add_argument("--dataset", required=True, metavar="humaneval|FILE", help="humaneval, or a .jsonl(.gz) file of {task_id, prompt, test, entry_point[, canonical_solution]}")
+    p.add_argument("--decoder", choices=list(DECODERS), default="greedy", help=f"{names} (default: %(default)s)")
+    p.add_argument("--samples", type=positive_int, help="samples per task (default: 10 for sampling; greedy, beam and canonical take 1 only)")
+    p.add_argument("--limit", type=positive_int, help="only the first N tasks")
+    p.add_argument("--model", default=embedded.DEFAULT_MODEL, help="as for complete (default: %(default)s)")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--max-tokens", type=positive_int, default=512, help="most tokens per completion (default: %(default)s)")
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default: %(default)s)")
+    p.add_argument("--top-p", type=float, default=0.95, help="sampling top-p (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="sampling: each sample's seed derives from it, the task and the sample's index (default: %(default)s)")
+    p.add_argument("--beam-width", type=positive_int, default=4, help="beam search width (default: %(default)s)")
+    rerank_options(p, "adadec: ")
+    p.add_argument("--rollouts", type=positive_int, default=16, help="search, sample-filter: programs the model may write per task (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds each program may run with its tests (default: %(default)s)")
+    p.add_argument("--out", type=Path, help="run folder; an interrupted run resumes from it (default: runs/eval/<dataset>-<decoder>[-r<rollouts>]-<model>)")
+    p.add_argument("--json", action="store_true", help="print one JSON object: dataset, decoder, model, n_tasks, pass@k, seconds, tokens")
 
 
 def add_compare_parser(commands) -> None:

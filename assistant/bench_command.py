@@ -1,0 +1,170 @@
+"""`guidecode bench`: the benchmarks of benchmarks/ from the command line (lsp, mgd, sandbox, speed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+
+from . import embedded
+from .cli_args import Parser, UsageError, positive_int, read_source
+from .config import LANGUAGE_SERVERS, AssistantConfig, MonitorConfig
+from .progress import Progress
+
+
+def add_parser(commands) -> None:
+    bench = commands.add_parser("bench", help="benchmarks (see benchmarks/)")
+    benches = bench.add_subparsers(dest="bench", required=True, parser_class=Parser)
+    typing = benches.add_parser("lsp", help="replay typing a file through the language server")
+    typing.add_argument("--file", required=True, type=Path, help="a Python file to replay (one the project did not write)")
+    typing.add_argument("--model", default=embedded.DEFAULT_MODEL)
+    typing.add_argument("--dtype", default="auto")
+    typing.add_argument("--start-line", type=positive_int, help="1-based line where typing starts (default: the middle)")
+    typing.add_argument("--chars", type=positive_int, default=300, help="characters to type (default: %(default)s)")
+    typing.add_argument("--cps", type=float, default=6.0, help="typing speed in characters per second (default: %(default)s)")
+    typing.add_argument("--line-pause", type=float, default=1.0, help="seconds of pause after each line (default: %(default)s)")
+    typing.add_argument("--max-prompt-tokens", type=positive_int, help="the server's prompt budget (default: the server's)")
+    typing.add_argument("--json", action="store_true")
+    mgd = benches.add_parser("mgd", help="monitor-guided decoding on a Python source tree: with and without monitors, side by side")
+    mgd.add_argument("--repo", action="append", required=True, type=Path, metavar="DIR", help="a Python source tree (repeatable)")
+    mgd.add_argument("--limit", type=positive_int, default=30, help="tasks per tree (default: %(default)s)")
+    mgd.add_argument("--model", action="append", help="model(s) to compare (repeatable; default: 0.5b and 1.5b)")
+    mgd.add_argument("--dtype", default="auto")
+    mgd.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi")
+    mgd.add_argument("--max-tokens", type=positive_int, default=32, help="most tokens per completion (default: %(default)s)")
+    mgd.add_argument("--max-prompt-tokens", type=positive_int, default=1024, help="prompt budget (default: %(default)s)")
+    mgd.add_argument("--seed", type=int, default=0, help="which positions are sampled from each tree")
+    mgd.add_argument("--json", action="store_true")
+    box = benches.add_parser("sandbox", help="a sandboxed run's overhead over a bare Python start, and parallel throughput")
+    box.add_argument("--repeat", type=positive_int, default=50, help="sequential runs per method (default: %(default)s)")
+    box.add_argument("--jobs", type=positive_int, default=100, help="runs for the throughput figure (default: %(default)s)")
+    box.add_argument("--json", action="store_true")
+    speed = benches.add_parser("speed", help="speculative decoding against transformers, side by side")
+    speed.add_argument(
+        "--prompts", action="append", metavar="FILE.jsonl",
+        help="a JSONL file of {id, prompt, max_new_tokens?}, or a shipped workload: humaneval, infile, edit (repeatable; default: all three)",
+    )
+    speed.add_argument("--model", default=embedded.DEFAULT_MODEL)
+    speed.add_argument("--draft-model", help="a smaller model with the same tokenizer (adds assisted generation and our draft-model drafter)")
+    speed.add_argument("--dtype", default="auto")
+    speed.add_argument("--limit", type=positive_int, help="only the first N prompts of each file")
+    speed.add_argument("--repeat", type=positive_int, default=1, help="timed repetitions per method and prompt; the median is reported")
+    speed.add_argument("--json", action="store_true")
+
+
+def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.bench == "speed":
+        return _bench_speed(args, out, err)
+    if args.bench == "mgd":
+        return _bench_mgd(args, out, err)
+    if args.bench == "sandbox":
+        return _bench_sandbox(args, out, err)
+    import asyncio
+
+    from benchmarks import lsp_typing
+
+    text = read_source(args.file)
+    lines = text.count("\n") + 1
+    start = (args.start_line - 1) if args.start_line else lines // 2
+    if start >= lines:
+        raise UsageError(f"--start-line {start + 1} is past the end of {args.file} ({lines} lines)")
+    if args.cps <= 0 or args.line_pause < 0:
+        raise UsageError("--cps must be positive and --line-pause not negative")
+    plan = lsp_typing.TypingPlan(args.file, start, args.chars, args.cps, args.line_pause)
+    options = {"maxPromptTokens": args.max_prompt_tokens} if args.max_prompt_tokens else {}
+    result = asyncio.run(lsp_typing.run(plan, args.model, args.dtype, options))
+    print(json.dumps(result, indent=2) if args.json else lsp_typing.report(result))
+    return 0
+
+
+def _bench_sandbox(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from dataclasses import asdict
+
+    from benchmarks import sandbox_overhead
+    from benchmarks.environment import cpu_name
+
+    setup = {"cpu": cpu_name(), "cores": os.cpu_count(), "bubblewrap": shutil.which("bwrap") or "not installed", "user": "root" if os.geteuid() == 0 else "unprivileged"}
+    result = sandbox_overhead.run(args.repeat, args.jobs)
+    if args.json:
+        print(json.dumps({**setup, **result, "timings": [asdict(t) for t in result["timings"]]}, indent=2))
+    else:
+        out.print(sandbox_overhead.report(result, setup), markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+def _bench_speed(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from benchmarks import speed
+    from benchmarks.workloads import load_prompts
+
+    from .loading import load_model
+
+    try:
+        files = speed.resolve_prompt_files(args.prompts or list(speed.SHIPPED))
+        for _, path in files:
+            load_prompts(path)  # a malformed file is reported before any model loads
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    progress = Progress.to_stderr()
+    target = load_model(args.model, args.dtype, "cpu", False, progress)
+    draft = load_model(args.draft_model, args.dtype, "cpu", False, progress) if args.draft_model else None
+    result = speed.benchmark(target, draft, files, args.limit, args.repeat, progress=lambda line: err.print(line, style="dim"))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        out.print(speed.report(result))
+    return 0
+
+
+def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.progress import Progress as Bar
+
+    from benchmarks import mgd
+    from benchmarks.environment import describe
+    from benchmarks.mgd_tasks import mine_tasks
+
+    from .assistant import Assistant
+
+    for repo in args.repo:
+        if not repo.is_dir():
+            raise UsageError(f"--repo {repo} is not a directory; pass a Python source tree")
+    tasks = {}
+    with Bar(console=err, transient=True) as bar:
+        for repo in args.repo:
+            job = bar.add_task(f"finding tasks in {repo.name}", total=None)
+            found = mine_tasks(repo, args.limit, args.seed, progress=lambda done, total, job=job: bar.update(job, completed=done, total=total))
+            tasks[repo.resolve()] = mgd.ordered(found)
+    empty = [str(r) for r, t in tasks.items() if not t]
+    if empty:
+        raise UsageError(f"no tasks found in {', '.join(empty)}: it needs `obj.member` accesses whose member is defined in another file of the tree")
+    monitors = MonitorConfig(language_server=args.language_server)
+    results, setups = {repo: [] for repo in tasks}, {}
+    for model in args.model or ["0.5b", "1.5b"]:
+        config = AssistantConfig(model=model, dtype=args.dtype, max_prompt_tokens=args.max_prompt_tokens, monitors=monitors)
+        assistant = Assistant.load(config, progress=Progress.to_stderr())
+        setups[assistant.loaded.name] = assistant.description
+        total = 2 * sum(len(t) for t in tasks.values())
+        with Bar(console=err, transient=True) as bar:
+            job = bar.add_task(f"{assistant.loaded.name}: completing", total=total)
+            for repo, repo_tasks in tasks.items():
+                results[repo] += mgd.run_model(assistant, repo, repo_tasks, args.max_tokens, on_task=lambda: bar.advance(job))
+        assistant.close()
+        del assistant
+    setup = {
+        "models": "; ".join(setups.values()),
+        "language server": args.language_server,
+        "greedy, max tokens": args.max_tokens,
+        "prompt budget": args.max_prompt_tokens,
+        "seed": args.seed,
+        "speculation": "on (lossless)",
+        **describe(),
+    }
+    if args.json:
+        print(json.dumps([mgd.as_json(repo, r, setup) for repo, r in results.items()], indent=2))
+    else:
+        for repo, r in results.items():
+            out.print(mgd.report(repo, r, setup), markup=False, highlight=False, soft_wrap=True)
+    return 0

@@ -1,0 +1,90 @@
+"""What the `guidecode` commands share about their arguments: the usage error, the parser that
+reports one line, argument types, the reranking options, and reading the user's source file.
+Kept apart from cli.py so that every command's module (bench, eval, sandbox, search) uses the
+same rules without importing the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from .config import MONITOR_NAMES
+from .errors import GuidecodeError
+
+
+class UsageError(GuidecodeError):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the whole usage first; one line that says what to fix is enough.
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def monitor_list(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    unknown = [n for n in names if n not in MONITOR_NAMES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown monitor {unknown[0]!r}; choose from {', '.join(MONITOR_NAMES)}")
+    return names
+
+
+def positive(convert, noun: str):
+    """An argparse type: `convert` the value, which must be above 0 (`noun` names what was expected)."""
+
+    def parse(value: str):
+        try:
+            number = convert(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}") from None
+        if not number > 0:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}")
+        return number
+
+    return parse
+
+
+positive_int = positive(int, "a positive integer")
+positive_float = positive(float, "a positive number")
+
+
+def name_list(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {value!r}")
+    return names
+
+
+def rerank_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument("--threshold", type=float, help=f"{prefix}entropy threshold in nats (default: the one `guidecode calibrate` learned for the model)")
+    parser.add_argument("--top-k", type=positive_int, default=3, help=f"{prefix}candidates looked ahead from at a pause (default: %(default)s)")
+    parser.add_argument("--lookahead", type=positive_int, help=f"{prefix}tokens per candidate (default: 5; with the syntactic lookahead: at most 16)")
+    parser.add_argument("--scoring", choices=("mean", "sum", "min"), default="mean", help=f"{prefix}how a lookahead's log-probabilities score (default: %(default)s)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="uscd: weight of the contrast (default: %(default)s)")
+
+
+def parse_position(text: str) -> tuple[Path, int, int]:
+    """PATH:LINE:COL, 1-based, into the path and a 0-based (line, column)."""
+    parts = text.rsplit(":", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise UsageError(f"expected PATH:LINE:COL (e.g. app.py:12:5), got {text!r}")
+    path, line, column = parts
+    if not (line.isdigit() and column.isdigit() and int(line) >= 1 and int(column) >= 1):
+        raise UsageError(f"LINE and COL must be positive integers (1-based), got {line!r} and {column!r} in {text!r}")
+    return Path(path), int(line) - 1, int(column) - 1
+
+
+def read_source(path: Path) -> str:
+    if str(path) == "-":
+        return sys.stdin.read()
+    if not path.exists():
+        raise GuidecodeError(f"file not found: {path}")
+    if not path.is_file():
+        raise GuidecodeError(f"not a file: {path}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise GuidecodeError(f"{path} is not UTF-8 text (byte {error.start}); convert it to UTF-8 first") from None
