@@ -50,18 +50,17 @@ def collect(pid: int, header: bytes, pipes: dict[str, int], deadline: float, kee
                 break
             events = selector.select(min(left, _POLL_S))
             if not events and _ended(pid, collected):
-                break  # the run is over; what still holds its pipes is a leftover the caller kills
+                # The run is over, but it may have written everything after the select timed out
+                # (this thread waited for the GIL or a core meanwhile): take what its pipes hold.
+                # What still holds them open is a leftover the caller kills.
+                total += _drain(selector, collected, keep, limit - total)
+                collected.over_output = total > limit
+                break
             for key, _ in events:
-                name, fd = key.data, key.fd
-                if name == "stdin":
-                    written += _write(fd, header, written, selector)
-                    continue
-                data = _read(fd, selector)
-                if name == "report":
-                    collected.report += data
+                if key.data == "stdin":
+                    written += _write(key.fd, header, written, selector)
                 else:
-                    total += len(data)
-                    _keep(collected, name, data, keep)
+                    total += _take(collected, key.data, _read(key.fd, selector), keep)
             if total > limit:
                 collected.over_output = True
                 break
@@ -71,6 +70,27 @@ def collect(pid: int, header: bytes, pipes: dict[str, int], deadline: float, kee
             os.close(key.fd)
         selector.close()
     return collected
+
+
+def _take(collected: Collected, name: str, data: bytes, keep: int) -> int:
+    """Keep what a pipe gave; how many bytes count towards the output limit."""
+    if name == "report":
+        collected.report += data
+        return 0
+    _keep(collected, name, data, keep)
+    return len(data)
+
+
+def _drain(selector: selectors.BaseSelector, collected: Collected, keep: int, room: int) -> int:
+    """Read each pipe still open until it is empty (non-blocking), or until more than `room`
+    bytes of output came (a leftover may still be writing); the output bytes taken."""
+    total = 0
+    for key in list(selector.get_map().values()):
+        if key.data == "stdin":
+            continue
+        while total <= room and (data := _read(key.fd, selector)):
+            total += _take(collected, key.data, data, keep)
+    return total
 
 
 def _write(fd: int, header: bytes, written: int, selector: selectors.BaseSelector) -> int:

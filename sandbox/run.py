@@ -19,7 +19,7 @@ import signal
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -34,10 +34,6 @@ from .verdict import Report, SandboxError, verdict
 
 
 REPORT_FD, INFO_FD = 3, 4  # the run's descriptors for the runner's report and bubblewrap's info
-# A run whose runner never reported that it started gets no verdict (SandboxError) and is run
-# again. Under concurrent runs about 3 in 100 bubblewrap runs on this machine ended with exit code
-# 0 and nothing on any pipe (not understood yet; serialising whole runs makes it vanish).
-START_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -65,19 +61,8 @@ class Sandbox:
         Raises ValueError when the tests do not parse or hold no test, and SandboxError when the
         sandbox itself fails (never a result that blames the program)."""
         names = _plan(tests, entry_point)
-        job = Job(program, tests, entry_point, limits)
-        for attempt in range(1, START_ATTEMPTS + 1):
-            try:
-                with run_user() as user:  # each concurrent run, of any process, has its own uid
-                    result = self._run(job, names, user)
-            except SandboxError:
-                if attempt == START_ATTEMPTS:
-                    raise
-                continue
-            if attempt > 1:
-                result = replace(result, notes=(*result.notes, f"the runner failed to start {attempt - 1} time(s); run again"))
-            return result
-        raise AssertionError("unreachable")
+        with run_user() as user:  # each concurrent run, of any process, has its own uid
+            return self._run(Job(program, tests, entry_point, limits), names, user)
 
     def run_many(self, jobs: Iterable[Job]) -> Iterator[tuple[int, RunResult]]:
         """(index in `jobs`, result), as runs finish, up to `workers` at once."""

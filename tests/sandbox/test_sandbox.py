@@ -143,3 +143,37 @@ def test_a_broken_sandbox_is_an_error_not_a_verdict_on_the_program():
     sandbox.isolation = Isolation(None, "/bin/false", "a runner that never starts")
     with pytest.raises(SandboxError, match="could not start its runner"):
         sandbox.run(ADD, CHECK, "add")
+
+
+def test_a_run_that_writes_everything_and_ends_while_the_collector_waits_is_read_whole(any_sandbox, monkeypatch):
+    """Under load, the thread collecting a run may get no core (or no GIL) between a select that
+    timed out and its check whether the run ended; the run may write everything and end in that
+    gap. Here the first select returns nothing only after the run has ended."""
+    import os
+    import selectors
+
+    from sandbox import collect as collect_module
+    from sandbox import run as run_module
+
+    runs = []
+
+    def recording(pid, *args):
+        runs.append(pid)
+        return collect_module.collect(pid, *args)
+
+    class Late(selectors.DefaultSelector):
+        late = 0
+
+        def select(self, timeout=None):
+            header_sent = all(key.events == selectors.EVENT_READ for key in self.get_map().values())
+            if header_sent and not Late.late:
+                Late.late += 1
+                os.waitid(os.P_PID, runs[-1], os.WEXITED | os.WNOWAIT)  # until the run has ended, not reaping it
+                return []
+            return super().select(timeout)
+
+    monkeypatch.setattr(run_module, "collect", recording)
+    monkeypatch.setattr(collect_module.selectors, "DefaultSelector", Late)
+    result = any_sandbox.run("print('hello')\n" + ADD, CHECK, "add")
+    assert Late.late == 1 and result.status is Status.PASSED, result
+    assert result.tests_passed == 2 and result.stdout == "hello\n"
