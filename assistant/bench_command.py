@@ -28,6 +28,7 @@ def add_parser(commands) -> None:
     typing.add_argument("--cps", type=float, default=6.0, help="typing speed in characters per second (default: %(default)s)")
     typing.add_argument("--line-pause", type=float, default=1.0, help="seconds of pause after each line (default: %(default)s)")
     typing.add_argument("--max-prompt-tokens", type=positive_int, help="the server's prompt budget (default: the server's)")
+    typing.add_argument("--debounce-ms", type=int, help="the server's debounce before a generation starts (default: the server's)")
     typing.add_argument("--json", action="store_true")
     mgd = benches.add_parser("mgd", help="monitor-guided decoding on a Python source tree: with and without monitors, side by side")
     mgd.add_argument("--repo", action="append", required=True, type=Path, metavar="DIR", help="a Python source tree (repeatable)")
@@ -75,7 +76,10 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.cps <= 0 or args.line_pause < 0:
         raise UsageError("--cps must be positive and --line-pause not negative")
     plan = lsp_typing.TypingPlan(args.file, start, args.chars, args.cps, args.line_pause)
-    options = {"maxPromptTokens": args.max_prompt_tokens} if args.max_prompt_tokens else {}
+    if args.debounce_ms is not None and not 0 <= args.debounce_ms <= 5000:
+        raise UsageError(f"--debounce-ms must be between 0 and 5000, got {args.debounce_ms}")
+    chosen = {"maxPromptTokens": args.max_prompt_tokens, "debounceMs": args.debounce_ms}
+    options = {name: value for name, value in chosen.items() if value is not None}
     result = asyncio.run(lsp_typing.run(plan, args.model, args.dtype, options))
     print(json.dumps(result, indent=2) if args.json else lsp_typing.report(result))
     return 0
