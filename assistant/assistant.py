@@ -34,19 +34,8 @@ from .examples import without_examples
 from .lookahead import statement_boundary
 from .monitoring import Monitors
 from .progress import Progress
+from .prompt_window import PromptWindow
 from .prompts import PromptBuilder
-
-_CHARS_PER_TOKEN_BOUND = 32
-
-
-def _stable_start(length: int, window: int) -> int:
-    """Where to start keeping the last `window` of `length` items so that, as `length` grows,
-    the start moves in steps of a quarter window (keeping between 3/4 and all of the window)."""
-    if length <= window:
-        return 0
-    step = max(window // 4, 1)
-    return -(-(length - window) // step) * step
-
 
 def _strip_leading(text: str, healed: str) -> str:
     """`text` without as much of the healed prompt text as it starts with."""
@@ -154,6 +143,7 @@ class Assistant:
         self.engine = Engine(loaded.model)
         self.prompts = PromptBuilder.for_tokenizer(loaded.tokenizer)
         self.vocabulary = Vocabulary.from_tokenizer(loaded.tokenizer)  # ~1 s for 150k tokens, once
+        self.window = PromptWindow(self.prompts, self.vocabulary.texts, config.max_prompt_tokens, config.suffix_share)
         # The previous request's session: consecutive requests share most of their prompt, whose
         # keys and values are reused. One generation at a time: an Assistant is not thread-safe.
         self._previous: Session | None = None
@@ -261,7 +251,7 @@ class Assistant:
         text = encodable(text)
         offset = to_offset(text, cursor)
         scope = scopes.decide(text, offset)
-        prompt, healed = self._prompt(text[:offset], text[offset:], heal=self.config.healing)
+        prompt, healed = self.window.build(text[:offset], text[offset:], heal=self.config.healing)
         where = (workspace, path, text[: offset - len(healed)], text[offset:])
         self.monitors.prefetch(*where)  # the language server answers while the prompt is read
         session = self.engine.prefill(
@@ -310,7 +300,7 @@ class Assistant:
         if rerank.method == "uscd":
             lame = without_examples(prefix)
             lame = lame[: len(lame) - len(healed)] if healed and lame.endswith(healed) else lame
-            return SelectiveContrast(self.engine, ContrastConfig(threshold, rerank.alpha), self._prompt(lame, suffix, heal=False)[0])
+            return SelectiveContrast(self.engine, ContrastConfig(threshold, rerank.alpha), self.window.build(lame, suffix, heal=False)[0])
         line_prefix = prefix[line_start : len(prefix) - len(healed)]
         config = AdaDecConfig(threshold, rerank.top_k, rerank.lookahead, rerank.scoring)
         boundary = statement_boundary(line_prefix) if rerank.syntactic else None
@@ -386,28 +376,3 @@ class Assistant:
         session = self.engine.prefill([self.loaded.tokenizer.eos_token_id or 0] * (chunk + 1), chunk=chunk)
         self.engine.step(session, self.loaded.tokenizer.eos_token_id or 0)
         self.drafter()  # runs the exactness probe (a few forward passes) now rather than on a request
-
-    def _prompt(self, prefix: str, suffix: str, heal: bool = True) -> tuple[list[int], str]:
-        """Prompt token ids, cut to the token budget (the prefix loses its start, the suffix its
-        end), and the text of the prefix's last token, taken back for healing ("" if none)."""
-        budget = self.config.max_prompt_tokens
-        suffix_budget = int(budget * self.config.suffix_share) if self.prompts.fim else 0
-        prefix_budget = budget - suffix_budget - 4  # 4: the format's markers
-        # Cut by characters first so a huge file is never tokenized whole (no token spans more
-        # than _CHARS_PER_TOKEN_BOUND characters, so the token cut below still decides). Both
-        # cuts move in coarse steps, not with every keystroke: consecutive prompts then share
-        # their beginning, whose keys and values the engine reuses.
-        window = prefix_budget * _CHARS_PER_TOKEN_BOUND
-        if (start := _stable_start(len(prefix), window)) > 0:
-            start = prefix.find("\n", start) + 1 or start  # at a line start: a natural tokenization
-        prefix_ids = self.prompts.encode(prefix[start:])
-        prefix_ids = prefix_ids[_stable_start(len(prefix_ids), prefix_budget) :]
-        suffix_ids = self.prompts.encode(suffix[: suffix_budget * _CHARS_PER_TOKEN_BOUND])[:suffix_budget] if suffix_budget else []
-        healed = self.vocabulary.texts[prefix_ids[-1]] if heal and len(prefix_ids) > 1 else ""
-        if not healed or "\n" in healed:  # a newline token is never split wrongly, and LINE stops at "\n"
-            return self.prompts.completion(prefix_ids, suffix_ids), ""
-        kept = prefix_ids[:-1]
-        if healed.isspace() and len(healed) > 1:
-            # Models write indentation as n-1 spaces, then " word": keep n-1, heal the last one.
-            kept, healed = kept + self.prompts.encode(healed[:-1]), healed[-1]
-        return self.prompts.completion(kept, suffix_ids), healed

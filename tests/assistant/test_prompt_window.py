@@ -22,7 +22,7 @@ def test_prompt_fits_the_budget_and_keeps_its_start_while_typing(tiny_model, byt
     assistant = make_assistant(tiny_model, byte_tokenizer, max_prompt_tokens=256)
     text = "".join(f"value_{i} = compute({i})\n" for i in range(400))
     cursor = len(text) // 2
-    prompts = [assistant._prompt(text[: cursor + k], text[cursor + k :])[0] for k in range(0, 40)]
+    prompts = [assistant.window.build(text[: cursor + k], text[cursor + k :])[0] for k in range(0, 40)]
     assert all(len(p) <= 256 for p in prompts)
     shared = [common_prefix(a, b) for a, b in zip(prompts, prompts[1:])]
     # a keystroke changes only the end of the prompt, except when the window steps (rarely)
