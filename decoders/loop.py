@@ -15,7 +15,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
+
+import torch
 
 from .draft import EMPTY, DraftTree, Drafter, Verified
 from .engine import Engine, Interrupted, Session
@@ -63,6 +65,7 @@ def generate(
     drafter: Drafter | None = None,
     reranker: Reranker | None = None,
     generated: Sequence[int] = (),
+    on_step: Callable[[torch.Tensor], None] | None = None,
 ) -> GenerationResult:
     """Continue `session` until a stop rule fires; `session` is advanced in place. A `reranker`
     (greedy only) decides the steps it finds uncertain; the verifier stops at them.
@@ -78,7 +81,7 @@ def generate(
     new: list[int] = list(generated)
     text, reason = decode(tokenizer, new) if new else "", None
     passes = drafted = kept = 0
-    pause = reranker.pauses if reranker is not None else None
+    pause = _gate(reranker, on_step)
     verdict = accept(session.next_logits[None], EMPTY, guide, sampling, generator, pause)
     chosen, paused = verdict.tokens, verdict.paused
     hint: list[int] = []  # a reranker's lookahead after its choice, drafted next
@@ -126,3 +129,16 @@ def generate(
     stream.finish(text)
     seconds = time.perf_counter() - start
     return GenerationResult(text, new, reason, seconds, session.prompt_length, passes, drafted, kept)
+
+
+def _gate(reranker: Reranker | None, on_step: Callable[[torch.Tensor], None] | None) -> Callable[[torch.Tensor], bool] | None:
+    """What the verifier asks at each step before choosing: show it to `on_step`, then may the
+    reranker have it? The verifier asks exactly once per chosen token, so both see every step."""
+    if on_step is None:
+        return reranker.pauses if reranker is not None else None
+
+    def gate(masked: torch.Tensor) -> bool:
+        on_step(masked)
+        return reranker.pauses(masked) if reranker is not None else False
+
+    return gate

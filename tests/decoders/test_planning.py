@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from decoders import CancelFlag, Engine, StopRules, TokenSetGuide, generate
 from decoders.guides import best_allowed
-from decoders.planning import PlanningConfig, Scored, plan
+from decoders.planning import PlanningConfig, Scored, _idle_steps, _layout, _spells, plan
 
 PROMPT = "def f(x):\n    return"
 STOP = StopRules(max_new_tokens=12)
@@ -62,6 +63,40 @@ def test_it_finds_a_program_greedy_misses(tiny_model, byte_tokenizer):
     _, _, result = search(tiny_model, byte_tokenizer, reward)
     assert not greedy_text(tiny_model, byte_tokenizer).startswith(second)
     assert result.stopped == "solved" and result.best.text.startswith(second) and result.best.rollout > 1
+
+
+def test_the_second_rollout_branches_where_greedy_was_least_sure_however_deep(tiny_model, byte_tokenizer):
+    # Letters only, so no alternative is set aside as greedy's text spaced otherwise.
+    guide = TokenSetGuide.of_characters(byte_tokenizer, "abcdefghij")
+    engine = Engine(tiny_model)
+    steps = []
+    greedy = generate(engine, engine.prefill(ids(byte_tokenizer, PROMPT)), byte_tokenizer, stop=STOP, guide=guide, on_step=steps.append)
+    runner_up = [torch.softmax(step.float(), -1).topk(2) for step in steps[: len(greedy.tokens)]]
+    where = max(range(len(runner_up)), key=lambda i: float(runner_up[i].values[1]))
+    expected = greedy.tokens[:where] + [int(runner_up[where].indices[1])]
+    reward = Counting(lambda text: 0.0)
+    _, _, result = search(tiny_model, byte_tokenizer, reward, PlanningConfig(rollouts=2), guide=guide)
+    assert list(result.programs[1].tokens[: where + 1]) == expected
+    assert where > 0  # on this model the least sure step is not the first: the old one-token-a-level tree could not start there
+
+
+def test_it_finds_a_program_that_differs_from_greedy_at_its_last_step(tiny_model, byte_tokenizer):
+    guide = TokenSetGuide.of_characters(byte_tokenizer, "abcdefghij")
+    engine = Engine(tiny_model)
+    steps = []
+    greedy = generate(engine, engine.prefill(ids(byte_tokenizer, PROMPT)), byte_tokenizer, stop=STOP, guide=guide, on_step=steps.append)
+    last = len(greedy.tokens) - 1
+    wanted = greedy.text[:last] + byte_tokenizer.decode(int(steps[last].topk(2).indices[1]))
+    _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: float(text == wanted)), guide=guide)
+    assert result.stopped == "solved" and result.best.text == wanted
+
+
+def test_alternatives_that_spell_greedys_text_again_are_left_out():
+    assert _layout("x + 1) if  y\n\n\n    return", mid_line=True) == "x+1)if  y\n    return"
+    assert _layout(" (a, b)", mid_line=False) == " (a,b)"  # at a line's start, leading spaces are indentation
+    assert _spells("))\n", ")") and _spells("+1", "+")  # another tokenization of the same text
+    assert not _spells("numbers)", "num") and not _spells("if x", "i")  # a name cut short may end otherwise
+    assert _idle_steps("", [" x", " #", " a", "\n", " y", " #", " b", "\n"]) == [False, False, False, False, False, False, True, True]
 
 
 def test_rewards_back_up_and_the_budget_holds(tiny_model, byte_tokenizer):

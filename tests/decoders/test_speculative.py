@@ -111,6 +111,25 @@ def test_greedy_speculation_equals_plain_greedy(tiny_bf16, byte_tokenizer, name,
         assert accepted >= 0.6 * (produced - len(PROMPTS)) and accepted > 0
 
 
+@pytest.mark.parametrize("name", ["always wrong", "oracle behind a decoy"])
+def test_each_step_is_shown_once_in_order_with_or_without_drafts(tiny_bf16, byte_tokenizer, name):
+    # A search reads the alternatives along a rollout from what `on_step` saw: with drafts, steps
+    # inside a verified path must be shown exactly as plain decoding shows them.
+    guide = TokenSetGuide.of_characters(byte_tokenizer, "abcdefghij():\n +", also=[byte_tokenizer.eos_token_id])
+    engine = Engine(tiny_bf16)
+    ids = byte_tokenizer(PROMPTS[0])["input_ids"]
+    stop = StopRules(max_new_tokens=30)
+    shown = {"plain": [], "drafted": []}
+    plain = generate(engine, engine.prefill(ids), byte_tokenizer, stop=stop, guide=guide, on_step=shown["plain"].append)
+    drafter = drafters(tiny_bf16, len(byte_tokenizer))[name](plain, len(ids))
+    fast = generate(engine, engine.prefill(ids), byte_tokenizer, stop=stop, guide=guide, drafter=drafter, on_step=shown["drafted"].append)
+    assert fast.tokens == plain.tokens and len(shown["plain"]) == len(plain.tokens)
+    for seen in shown.values():
+        assert [int(step.argmax()) for step in seen[: len(plain.tokens)]] == plain.tokens
+        assert not torch.isfinite(seen[0][~guide.mask]).any()  # guided: what the verifier chose from
+    assert all(torch.equal(a, b) for a, b in zip(shown["plain"], shown["drafted"]))
+
+
 def test_bf16_forward_passes_are_batch_invariant(tiny_bf16):
     assert Engine(tiny_bf16).exact
 
