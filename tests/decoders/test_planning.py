@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, replace
+
 import pytest
 import torch
 
@@ -65,30 +68,35 @@ def test_it_finds_a_program_greedy_misses(tiny_model, byte_tokenizer):
     assert result.stopped == "solved" and result.best.text.startswith(second) and result.best.rollout > 1
 
 
-def test_the_second_rollout_branches_where_greedy_was_least_sure_however_deep(tiny_model, byte_tokenizer):
-    # Letters only, so no alternative is set aside as greedy's text spaced otherwise.
-    guide = TokenSetGuide.of_characters(byte_tokenizer, "abcdefghij")
+@dataclass(frozen=True)
+class ForcedStart:
+    """Only `first` may come for the first `forced` steps, then any of `rest`: the model is sure
+    of the start, so the likeliest way off greedy's path lies deeper."""
+
+    first: TokenSetGuide
+    rest: TokenSetGuide
+    forced: int
+
+    def allowed(self):
+        return (self.first if self.forced > 0 else self.rest).allowed()
+
+    def advance(self, token):
+        return replace(self, forced=self.forced - 1)
+
+
+def test_the_second_rollout_leaves_greedys_path_where_the_model_most_likely_would(tiny_model, byte_tokenizer):
+    letters = TokenSetGuide.of_characters(byte_tokenizer, "abcdefghij")  # no alternative spells greedy's text again
+    guide = ForcedStart(TokenSetGuide.of_characters(byte_tokenizer, "a"), letters, forced=4)
     engine = Engine(tiny_model)
     steps = []
     greedy = generate(engine, engine.prefill(ids(byte_tokenizer, PROMPT)), byte_tokenizer, stop=STOP, guide=guide, on_step=steps.append)
-    runner_up = [torch.softmax(step.float(), -1).topk(2) for step in steps[: len(greedy.tokens)]]
-    where = max(range(len(runner_up)), key=lambda i: float(runner_up[i].values[1]))
-    expected = greedy.tokens[:where] + [int(runner_up[where].indices[1])]
-    reward = Counting(lambda text: 0.0)
-    _, _, result = search(tiny_model, byte_tokenizer, reward, PlanningConfig(rollouts=2), guide=guide)
-    assert list(result.programs[1].tokens[: where + 1]) == expected
-    assert where > 0  # on this model the least sure step is not the first: the old one-token-a-level tree could not start there
-
-
-def test_it_finds_a_program_that_differs_from_greedy_at_its_last_step(tiny_model, byte_tokenizer):
-    guide = TokenSetGuide.of_characters(byte_tokenizer, "abcdefghij")
-    engine = Engine(tiny_model)
-    steps = []
-    greedy = generate(engine, engine.prefill(ids(byte_tokenizer, PROMPT)), byte_tokenizer, stop=STOP, guide=guide, on_step=steps.append)
-    last = len(greedy.tokens) - 1
-    wanted = greedy.text[:last] + byte_tokenizer.decode(int(steps[last].topk(2).indices[1]))
-    _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: float(text == wanted)), guide=guide)
-    assert result.stopped == "solved" and result.best.text == wanted
+    top = [torch.softmax(step.float(), -1).topk(2) for step in steps[: len(greedy.tokens)]]
+    # Leaving at step i with the runner-up: greedy's tokens before i, then the runner-up.
+    leave = [math.prod(float(t.values[0]) for t in top[:i]) * float(top[i].values[1]) for i in range(len(top))]
+    where = max(range(len(top)), key=leave.__getitem__)
+    _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: 0.0), PlanningConfig(rollouts=2), guide=guide)
+    assert greedy.text.startswith("aaaa") and where >= 4
+    assert list(result.programs[1].tokens[: where + 1]) == greedy.tokens[:where] + [int(top[where].indices[1])]
 
 
 def test_alternatives_that_spell_greedys_text_again_are_left_out():
