@@ -17,13 +17,14 @@ child's token probability alone as its prior, branches went deep but mostly resp
 program (`split()` for `split(' ')`), and the first 32 tasks passed 25 times against 27.
 An iteration
 - selects a path from the root by P-UCB, which weighs a child's value (the best reward found
-  below it) against the model's probability of its token, discounted by how often it was tried:
+  below it) against its prior (its edge's probability), discounted by how often it was tried:
       value(c) + beta(N) * P(c) * sqrt(N) / (1 + N(c)),   beta(N) = log((N + base + 1) / base) + c
 - rolls out from the node it reaches and expands it, or, if that node ends the program (EOS or a
   stop rule), scores the program it ends;
 - backs the reward up the path.
 
-Steps inside a comment get no children: what a comment says cannot change what the program does.
+Alternatives whose programs would be greedy's again are left out (see _alternatives): the same
+text tokenized or spaced otherwise, and steps inside a comment that no code follows.
 The first rollout, from the root, is plain greedy decoding, so the search returns greedy's
 program unless it finds a better one. Programs are scored once per distinct text. The model's
 state at a node is prefilled from the stored session sharing the longest prefix with it (the
