@@ -22,6 +22,20 @@ def _stable_start(length: int, window: int) -> int:
     return -(-(length - window) // step) * step
 
 
+def worth_healing(text: str) -> bool:
+    """Whether to take back a prompt's last token of this text: where the cursor may sit inside
+    what the model writes as one token, in a word (`ret|`) or in indentation (four spaces, written
+    as three plus " return"). Not after punctuation: prompted to fill in the middle after a prefix
+    that then ends in a word (`console` for `console.`), the model reads that word as finished and
+    rarely starts the middle with a "."-token; the first identifier after `obj.` matched the
+    source's in 21 of 60 places without healing against 16 with it (Qwen2.5-Coder-0.5B, the
+    `bench mgd` tasks), and after "(" in 15 of 20 against 12. Never a newline: one is never split
+    wrongly, and line scopes stop at "\n"."""
+    if not text or "\n" in text:
+        return False
+    return text.isspace() or text[-1].isalnum() or text[-1] == "_"
+
+
 @dataclass(frozen=True)
 class PromptWindow:
     prompts: PromptBuilder
@@ -44,7 +58,7 @@ class PromptWindow:
         prefix_ids = prefix_ids[_stable_start(len(prefix_ids), prefix_budget) :]
         suffix_ids = self.prompts.encode(suffix[: suffix_budget * _CHARS_PER_TOKEN_BOUND])[:suffix_budget] if suffix_budget else []
         healed = self.texts[prefix_ids[-1]] if heal and len(prefix_ids) > 1 else ""
-        if not healed or "\n" in healed:  # a newline token is never split wrongly, and LINE stops at "\n"
+        if not worth_healing(healed):
             return self.prompts.completion(prefix_ids, suffix_ids), ""
         kept = prefix_ids[:-1]
         if healed.isspace() and len(healed) > 1:

@@ -37,3 +37,12 @@ def test_consecutive_completions_reuse_the_kv_cache(tiny_model, byte_tokenizer):
     second = assistant.complete(text[: cursor] + "v" + text[cursor:], cursor + 1)
     assert first.reused_prompt_tokens == 0
     assert second.reused_prompt_tokens >= second.prompt_tokens - 8
+
+
+def test_healing_takes_back_a_word_or_indentation_but_not_punctuation(tiny_model, byte_tokenizer):
+    assistant = make_assistant(tiny_model, byte_tokenizer, max_prompt_tokens=256)
+    for prefix, healed in (("x = obj.", ""), ("f(", ""), ("    ret", "t"), ("if x:\n    ", " "), ("a = 1\n", "")):
+        prompt, got = assistant.window.build(prefix, "")
+        assert got == healed, prefix
+        unhealed, _ = assistant.window.build(prefix, "", heal=False)
+        assert len(prompt) == len(unhealed) - (1 if healed else 0), prefix
