@@ -1,6 +1,7 @@
 """The language servers static analysis can drive, started through multilspy.
 
-jedi-language-server runs under multilspy's own `JediServer`, basedpyright under
+jedi-language-server runs under `QuietJediServer` (multilspy's `JediServer`, told to skip the
+work monitors do not read), basedpyright under
 `lsp.pyright_server.PyrightServer`; both get an `ExitAwareHandler` in place of multilspy's JSON-RPC
 handler, so that a server that dies fails its pending requests at once instead of leaving them
 waiting forever.
@@ -31,6 +32,24 @@ SERVERS = {
 # hands `position.character` to jedi unconverted, although pygls negotiates UTF-16 and applies
 # didChange ranges in UTF-16; so for it request positions count code points, edits UTF-16 units.
 CODE_POINT_COLUMNS = frozenset({"jedi"})
+
+
+# jedi-language-server's options for a client that reads only completion labels and signature
+# help. multilspy sends none of its own (its initialize parameters, shared with other languages,
+# carry another server's options) and announces snippet support, so jedi-language-server infers
+# every callable member's signature to write a snippet for it, and re-computes diagnostics on each
+# didChange: most of a query's time on large files.
+JEDI_OPTIONS = {
+    "completion": {"disableSnippets": True, "resolveEagerly": False},
+    "diagnostics": {"enable": False},
+}
+
+
+class QuietJediServer(JediServer):
+    def _get_initialize_params(self, repository_absolute_path: str) -> dict:
+        params = super()._get_initialize_params(repository_absolute_path)
+        params["initializationOptions"] = JEDI_OPTIONS
+        return params
 
 
 class ServerExited(RuntimeError):
@@ -81,7 +100,7 @@ class ExitAwareHandler(LanguageServerHandler):
 
 def create_server(server: str, binary: str, root: str) -> LanguageServer:
     config = MultilspyConfig(code_language=Language.PYTHON, server_binary=binary)
-    kind = JediServer if server == "jedi" else PyrightServer
+    kind = QuietJediServer if server == "jedi" else PyrightServer
     instance = kind(config, MultilspyLogger(), root)
     instance.server = ExitAwareHandler.replacing(instance.server)  # before start_server registers handlers
     return instance
