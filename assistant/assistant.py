@@ -21,6 +21,7 @@ from decoders.loop import decode
 from decoders.drafters import AdaptiveDrafter, DraftModelDrafter, NgramDrafter, TokenRecycling, UnionDrafter
 from decoders.guides import AllOf, Guide
 from decoders.healing import HealingGuide
+from decoders.monitors import NameChoice
 from decoders.streaming import TextSink
 from decoders.vocabulary import Vocabulary
 
@@ -290,8 +291,17 @@ class Assistant:
         )
 
     def _reranker(self, request: Request) -> Reranker | None:
-        """The reranker for one completion, if asked for: AdaDec, or selective contrast with the
-        prompt rebuilt without its examples (`healed`: the prefix's end the model rewrites)."""
+        """The reranker for one completion: the monitors' whole-name choice where they run on a
+        greedy completion, around the uncertainty reranker asked for (if any)."""
+        inner = self._uncertainty_reranker(request)
+        greedy = self.config.temperature <= 0 and self.config.beam_width <= 1
+        if request.stats is None or not greedy or not self.monitors.config.choose_names:
+            return inner
+        return NameChoice(self.engine, self.prompts.encode, self.monitors.index.ends_identifier, inner)
+
+    def _uncertainty_reranker(self, request: Request) -> Reranker | None:
+        """AdaDec, or selective contrast with the prompt rebuilt without its examples (`healed`:
+        the prefix's end the model rewrites), if asked for."""
         rerank = self.config.rerank
         if not rerank.enabled:
             return None

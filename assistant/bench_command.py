@@ -36,6 +36,7 @@ def add_parser(commands) -> None:
     mgd.add_argument("--model", action="append", help="model(s) to compare (repeatable; default: 0.5b and 1.5b)")
     mgd.add_argument("--dtype", default="auto")
     mgd.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi")
+    mgd.add_argument("--no-name-choice", action="store_true", help="with monitors, choose members token by token (plain masked greedy)")
     mgd.add_argument("--max-tokens", type=positive_int, default=32, help="most tokens per completion (default: %(default)s)")
     mgd.add_argument("--max-prompt-tokens", type=positive_int, default=1024, help="prompt budget (default: %(default)s)")
     mgd.add_argument("--seed", type=int, default=0, help="which positions are sampled from each tree")
@@ -144,7 +145,7 @@ def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
     empty = [str(r) for r, t in tasks.items() if not t]
     if empty:
         raise UsageError(f"no tasks found in {', '.join(empty)}: it needs `obj.member` accesses whose member is defined in another file of the tree")
-    monitors = MonitorConfig(language_server=args.language_server)
+    monitors = MonitorConfig(language_server=args.language_server, choose_names=not args.no_name_choice)
     results, setups = {repo: [] for repo in tasks}, {}
     for model in args.model or ["0.5b", "1.5b"]:
         config = AssistantConfig(model=model, dtype=args.dtype, max_prompt_tokens=args.max_prompt_tokens, monitors=monitors)
@@ -164,6 +165,7 @@ def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
         "prompt budget": args.max_prompt_tokens,
         "seed": args.seed,
         "speculation": "on (lossless)",
+        "whole-name choice": "off" if args.no_name_choice else "on",
         **describe(),
     }
     if args.json:

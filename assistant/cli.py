@@ -36,6 +36,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workspace", type=Path, help="project folder the monitors analyse (default: the file's project root; none for stdin)")
     parser.add_argument("--no-monitors", action="store_true", help="decode without static-analysis monitors")
     parser.add_argument("--monitors", type=monitor_list, default=None, metavar="NAMES", help=f"comma-separated monitors to run (default: all: {','.join(MONITOR_NAMES)})")
+    parser.add_argument("--no-name-choice", action="store_true", help="after `obj.`, choose among the listed members token by token (plain masked greedy) rather than by whole-name probability")
     parser.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi", help="the monitors' language server (default: %(default)s)")
     parser.add_argument("--adadec", action="store_true", help="uncertainty-adaptive reranking: uncertain steps look ahead and rerank")
     parser.add_argument("--syntactic-lookahead", action="store_true", help="with --adadec: look ahead to the end of a statement")
@@ -102,7 +103,7 @@ def _config(args: argparse.Namespace) -> AssistantConfig:
         allow_download=args.allow_download,
         speculation=not args.no_speculation,
         draft_model=args.draft_model,
-        monitors=MonitorConfig(enabled=() if args.no_monitors else args.monitors or MONITOR_NAMES, language_server=args.language_server),
+        monitors=MonitorConfig(enabled=() if args.no_monitors else args.monitors or MONITOR_NAMES, language_server=args.language_server, choose_names=not args.no_name_choice),
     )
     if args.max_tokens:
         kwargs["max_new_tokens"] = args.max_tokens

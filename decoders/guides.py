@@ -84,6 +84,13 @@ class AllOf:
     def advance(self, token: int) -> "AllOf":
         return AllOf(tuple(g.advance(token) for g in self.guides))
 
+    def names_to_choose(self) -> tuple[str, ...] | None:
+        """The first member's names to choose among, if one has them (decoders/monitors/choice.py)."""
+        for g in self.guides:
+            if (ask := getattr(g, "names_to_choose", None)) is not None and (names := ask()) is not None:
+                return names
+        return None
+
     def refine(self, token: int) -> torch.Tensor | None:
         removed = [m for g in self.guides if (m := refine(g, token)) is not None]
         if not removed:

@@ -131,14 +131,14 @@ def generate(
     return GenerationResult(text, new, reason, seconds, session.prompt_length, passes, drafted, kept)
 
 
-def _gate(reranker: Reranker | None, on_step: Callable[[torch.Tensor], None] | None) -> Callable[[torch.Tensor], bool] | None:
+def _gate(reranker: Reranker | None, on_step: Callable[[torch.Tensor], None] | None) -> Callable[..., bool] | None:
     """What the verifier asks at each step before choosing: show it to `on_step`, then may the
     reranker have it? The verifier asks exactly once per chosen token, so both see every step."""
     if on_step is None:
         return reranker.pauses if reranker is not None else None
 
-    def gate(masked: torch.Tensor) -> bool:
+    def gate(masked: torch.Tensor, guide: Guide | None = None, row: torch.Tensor | None = None) -> bool:
         on_step(masked)
-        return reranker.pauses(masked) if reranker is not None else False
+        return reranker.pauses(masked, guide, row) if reranker is not None else False
 
     return gate

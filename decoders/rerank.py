@@ -1,7 +1,8 @@
 """What the decoding loop asks of a reranker, and the entropy gate every one of ours shares.
 
 A reranker decides the steps it finds uncertain: the loop (and the verifier, inside a drafted
-path) asks `pauses(masked)` with each step's guided logits, and at a step that pauses, asks
+path) asks `pauses(masked, guide, row)` with each step's guided logits, the guide there and the
+step's own logits, and at a step that pauses, asks
 `choose(session, guide)` for the token. Its decisions depend only on the step's logits and on
 what the model computes deterministically from the session, so speculation stays lossless.
 """
@@ -44,7 +45,7 @@ class RerankStats:
 class Reranker(Protocol):
     stats: RerankStats
 
-    def pauses(self, masked: torch.Tensor) -> bool: ...
+    def pauses(self, masked: torch.Tensor, guide: Guide | None = None, row: torch.Tensor | None = None) -> bool: ...
 
     def choose(self, session: Session, guide: Guide | None) -> int: ...
 
@@ -59,7 +60,7 @@ class EntropyGate:
         self.threshold = threshold
         self.stats = RerankStats()
 
-    def pauses(self, masked: torch.Tensor) -> bool:
+    def pauses(self, masked: torch.Tensor, guide: Guide | None = None, row: torch.Tensor | None = None) -> bool:
         self.stats.steps += 1
         uncertain = entropy(masked) > self.threshold
         self.stats.pauses += uncertain

@@ -44,7 +44,7 @@ def accept(
     guide: Guide | None,
     sampling: SamplingConfig,
     generator: torch.Generator | None,
-    pause: Callable[[torch.Tensor], bool] | None = None,  # given a step's guided logits: leave it to a reranker?
+    pause: Callable[..., bool] | None = None,  # given a step's guided logits, guide and logits: leave it to a reranker?
 ) -> Accepted:
     tokens: list[int] = []
     path: list[int] = []
@@ -52,7 +52,7 @@ def accept(
     while True:
         row = logits[node + 1]  # [vocab]
         masked = guided(row, guide)
-        if pause is not None and pause(masked):
+        if pause is not None and pause(masked, guide, row):
             return Accepted(tokens, path, row, paused=True)
         children = tree.children(node)
         token, child = _choose(masked, children, sampling, generator)

@@ -2,6 +2,7 @@
 
 from .lexer import Lexer, Trigger
 from .monitor import MonitorContext, MonitorStats, NameMonitor, StaticAnalysis
+from .choice import NameChoice
 from .names import NameIndex
 
-__all__ = ["Lexer", "MonitorContext", "MonitorStats", "NameIndex", "NameMonitor", "StaticAnalysis", "Trigger"]
+__all__ = ["Lexer", "MonitorContext", "NameChoice", "MonitorStats", "NameIndex", "NameMonitor", "StaticAnalysis", "Trigger"]

@@ -134,6 +134,12 @@ class NameMonitor:
             return None
         return self.context.mask(p.names, p.partial, may_end=not p.required)
 
+    def names_to_choose(self) -> tuple[str, ...] | None:
+        """The names one of which must be written from here, whole: at the start of an identifier
+        after "." (decoders/monitors/choice.py may choose among them by whole-name probability)."""
+        p = self.pending
+        return p.names if p is not None and p.required and not p.partial else None
+
     def advance(self, token: int) -> "NameMonitor":
         text = self.context.index.vocabulary.texts[token]
         if not text:

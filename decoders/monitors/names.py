@@ -46,6 +46,11 @@ class NameIndex:
         ending = self.order[~table[:, 0]]
         self._ends_at_once = vocabulary.mask(ending.tolist())  # [vocab]
 
+    @property
+    def ends_identifier(self) -> torch.Tensor:
+        """[vocab] bool: tokens whose first character cannot continue an identifier."""
+        return self._ends_at_once
+
     def mask(self, names: Iterable[str], partial: str = "", lead: str = "") -> torch.Tensor:
         """[vocab] bool: tokens that may follow when `partial` has been written of an identifier
         that must become one of `names`, and `lead` (e.g. ".") must come first."""

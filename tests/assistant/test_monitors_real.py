@@ -108,3 +108,19 @@ def test_monitors_switched_off_leave_the_completion_unguided(assistant, workspac
     finally:
         assistant.monitors.config = MonitorConfig()
     assert not off.monitored and off.text == assistant.complete(text, len(text)).text
+
+
+def test_where_the_model_invents_a_member_the_whole_name_choice_decides_the_same_with_or_without_speculation(assistant, workspace):
+    text = "from geometry import Polygon\n\n\ndef describe(poly: Polygon) -> str:\n    n = poly."
+    results = []
+    for speculation in (False, True):
+        assistant.config = dataclasses.replace(assistant.config, speculation=speculation)
+        results.append(assistant.complete(text, len(text), workspace=workspace, path=workspace / "app.py"))
+    assert all(r.paused_steps >= 1 for r in results)  # the model's first choice was not listed
+    assert results[0].text == results[1].text and first_identifier(results[0].text) in MEMBERS
+    assistant.monitors.config = MonitorConfig(choose_names=False)
+    try:
+        masked = assistant.complete(text, len(text), workspace=workspace, path=workspace / "app.py")
+    finally:
+        assistant.monitors.config = MonitorConfig()
+    assert masked.paused_steps == 0 and first_identifier(masked.text) in MEMBERS

@@ -1,0 +1,134 @@
+"""Whole-name choice where a monitor overrides the model: after `obj.`, when the model's own first
+choice is a member static analysis does not list, the member is chosen by the model's probability
+of the whole name (its tokens, then the end of the identifier), not token by token.
+
+Why: masking keeps what is left of the model's distribution once its preferred (non-existent)
+member is removed, and a token that starts many listed names (`__`, `get`) collects their summed
+mass and wins, though no single name behind it is likely (`console.` -> `__exit__()` where the
+file calls `console.print()`). Scoring whole names compares like with like. Where the model's
+first choice is allowed, greedy decoding goes on unchanged.
+
+How: the names whose first token is among the `top_k` best allowed first tokens go into a trie
+(decoders/draft.py's `DraftTree`), which one forward pass scores on a scratch fork of the session
+(each node sees the session and its own ancestors, at the position its depth gives it). The
+winner's tokens are then written one per step (each of those steps pauses, so no draft runs past
+them), and the step after them must end the identifier. Each token is checked against the guides
+at its step; a guide that refuses one ends the plan and greedy decoding takes that step.
+
+It is a reranker (decoders/rerank.py), so it decides greedy steps only and is deterministic: the
+same sequence gets the same choice with or without speculation. Another reranker (AdaDec) can sit
+inside it and decide every other step it would.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..draft import ROOT, DraftTree
+from ..engine import Engine, Session
+from ..guides import Guide, apply_mask, guided
+from ..rerank import Reranker, RerankStats
+
+
+def names_to_choose(guide: Guide | None) -> tuple[str, ...] | None:
+    """The names one of which the guide requires from this step on, whole (an identifier starts
+    here that must be one of them); None if it requires none."""
+    ask = getattr(guide, "names_to_choose", None)
+    return ask() if ask is not None else None
+
+
+class NameChoice:
+    def __init__(
+        self,
+        engine: Engine,
+        encode: Callable[[str], list[int]],  # a name -> its token ids, as the model writes it after "."
+        ends: torch.Tensor,  # [vocab] bool: tokens whose first character cannot continue an identifier
+        inner: Reranker | None = None,
+        top_k: int = 8,
+    ):
+        self.engine, self.encode, self.ends, self.inner, self.top_k = engine, encode, ends, inner, top_k
+        self.stats = inner.stats if inner is not None else RerankStats()
+        self.chosen: list[str] = []  # the names chosen where greedy's first token differed
+        self._names: tuple[str, ...] | None = None  # set by `pauses` for the `choose` that follows
+        self._plan: list[int] | None = None  # the chosen name's tokens still to write; [] = end it next
+
+    def pauses(self, masked: torch.Tensor, guide: Guide | None = None, row: torch.Tensor | None = None) -> bool:
+        self._names = None
+        names = names_to_choose(guide) if self._plan is None else None
+        ours = self._plan is not None or bool(names and row is not None and not torch.isfinite(masked[int(torch.argmax(row))]))
+        if not ours and self.inner is not None:
+            return self.inner.pauses(masked, guide, row)  # it counts the step
+        self._names = names if ours else None
+        self.stats.steps += 1
+        self.stats.pauses += ours
+        return ours
+
+    def choose(self, session: Session, guide: Guide | None) -> int:
+        masked = guided(session.next_logits, guide)  # [vocab]
+        if self._plan is not None:
+            return self._follow(masked)
+        if self._names is None:
+            if self.inner is None:
+                raise RuntimeError("choose() without a pause")
+            return self.inner.choose(session, guide)
+        name, tokens = self._best(session, masked, self._names)
+        if tokens[0] != int(torch.argmax(masked)):
+            self.stats.changed += 1
+            self.chosen.append(name)
+        self._plan = tokens[1:]
+        return tokens[0]
+
+    def _follow(self, masked: torch.Tensor) -> int:
+        """The plan's next token, or, once it is written, the best token that ends the identifier."""
+        plan = self._plan
+        if plan:
+            token = plan.pop(0)
+            if torch.isfinite(masked[token]):
+                return token
+        self._plan = None
+        ending = apply_mask(masked, self.ends)
+        return int(torch.argmax(ending if torch.isfinite(ending.max()) else masked))
+
+    def _best(self, session: Session, masked: torch.Tensor, names: tuple[str, ...]) -> tuple[str, list[int]]:
+        """The listed name the model most likely writes whole, and its tokens."""
+        first = masked.topk(min(self.top_k, masked.shape[-1]))
+        firsts = {int(t) for t, v in zip(first.indices, first.values) if torch.isfinite(v)}
+        paths = {name: tokens for name in names if (tokens := self.encode(name)) and tokens[0] in firsts}
+        if not paths:
+            greedy = int(torch.argmax(masked))
+            return "", [greedy]
+        tree = DraftTree.from_paths(paths.values())
+        logprobs = self._score_tree(session, tree)  # [n, vocab]
+        before = torch.log_softmax(session.next_logits.float(), dim=-1)  # [vocab]
+        ends = self._ends(logprobs.shape[-1])
+
+        def score(tokens: list[int]) -> float:
+            node = tree.children(ROOT)[tokens[0]]
+            total = float(before[tokens[0]])
+            for token in tokens[1:]:
+                total += float(logprobs[node, token])
+                node = tree.children(node)[token]
+            return total + float(torch.logsumexp(logprobs[node][ends], dim=0))
+
+        scores = {name: score(tokens) for name, tokens in paths.items()}
+        best = max(paths, key=lambda name: (scores[name], -names.index(name)))  # ties: the earlier name
+        return best, list(paths[best])
+
+    def _score_tree(self, session: Session, tree: DraftTree) -> torch.Tensor:
+        """[n, vocab] log-probabilities after each node of `tree`, hung below the session's end."""
+        fork = self.engine.fork(session)  # scratch: the session's cache is not touched
+        cached, n = len(session.tokens), len(tree)
+        positions = cached - 1 + torch.tensor(tree.depths)  # [n]: depth 1 right after the session
+        visible = torch.cat([torch.ones(n, cached, dtype=torch.bool), tree.visibility()[1:, 1:]], dim=1)  # [n, cached + n]
+        logits = self.engine.forward_nodes(fork, list(tree.tokens), positions, visible)  # [n, vocab]
+        self.stats.extra_passes += 1
+        return torch.log_softmax(logits.float(), dim=-1)
+
+    def _ends(self, vocab: int) -> torch.Tensor:
+        ends = self.ends[:vocab]
+        return torch.nn.functional.pad(ends, (0, vocab - ends.shape[0]), value=False) if ends.shape[0] < vocab else ends
+
+    def hint(self) -> list[int]:
+        return self.inner.hint() if self.inner is not None and hasattr(self.inner, "hint") and self._plan is None else []
