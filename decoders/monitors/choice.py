@@ -9,10 +9,11 @@ file calls `console.print()`). Scoring whole names compares like with like. Wher
 first choice is allowed, greedy decoding goes on unchanged.
 
 How: the names whose first token is among the `top_k` best allowed first tokens go into a trie
-(decoders/draft.py's `DraftTree`), which one forward pass scores on a scratch fork of the session
+(decoders/draft.py's `DraftTree`) of at most `max_nodes` nodes, which one forward pass scores on a scratch fork of the session
 (each node sees the session and its own ancestors, at the position its depth gives it). The
-winner's tokens are then written one per step (each of those steps pauses, so no draft runs past
-them), and the step after them must end the identifier. Each token is checked against the guides
+winner's tokens are then written, and the step after them must end the identifier: where greedy
+would write the same token anyway nothing pauses (so speculation drafts through the name),
+elsewhere the step pauses and the plan decides it. Each token is checked against the guides
 at its step; a guide that refuses one ends the plan and greedy decoding takes that step.
 
 It is a reranker (decoders/rerank.py), so it decides greedy steps only and is deterministic: the
@@ -47,8 +48,10 @@ class NameChoice:
         ends: torch.Tensor,  # [vocab] bool: tokens whose first character cannot continue an identifier
         inner: Reranker | None = None,
         top_k: int = 8,
+        max_nodes: int = 48,
     ):
-        self.engine, self.encode, self.ends, self.inner, self.top_k = engine, encode, ends, inner, top_k
+        self.engine, self.encode, self.ends, self.inner = engine, encode, ends, inner
+        self.top_k, self.max_nodes = top_k, max_nodes
         self.stats = inner.stats if inner is not None else RerankStats()
         self.chosen: list[str] = []  # the names chosen where greedy's first token differed
         self._names: tuple[str, ...] | None = None  # set by `pauses` for the `choose` that follows
@@ -56,6 +59,9 @@ class NameChoice:
 
     def pauses(self, masked: torch.Tensor, guide: Guide | None = None, row: torch.Tensor | None = None) -> bool:
         self._names = None
+        if self._plan is not None and self._agrees(int(torch.argmax(masked))):
+            self.stats.steps += 1
+            return False  # greedy writes the plan's token itself (and speculation may draft it)
         names = names_to_choose(guide) if self._plan is None else None
         ours = self._plan is not None or bool(names and row is not None and not torch.isfinite(masked[int(torch.argmax(row))]))
         if not ours and self.inner is not None:
@@ -80,6 +86,19 @@ class NameChoice:
         self._plan = tokens[1:]
         return tokens[0]
 
+    def _agrees(self, greedy: int) -> bool:
+        """Whether greedy's token is the plan's next one (then the plan moves on past it)."""
+        plan = self._plan
+        if plan:
+            if plan[0] != greedy:
+                return False
+            plan.pop(0)
+            return True
+        if not (greedy < self.ends.shape[0] and bool(self.ends[greedy])):
+            return False
+        self._plan = None
+        return True
+
     def _follow(self, masked: torch.Tensor) -> int:
         """The plan's next token, or, once it is written, the best token that ends the identifier."""
         plan = self._plan
@@ -93,9 +112,7 @@ class NameChoice:
 
     def _best(self, session: Session, masked: torch.Tensor, names: tuple[str, ...]) -> tuple[str, list[int]]:
         """The listed name the model most likely writes whole, and its tokens."""
-        first = masked.topk(min(self.top_k, masked.shape[-1]))
-        firsts = {int(t) for t, v in zip(first.indices, first.values) if torch.isfinite(v)}
-        paths = {name: tokens for name in names if (tokens := self.encode(name)) and tokens[0] in firsts}
+        paths = self._candidates(masked, names)
         if not paths:
             greedy = int(torch.argmax(masked))
             return "", [greedy]
@@ -115,6 +132,24 @@ class NameChoice:
         scores = {name: score(tokens) for name, tokens in paths.items()}
         best = max(paths, key=lambda name: (scores[name], -names.index(name)))  # ties: the earlier name
         return best, list(paths[best])
+
+    def _candidates(self, masked: torch.Tensor, names: tuple[str, ...]) -> dict[str, list[int]]:
+        """name -> tokens, for the names whose first token is among the `top_k` best allowed ones,
+        best first token first (shorter names first among equals), while their trie stays within
+        `max_nodes`: a token such as `__` starts dozens of names, and the pass costs per node."""
+        first = masked.topk(min(self.top_k, masked.shape[-1]))
+        rank = {int(t): i for i, (t, v) in enumerate(zip(first.indices, first.values)) if torch.isfinite(v)}
+        encoded = [(name, tokens) for name in names if (tokens := self.encode(name)) and tokens[0] in rank]
+        encoded.sort(key=lambda item: (rank[item[1][0]], len(item[1])))
+        paths: dict[str, list[int]] = {}
+        nodes: set[tuple[int, ...]] = set()  # the trie's nodes, as token prefixes
+        for name, tokens in encoded:
+            new = {tuple(tokens[: i + 1]) for i in range(len(tokens))} - nodes
+            if len(nodes) + len(new) > self.max_nodes:
+                continue
+            nodes |= new
+            paths[name] = tokens
+        return paths
 
     def _score_tree(self, session: Session, tree: DraftTree) -> torch.Tensor:
         """[n, vocab] log-probabilities after each node of `tree`, hung below the session's end."""
