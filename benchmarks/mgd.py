@@ -38,7 +38,7 @@ class Scores:
     decode_seconds: float = 0.0  # the decoding loops (monitors' queries included), for tokens/s
     monitor_queries: int = 0
     monitor_rejections: int = 0
-    examples: list[dict] = field(default_factory=list)  # the first few, to see what happened
+    completions: list[dict] = field(default_factory=list)  # per task: what was written, against the truth
 
     @property
     def existing_share(self) -> float | None:
@@ -63,7 +63,7 @@ class Scores:
             "tokens_per_second": self.tokens_per_second,
             "monitor_queries": self.monitor_queries,
             "monitor_rejections": self.monitor_rejections,
-            "examples": self.examples,
+            "completions": self.completions,
         }
 
 
@@ -71,7 +71,7 @@ def first_line(text: str) -> str:
     return text.split("\n", 1)[0]
 
 
-def score(scores: Scores, repo: Path, task: MgdTask, completion, keep_examples: int = 3) -> None:
+def score(scores: Scores, repo: Path, task: MgdTask, completion) -> None:
     written = first_line(completion.text)
     ids = identifiers(written)
     scores.tasks += 1
@@ -86,8 +86,10 @@ def score(scores: Scores, repo: Path, task: MgdTask, completion, keep_examples: 
     scores.decode_seconds += completion.decode_seconds
     scores.monitor_queries += completion.monitor_queries
     scores.monitor_rejections += completion.monitor_rejections
-    if len(scores.examples) < keep_examples:
-        scores.examples.append({"task": task.id, "truth": task.rest_of_line, "written": written})
+    scores.completions.append({
+        "task": task.id, "truth": task.rest_of_line, "written": written,
+        "next_identifier_match": bool(ids) and ids[0] == task.member, "reranked_steps": completion.paused_steps,
+    })
 
 
 def run_model(assistant, repo: Path, tasks: list[MgdTask], max_new_tokens: int, on_task: Callable[[], None] = lambda: None) -> list[Scores]:
