@@ -33,6 +33,13 @@ def refine(guide: Guide | None, token: int) -> torch.Tensor | None:
     return check(token) if check is not None else None
 
 
+def names_to_choose(guide: Guide | None) -> tuple[str, ...] | None:
+    """The names one of which the guide requires from this step on, whole (an identifier starts
+    here that must be one of them; decoders/monitors/choice.py); None if it requires none."""
+    ask = getattr(guide, "names_to_choose", None)
+    return ask() if ask is not None else None
+
+
 @dataclass(frozen=True)
 class TokenSetGuide:
     """Allows only a fixed set of tokens at every step (e.g. digits and EOS)."""
@@ -85,11 +92,8 @@ class AllOf:
         return AllOf(tuple(g.advance(token) for g in self.guides))
 
     def names_to_choose(self) -> tuple[str, ...] | None:
-        """The first member's names to choose among, if one has them (decoders/monitors/choice.py)."""
-        for g in self.guides:
-            if (ask := getattr(g, "names_to_choose", None)) is not None and (names := ask()) is not None:
-                return names
-        return None
+        """The first member's names to choose among, if one has them."""
+        return next((names for g in self.guides if (names := names_to_choose(g)) is not None), None)
 
     def refine(self, token: int) -> torch.Tensor | None:
         removed = [m for g in self.guides if (m := refine(g, token)) is not None]

@@ -5,4 +5,4 @@ from .monitor import MonitorContext, MonitorStats, NameMonitor, StaticAnalysis
 from .choice import NameChoice
 from .names import NameIndex
 
-__all__ = ["Lexer", "MonitorContext", "NameChoice", "MonitorStats", "NameIndex", "NameMonitor", "StaticAnalysis", "Trigger"]
+__all__ = ["Lexer", "MonitorContext", "MonitorStats", "NameChoice", "NameIndex", "NameMonitor", "StaticAnalysis", "Trigger"]

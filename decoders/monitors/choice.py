@@ -9,8 +9,9 @@ file calls `console.print()`). Scoring whole names compares like with like. Wher
 first choice is allowed, greedy decoding goes on unchanged.
 
 How: the names whose first token is among the `top_k` best allowed first tokens go into a trie
-(decoders/draft.py's `DraftTree`) of at most `max_nodes` nodes, which one forward pass scores on a scratch fork of the session
-(each node sees the session and its own ancestors, at the position its depth gives it). The
+(decoders/draft.py's `DraftTree`) of at most `max_nodes` nodes, which one forward pass scores on a
+scratch fork of the session (each node sees the session and its own ancestors, at the position
+its depth gives it). The
 winner's tokens are then written, and the step after them must end the identifier: where greedy
 would write the same token anyway nothing pauses (so speculation drafts through the name),
 elsewhere the step pauses and the plan decides it. Each token is checked against the guides
@@ -29,15 +30,8 @@ import torch
 
 from ..draft import ROOT, DraftTree
 from ..engine import Engine, Session
-from ..guides import Guide, apply_mask, guided
+from ..guides import Guide, apply_mask, guided, names_to_choose
 from ..rerank import Reranker, RerankStats
-
-
-def names_to_choose(guide: Guide | None) -> tuple[str, ...] | None:
-    """The names one of which the guide requires from this step on, whole (an identifier starts
-    here that must be one of them); None if it requires none."""
-    ask = getattr(guide, "names_to_choose", None)
-    return ask() if ask is not None else None
 
 
 class NameChoice:
@@ -53,7 +47,6 @@ class NameChoice:
         self.engine, self.encode, self.ends, self.inner = engine, encode, ends, inner
         self.top_k, self.max_nodes = top_k, max_nodes
         self.stats = inner.stats if inner is not None else RerankStats()
-        self.chosen: list[str] = []  # the names chosen where greedy's first token differed
         self._names: tuple[str, ...] | None = None  # set by `pauses` for the `choose` that follows
         self._plan: list[int] | None = None  # the chosen name's tokens still to write; [] = end it next
 
@@ -79,10 +72,8 @@ class NameChoice:
             if self.inner is None:
                 raise RuntimeError("choose() without a pause")
             return self.inner.choose(session, guide)
-        name, tokens = self._best(session, masked, self._names)
-        if tokens[0] != int(torch.argmax(masked)):
-            self.stats.changed += 1
-            self.chosen.append(name)
+        tokens = self._best(session, masked, self._names)
+        self.stats.changed += tokens[0] != int(torch.argmax(masked))
         self._plan = tokens[1:]
         return tokens[0]
 
@@ -110,16 +101,14 @@ class NameChoice:
         ending = apply_mask(masked, self.ends)
         return int(torch.argmax(ending if torch.isfinite(ending.max()) else masked))
 
-    def _best(self, session: Session, masked: torch.Tensor, names: tuple[str, ...]) -> tuple[str, list[int]]:
-        """The listed name the model most likely writes whole, and its tokens."""
+    def _best(self, session: Session, masked: torch.Tensor, names: tuple[str, ...]) -> list[int]:
+        """The tokens of the listed name the model most likely writes whole (greedy's token if none qualifies)."""
         paths = self._candidates(masked, names)
         if not paths:
-            greedy = int(torch.argmax(masked))
-            return "", [greedy]
+            return [int(torch.argmax(masked))]
         tree = DraftTree.from_paths(paths.values())
         logprobs = self._score_tree(session, tree)  # [n, vocab]
         before = torch.log_softmax(session.next_logits.float(), dim=-1)  # [vocab]
-        ends = self._ends(logprobs.shape[-1])
 
         def score(tokens: list[int]) -> float:
             node = tree.children(ROOT)[tokens[0]]
@@ -127,11 +116,11 @@ class NameChoice:
             for token in tokens[1:]:
                 total += float(logprobs[node, token])
                 node = tree.children(node)[token]
-            return total + float(torch.logsumexp(logprobs[node][ends], dim=0))
+            return total + float(torch.logsumexp(apply_mask(logprobs[node], self.ends), dim=0))
 
         scores = {name: score(tokens) for name, tokens in paths.items()}
         best = max(paths, key=lambda name: (scores[name], -names.index(name)))  # ties: the earlier name
-        return best, list(paths[best])
+        return list(paths[best])
 
     def _candidates(self, masked: torch.Tensor, names: tuple[str, ...]) -> dict[str, list[int]]:
         """name -> tokens, for the names whose first token is among the `top_k` best allowed ones,
@@ -160,10 +149,6 @@ class NameChoice:
         logits = self.engine.forward_nodes(fork, list(tree.tokens), positions, visible)  # [n, vocab]
         self.stats.extra_passes += 1
         return torch.log_softmax(logits.float(), dim=-1)
-
-    def _ends(self, vocab: int) -> torch.Tensor:
-        ends = self.ends[:vocab]
-        return torch.nn.functional.pad(ends, (0, vocab - ends.shape[0]), value=False) if ends.shape[0] < vocab else ends
 
     def hint(self) -> list[int]:
         return self.inner.hint() if self.inner is not None and hasattr(self.inner, "hint") and self._plan is None else []
