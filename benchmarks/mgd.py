@@ -89,6 +89,7 @@ def score(scores: Scores, repo: Path, task: MgdTask, completion) -> None:
     scores.completions.append({
         "task": task.id, "truth": task.rest_of_line, "written": written,
         "next_identifier_match": bool(ids) and ids[0] == task.member, "reranked_steps": completion.paused_steps,
+        "tokens": completion.tokens, "decode_seconds": round(completion.decode_seconds, 4),
     })
 
 

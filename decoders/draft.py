@@ -89,6 +89,14 @@ class DraftTree:
         """token -> node index, for the children of `node` (ROOT for the root)."""
         return self._children.get(node, {})
 
+    def nodes_along(self, tokens: Sequence[int]) -> list[int]:
+        """The node indices of the path that spells `tokens` from the root (KeyError if none does)."""
+        nodes, node = [], ROOT
+        for token in tokens:
+            node = self.children(node)[token]
+            nodes.append(node)
+        return nodes
+
     @cached_property
     def depths(self) -> tuple[int, ...]:
         """1 for the root's children, and so on."""

@@ -187,12 +187,14 @@ class Engine:
     ) -> torch.Tensor:
         """Append nodes at the given `positions` ([k]) that see the cache slots `visible` marks
         ([k, cached + k]); returns their logits, [k, vocab]. The session's `tokens` no longer
-        describe its cache afterwards: for a scratch fork (decoders/branches.py) only."""
+        describe its cache afterwards: for a scratch fork (decoders/branches.py), or followed by
+        `keep` (decoders/monitors/choice.py keeps the name it chose)."""
         return self._forward(session.cache, tokens, cancel, positions, visible)
 
     @torch.inference_mode()
     def keep(self, session: Session, tree: DraftTree, path: list[int], next_logits: torch.Tensor) -> None:
-        """After `verify`: keep the nodes on `path` (a root-to-node path of indices) and drop the rest.
+        """After `verify` (or `forward_nodes` on the session itself): keep the nodes on `path` (a
+        root-to-node path of indices) and drop the rest.
 
         When the path is the tree's leading nodes (the first children) this is a crop. Otherwise
         the accepted nodes' keys and values move next to the root, in place: the verification's
@@ -262,11 +264,7 @@ class Engine:
 
 def _path_rows(tree: DraftTree, tokens: list[int]) -> list[int]:
     """The logits rows along `tokens` from the root: 0, then 1 + each node index."""
-    rows, node = [0], -1
-    for token in tokens:
-        node = tree.children(node)[token]
-        rows.append(node + 1)
-    return rows
+    return [0, *(node + 1 for node in tree.nodes_along(tokens))]
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:

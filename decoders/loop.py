@@ -22,7 +22,7 @@ import torch
 from .draft import EMPTY, DraftTree, Drafter, Verified
 from .engine import Engine, Interrupted, Session
 from .guides import Guide
-from .rerank import Reranker
+from .rerank import Reranker, Written
 from .sampling import SamplingConfig, make_generator
 from .stopping import StopReason, StopRules
 from .streaming import TextSink, TextStream
@@ -84,6 +84,7 @@ def generate(
     pause = _gate(reranker, on_step)
     verdict = accept(session.next_logits[None], EMPTY, guide, sampling, generator, pause)
     chosen, paused = verdict.tokens, verdict.paused
+    written = False  # the chosen tokens are a reranker's `Written` run
     hint: list[int] = []  # a reranker's lookahead after its choice, drafted next
     while True:
         for token in chosen:
@@ -105,9 +106,17 @@ def generate(
             reason = "cancelled"
             break
         if paused:  # `session` ends at the uncertain step (chosen tokens were drafted and kept)
-            chosen, paused = [reranker.choose(session, guide)], False
+            choice, paused = reranker.choose(session, guide), False
+            if isinstance(choice, Written):
+                chosen, written = choice.tokens, True
+                continue
+            chosen = [choice]
             # What the reranker already saw follow its choice is the best draft there is.
             hint = reranker.hint() if drafter is not None and hasattr(reranker, "hint") else []
+            continue
+        if written:  # the session holds the chosen tokens already, and the logits after them
+            verdict = accept(session.next_logits[None], EMPTY, guide, sampling, generator, pause)
+            chosen, paused, written = verdict.tokens, verdict.paused, False
             continue
         # Every verification adds at least one token, so a draft deeper than what is left is wasted.
         depth = stop.max_new_tokens - len(new) - 1

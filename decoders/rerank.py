@@ -3,7 +3,8 @@
 A reranker decides the steps it finds uncertain: the loop (and the verifier, inside a drafted
 path) asks `pauses(masked, guide, row)` with each step's guided logits, the guide there and the
 step's own logits, and at a step that pauses, asks
-`choose(session, guide)` for the token. Its decisions depend only on the step's logits and on
+`choose(session, guide)` for the token, or for a `Written` run of tokens it already appended to
+the session (the whole-name choice's pass computes them: decoders/monitors/choice.py). Its decisions depend only on the step's logits and on
 what the model computes deterministically from the session, so speculation stays lossless.
 """
 
@@ -42,12 +43,20 @@ class RerankStats:
         return self.pauses / self.steps if self.steps else 0.0
 
 
+@dataclass(frozen=True)
+class Written:
+    """A reranker's choice that is already in the session: `tokens` are in its cache, and
+    `session.next_logits` are the logits after the last of them."""
+
+    tokens: list[int]
+
+
 class Reranker(Protocol):
     stats: RerankStats
 
     def pauses(self, masked: torch.Tensor, guide: Guide | None = None, row: torch.Tensor | None = None) -> bool: ...
 
-    def choose(self, session: Session, guide: Guide | None) -> int: ...
+    def choose(self, session: Session, guide: Guide | None) -> int | Written: ...
 
 
 class EntropyGate:
