@@ -20,7 +20,7 @@ class MonitorConfig:
     enabled: tuple[str, ...] = MONITOR_NAMES
     language_server: str = "jedi"  # "jedi" (jedi-language-server) or "pyright" (basedpyright)
     budget_s: float = 0.5  # a language-server answer slower than this means no constraint for that step
-    choose_names: bool = True  # greedy: where the model's first choice after `obj.` is not listed, pick the whole name (decoders/monitors/choice.py)
+    choose_names: bool = True  # greedy: after `obj.`, choose the member by its whole name's probability (decoders/monitors/choice.py)
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.enabled if name not in MONITOR_NAMES]

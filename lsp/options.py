@@ -22,6 +22,7 @@ _CLIENT_ONLY = {"server", "trace"}
 class GuideOptions:
     healing: bool = True
     monitors: bool = True  # static-analysis monitors, in documents inside a workspace folder
+    name_choice: bool = True  # with monitors: choose a member after `obj.` by its whole name's probability
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,9 @@ class ServerOptions:
             healing=self.guides.healing,
             prefill_chunk=128,  # lets a superseded request stop during a long prefill
             speculation=self.speculation,
-            monitors=MonitorConfig(enabled=MONITOR_NAMES if self.guides.monitors else (), language_server=self.language_server),
+            monitors=MonitorConfig(
+                enabled=MONITOR_NAMES if self.guides.monitors else (), language_server=self.language_server, choose_names=self.guides.name_choice
+            ),
             rerank=RerankConfig(enabled=self.adadec),
         )
 
@@ -64,6 +67,7 @@ class ServerOptions:
         return (self.model, self.dtype, self.device) != (other.model, other.dtype, other.device)
 
 
+_GUIDE_CAMEL = {"nameChoice": "name_choice"}
 _CAMEL = {"maxTokens": "max_tokens", "debounceMs": "debounce_ms", "maxPromptTokens": "max_prompt_tokens", "languageServer": "language_server",
           "searchRollouts": "search_rollouts", "searchSeconds": "search_seconds"}
 
@@ -126,10 +130,11 @@ def _parse_guides(raw: Any) -> tuple[GuideOptions, list[str]]:
         return GuideOptions(), [f"guidecode option guides must be an object, got {raw!r}; using the defaults"]
     problems, values = [], {}
     for key, value in raw.items():
-        if key not in {f.name for f in fields(GuideOptions)}:
+        name = _GUIDE_CAMEL.get(key, key)
+        if name not in {f.name for f in fields(GuideOptions)}:
             problems.append(f"unknown guide {key!r} ignored")
         elif not isinstance(value, bool):
             problems.append(f"guide {key}={value!r} must be true or false; using the default")
         else:
-            values[key] = value
+            values[name] = value
     return GuideOptions(**values), problems

@@ -28,3 +28,12 @@ def test_adadec_is_off_by_default_and_an_option_turns_it_on():
     assert problems == [] and options.assistant_config().rerank.enabled is True
     options, problems = parse_options({"adadec": "yes"})
     assert options.adadec is False and "adadec='yes' must be true or false" in problems[0]
+
+
+def test_the_whole_name_choice_is_on_with_the_monitors_and_a_guide_option_turns_it_off():
+    assert ServerOptions().assistant_config().monitors.choose_names is True
+    options, problems = parse_options({"guides": {"nameChoice": False}})
+    assert problems == [] and options.assistant_config().monitors.choose_names is False
+    assert options.assistant_config().monitors.enabled == ("dereference", "imports", "arguments")  # the monitors stay on
+    _, problems = parse_options({"guides": {"nameChoice": "no"}})
+    assert problems == ["guide nameChoice='no' must be true or false; using the default"]

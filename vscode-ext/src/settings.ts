@@ -39,7 +39,7 @@ export const DEFAULTS: Readonly<Settings> = {
     device: 'auto',
     maxTokens: 64,
     debounceMs: 50,
-    guides: { healing: true, monitors: true },
+    guides: { healing: true, monitors: true, nameChoice: true },
     speculation: true,
     languageServer: 'jedi',
     adadec: false,

@@ -29,11 +29,12 @@ function editor(languageId = 'python', line = 12, character = 4) {
     };
 }
 
-test('toggleGuides turns the default-on guides (healing, monitors) off, in user settings', async () => {
+test('toggleGuides turns the default-on guides (healing, monitors, nameChoice) off, in user settings', async () => {
     assert.equal(await toggleGuides(), false);
     assert.deepEqual(mock.updates, [
         { key: 'guidecode.guides.healing', value: false, target: GLOBAL },
         { key: 'guidecode.guides.monitors', value: false, target: GLOBAL },
+        { key: 'guidecode.guides.nameChoice', value: false, target: GLOBAL },
     ]);
 });
 
@@ -47,7 +48,8 @@ test('toggleGuides switches every guide together: mixed becomes all on, all on b
     assert.equal(mock.settings.get('guidecode.guides.healing'), false);
     assert.equal(mock.settings.get('guidecode.guides.scope'), false);
     assert.equal(mock.settings.get('guidecode.guides.monitors'), false);
-    assert.equal(mock.updates.length, 6); // three guides, twice
+    assert.equal(mock.settings.get('guidecode.guides.nameChoice'), false);
+    assert.equal(mock.updates.length, 8); // four guides, twice
 });
 
 test('toggleGuides writes to the workspace when the workspace sets the guide', async () => {
@@ -57,6 +59,7 @@ test('toggleGuides writes to the workspace when the workspace sets the guide', a
     assert.deepEqual(mock.updates, [
         { key: 'guidecode.guides.healing', value: false, target: WORKSPACE },
         { key: 'guidecode.guides.monitors', value: false, target: GLOBAL },
+        { key: 'guidecode.guides.nameChoice', value: false, target: GLOBAL },
     ]);
 });
 

@@ -16,7 +16,7 @@ test('every setting has its default when nothing is set', () => {
         device: 'auto',
         maxTokens: 64,
         debounceMs: 50,
-        guides: { healing: true, monitors: true },
+        guides: { healing: true, monitors: true, nameChoice: true },
         speculation: true,
         languageServer: 'jedi',
         adadec: false,
@@ -38,7 +38,7 @@ test('set values override the defaults', () => {
     assert.equal(s.device, 'cuda');
     assert.equal(s.maxTokens, 32);
     assert.equal(s.debounceMs, 0);
-    assert.deepEqual(s.guides, { healing: false, monitors: true });
+    assert.deepEqual(s.guides, { healing: false, monitors: true, nameChoice: true });
     assert.equal(s.speculation, true);
     assert.equal(s.languageServer, 'pyright');
     assert.equal(s.adadec, true);
@@ -69,7 +69,7 @@ test('values of the wrong type or range fall back to the defaults', () => {
 
 test('guides keep every boolean key, so new guides need no code change', () => {
     const s = readSettings(from({ guides: { scope: false, syntax: true, bogus: 'x' } }));
-    assert.deepEqual(s.guides, { healing: true, monitors: true, scope: false, syntax: true });
+    assert.deepEqual(s.guides, { healing: true, monitors: true, nameChoice: true, scope: false, syntax: true });
 });
 
 test('the server receives the options without launch or trace settings', () => {
@@ -83,7 +83,7 @@ test('currentSettings reads the guidecode section of the workspace configuration
     mock.settings.set('guidecode.guides.healing', false);
     mock.settings.set('guidecode.maxTokens', 16);
     const s = currentSettings();
-    assert.deepEqual(s.guides, { healing: false, monitors: true });
+    assert.deepEqual(s.guides, { healing: false, monitors: true, nameChoice: true });
     assert.equal(s.maxTokens, 16);
 });
 
@@ -98,6 +98,7 @@ test('package.json declares every setting with the same default as the code', ()
         'guidecode.debounceMs': DEFAULTS.debounceMs,
         'guidecode.guides.healing': DEFAULTS.guides.healing,
         'guidecode.guides.monitors': DEFAULTS.guides.monitors,
+        'guidecode.guides.nameChoice': DEFAULTS.guides.nameChoice,
         'guidecode.languageServer': DEFAULTS.languageServer,
         'guidecode.adadec': DEFAULTS.adadec,
         'guidecode.search': DEFAULTS.search,
