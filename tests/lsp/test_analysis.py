@@ -119,6 +119,19 @@ def test_a_prefetched_question_is_answered_once_and_the_same(jedi):
     assert not jedi._inflight and jedi.completions("main.py", text, len(USE)) is members
 
 
+def test_a_package_folder_as_the_workspace_still_resolves_its_relative_imports(tmp_path):
+    # jedi-language-server puts its workspace folder on sys.path; a package folder there left
+    # `from . import make` uninferred (rich/jupyter.py's `console.` had no completions at all).
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .tools import make\n")
+    (package / "tools.py").write_text("class Tool:\n    def render(self):\n        pass\n\n\ndef make() -> Tool:\n    return Tool()\n")
+    use = "from . import make\n\n\ndef show():\n    tool = make()\n    return tool."
+    with AnalysisSession(package) as session:
+        assert "render" in names(session.completions(package / "use.py", use, len(use)) or ())
+    assert sorted(p.name for p in package.iterdir()) == ["__init__.py", "tools.py"]  # nothing written
+
+
 def test_signatures_give_each_parameter_its_kind(jedi):
     text = FUNCTION + "from shapes import Circle\nf("
     signature = jedi.signature("calls.py", text, len(text))
