@@ -74,8 +74,9 @@ def first_line(text: str) -> str:
 def score(scores: Scores, repo: Path, task: MgdTask, completion) -> None:
     written = first_line(completion.text)
     ids = identifiers(written)
+    matched = bool(ids) and ids[0] == task.member
     scores.tasks += 1
-    scores.next_identifier += bool(ids) and ids[0] == task.member
+    scores.next_identifier += matched
     scores.identifier_sequence += ids == identifiers(task.rest_of_line)
     check = check_accesses(repo, task.path, task.prompt + written, len(task.prompt) - 1)
     scores.accesses_existing += check.existing
@@ -88,7 +89,7 @@ def score(scores: Scores, repo: Path, task: MgdTask, completion) -> None:
     scores.monitor_rejections += completion.monitor_rejections
     scores.completions.append({
         "task": task.id, "truth": task.rest_of_line, "written": written,
-        "next_identifier_match": bool(ids) and ids[0] == task.member, "reranked_steps": completion.paused_steps,
+        "next_identifier_match": matched, "reranked_steps": completion.paused_steps,
         "tokens": completion.tokens, "decode_seconds": round(completion.decode_seconds, 4),
     })
 

@@ -67,9 +67,8 @@ class ServerOptions:
         return (self.model, self.dtype, self.device) != (other.model, other.dtype, other.device)
 
 
-_GUIDE_CAMEL = {"nameChoice": "name_choice"}
 _CAMEL = {"maxTokens": "max_tokens", "debounceMs": "debounce_ms", "maxPromptTokens": "max_prompt_tokens", "languageServer": "language_server",
-          "searchRollouts": "search_rollouts", "searchSeconds": "search_seconds"}
+          "searchRollouts": "search_rollouts", "searchSeconds": "search_seconds", "nameChoice": "name_choice"}
 
 
 def _check(name: str, value: Any) -> str | None:
@@ -130,7 +129,7 @@ def _parse_guides(raw: Any) -> tuple[GuideOptions, list[str]]:
         return GuideOptions(), [f"guidecode option guides must be an object, got {raw!r}; using the defaults"]
     problems, values = [], {}
     for key, value in raw.items():
-        name = _GUIDE_CAMEL.get(key, key)
+        name = _CAMEL.get(key, key)
         if name not in {f.name for f in fields(GuideOptions)}:
             problems.append(f"unknown guide {key!r} ignored")
         elif not isinstance(value, bool):

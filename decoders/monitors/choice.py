@@ -33,7 +33,7 @@ from typing import Callable
 
 import torch
 
-from ..draft import ROOT, DraftTree
+from ..draft import DraftTree
 from ..engine import Engine, Session
 from ..guides import Guide, apply_mask, guided, names_to_choose, refine
 from ..rerank import Reranker, RerankStats, Written
@@ -114,13 +114,14 @@ class NameChoice:
         logprobs = torch.log_softmax(logits.float(), dim=-1)  # [n, vocab]
         first = torch.log_softmax(before.float(), dim=-1)  # [vocab]
 
-        def score(nodes: list[int]) -> float:
-            tokens = [tree.tokens[i] for i in nodes]
-            total = float(first[tokens[0]]) + sum(float(logprobs[a, t]) for a, t in zip(nodes, tokens[1:]))
-            return total + float(torch.logsumexp(apply_mask(logprobs[nodes[-1]], self.ends), dim=0))
-
         nodes = {name: tree.nodes_along(tokens) for name, tokens in paths.items()}
-        best = max(paths, key=lambda name: (score(nodes[name]), -names.index(name)))  # ties: the earlier name
+
+        def score(name: str) -> float:
+            tokens, path = paths[name], nodes[name]
+            total = float(first[tokens[0]]) + sum(float(logprobs[a, t]) for a, t in zip(path, tokens[1:]))
+            return total + float(torch.logsumexp(apply_mask(logprobs[path[-1]], self.ends), dim=0))
+
+        best = max(paths, key=lambda name: (score(name), -names.index(name)))  # ties: the earlier name
         kept = nodes[best][: self._allowed_prefix(guide, before, logits, tree, nodes[best])]
         self.engine.keep(session, tree, kept, logits[kept[-1]] if kept else before)
         self.stats.changed += paths[best][0] != greedy
