@@ -18,7 +18,7 @@ from decoders.rerank import Reranker
 from decoders.samples import sample_many
 from decoders.draft import Drafter
 from decoders.loop import decode
-from decoders.drafters import AdaptiveDrafter, DraftModelDrafter, NgramDrafter, TokenRecycling, UnionDrafter
+from decoders.drafters import default_drafter
 from decoders.guides import AllOf, Guide
 from decoders.healing import HealingGuide
 from decoders.monitors import NameChoice
@@ -170,10 +170,8 @@ class Assistant:
         if not self.speculating:
             return None
         if self._drafter is None:
-            drafters: list[Drafter] = [NgramDrafter(), TokenRecycling(self.loaded.model.config.vocab_size)]
-            if self.draft is not None:
-                drafters.append(DraftModelDrafter(Engine(self.draft.model)))
-            self._drafter = AdaptiveDrafter(UnionDrafter(tuple(drafters)))
+            draft_engine = Engine(self.draft.model) if self.draft is not None else None
+            self._drafter = default_drafter(self.loaded.model.config.vocab_size, draft_engine)
         return self._drafter
 
     @classmethod

@@ -86,7 +86,7 @@ def _theirs(function, *models, eos: frozenset[int]) -> Decode:
 
 def build_methods(target, draft, eos: frozenset[int]) -> dict[str, Decode]:
     from decoders import Engine
-    from decoders.drafters import AdaptiveDrafter, DraftModelDrafter, NgramDrafter, TokenRecycling, UnionDrafter
+    from decoders.drafters import DraftModelDrafter, NgramDrafter, TokenRecycling, default_drafter
 
     engine, tokenizer = Engine(target.model), target.tokenizer  # makes the model batch-invariant first
     vocab = target.model.config.vocab_size
@@ -103,13 +103,7 @@ def build_methods(target, draft, eos: frozenset[int]) -> dict[str, Decode]:
     if draft_engine is not None:
         methods["ours + draft model"] = _ours(engine, tokenizer, eos, lambda: DraftModelDrafter(draft_engine))
 
-    def combination():
-        drafters = [NgramDrafter(), TokenRecycling(vocab)]
-        if draft_engine is not None:
-            drafters.append(DraftModelDrafter(draft_engine))
-        return AdaptiveDrafter(UnionDrafter(tuple(drafters)))
-
-    methods["ours, adaptive union (default)"] = _ours(engine, tokenizer, eos, combination)
+    methods["ours, adaptive union (default)"] = _ours(engine, tokenizer, eos, lambda: default_drafter(vocab, draft_engine))
     return methods
 
 

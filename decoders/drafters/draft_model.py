@@ -4,6 +4,12 @@ The drafter keeps its own session and reuses its keys and values from one round 
 the accepted part of its last draft is already in its cache. It stops drafting early where it is
 unsure (its top probability below `min_confidence`), since a guess it doubts is rarely accepted
 and every drafted token costs one of its forward passes.
+
+Drafting is itself sped up by a cheaper drafter (`lookup`, n-gram lookup by default): where the
+text repeats, the draft model checks the lookup's guess for its next tokens in one forward pass and
+keeps the part that equals its own greedy choices, instead of one pass per token. On a batch-invariant
+engine (decoders/invariant.py) a pass over several tokens gives the logits of single steps bit
+for bit, so the draft is exactly the one stepping token by token would give; only cheaper.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from typing import Sequence
 
 import torch
 
-from ..draft import DraftTree, Verified
+from ..draft import Drafter, DraftTree, Verified
 from ..engine import Engine, Session
+from .ngram import NgramDrafter
 
 
 @dataclass
@@ -22,6 +29,7 @@ class DraftModelDrafter:
     engine: Engine  # over the draft model
     depth: int = 4
     min_confidence: float = 0.4
+    lookup: Drafter | None = field(default_factory=NgramDrafter)  # guesses the draft model checks in one pass
     session: Session | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -37,14 +45,42 @@ class DraftModelDrafter:
         self.session = session = self.engine.prefill(list(context), reuse=self.session)
         drafted: list[int] = []
         while len(drafted) < depth:
-            probs = torch.softmax(session.next_logits, dim=-1)  # [vocab]
-            confidence, token = torch.max(probs, dim=-1)
-            if float(confidence) < self.min_confidence and drafted:
+            token = self._choice(session.next_logits, first=not drafted)
+            if token is None:
                 break
-            drafted.append(int(token))
+            drafted.append(token)
             if len(drafted) < depth:
-                self.engine.step(session, int(token))
-        return DraftTree.chain(drafted)
+                drafted += self._advance(session, context, drafted, depth)
+        return DraftTree.chain(drafted[:depth])
+
+    def _choice(self, logits: torch.Tensor, first: bool) -> int | None:
+        """The draft model's greedy token after `logits` ([vocab]); None where it is unsure (never first)."""
+        probs = torch.softmax(logits, dim=-1)  # [vocab]
+        confidence, token = torch.max(probs, dim=-1)
+        return None if float(confidence) < self.min_confidence and not first else int(token)
+
+    def _advance(self, session: Session, context: Sequence[int], drafted: list[int], depth: int) -> list[int]:
+        """Run the last drafted token, with the lookup's guess after it in the same pass; returns
+        the guessed tokens the draft model would have chosen itself (the session then ends with
+        them, its `next_logits` after the last)."""
+        guess = self._guess([*context, *drafted], depth - len(drafted))
+        if not guess:
+            self.engine.step(session, drafted[-1])
+            return []
+        logits = self.engine.extend(session, [drafted[-1], *guess])  # [1 + len(guess), vocab]
+        taken: list[int] = []
+        for row, token in zip(logits, guess):  # row i: the distribution guess[i] must be the choice of
+            if self._choice(row, first=False) != token:
+                break
+            taken.append(token)
+        self.engine.rollback(session, len(guess) - len(taken), logits[len(taken)])
+        return taken
+
+    def _guess(self, sequence: list[int], most: int) -> list[int]:
+        if self.lookup is None or most < 1:
+            return []
+        paths = self.lookup.propose(sequence, most).paths()
+        return list(paths[0][:most]) if paths else []
 
     def observe(self, verified: Verified) -> None:
         pass  # the next propose() keeps what its session shares with the accepted sequence

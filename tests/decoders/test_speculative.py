@@ -237,3 +237,46 @@ def test_speculative_sampling_keeps_the_target_distribution(guided):
     target2 = probabilities(logits[1].masked_fill(~mask, float("-inf")), SamplingConfig(temperature=1.0))
     statistic2, df2 = chi_square(second, target2)
     assert statistic2 < CRITICAL[df2], (statistic2, df2)
+
+
+@dataclass
+class ScriptLookup:
+    """Guesses from a known continuation of `base`, with every third guessed token wrong."""
+
+    base: list[int]
+    script: list[int]
+    vocab: int
+
+    def propose(self, context, max_depth):
+        done = len(context) - len(self.base)
+        if list(context[: len(self.base)]) != self.base or list(context[len(self.base) :]) != self.script[:done]:
+            return EMPTY
+        guess = self.script[done : done + max_depth]
+        return DraftTree.chain([(t + 1) % self.vocab if (done + i) % 3 == 2 else t for i, t in enumerate(guess)])
+
+    def observe(self, verified):
+        pass
+
+
+def test_the_draft_models_lookup_gives_the_same_drafts_in_fewer_passes(tiny_bf16, byte_tokenizer):
+    vocab = len(byte_tokenizer)
+    draft = Engine(make_tiny_model(vocab, seed=1).to(tiny_bf16.dtype))
+    passes = []
+    draft.model.register_forward_hook(lambda *_: passes.append(1))
+    ids = byte_tokenizer(PROMPTS[1])["input_ids"]
+    script = generate(draft, draft.prefill(ids), byte_tokenizer, stop=StopRules(max_new_tokens=12)).tokens
+    contexts = [ids + script[:k] for k in range(0, 6)]
+
+    def drafts(lookup):
+        drafter = DraftModelDrafter(draft, depth=6, min_confidence=0.0, lookup=lookup)
+        passes.clear()
+        out = [drafter.propose(context, max_depth=6).tokens for context in contexts]
+        return out, len(passes)
+
+    stepped, stepped_passes = drafts(None)
+    assert stepped[0] == tuple(script[:6])  # drafting is the draft model's greedy continuation
+    for lookup in (ScriptLookup(ids, script, vocab), WrongDrafter(vocab), NgramDrafter(min_ngram=1)):
+        looked, looked_passes = drafts(lookup)
+        assert looked == stepped, type(lookup).__name__
+        if isinstance(lookup, ScriptLookup):
+            assert looked_passes < stepped_passes
