@@ -10,9 +10,9 @@ __all__ = ["AdaptiveDrafter", "DraftModelDrafter", "NgramDrafter", "TokenRecycli
 
 
 def default_drafter(vocab_size: int, draft_engine=None) -> AdaptiveDrafter:
-    """What the product speculates with: n-gram lookup, Token Recycling and, when a draft model is
-    loaded (an Engine over it), that model, in one tree, drafting only while it pays."""
-    drafters: list = [NgramDrafter(), TokenRecycling(vocab_size)]
-    if draft_engine is not None:
-        drafters.append(DraftModelDrafter(draft_engine))
-    return AdaptiveDrafter(UnionDrafter(tuple(drafters)))
+    """What the product speculates with, drafting only while it pays: n-gram lookup and Token
+    Recycling in one tree; with a draft model loaded (an Engine over it), n-gram lookup and that
+    model, since Token Recycling's guesses are rarely accepted where a draft model's are and only
+    widen the verification (the 1.5B model: README, Speed)."""
+    second = DraftModelDrafter(draft_engine) if draft_engine is not None else TokenRecycling(vocab_size)
+    return AdaptiveDrafter(UnionDrafter((NgramDrafter(), second)))
