@@ -29,7 +29,7 @@ class DraftModelDrafter:
     engine: Engine  # over the draft model
     depth: int = 4
     min_confidence: float = 0.4
-    lookup: Drafter | None = field(default_factory=NgramDrafter)  # guesses the draft model checks in one pass
+    lookup: Drafter | None = field(default_factory=lambda: NgramDrafter(branches=1))  # guesses the draft model checks in one pass; only its first path is used
     session: Session | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -51,7 +51,7 @@ class DraftModelDrafter:
             drafted.append(token)
             if len(drafted) < depth:
                 drafted += self._advance(session, context, drafted, depth)
-        return DraftTree.chain(drafted[:depth])
+        return DraftTree.chain(drafted)  # _advance never takes more than depth allows
 
     def _choice(self, logits: torch.Tensor, first: bool) -> int | None:
         """The draft model's greedy token after `logits` ([vocab]); None where it is unsure (never first)."""
