@@ -5,10 +5,15 @@ logits, bit for bit, as k single-token steps. Stock PyTorch on CPU does not: gre
 0.5B model in bf16 flipped at near-ties (1 token in 64, logits apart by up to 0.3, measured), from
 two places, each fixed here:
 
-- Linear layers. oneDNN's bf16 GEMM computes each output row the same way for any number of rows
-  >= 2, but one row takes a GEMV path whose reduction order differs (rows of the 4864-wide MLP
-  projection came out different). A single row is therefore presented as two (an `expand`, no
-  copy; as fast as the GEMV here), so every forward uses the GEMM path.
+- Linear layers. oneDNN's bf16 GEMM (CPUs with avx512_bf16) computes each output row the same
+  way for any number of rows >= 2, but one row takes a GEMV path whose reduction order differs
+  (rows of the 4864-wide MLP projection came out different). There a single row is presented as
+  two (an `expand`, no copy; as fast as the GEMV), so every forward uses the GEMM path. Elsewhere
+  that costs instead of helping: on an AVX2 CPU without avx512_bf16, bf16 rows agree for every
+  row count as they are, and a two-row bf16 call costs twice one row; fp32 rows there agree only
+  for row counts that are multiples of 4, and a two-row fp32 call also costs twice one. So the
+  model's own layer shapes are tried first (`rows_agree`) and the presentation is used only where
+  it makes rows agree that did not.
 - Attention. The fused SDPA kernel's blocking and its GQA paths depend on the query length.
   Here the scores, softmax and weighted sum run in float64 for the short query blocks of decoding
 and verification. Every product of two bf16/fp32 values is exact in float64 and the sums carry
@@ -19,14 +24,16 @@ is also cheaper than the fused kernel for one query (no blocking set-up); long b
 prefill) go to PyTorch's SDPA, which both plain and speculative decoding share.
 
 Not protected: CUDA matmuls (cuBLAS picks kernels by shape), where only the attention part is
-made invariant, and fp32 GEMMs, whose MKL kernels change with the row count (measured). Whether
-a loaded model is invariant is checked by running it (`decoders.engine.Engine.exact`), not
+made invariant, and fp32 GEMMs, whose MKL kernels change with the row count (measured; padding
+every pass to a multiple of 4 rows would make them agree on the AVX2 CPU, but a plain step would
+then cost 2.7x). Whether a loaded model is invariant is checked by running it (`decoders.engine.Engine.exact`), not
 assumed; speculation is on by default only where that check passed.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
@@ -87,14 +94,54 @@ def _take_first_row(module: torch.nn.Linear, args: tuple, output: torch.Tensor) 
     return output[:1].view(*module._guidecode_single_row, output.shape[-1])  # [..., 1, out_features]
 
 
-def make_batch_invariant(model: torch.nn.Module) -> None:
-    """Hook every linear layer (once) and switch to exact attention where the model allows it."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear) and not hasattr(module, "_guidecode_single_row"):
-            module._guidecode_single_row = None
-            module.register_forward_pre_hook(_present_two_rows)
-            module.register_forward_hook(_take_first_row)
+def make_batch_invariant(model: torch.nn.Module) -> bool:
+    """Switch to exact attention where the model allows it, and hook the linear layers where
+    single rows need presenting as two (decided once per model). False when the linear layers give
+    rows that depend on the row count either way: then no pass over several tokens is exact."""
     use_exact_attention(model)
+    if not hasattr(model, "_guidecode_rows_agree"):
+        model._guidecode_rows_agree = _prepare_linears(model)
+    return model._guidecode_rows_agree
+
+
+def _prepare_linears(model: torch.nn.Module) -> bool:
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if all(rows_agree(m) for m in _distinct_shapes(linears)):
+        return True
+    if not all(rows_agree(m, single_as_two=True) for m in _distinct_shapes(linears)):
+        return False
+    for module in linears:
+        module._guidecode_single_row = None
+        module.register_forward_pre_hook(_present_two_rows)
+        module.register_forward_hook(_take_first_row)
+    return True
+
+
+# Row counts that decoding steps (1), drafted trees and beams use; compared with a 24-row call.
+_PROBE_ROWS = (1, 2, 3, 5, 8, 17)
+
+
+@torch.inference_mode()
+def rows_agree(linear: torch.nn.Linear, single_as_two: bool = False) -> bool:
+    """Whether each output row of `linear` is the same bit for bit whatever the number of rows
+    computed with it (a single row given as two identical rows when `single_as_two`)."""
+    weight = linear.weight  # [out, in]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(max(_PROBE_ROWS) + 7, weight.shape[1], generator=generator).to(weight.device, weight.dtype)  # [24, in]
+    full = F.linear(x, weight, linear.bias)  # [24, out]
+    for rows in _PROBE_ROWS:
+        given = x[:1].expand(2, -1) if rows == 1 and single_as_two else x[:rows]
+        if not torch.equal(F.linear(given, weight, linear.bias)[:rows], full[:rows]):
+            return False
+    return True
+
+
+def _distinct_shapes(linears: list[torch.nn.Linear]) -> list[torch.nn.Linear]:
+    """One layer per (in, out, bias or not, dtype): kernels are chosen by shape, not by values."""
+    seen: dict[tuple, torch.nn.Linear] = {}
+    for m in linears:
+        seen.setdefault((m.in_features, m.out_features, m.bias is not None, m.weight.dtype), m)
+    return list(seen.values())
 
 
 def use_exact_attention(model: torch.nn.Module) -> bool:

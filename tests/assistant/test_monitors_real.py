@@ -44,6 +44,18 @@ def assistant(real_model):
     assistant.close()
 
 
+@pytest.fixture(scope="module")
+def exact_assistant(assistant, exact_real_model):
+    """For the speculation tests: an assistant whose engine verifies exactly (the same one where
+    the default dtype's does)."""
+    if exact_real_model is assistant.loaded:
+        yield assistant
+        return
+    other = Assistant(exact_real_model, AssistantConfig())
+    yield other
+    other.close()
+
+
 def first_identifier(text: str) -> str:
     name = ""
     for c in text:
@@ -78,7 +90,8 @@ def test_imports_name_what_the_workspace_has(assistant, workspace):
     assert first_identifier(guided.text) == "Polygon"
 
 
-def test_speculation_stays_lossless_under_the_monitors(assistant, workspace):
+def test_speculation_stays_lossless_under_the_monitors(exact_assistant, workspace):
+    assistant = exact_assistant
     text = textwrap.dedent(
         """\
         from geometry import Polygon
@@ -95,7 +108,7 @@ def test_speculation_stays_lossless_under_the_monitors(assistant, workspace):
         assistant.config = config
         results.append(assistant.complete(text, len(text), max_new_tokens=48, workspace=workspace, path=workspace / "app.py"))
     assistant.config = dataclasses.replace(plain, speculation=True)
-    assert results[0].monitored and results[1].monitored
+    assert assistant.speculating and results[0].monitored and results[1].monitored
     assert results[0].text == results[1].text
     assert results[1].forward_passes <= results[0].forward_passes
 
@@ -110,13 +123,14 @@ def test_monitors_switched_off_leave_the_completion_unguided(assistant, workspac
     assert not off.monitored and off.text == assistant.complete(text, len(text)).text
 
 
-def test_where_the_model_invents_a_member_the_whole_name_choice_decides_the_same_with_or_without_speculation(assistant, workspace):
+def test_where_the_model_invents_a_member_the_whole_name_choice_decides_the_same_with_or_without_speculation(exact_assistant, workspace):
+    assistant = exact_assistant
     text = "from geometry import Polygon\n\n\ndef describe(poly: Polygon) -> str:\n    n = poly."
     results = []
     for speculation in (False, True):
         assistant.config = dataclasses.replace(assistant.config, speculation=speculation)
         results.append(assistant.complete(text, len(text), workspace=workspace, path=workspace / "app.py"))
-    assert all(r.paused_steps >= 1 for r in results)  # the model's first choice was not listed
+    assert assistant.speculating and all(r.paused_steps >= 1 for r in results)  # the model's first choice was not listed
     assert results[0].text == results[1].text and first_identifier(results[0].text) in MEMBERS
     assistant.monitors.config = MonitorConfig(choose_names=False)
     try:

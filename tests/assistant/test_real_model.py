@@ -69,9 +69,9 @@ def test_cli_complete_json_on_a_file_outside_the_repository(tmp_path):
     assert path.read_text().endswith("        \n")  # the user's file is not changed
 
 
-def test_speculation_changes_nothing_but_the_number_of_forward_passes(real_model):
-    plain = Assistant(real_model, AssistantConfig(speculation=False))
-    fast = Assistant(real_model, AssistantConfig(speculation=True))
+def test_speculation_changes_nothing_but_the_number_of_forward_passes(exact_real_model):
+    plain = Assistant(exact_real_model, AssistantConfig(speculation=False))
+    fast = Assistant(exact_real_model, AssistantConfig(speculation=True))
     assert fast.speculating and not plain.speculating
     text = EXAMPLE.read_text()
     passes = tokens = 0
@@ -92,12 +92,13 @@ def test_beam_search_completes_the_block_and_stops_at_its_end(real_model):
 
 
 @pytest.mark.parametrize("method", ["adadec", "uscd"])
-def test_rerankers_with_speculation_equal_them_without(real_model, method):
+def test_rerankers_with_speculation_equal_them_without(exact_real_model, method):
     """Every guide on (healing; monitors need a workspace): the reranked completion is the same
     token for token with and without speculation underneath, and some steps did pause."""
     rerank = RerankConfig(True, method, threshold=0.3, syntactic=method == "adadec")
-    plain = Assistant(real_model, AssistantConfig(rerank=rerank, speculation=False, max_new_tokens=40))
-    fast = Assistant(real_model, AssistantConfig(rerank=rerank, max_new_tokens=40))
+    plain = Assistant(exact_real_model, AssistantConfig(rerank=rerank, speculation=False, max_new_tokens=40))
+    fast = Assistant(exact_real_model, AssistantConfig(rerank=rerank, max_new_tokens=40))
+    assert fast.speculating
     prompt = 'def count_vowels(s: str) -> int:\n    """Count the vowels of s.\n    >>> count_vowels("banana")\n    3\n    """\n'
     a, b = plain.generate_function(prompt), fast.generate_function(prompt)
     assert (a.body, a.completion.tokens) == (b.body, b.completion.tokens)

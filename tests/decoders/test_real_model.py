@@ -42,16 +42,16 @@ def _speculative_drafters(model):
 
 
 @pytest.mark.real_model
-def test_the_real_models_forward_passes_are_batch_invariant(real_model):
-    assert Engine(real_model.model).exact
+def test_the_real_models_forward_passes_are_batch_invariant(exact_real_model):
+    assert Engine(exact_real_model.model).exact
 
 
 @pytest.mark.real_model
 @pytest.mark.parametrize("guided", [False, True])
-def test_greedy_speculation_equals_plain_greedy_on_the_real_model(real_model, guided):
+def test_greedy_speculation_equals_plain_greedy_on_the_real_model(exact_real_model, guided):
     from decoders import TokenSetGuide
 
-    model, tokenizer = real_model.model, real_model.tokenizer
+    model, tokenizer = exact_real_model.model, exact_real_model.tokenizer
     engine = Engine(model)
     # A guide that changes the output: no token containing "return" or digits.
     guide = None
