@@ -96,21 +96,27 @@ def _take_first_row(module: torch.nn.Linear, args: tuple, output: torch.Tensor) 
 
 def make_batch_invariant(model: torch.nn.Module) -> bool:
     """Switch to exact attention where the model allows it, and hook the linear layers where
-    single rows need presenting as two (decided once per model). False when the linear layers give
-    rows that depend on the row count either way: then no pass over several tokens is exact."""
+    single rows need presenting as two (decided once per model, dtype and device). False when the
+    linear layers give rows that depend on the row count either way: then no pass over several
+    tokens is exact."""
     use_exact_attention(model)
-    if not hasattr(model, "_guidecode_rows_agree"):
-        model._guidecode_rows_agree = _prepare_linears(model)
-    return model._guidecode_rows_agree
+    weight = next(model.parameters())
+    # Keyed, and kept in a dict that a deep copy copies: a copy moved to another dtype decides anew.
+    decided: dict = model.__dict__.setdefault("_guidecode_rows_agree", {})
+    key = (weight.dtype, weight.device)
+    if key not in decided:
+        decided[key] = _prepare_linears(model)
+    return decided[key]
 
 
 def _prepare_linears(model: torch.nn.Module) -> bool:
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    if all(rows_agree(m) for m in _distinct_shapes(linears)):
+    hooked = any(hasattr(m, "_guidecode_single_row") for m in linears)  # a copy of a model hooked before
+    if not hooked and all(rows_agree(m) for m in _distinct_shapes(linears)):
         return True
     if not all(rows_agree(m, single_as_two=True) for m in _distinct_shapes(linears)):
         return False
-    for module in linears:
+    for module in linears if not hooked else []:
         module._guidecode_single_row = None
         module.register_forward_pre_hook(_present_two_rows)
         module.register_forward_hook(_take_first_row)

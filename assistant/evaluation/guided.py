@@ -87,7 +87,7 @@ class SampleFilterDecoder(AssistantDecoder):
             seeds = seeds[:1]
         drawn: list = []
         programs: list[str] = []
-        chosen, passed = 0, -1
+        chosen, passed = 0, None  # passed: public tests the chosen sample passes, once a batch ran them
         for batch in range(0, len(seeds), SAMPLE_BATCH):
             new = self.assistant.sample_function(task.prompt, seeds[batch:batch + SAMPLE_BATCH], name=task.entry_point, max_new_tokens=self.max_tokens)
             drawn += new
@@ -95,13 +95,13 @@ class SampleFilterDecoder(AssistantDecoder):
             if tests.empty:
                 break
             best, best_passed = _first_best(self.sandbox, programs[batch:], tests)
-            if best_passed > passed:  # strictly more: among equals the earliest stays
+            if passed is None or best_passed > passed:  # strictly more: among equals the earliest stays
                 chosen, passed = batch + best, best_passed
             if passed == len(tests.names):
                 break
         g = drawn[chosen]
         tokens = sum(d.completion.tokens for d in drawn)
-        public = (max(passed, 0), len(tests.names))
+        public = (passed or 0, len(tests.names))
         return Candidate(g.body, programs[chosen], tokens, time.perf_counter() - start, g.completion.stop_reason, seeds[chosen],
                          rollouts=len(drawn), public=public)
 

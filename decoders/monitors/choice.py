@@ -121,7 +121,8 @@ class NameChoice:
             total = float(first[tokens[0]]) + sum(float(logprobs[a, t]) for a, t in zip(path, tokens[1:]))
             return total + float(torch.logsumexp(apply_mask(logprobs[path[-1]], self.ends), dim=0))
 
-        best = max(paths, key=lambda name: (score(name), -names.index(name)))  # ties: the earlier name
+        order = {name: i for i, name in enumerate(names)}
+        best = max(paths, key=lambda name: (score(name), -order[name]))  # ties: the earlier name
         kept = nodes[best][: self._allowed_prefix(guide, before, logits, tree, nodes[best])]
         self.engine.keep(session, tree, kept, logits[kept[-1]] if kept else before)
         self.stats.changed += paths[best][0] != greedy

@@ -46,7 +46,8 @@ def test_a_model_said_to_have_agreeing_rows_has_them_for_every_row_count(dtype):
 
 def test_an_engine_whose_linear_rows_disagree_is_not_exact_and_speculates_nowhere(tiny_model):
     model = copy.deepcopy(tiny_model)
-    model._guidecode_rows_agree = False  # as on a CPU where no presentation makes rows agree
+    weight = next(model.parameters())
+    model._guidecode_rows_agree = {(weight.dtype, weight.device): False}  # as on a CPU where nothing makes rows agree
     assert not Engine(model).exact
 
 
@@ -55,4 +56,15 @@ def test_where_the_probe_says_rows_agree_the_engine_check_agrees(tiny_model):
     when the probe says rows agree: exact attention makes the rest invariant."""
     bf16 = copy.deepcopy(tiny_model).to(torch.bfloat16)
     engine = Engine(bf16)
-    assert engine.exact == bf16._guidecode_rows_agree
+    assert engine.exact == bf16._guidecode_rows_agree[(torch.bfloat16, torch.device("cpu"))]
+
+
+def test_a_copy_in_another_dtype_decides_anew(tiny_model):
+    """Tests and users copy a model an engine has prepared and cast it: the copy's layers get the
+    decision for its own dtype, not the original's."""
+    fp32 = copy.deepcopy(tiny_model).float()
+    first = Engine(fp32).exact
+    bf16 = copy.deepcopy(fp32).to(torch.bfloat16)
+    never_prepared = make_tiny_model(tiny_model.config.vocab_size).to(torch.bfloat16)
+    assert Engine(bf16).exact == Engine(never_prepared).exact
+    assert Engine(fp32).exact == first
