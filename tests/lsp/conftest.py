@@ -16,6 +16,12 @@ from tests.conftest import make_byte_tokenizer, make_tiny_model
 TIMEOUT = 120  # seconds for any one exchange; a hang fails the test instead of blocking CI
 
 
+# The tiny random model's text depends on the dtype it runs in, and `auto` is bf16 or fp32 by the
+# CPU (avx512_bf16 or not; in fp32 it writes a newline first at these tests' cursor, an empty
+# line completion). Pinned, every machine runs the model these tests were written against.
+TEST_DTYPE = "bfloat16"
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """The tiny random-weight model saved as a local model directory the server can load."""
@@ -80,7 +86,7 @@ async def start_session(model: str, options: dict | None = None, work_done_progr
         session.progress.append(params.value)
         session.progress_tokens.append(params.token)
 
-    await client.start_io(sys.executable, "-m", "assistant.cli", "serve", "--model", str(model))
+    await client.start_io(sys.executable, "-m", "assistant.cli", "serve", "--model", str(model), "--dtype", TEST_DTYPE)
     capabilities = lsp.ClientCapabilities(window=lsp.WindowClientCapabilities(work_done_progress=work_done_progress))
     folders = [lsp.WorkspaceFolder(uri=Path(workspace).as_uri(), name=Path(workspace).name)] if workspace else None
     init = lsp.InitializeParams(capabilities=capabilities, initialization_options={"debounceMs": 0, **(options or {})}, workspace_folders=folders)

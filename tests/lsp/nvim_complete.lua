@@ -2,7 +2,7 @@
 -- Driven by tests/lsp/test_neovim.py:
 --   nvim --headless --clean -c "luafile tests/lsp/nvim_complete.lua"
 -- Inputs (environment): GUIDECODE_NVIM_FILE (the Python file to open), GUIDECODE_NVIM_PYTHON,
--- GUIDECODE_NVIM_MODEL, GUIDECODE_NVIM_LINE / GUIDECODE_NVIM_CHARACTER (0-based LSP position),
+-- GUIDECODE_NVIM_MODEL, GUIDECODE_NVIM_DTYPE, GUIDECODE_NVIM_LINE / GUIDECODE_NVIM_CHARACTER (0-based LSP position),
 -- GUIDECODE_NVIM_OUT (where the JSON report goes). Every wait is bounded; the script always quits.
 -- Uses only APIs present in 0.7 (vim.lsp.start_client + buf_attach_client, no vim.lsp.start).
 
@@ -49,7 +49,7 @@ local function main()
   local exited = nil
   local client_id = vim.lsp.start_client({
     name = 'guidecode',
-    cmd = { env.GUIDECODE_NVIM_PYTHON, '-m', 'assistant.cli', 'serve', '--model', env.GUIDECODE_NVIM_MODEL },
+    cmd = { env.GUIDECODE_NVIM_PYTHON, '-m', 'assistant.cli', 'serve', '--model', env.GUIDECODE_NVIM_MODEL, '--dtype', env.GUIDECODE_NVIM_DTYPE },
     root_dir = vim.fn.fnamemodify(env.GUIDECODE_NVIM_FILE, ':h'),
     init_options = { debounceMs = 0, maxTokens = 16 },
     flags = { debounce_text_changes = 0 },

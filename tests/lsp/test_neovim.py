@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lsp.conftest import TEST_DTYPE
+
 SCRIPT = Path(__file__).with_name("nvim_complete.lua")
 TEXT = "import os\n\ndef main():\n    path = os.getcwd()\n    print(path\n"
 LINE, CHARACTER = 4, len("    print(path")
@@ -42,6 +44,7 @@ def run_neovim(tmp_path: Path, model_dir: Path) -> tuple[dict, str]:
         "GUIDECODE_NVIM_FILE": str(source),
         "GUIDECODE_NVIM_PYTHON": sys.executable,
         "GUIDECODE_NVIM_MODEL": str(model_dir),
+        "GUIDECODE_NVIM_DTYPE": TEST_DTYPE,
         "GUIDECODE_NVIM_LINE": str(LINE),
         "GUIDECODE_NVIM_CHARACTER": str(CHARACTER),
         "GUIDECODE_NVIM_OUT": str(out),
