@@ -82,11 +82,12 @@ def generate(
     text, reason = decode(tokenizer, new) if new else "", None
     passes = drafted = kept = 0
     pause = _gate(reranker, on_step)
-    chosen: list[int] = []
-    paused = False
-    # Nothing was chosen yet from the session's last logits: at the start, and after a reranker's
-    # `Written` run (the session holds its tokens already, and the logits after them).
-    unchosen = True
+    # The first token is chosen before the first cancel check (it costs no forward pass), so a
+    # request cancelled at once still returns it, as beam search does; `written` below repeats
+    # this choice after a reranker's run, after that check.
+    verdict = accept(session.next_logits[None], EMPTY, guide, sampling, generator, pause)
+    chosen, paused = verdict.tokens, verdict.paused
+    written = False  # the chosen tokens are a reranker's `Written` run
     hint: list[int] = []  # a reranker's lookahead after its choice, drafted next
     while True:
         for token in chosen:
@@ -110,15 +111,15 @@ def generate(
         if paused:  # `session` ends at the uncertain step (chosen tokens were drafted and kept)
             choice, paused = reranker.choose(session, guide), False
             if isinstance(choice, Written):
-                chosen, unchosen = choice.tokens, True
+                chosen, written = choice.tokens, True
                 continue
             chosen = [choice]
             # What the reranker already saw follow its choice is the best draft there is.
             hint = reranker.hint() if drafter is not None and hasattr(reranker, "hint") else []
             continue
-        if unchosen:
+        if written:  # the session holds the chosen tokens already, and the logits after them
             verdict = accept(session.next_logits[None], EMPTY, guide, sampling, generator, pause)
-            chosen, paused, unchosen = verdict.tokens, verdict.paused, False
+            chosen, paused, written = verdict.tokens, verdict.paused, False
             continue
         # Every verification adds at least one token, so a draft deeper than what is left is wasted.
         depth = stop.max_new_tokens - len(new) - 1
