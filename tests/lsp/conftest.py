@@ -16,9 +16,10 @@ from tests.conftest import make_byte_tokenizer, make_tiny_model
 TIMEOUT = 120  # seconds for any one exchange; a hang fails the test instead of blocking CI
 
 
-# The tiny random model's text depends on the dtype it runs in, and `auto` is bf16 or fp32 by the
-# CPU (avx512_bf16 or not; in fp32 it writes a newline first at these tests' cursor, an empty
-# line completion). Pinned, every machine runs the model these tests were written against.
+# Every server these tests start runs in this dtype. A model's text depends on the dtype it runs
+# in, and `auto` is bf16 or fp32 by the CPU (avx512_bf16 or not; in fp32 the tiny random model
+# writes a newline first at these tests' cursor, an empty line completion). Pinned, every machine
+# runs the models these tests were written against.
 TEST_DTYPE = "bfloat16"
 
 
