@@ -1,4 +1,4 @@
-"""`guidecode bench`: the benchmarks of benchmarks/ from the command line (lsp, mgd, sandbox, speed)."""
+"""`guidecode bench`: the benchmarks of benchmarks/ from the command line (lsp, mgd, passes, sandbox, speed)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,11 @@ def add_parser(commands) -> None:
     mgd.add_argument("--max-prompt-tokens", type=positive_int, default=1024, help="prompt budget (default: %(default)s)")
     mgd.add_argument("--seed", type=int, default=0, help="which positions are sampled from each tree")
     mgd.add_argument("--json", action="store_true")
+    passes = benches.add_parser("passes", help="what a forward pass costs here by its number of tokens: float32, bf16, bf16 with prompts in float32")
+    passes.add_argument("--model", default=embedded.DEFAULT_MODEL)
+    passes.add_argument("--context", type=positive_int, default=300, help="prompt tokens before the timed passes (default: %(default)s)")
+    passes.add_argument("--repeat", type=positive_int, default=5, help="timings per figure; the median is reported (default: %(default)s)")
+    passes.add_argument("--json", action="store_true")
     box = benches.add_parser("sandbox", help="a sandboxed run's overhead over a bare Python start, and parallel throughput")
     box.add_argument("--repeat", type=positive_int, default=50, help="sequential runs per method (default: %(default)s)")
     box.add_argument("--jobs", type=positive_int, default=100, help="runs for the throughput figure (default: %(default)s)")
@@ -65,6 +70,8 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _bench_mgd(args, out, err)
     if args.bench == "sandbox":
         return _bench_sandbox(args, out, err)
+    if args.bench == "passes":
+        return _bench_passes(args, out, err)
     import asyncio
 
     from benchmarks import lsp_typing
@@ -98,6 +105,25 @@ def _bench_sandbox(args: argparse.Namespace, out: Console, err: Console) -> int:
         print(json.dumps({**setup, **result, "timings": [asdict(t) for t in result["timings"]]}, indent=2))
     else:
         out.print(sandbox_overhead.report(result, setup), markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+def _bench_passes(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from benchmarks import passes
+
+    from .loading import load_model
+
+    progress = Progress.to_stderr()
+    float32 = load_model(args.model, "float32", "cpu", False, progress)
+    bf16 = load_model(args.model, "bfloat16", "cpu", False, progress)
+    vocab = float32.model.config.vocab_size
+    prompt = [(1009 * i + 17) % vocab for i in range(args.context)]  # fixed tokens: every route gets the same
+    results = passes.run(float32.model, bf16.model, prompt, args.repeat, progress=lambda line: err.print(line, style="dim"))
+    how = passes.setup(float32.name, args.context, args.repeat)
+    if args.json:
+        print(json.dumps(passes.to_json(results, how), indent=2))
+    else:
+        out.print(passes.report(results, how), markup=False, highlight=False, soft_wrap=True)
     return 0
 
 

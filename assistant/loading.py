@@ -56,20 +56,14 @@ def resolve_device(device: str = "auto") -> torch.device:
     return resolved
 
 
-def cpu_supports_bf16() -> bool:
-    # bf16 matmuls are only fast with native support (avx512_bf16 / AMX); elsewhere they are emulated.
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     name = _DTYPE_ALIASES.get(dtype.lower(), dtype.lower())
     if name == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+        # bf16 on every CPU: where it is emulated, decoding steps still cost about half of
+        # fp32's and the engine computes prompts in fp32 (decoders/emulated_bf16.py).
+        return torch.bfloat16
     if name not in DTYPES:
         raise GuidecodeError(f"unknown dtype {dtype!r}; use one of: auto, {', '.join(DTYPES)}")
     return DTYPES[name]

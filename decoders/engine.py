@@ -13,12 +13,15 @@ cache and must be discarded (sessions it was forked from are untouched).
 Speculation runs a drafted tree after the last token in one forward pass (`verify`), then keeps
 the accepted path (`keep`). The model is made batch-invariant (decoders/invariant.py) so that
 such a pass gives the logits single steps would give, bit for bit; `Engine.exact` checks it.
+Prompt chunks are marked as such for decoders/emulated_bf16.py, which computes them in float32
+where bf16 is emulated (a prompt is prefilled alike with or without speculation).
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
@@ -27,6 +30,7 @@ import torch
 from transformers import DynamicCache
 
 from .draft import DraftTree
+from .emulated_bf16 import upcast_prompt_chunks
 from .invariant import make_batch_invariant
 
 
@@ -54,6 +58,7 @@ class Engine:
         self.model = model
         self.device = next(model.parameters()).device
         self._rows_agree = make_batch_invariant(model)  # False: some linear layer's rows depend on the row count
+        self._prompt_chunks = upcast_prompt_chunks(model)  # None unless bf16 is emulated here
         self._cancel: threading.Event | None = None  # the flag of the forward pass in flight
         # transformers names its blocks *DecoderLayer (Llama, Qwen2, Mistral, Gemma, ...); a
         # model without them is still cancelled between steps, only not within one.
@@ -91,7 +96,8 @@ class Engine:
             extra["attention_mask"] = visible.to(self.device)[None, None]  # [1, 1, k, cached + k]
         self._cancel = cancel
         try:
-            out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, **extra)
+            with self._prompt_chunks.chunk(last_only) if self._prompt_chunks else nullcontext():
+                out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, **extra)
         finally:
             self._cancel = None
         return out.logits[0].float()  # [k, vocab]

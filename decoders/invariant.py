@@ -10,7 +10,8 @@ two places, each fixed here:
   (rows of the 4864-wide MLP projection came out different). There a single row is presented as
   two (an `expand`, no copy; as fast as the GEMV), so every forward uses the GEMM path. Elsewhere
   that costs instead of helping: on an AVX2 CPU without avx512_bf16, bf16 rows agree for every
-  row count as they are, and a two-row bf16 call costs twice one row; fp32 rows there agree only
+  row count as they are (emulated; prompts are computed in fp32 there, decoders/emulated_bf16.py),
+  and a two-row bf16 call costs twice one row; fp32 rows there agree only
   for row counts that are multiples of 4, and a two-row fp32 call also costs twice one. So the
   model's own layer shapes are tried first (`rows_agree`) and the presentation is used only where
   it makes rows agree that did not.

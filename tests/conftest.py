@@ -66,9 +66,9 @@ def real_model():
 @pytest.fixture(scope="session")
 def exact_real_model(real_model):
     """The embedded model in a dtype where speculation is exact, for the tests of speculation: the
-    default dtype where its engine verifies bit for bit, else bf16. On a CPU without avx512_bf16
-    the default is fp32, whose multi-row passes are not exact (speculation stays off there), while
-    bf16 passes are (slow: emulated), so speculation is tested rather than its absence."""
+    default dtype where its engine verifies bit for bit, else bf16 (where a default other than
+    bf16's is inexact, e.g. fp32 whose multi-row passes depend on the row count), so speculation is
+    tested rather than its absence."""
     from assistant.loading import load_model
     from decoders import Engine
 

@@ -16,10 +16,9 @@ from tests.conftest import make_byte_tokenizer, make_tiny_model
 TIMEOUT = 120  # seconds for any one exchange; a hang fails the test instead of blocking CI
 
 
-# Every server these tests start runs in this dtype. A model's text depends on the dtype it runs
-# in, and `auto` is bf16 or fp32 by the CPU (avx512_bf16 or not; in fp32 the tiny random model
-# writes a newline first at these tests' cursor, an empty line completion). Pinned, every machine
-# runs the models these tests were written against.
+# Every server these tests start runs in this dtype, `auto`'s on a CPU, pinned: a model's text
+# depends on the dtype it runs in (in fp32 the tiny random model writes a newline first at these
+# tests' cursor, an empty line completion), so a later change of the default must not move them.
 TEST_DTYPE = "bfloat16"
 
 
