@@ -1,20 +1,27 @@
 """Adaptive speculation: draft only while it pays, as measured on this machine, now.
 
 A round is the time from a proposal to the verdict on it: drafting, the verification's forward
-pass and acceptance (idle time between requests never counts). The wrapper keeps a running rate of tokens per second for rounds with
-a draft and for plain rounds (an empty draft, i.e. a plain decoding step), runs a plain round
-every `probe_every` rounds (4 times as many where drafting is 1.5x as fast) to keep the plain
-figure current, and drafts only while drafting's
-rate is at least the plain rate. So a drafter that stops paying (no repetition to look up, a
-draft model that guesses badly) is switched off within a few rounds, and tried again later.
-The draft depth follows the recent number of accepted tokens.
+pass and acceptance (idle time between requests never counts). The wrapper keeps a running rate of
+tokens per second for rounds with a draft and for plain rounds (an empty draft, i.e. a plain
+decoding step), and drafts only while drafting's rate is at least the plain rate. While drafting
+wins, a plain round every `probe_every` rounds (4 times as many where drafting is 1.5x as fast)
+keeps the plain figure current; while it loses, a draft is tried again after `probe_every` rounds,
+then twice as many after each try that loses too (up to 32 times as many). So a drafter that stops
+paying (no repetition to look up, a draft model that guesses badly) is switched off within a few
+rounds and costs ever less to retry. The draft depth follows the recent number of accepted tokens.
+
+What a drafted node costs depends on the machine: about 3% of a step where bf16 is native, about
+two thirds of one where it is emulated (benchmarks/passes.py). The wrapper measures it (a draft
+round's time beyond a plain round's, per node) and cuts drafts to the nodes whose cost, should the
+whole draft be rejected, stays within `max_extra_steps` plain rounds; until it is known, drafts
+have `min_depth` nodes. A fresh wrapper's first round is plain, so the comparison starts at once.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..draft import EMPTY, Drafter, DraftTree, Verified
 
@@ -44,35 +51,68 @@ class AdaptiveDrafter:
     max_depth: int = 8
     min_depth: int = 2
     probe_every: int = 8  # rounds between plain rounds (and between retries of a switched-off drafter)
+    max_extra_steps: float = 2.0  # what a wholly rejected draft may cost beyond a plain round, in plain rounds
+    clock: Callable[[], float] = time.perf_counter
     drafting: _Rate = field(default_factory=_Rate)
     plain: _Rate = field(default_factory=_Rate)
+    node_cost: _Rate = field(default_factory=_Rate)  # "tokens" = drafted nodes, seconds = their cost
     depth: int = field(init=False)
     _round: int = 0
+    _next_probe: int = 0  # the round of the next probe (plain while on, a draft while off)
+    _retry_gap: int = field(init=False)  # rounds to the next retry while off; doubles per losing retry
     _started: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_depth <= self.max_depth:
             raise ValueError(f"need 1 <= min_depth <= max_depth, got {self.min_depth} and {self.max_depth}")
+        if self.max_extra_steps <= 0:
+            raise ValueError(f"max_extra_steps must be positive, got {self.max_extra_steps}")
         self.depth = self.max_depth
+        self._retry_gap = self.probe_every
 
     @property
     def on(self) -> bool:
         return not self.plain.known or not self.drafting.known or self.drafting.per_second >= self.plain.per_second
 
+    @property
+    def max_nodes(self) -> int:
+        """The most nodes a draft may have here: `max_extra_steps` plain rounds' time in nodes."""
+        if not self.plain.known or not self.node_cost.known or self.node_cost.tokens <= 0:
+            return self.min_depth
+        per_node = self.node_cost.seconds / self.node_cost.tokens
+        plain_round = self.plain.seconds / self.plain.tokens  # a plain round writes one token
+        return max(1, int(self.max_extra_steps * plain_round / per_node)) if per_node > 0 else 1 << 30
+
     def propose(self, context: Sequence[int], max_depth: int) -> DraftTree:
-        self._started, self._round = time.perf_counter(), self._round + 1
+        self._started, self._round = self.clock(), self._round + 1
+        probe = not self.plain.known or self._round >= self._next_probe
+        if probe:
+            self._next_probe = self._round + self._gap()
+        if self.on == probe:  # when on, probe plain; when off, probe a draft
+            return EMPTY
+        tree = self.inner.propose(context, min(self.depth, max_depth))
+        if len(tree) > (cap := self.max_nodes):
+            tree = DraftTree.from_paths(tree.paths(), cap)  # the leading paths, the likeliest, are kept
+        return tree
+
+    def _gap(self) -> int:
+        if not self.on:
+            return self._retry_gap
         # A plain round forgoes a draft's tokens: where drafting clearly wins, check less often.
-        every = self.probe_every * (4 if self.drafting.per_second >= 1.5 * self.plain.per_second else 1)
-        probe = self._round % every == 0
-        draft = self.on != probe  # when on, probe plain; when off, probe a draft
-        return self.inner.propose(context, min(self.depth, max_depth)) if draft else EMPTY
+        return self.probe_every * (4 if self.drafting.per_second >= 1.5 * self.plain.per_second else 1)
 
     def observe(self, verified: Verified) -> None:
-        accepted = len(verified.path)
-        rate = self.drafting if len(verified.tree) else self.plain
-        rate.add(1 + accepted, time.perf_counter() - self._started)
+        accepted, nodes = len(verified.path), len(verified.tree)
+        seconds = self.clock() - self._started
+        was_on = self.on
+        (self.drafting if nodes else self.plain).add(1 + accepted, seconds)
+        if nodes and self.plain.known:
+            plain_round = self.plain.seconds / self.plain.tokens
+            self.node_cost.add(nodes, max(0.0, seconds - plain_round))
         self.inner.observe(verified)  # after the clock: learning serves later rounds
-        if len(verified.tree):
+        if nodes:
             # All accepted: look further next time; few accepted: shorter drafts cost less.
             wanted = accepted + 2 if accepted == max(verified.tree.depths) else accepted + 1
             self.depth = max(self.min_depth, min(self.max_depth, wanted))
+            if not was_on:  # a retry: back off further while drafting keeps losing
+                self._retry_gap = self.probe_every if self.on else min(2 * self._retry_gap, 32 * self.probe_every)
