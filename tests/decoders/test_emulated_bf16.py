@@ -70,7 +70,7 @@ def test_a_model_in_another_dtype_or_told_not_to_is_left_as_it_is(tiny_model):
     layer = back.model.layers[0].mlp.up_proj
     assert layer._guidecode_chunks is not chunks
     with torch.inference_mode(), layer._guidecode_chunks.chunk(True):
-        x = torch.randn(1, 20, back.config.hidden_size)
+        x = torch.randn(1, 20, back.config.hidden_size, device=layer.weight.device)
         assert torch.equal(layer(x), F.linear(x, layer.weight))
     assert upcast_prompt_chunks(back) is None  # fp32 decides anew
     assert upcast_prompt_chunks(back.to(torch.bfloat16), emulated=True) is layer._guidecode_chunks
