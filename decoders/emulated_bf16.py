@@ -33,6 +33,8 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from .invariant import decided_once
+
 # At 8 rows bf16 as is (475 ms) and float32 with the conversion (516 ms) cost about the same.
 MIN_ROWS = 8
 
@@ -66,15 +68,13 @@ def upcast_prompt_chunks(model: torch.nn.Module, emulated: bool | None = None) -
     """Where `model` is bf16 on a CPU without native bf16, route its prompt chunks' linear layers
     through float32; None where nothing changes. Decided once per model, dtype and device, by the
     first call: `emulated` overrides the CPU's answer (True: route anyway; False: never)."""
-    weight = next(model.parameters())
-    # Kept in the model's own __dict__: a deep copy gets its own, and its layers point at that.
-    decided: dict = model.__dict__.setdefault("_guidecode_prompt_chunks", {})
-    key = (weight.dtype, weight.device)
-    if key not in decided:
-        if emulated is None:
-            emulated = weight.dtype == torch.bfloat16 and not native_bf16(weight.device)
-        decided[key] = _route(model) if emulated else None
-    return decided[key]
+    def decide() -> PromptChunks | None:
+        weight = next(model.parameters())
+        routed = emulated if emulated is not None else weight.dtype == torch.bfloat16 and not native_bf16(weight.device)
+        return _route(model) if routed else None
+
+    # A deep copy gets its own state, and its layers point at that.
+    return decided_once(model, "_guidecode_prompt_chunks", decide)
 
 
 def _route(model: torch.nn.Module) -> PromptChunks:

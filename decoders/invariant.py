@@ -34,6 +34,8 @@ assumed; speculation is on by default only where that check passed.
 
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 import torch
 import torch.nn.functional as F
 from transformers import AttentionInterface
@@ -41,6 +43,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 NAME = "guidecode_exact"
+T = TypeVar("T")
 # Query blocks up to this length run in float64: decoding steps and draft verification.
 EXACT_MAX_QUERIES = 64
 
@@ -102,12 +105,18 @@ def make_batch_invariant(model: torch.nn.Module) -> bool:
     linear layers give rows that depend on the row count either way: then no pass over several
     tokens is exact."""
     use_exact_attention(model)
+    return decided_once(model, "_guidecode_rows_agree", lambda: _prepare_linears(model))
+
+
+def decided_once(model: torch.nn.Module, attribute: str, decide: Callable[[], T]) -> T:
+    """`decide()` for the model's current dtype and device, run once per pair. Kept in the model's
+    own __dict__ under `attribute`: a deep copy copies it, and a copy cast to another dtype or moved
+    to another device decides anew."""
     weight = next(model.parameters())
-    # Keyed, and kept in a dict that a deep copy copies: a copy moved to another dtype decides anew.
-    decided: dict = model.__dict__.setdefault("_guidecode_rows_agree", {})
+    decided: dict = model.__dict__.setdefault(attribute, {})
     key = (weight.dtype, weight.device)
     if key not in decided:
-        decided[key] = _prepare_linears(model)
+        decided[key] = decide()
     return decided[key]
 
 

@@ -80,8 +80,11 @@ class AdaptiveDrafter:
         if not self.plain.known or not self.node_cost.known or self.node_cost.tokens <= 0:
             return self.min_depth
         per_node = self.node_cost.seconds / self.node_cost.tokens
-        plain_round = self.plain.seconds / self.plain.tokens  # a plain round writes one token
-        return max(1, int(self.max_extra_steps * plain_round / per_node)) if per_node > 0 else 1 << 30
+        return max(1, int(self.max_extra_steps * self._plain_round / per_node)) if per_node > 0 else 1 << 30
+
+    @property
+    def _plain_round(self) -> float:
+        return 1 / self.plain.per_second  # seconds: a plain round writes one token
 
     def propose(self, context: Sequence[int], max_depth: int) -> DraftTree:
         self._started, self._round = self.clock(), self._round + 1
@@ -107,8 +110,7 @@ class AdaptiveDrafter:
         was_on = self.on
         (self.drafting if nodes else self.plain).add(1 + accepted, seconds)
         if nodes and self.plain.known:
-            plain_round = self.plain.seconds / self.plain.tokens
-            self.node_cost.add(nodes, max(0.0, seconds - plain_round))
+            self.node_cost.add(nodes, max(0.0, seconds - self._plain_round))
         self.inner.observe(verified)  # after the clock: learning serves later rounds
         if nodes:
             # All accepted: look further next time; few accepted: shorter drafts cost less.
