@@ -1,4 +1,7 @@
+import concurrent.futures
+import contextlib
 import hashlib
+import threading
 
 import pytest
 
@@ -60,3 +63,38 @@ def test_lookup_accepts_the_names_users_type():
     assert embedded.lookup("Qwen2.5-Coder-1.5B-Instruct").name == "1.5b"
     assert embedded.lookup("default").name == embedded.DEFAULT_MODEL
     assert embedded.lookup("gpt-4") is None
+
+
+def test_a_process_arriving_while_another_assembles_waits_and_uses_its_file(tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    from assistant.loading import prepare_embedded
+    from assistant.progress import Progress
+
+    class Told(Progress):
+        """Says when the loader starts waiting (a phase it shows the user)."""
+
+        def __init__(self):
+            super().__init__(None)
+            self.waiting = threading.Event()
+
+        @contextlib.contextmanager
+        def phase(self, description):
+            self.waiting.set() if description.startswith("waiting for another") else None
+            yield
+
+    model = fake_model(tmp_path, monkeypatch, [b"GGUF", b"-two"])
+    assembled = []
+    real_assemble = embedded.assemble
+    monkeypatch.setattr(embedded, "assemble", lambda m, on_progress=None: assembled.append(m) or real_assemble(m, on_progress))
+    embedded.model_dir(model).mkdir(parents=True)
+    other = FileLock(str(embedded.model_dir(model) / "assemble.lock"))  # the other process, mid-assembly
+    other.acquire()
+    progress = Told()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        arriving = pool.submit(prepare_embedded, model, progress)
+        assert progress.waiting.wait(timeout=60)  # it waits for the lock rather than writing the same file
+        real_assemble(model)  # what the other process writes meanwhile
+        other.release()
+        assert arriving.result(timeout=60).read_bytes() == b"GGUF-two"
+    assert assembled == []  # it found the other's file, and did not write it again
