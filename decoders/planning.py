@@ -34,6 +34,7 @@ the model had to write.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -47,6 +48,7 @@ from .engine import Engine, Session, common_prefix
 from .guides import Guide, refine
 from .loop import CancelFlag, decode, generate
 from .monitors.lexer import Lexer
+from .sampling import SamplingConfig
 from .stopping import StopReason, StopRules
 
 SearchStop = Literal["solved", "rollouts", "time", "cancelled", "exhausted"]
@@ -60,6 +62,11 @@ class PlanningConfig:
     ucb_base: float = 10.0  # P-UCB's beta (PG-TD's defaults)
     ucb_constant: float = 4.0
     max_iterations: int | None = None  # selections in all (default: 8 per rollout); ended programs cost none
+    # Rollouts after the first: 0 completes greedily; above 0 each samples (temperature, top-p)
+    # from its own seed, derived from `seed` and its number, so a search is repeatable.
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.rollouts < 1:
@@ -68,6 +75,14 @@ class PlanningConfig:
             raise ValueError(f"top_k must be at least 1, got {self.top_k}")
         if self.seconds is not None and self.seconds <= 0:
             raise ValueError(f"the time budget must be positive, got {self.seconds}")
+        SamplingConfig(self.temperature, self.top_p)  # refuses a negative temperature, a top-p outside (0, 1]
+
+    def rollout_sampling(self, number: int) -> SamplingConfig:
+        """How rollout `number` (1: the first, from the root) chooses its tokens."""
+        if number == 1 or self.temperature == 0:
+            return SamplingConfig()
+        digest = hashlib.sha256(f"{self.seed}\0{number}".encode()).digest()
+        return SamplingConfig(self.temperature, self.top_p, int.from_bytes(digest[:8], "little") >> 1)
 
 
 @dataclass(frozen=True)
@@ -114,15 +129,22 @@ class _Node:
     guide: object = _UNKNOWN  # Guide | None, advanced along `tokens`, worked out when first needed
 
 
+# A sampled rollout's token is looked up among a step's most likely this many, for its
+# probability; at temperature 0.8 and top-p 0.95 it lies there nearly always, and one that does
+# not is given the last one's probability, a bound from above.
+_KEPT = 20
+
+
 @dataclass
 class _Steps:
-    """Each step's top-k allowed tokens and their probabilities, as a rollout shows them."""
+    """Each step's most likely allowed tokens and their probabilities, as a rollout shows them
+    (the model's own distribution, before any temperature)."""
 
     k: int
     seen: list[tuple[list[int], list[float]]] = field(default_factory=list)
 
     def __call__(self, masked: torch.Tensor) -> None:  # masked: [vocab] guided logits
-        top = torch.topk(torch.softmax(masked.float(), dim=-1), self.k)
+        top = torch.topk(torch.softmax(masked.float(), dim=-1), max(self.k, _KEPT))
         self.seen.append((top.indices.tolist(), top.values.tolist()))
 
 
@@ -239,8 +261,8 @@ def _evaluate(search: _Search, node: _Node) -> Program | None:
     session = _session_at(search, node.tokens)
     steps = _Steps(search.config.top_k)
     result = generate(
-        search.engine, session, search.tokenizer, stop=search.stop, guide=guide, cancel=search.cancel,
-        drafter=search.drafter, generated=node.tokens, on_step=steps,
+        search.engine, session, search.tokenizer, search.config.rollout_sampling(search.written + 1), search.stop,
+        guide, search.cancel, drafter=search.drafter, generated=node.tokens, on_step=steps,
     )
     search.passes += result.forward_passes
     if result.stop_reason == "cancelled":
@@ -266,9 +288,10 @@ def _alternatives(search: _Search, node: _Node, rolled: list[int], reason: StopR
     line = before.rpartition("\n")[2]  # the text of the line step i starts on, before it
     reach = 1.0  # the model's probability of greedy's tokens before step i, given the node
     children = []
-    for i, (tokens, probabilities) in enumerate(steps.seen[:last]):
+    for i, (likely, chances) in enumerate(steps.seen[:last]):
         line = (line + pieces[i - 1]).rpartition("\n")[2] if i else line
-        chosen = rolled[i] if i < len(rolled) else tokens[0]
+        chosen = rolled[i] if i < len(rolled) else likely[0]
+        tokens, probabilities = likely[:search.config.top_k], chances[:search.config.top_k]
         if not (i < len(rolled) and idle[i]):
             prefix = (*node.tokens, *rolled[:i])
             inner = bool(line.strip())
@@ -277,8 +300,8 @@ def _alternatives(search: _Search, node: _Node, rolled: list[int], reason: StopR
                 _Node((*prefix, t), reach * p, node) for t, p in zip(tokens, probabilities)
                 if t != chosen and p > 0 and not _spells(rest, _layout(search.decode([t]), inner))
             ]
-        # A token refined away from the top-k has at most the k-th probability.
-        reach *= dict(zip(tokens, probabilities)).get(chosen, probabilities[-1])
+        # A token refined away from (or sampled outside) the likeliest has at most the last one's probability.
+        reach *= dict(zip(likely, chances)).get(chosen, chances[-1])
     return children
 
 

@@ -44,7 +44,8 @@ class SearchDecoder(AssistantDecoder):
 
         super().__init__(_load_assistant(settings, progress), settings.max_tokens)
         self.sandbox = _public_sandbox(settings)
-        self.config = PlanningConfig(rollouts=settings.rollouts)
+        self.config = PlanningConfig(rollouts=settings.rollouts, temperature=settings.temperature, top_p=settings.top_p)
+        self.seed = settings.seed
 
     def solve(self, task: Task, sample: int) -> Candidate:
         from ..search import search_function
@@ -53,7 +54,8 @@ class SearchDecoder(AssistantDecoder):
         if tests.empty:
             return replace(super().solve(task, sample), rollouts=1)  # nothing to search against: greedy's program
         slot = find_function_slot(task.prompt, task.entry_point)
-        found = search_function(self.assistant, slot, tests, self.sandbox, self.config)
+        config = replace(self.config, seed=sample_seed(self.seed, task.task_id, sample))
+        found = search_function(self.assistant, slot, tests, self.sandbox, config)
         assert found is not None  # no cancel flag
         c = found.generated.completion
         program = slot.program(found.generated.body)
@@ -127,8 +129,9 @@ def _build_sample_filter(settings: "EvalSettings", progress: Progress) -> Sample
 
 register(
     DecoderSpec(
-        "search", _build_search, MODEL_SETTINGS + ("rollouts",),
-        "planning search (MCTS over tokens) whose rewards are the docstring's examples run in the sandbox, at most --rollouts programs",
+        "search", _build_search, MODEL_SETTINGS + ("rollouts", "temperature", "top_p", "seed"),
+        "planning search (MCTS over tokens) whose rewards are the docstring's examples run in the sandbox, at most --rollouts programs"
+        " (the first greedy's, the others sampled at --temperature and --top-p; --temperature 0: all greedy)",
         check=_check_functions,
     )
 )

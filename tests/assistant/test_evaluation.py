@@ -136,6 +136,13 @@ def test_bad_values_are_named(field, value):
         EvalSettings(**{field: value})
 
 
+def test_only_search_takes_temperature_zero_its_rollouts_then_greedy():
+    assert EvalSettings(decoder="search", temperature=0.0).temperature == 0.0
+    for decoder in ("sampling", "sample-filter"):
+        with pytest.raises(SettingsError, match="only search takes 0"):
+            EvalSettings(decoder=decoder, temperature=0.0)
+
+
 def test_default_run_folders():
     dataset = load_dataset("humaneval")
     assert EvalSettings().run_dir(dataset) == Path("runs/eval/humaneval-greedy-0.5b")

@@ -148,7 +148,39 @@ def test_a_cancelled_search_returns_what_it_has(tiny_model, byte_tokenizer):
     assert progress[0][0] == 1
 
 
-@pytest.mark.parametrize("field, value, message", [("rollouts", 0, "at least 1 rollout"), ("top_k", 0, "top_k"), ("seconds", 0.0, "positive")])
+def test_sampled_rollouts_start_from_greedy_and_repeat_with_their_seed(tiny_model, byte_tokenizer):
+    sampled = PlanningConfig(rollouts=6, temperature=1.0, seed=3)
+    texts = {}
+    for name, config in {"greedy": PlanningConfig(rollouts=6), "sampled": sampled, "again": sampled, "other seed": replace(sampled, seed=4)}.items():
+        _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: 0.0), config)
+        assert result.programs[0].text == greedy_text(tiny_model, byte_tokenizer)  # the first rollout is greedy's either way
+        texts[name] = [p.text for p in result.programs]
+    assert texts["sampled"] == texts["again"]
+    assert texts["sampled"] != texts["greedy"] and texts["sampled"] != texts["other seed"]
+
+
+def test_sampled_rollouts_obey_the_guide_and_the_stop_rules(tiny_model, byte_tokenizer):
+    guide = TokenSetGuide.of_characters(byte_tokenizer, "xyz( )\n")
+    stop = StopRules(max_new_tokens=10, stop_strings=("\n",))
+    config = PlanningConfig(rollouts=8, temperature=1.5)
+    _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: text.count("z") / 10), config, guide=guide, stop=stop)
+    assert len(result.programs) > 1
+    for program in result.programs:
+        assert set(program.text) <= set("xyz( )") and len(program.tokens) <= 10
+
+
+def test_a_rollouts_sampling_is_greedy_first_then_seeded():
+    config = PlanningConfig(temperature=0.8, top_p=0.95, seed=7)
+    assert config.rollout_sampling(1).greedy and PlanningConfig().rollout_sampling(5).greedy
+    second, third = config.rollout_sampling(2), config.rollout_sampling(3)
+    assert (second.temperature, second.top_p) == (0.8, 0.95) and second.seed != third.seed
+    assert second == PlanningConfig(temperature=0.8, top_p=0.95, seed=7).rollout_sampling(2)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [("rollouts", 0, "at least 1 rollout"), ("top_k", 0, "top_k"), ("seconds", 0.0, "positive"), ("temperature", -0.5, "temperature"), ("top_p", 0.0, "top_p")],
+)
 def test_bad_budgets_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):
         PlanningConfig(**{field: value})
