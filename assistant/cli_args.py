@@ -32,23 +32,24 @@ def monitor_list(value: str) -> tuple[str, ...]:
     return names
 
 
-def positive(convert, noun: str):
-    """An argparse type: `convert` the value, which must be above 0 (`noun` names what was expected)."""
+def checked(convert, noun: str, ok=lambda number: number > 0):
+    """An argparse type: `convert` the value, which must satisfy `ok` (`noun` names what was expected)."""
 
     def parse(value: str):
         try:
             number = convert(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}") from None
-        if not number > 0:
+        if not ok(number):
             raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}")
         return number
 
     return parse
 
 
-positive_int = positive(int, "a positive integer")
-positive_float = positive(float, "a positive number")
+positive_int = checked(int, "a positive integer")
+positive_float = checked(float, "a positive number")
+non_negative_float = checked(float, "a number >= 0", lambda number: number >= 0)
 
 
 def name_list(value: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.syntax import Syntax
 
+from .cli_args import non_negative_float
 from .errors import GuidecodeError
 from .progress import Progress
 
@@ -26,6 +27,8 @@ def add_options(parser: argparse.ArgumentParser, positive_int, positive_float) -
     group.add_argument("--no-search", action="store_true", help="write the body in one pass, even where there are tests")
     group.add_argument("--rollouts", type=positive_int, default=16, help="most programs the search writes (default: %(default)s)")
     group.add_argument("--time-budget", type=positive_float, metavar="SECONDS", help="stop searching after this long (the best program so far is kept)")
+    group.add_argument("--rollout-temperature", type=non_negative_float, default=0.8, metavar="T",
+                       help="rollouts after the first (greedy's) sample at T, top-p 0.95, each from its own seed; 0: all greedy (default: %(default)s)")
 
 
 def test_suite(args: argparse.Namespace, text: str):
@@ -53,7 +56,7 @@ def cmd_search(args: argparse.Namespace, text: str, tests, assistant, where: dic
     sandbox = Sandbox()
     if sandbox.mode != "bubblewrap":
         err.print(f"[yellow]warning:[/] candidates run with weaker isolation ({sandbox.mode})")
-    config = PlanningConfig(rollouts=args.rollouts, seconds=args.time_budget)
+    config = PlanningConfig(rollouts=args.rollouts, seconds=args.time_budget, temperature=args.rollout_temperature)
     slot = find_function_slot(text, args.function)
     progress = Progress.to_stderr() if not args.json else Progress.silent()
     with progress.count(f"searching ({len(tests.names)} tests)", total=args.rollouts) as advance:

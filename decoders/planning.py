@@ -2,19 +2,23 @@
 Language Models for Code Generation"), whose rewards come from running whole programs.
 
 The tree's nodes are prefixes of the generated text. Each node, when first reached, is rolled out:
-the engine completes the program greedily from it (with the caller's drafter and guides, so a
-rollout costs what a plain completion costs), the program is scored (the caller runs it against
-the public tests), and the node is expanded with the model's top-k allowed tokens at *every* step
-of that rollout: a child is the rollout's prefix up to a step followed by one of the tokens greedy
-did not take there. The greedy stretches between branch points are edges of their own (a
-path-compressed token tree), and a child's prior is the model's probability of its whole edge:
-greedy's tokens from the node up to the step, then the child's token. That is the probability
-that sampling from the node would first leave greedy's path there, so the search branches first
-where the model most likely would, near the start of the program or deep in it.
+the engine completes the program from it (with the caller's drafter and guides, so a rollout
+costs what a plain completion costs): the first rollout greedily, later ones by sampling
+(temperature and top-p, each from its own seed; or greedily, with temperature 0). The program is
+scored (the caller runs it against the public tests), and the node is expanded with the model's
+top-k allowed tokens at *every* step of that rollout: a child is the rollout's prefix up to a step
+followed by one of the tokens the rollout did not take there. The stretches between branch points
+are edges of their own (a path-compressed token tree), and a child's prior is the model's
+probability of its whole edge: the rollout's tokens from the node up to the step, then the
+child's token. That is the probability that the model, from the node, would first leave the
+rollout's path there, so the search branches first where the model most likely would, near the
+start of the program or deep in it.
 Measured on HumanEval (0.5B, 16 rollouts): with one node per token level, as PG-TD grows its
 tree, every branch fell within the first ~15 tokens of bodies up to 143 tokens long; with the
 child's token probability alone as its prior, branches went deep but mostly respelled the same
-program (`split()` for `split(' ')`), and the first 32 tasks passed 25 times against 27.
+program (`split()` for `split(' ')`), and the first 32 tasks passed 25 times against 27. With
+greedy rollouts, the later programs stayed near greedy's (102 of 164 passed the hidden tests);
+sampled ones after the first passed 110, with as many tasks solved on their public tests (123).
 An iteration
 - selects a path from the root by P-UCB, which weighs a child's value (the best reward found
   below it) against its prior (its edge's probability), discounted by how often it was tried:
@@ -23,8 +27,8 @@ An iteration
   stop rule), scores the program it ends;
 - backs the reward up the path.
 
-Alternatives whose programs would be greedy's again are left out (see _alternatives): the same
-text tokenized or spaced otherwise, and steps inside a comment that no code follows.
+Alternatives whose programs would be the rollout's again are left out (see _alternatives): the
+same text tokenized or spaced otherwise, and steps inside a comment that no code follows.
 The first rollout, from the root, is plain greedy decoding, so the search returns greedy's
 program unless it finds a better one. Programs are scored once per distinct text. The model's
 state at a node is prefilled from the stored session sharing the longest prefix with it (the
@@ -58,14 +62,15 @@ SearchStop = Literal["solved", "rollouts", "time", "cancelled", "exhausted"]
 class PlanningConfig:
     rollouts: int = 16  # programs the model writes at most
     seconds: float | None = None  # wall-time budget; the rollout under way finishes
-    top_k: int = 3  # tokens considered at each step of a rollout (greedy's and k - 1 alternatives)
+    top_k: int = 3  # tokens considered at each step of a rollout (the k likeliest; those it did not take are children)
     ucb_base: float = 10.0  # P-UCB's beta (PG-TD's defaults)
     ucb_constant: float = 4.0
     max_iterations: int | None = None  # selections in all (default: 8 per rollout); ended programs cost none
-    # Rollouts after the first: 0 completes greedily; above 0 each samples (temperature, top-p)
-    # from its own seed, derived from `seed` and its number, so a search is repeatable.
-    temperature: float = 0.0
-    top_p: float = 1.0
+    # Rollouts after the first: above 0 each samples (temperature, top-p) from its own seed,
+    # derived from `seed` and its number, so a search is repeatable; 0 completes greedily. Sampled
+    # rollouts passed 110 of HumanEval's 164 at 16 rollouts (0.5B) against greedy rollouts' 102.
+    temperature: float = 0.8
+    top_p: float = 0.95
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -276,9 +281,9 @@ def _evaluate(search: _Search, node: _Node) -> Program | None:
 
 def _alternatives(search: _Search, node: _Node, rolled: list[int], reason: StopReason, steps: _Steps) -> list[_Node]:
     """The children of `node`: at each step of its rollout (`rolled`, the tokens past `node`), the
-    top-k tokens greedy did not choose. The step that ended the rollout counts (an alternative
-    to EOS goes on writing). Left out, as their programs do what greedy's does: alternatives that
-    spell what greedy wrote from there on, only tokenized or spaced otherwise (`))` as `)` + `)`,
+    top-k tokens the rollout did not choose. The step that ended the rollout counts (an
+    alternative to EOS goes on writing). Left out, as their programs do what the rollout's does:
+    alternatives that spell what it wrote from there on, only tokenized or spaced otherwise (`))` as `)` + `)`,
     `y+1` for `y + 1`, a blank line more or fewer), and steps inside a comment that no code
     follows (a comment before code stays: it is the model's plan for that code)."""
     before = search.decode(node.tokens)
@@ -286,7 +291,7 @@ def _alternatives(search: _Search, node: _Node, rolled: list[int], reason: StopR
     idle = _idle_steps(before, pieces)
     last = len(rolled) + (reason == "eos")
     line = before.rpartition("\n")[2]  # the text of the line step i starts on, before it
-    reach = 1.0  # the model's probability of greedy's tokens before step i, given the node
+    reach = 1.0  # the model's probability of the rollout's tokens before step i, given the node
     children = []
     for i, (likely, chances) in enumerate(steps.seen[:last]):
         line = (line + pieces[i - 1]).rpartition("\n")[2] if i else line

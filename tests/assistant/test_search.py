@@ -74,3 +74,19 @@ def test_generate_without_search_or_with_bad_tests(capsys, tmp_path, tiny):
     empty.write_text("import os\n")
     code, _, err = run(capsys, "generate", source, "--tests", empty, "--no-doctests")
     assert code == 1 and "holds no test" in err
+    code, _, err = run(capsys, "generate", source, "--rollout-temperature", "-0.5")
+    assert code == 2 and "--rollout-temperature: expected a number >= 0, got '-0.5'" in err
+
+
+def test_generate_searches_with_greedy_rollouts_on_request(capsys, tmp_path, tiny, monkeypatch):
+    import assistant.search as search_module
+
+    seen = []
+    real_plan = search_module.plan
+    monkeypatch.setattr(search_module, "plan", lambda *a, **k: seen.append(a[5]) or real_plan(*a, **k))
+    source = tmp_path / "inc.py"
+    source.write_text(DOC)
+    for given, temperature in ((("--rollout-temperature", "0"), 0.0), ((), 0.8)):
+        code, _, err = run(capsys, "generate", source, "--rollouts", 2, "--max-tokens", 4, "--json", *given)
+        assert code == 0, err
+        assert (seen[-1].temperature, seen[-1].top_p) == (temperature, 0.95)

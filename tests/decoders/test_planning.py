@@ -10,6 +10,7 @@ import torch
 
 from decoders import CancelFlag, Engine, StopRules, TokenSetGuide, generate
 from decoders.guides import best_allowed
+from decoders.sampling import SamplingConfig
 from decoders.planning import PlanningConfig, Scored, _idle_steps, _layout, _spells, plan
 
 PROMPT = "def f(x):\n    return"
@@ -151,7 +152,7 @@ def test_a_cancelled_search_returns_what_it_has(tiny_model, byte_tokenizer):
 def test_sampled_rollouts_start_from_greedy_and_repeat_with_their_seed(tiny_model, byte_tokenizer):
     sampled = PlanningConfig(rollouts=6, temperature=1.0, seed=3)
     texts = {}
-    for name, config in {"greedy": PlanningConfig(rollouts=6), "sampled": sampled, "again": sampled, "other seed": replace(sampled, seed=4)}.items():
+    for name, config in {"greedy": PlanningConfig(rollouts=6, temperature=0.0), "sampled": sampled, "again": sampled, "other seed": replace(sampled, seed=4)}.items():
         _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: 0.0), config)
         assert result.programs[0].text == greedy_text(tiny_model, byte_tokenizer)  # the first rollout is greedy's either way
         texts[name] = [p.text for p in result.programs]
@@ -171,7 +172,8 @@ def test_sampled_rollouts_obey_the_guide_and_the_stop_rules(tiny_model, byte_tok
 
 def test_a_rollouts_sampling_is_greedy_first_then_seeded():
     config = PlanningConfig(temperature=0.8, top_p=0.95, seed=7)
-    assert config.rollout_sampling(1).greedy and PlanningConfig().rollout_sampling(5).greedy
+    assert config.rollout_sampling(1).greedy and PlanningConfig(temperature=0.0).rollout_sampling(5).greedy
+    assert PlanningConfig().rollout_sampling(2) == SamplingConfig(0.8, 0.95, PlanningConfig().rollout_sampling(2).seed)  # sampled by default
     second, third = config.rollout_sampling(2), config.rollout_sampling(3)
     assert (second.temperature, second.top_p) == (0.8, 0.95) and second.seed != third.seed
     assert second == PlanningConfig(temperature=0.8, top_p=0.95, seed=7).rollout_sampling(2)
