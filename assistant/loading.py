@@ -203,11 +203,12 @@ def _gguf_cache_dir(path: Path, dtype: torch.dtype) -> Path:
 
 
 def _load_gguf(gguf: Path, ready: Path, dtype: torch.dtype, name: str, progress: Progress) -> _Weights:
-    converted = not (ready / "complete.json").is_file()
-    if converted:
+    converted = False
+    if not (ready / "complete.json").is_file():
         with _alone(ready.with_name(ready.name + ".lock"), progress):
             if not (ready / "complete.json").is_file():  # else another process converted it meanwhile
                 _convert_gguf(gguf, ready, dtype, progress)
+                converted = True
     # The first load reads back what it wrote, so it runs the very same module as every later one.
     weights = _load_transformers(str(ready), dtype, local_only=True, name=name, progress=progress)
     weights.from_cache = not converted

@@ -38,7 +38,6 @@ the model had to write.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import time
@@ -52,7 +51,7 @@ from .engine import Engine, Session, common_prefix
 from .guides import Guide, refine
 from .loop import CancelFlag, decode, generate
 from .monitors.lexer import Lexer
-from .sampling import SamplingConfig
+from .sampling import SamplingConfig, derive_seed
 from .stopping import StopReason, StopRules
 
 SearchStop = Literal["solved", "rollouts", "time", "cancelled", "exhausted"]
@@ -68,7 +67,8 @@ class PlanningConfig:
     max_iterations: int | None = None  # selections in all (default: 8 per rollout); ended programs cost none
     # Rollouts after the first: above 0 each samples (temperature, top-p) from its own seed,
     # derived from `seed` and its number, so a search is repeatable; 0 completes greedily. Sampled
-    # rollouts passed 110 of HumanEval's 164 at 16 rollouts (0.5B) against greedy rollouts' 102.
+    # rollouts passed 110 of HumanEval's 164 at 16 rollouts (0.5B) against greedy rollouts' 102
+    # (README: the two runs were on two machines).
     temperature: float = 0.8
     top_p: float = 0.95
     seed: int = 0
@@ -86,8 +86,7 @@ class PlanningConfig:
         """How rollout `number` (1: the first, from the root) chooses its tokens."""
         if number == 1 or self.temperature == 0:
             return SamplingConfig()
-        digest = hashlib.sha256(f"{self.seed}\0{number}".encode()).digest()
-        return SamplingConfig(self.temperature, self.top_p, int.from_bytes(digest[:8], "little") >> 1)
+        return SamplingConfig(self.temperature, self.top_p, derive_seed(self.seed, number))
 
 
 @dataclass(frozen=True)
@@ -135,8 +134,8 @@ class _Node:
 
 
 # A sampled rollout's token is looked up among a step's most likely this many, for its
-# probability; at temperature 0.8 and top-p 0.95 it lies there nearly always, and one that does
-# not is given the last one's probability, a bound from above.
+# probability (for the child priors after it); one outside them is given the last one's
+# probability, a bound from above.
 _KEPT = 20
 
 

@@ -3,6 +3,7 @@ verifier (decoders/verify.py) makes every choice, greedy or sampled, from these.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,12 @@ class SamplingConfig:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+
+def derive_seed(*parts: object) -> int:
+    """A seed fixed by `parts` (a run's seed, a task, an index...): 63 bits of their sha256, any torch seed."""
+    digest = hashlib.sha256("\0".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def make_generator(config: SamplingConfig) -> torch.Generator | None:

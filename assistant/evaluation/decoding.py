@@ -6,7 +6,6 @@ to build it); reranking and search decoders plug in the same way with `register`
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
@@ -77,8 +76,9 @@ def lookup(name: str) -> DecoderSpec:
 def sample_seed(seed: int, task_id: str, sample: int) -> int:
     """The seed of one sample: fixed by the run's seed, the task and the index, so a resumed or
     limited run draws exactly what a whole run would."""
-    digest = hashlib.sha256(f"{seed}\0{task_id}\0{sample}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1  # 63 bits: any torch seed
+    from decoders.sampling import derive_seed
+
+    return derive_seed(seed, task_id, sample)
 
 
 class AssistantDecoder:
