@@ -52,6 +52,14 @@ positive_float = checked(float, "a positive number")
 non_negative_float = checked(float, "a number >= 0", lambda number: number >= 0)
 
 
+def _pair(value: str) -> tuple[int, int]:
+    index, _, count = value.partition("/")
+    return int(index), int(count)  # a missing or non-numeric part is a ValueError, as checked() expects
+
+
+shard = checked(_pair, "I/N with 1 <= I <= N, e.g. 1/2", lambda pair: 1 <= pair[0] <= pair[1])
+
+
 def name_list(value: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
     if not names:

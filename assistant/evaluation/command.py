@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from .. import embedded
-from ..cli_args import positive_int, rerank_options
+from ..cli_args import positive_int, rerank_options, shard
 from ..progress import Progress
 from .harness import run_evaluation
 from .settings import EvalSettings
@@ -26,6 +26,7 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
         dtype=args.dtype, device=args.device, max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
         seed=args.seed, beam_width=args.beam_width,
         threshold=args.threshold, top_k=args.top_k, lookahead=args.lookahead, scoring=args.scoring, alpha=args.alpha, rollouts=args.rollouts, timeout_s=args.timeout, out=args.out,
+        shard=args.shard,
     ).resolved()
 
 
@@ -60,7 +61,13 @@ def add_eval_parser(commands) -> None:
     p.add_argument("--rollouts", type=positive_int, default=16, help="search, sample-filter: programs the model may write per task (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds each program may run with its tests (default: %(default)s)")
     p.add_argument("--out", type=Path, help="run folder; an interrupted run resumes from it (default: runs/eval/<dataset>-<decoder>[-r<rollouts>]-<model>)")
-    p.add_argument("--json", action="store_true", help="print one JSON object: dataset, decoder, model, n_tasks, pass@k, seconds, tokens")
+    p.add_argument(
+        "--shard", type=shard, metavar="I/N",
+        help="do only tasks I, I+N, I+2N, ... of the run: start N processes, 1/N to N/N, with the same options "
+        "(and --out) to share a run between them; the last to finish writes summary.json, and the same command "
+        "without --shard resumes whatever a stopped shard left",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object: dataset, decoder, model, n_tasks, done, pass@k, seconds, tokens")
 
 
 def add_compare_parser(commands) -> None:

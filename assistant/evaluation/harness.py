@@ -10,11 +10,11 @@ from sandbox import SandboxError
 
 from ..errors import GuidecodeError
 from ..progress import Progress
-from .datasets import Task, load_dataset
+from .datasets import Dataset, Task, load_dataset
 from .decoding import lookup
-from .runner import Executor, evaluate
+from .runner import Executor, LoopResult, evaluate
 from .settings import EvalSettings
-from .store import RunStore
+from .store import SUMMARY, RunStore
 from .summary import summarize
 
 
@@ -35,7 +35,9 @@ def run_evaluation(
     root = settings.run_dir(dataset)
     store = RunStore.open(root, settings.recorded(dataset))
     executor = executor or _sandbox(settings.timeout_s)
-    say(f"{dataset.name}: {len(tasks)} of {len(dataset.tasks)} tasks × {samples} samples, decoder {settings.decoder}")
+    mine = settings.shard_of(tasks)
+    shard = f", shard {settings.shard_label}: {len(mine)} of them" if settings.shard else ""
+    say(f"{dataset.name}: {len(tasks)} of {len(dataset.tasks)} tasks{shard} × {samples} samples, decoder {settings.decoder}")
     say(f"sandbox: {executor.mode}; run folder: {root}")
     decoder = spec.build(settings, progress)
     try:
@@ -43,7 +45,7 @@ def run_evaluation(
         if described.get("model"):
             say(f"model: {described['model']} ({described['dtype']}, {described['device']}), speculation {described['speculation']}")
         workers = 2 if spec.loads_model else os.cpu_count() or 2  # beside a model, runs are few and short
-        result = evaluate(tasks, samples, decoder, executor, store, progress, workers)
+        result = evaluate(mine, samples, decoder, executor, store, progress, workers)
     except SandboxError as error:
         raise GuidecodeError(f"{error}; that run was not saved, and the same command resumes once it is fixed") from None
     except KeyboardInterrupt:
@@ -51,22 +53,37 @@ def run_evaluation(
         raise
     finally:
         decoder.close()
-    summary = {
+    summary = _summary(settings, dataset, tasks, described, store, result, executor.mode)
+    missing = summary["n_tasks"] * samples - summary["done"]
+    if missing:  # another shard's tasks are still running: its finish (or a run without --shard) writes it
+        say(f"shard {settings.shard_label} finished; {missing} samples of the run are not done yet, so {root / SUMMARY} is not written")
+    else:
+        store.write_summary(summary)
+    return summary
+
+
+def _summary(
+    settings: EvalSettings, dataset: Dataset, tasks: Sequence[Task], described: dict, store: RunStore, result: LoopResult,
+    sandbox: str,
+) -> dict:
+    """The run's summary: over all its tasks, with what other shards have saved so far too."""
+    records = store.records() if settings.shard else result.records
+    assert settings.samples is not None  # resolved
+    return {
         "dataset": dataset.name,
         "dataset_path": str(dataset.path),
         "decoder": settings.decoder,
         **described,
         "decoder_settings": settings.decoder_settings(),
-        **summarize(tasks, samples, result.records),
-        "sandbox": executor.mode,
+        **summarize(tasks, settings.samples, records),
+        "sandbox": sandbox,
         "timeout_s": settings.timeout_s,
         "wall_seconds": round(result.wall_s, 3),
         "resumed": result.resumed,
         "new": len(result.records) - result.resumed,
-        "out": str(root),
+        "out": str(store.root),
+        **({"shard": settings.shard_label} if settings.shard else {}),
     }
-    store.write_summary(summary)
-    return summary
 
 
 def _check_tests(tasks: Sequence[Task]) -> None:

@@ -42,6 +42,11 @@ class EvalSettings:
     rollouts: int = 16  # search and sample-filter: programs the model may write per task
     timeout_s: float = 10.0  # each program's run, tests included
     out: Path | None = None  # None: runs/eval/<dataset>-<decoder>[-r<rollouts>][-<model>]
+    shard: tuple[int, int] | None = None  # (i, n): this process does tasks i, i+n, ... (1-based) of the run
+
+    @property
+    def shard_label(self) -> str | None:
+        return f"{self.shard[0]}/{self.shard[1]}" if self.shard else None
 
     def __post_init__(self) -> None:
         checks = [
@@ -58,6 +63,8 @@ class EvalSettings:
             (self.lookahead is None or self.lookahead >= 1, f"--lookahead must be at least 1, got {self.lookahead}"),
             (self.rollouts >= 1, f"--rollouts must be at least 1, got {self.rollouts}"),
             (self.timeout_s > 0, f"--timeout must be positive, got {self.timeout_s}"),
+            (self.shard is None or 1 <= self.shard[0] <= self.shard[1],
+             f"--shard I/N needs 1 <= I <= N, got {self.shard_label}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -72,6 +79,14 @@ class EvalSettings:
             raise SettingsError(f"the {self.decoder} decoder is deterministic: --samples must be 1, got {self.samples} (use --decoder sampling)")
         return self
 
+    def shard_of(self, tasks: list) -> list:
+        """This process's share of the run's tasks: every n-th from the i-th, interleaved rather
+        than cut in blocks so that no shard gets a whole stretch of slow tasks."""
+        if self.shard is None:
+            return tasks
+        index, count = self.shard
+        return tasks[index - 1 :: count]
+
     def run_dir(self, dataset: Dataset) -> Path:
         if self.out is not None:
             return self.out
@@ -82,7 +97,8 @@ class EvalSettings:
 
     def recorded(self, dataset: Dataset) -> dict:
         """The settings that change the results: a run folder holds records of these only.
-        Samples and limit are not among them: a run may be extended to more tasks or samples."""
+        Samples, limit and shard are not among them: a run may be extended to more tasks or
+        samples, and shards of one run share its folder."""
         spec = lookup(self.decoder)
         decoder = {name: getattr(self, name) for name in spec.uses}
         return {"format": FORMAT, "dataset": dataset.name, "dataset_sha256": dataset.sha256, "decoder": self.decoder, "timeout_s": self.timeout_s, **decoder}

@@ -1,6 +1,9 @@
 """A run folder: config.json (the settings that change results), samples.jsonl (one record per
 (task, sample), appended as each finishes, so an interrupted run loses only what was in flight)
-and summary.json (written at the end).
+and summary.json (written once every task has its records).
+
+Several processes may share one folder (`guidecode eval --shard I/N`): reading and appending
+records hold a file lock, so one process never reads another's half-written line as a crash's.
 
 A record: task_id, sample, completion, program, tokens, seconds, stop_reason, seed, and the
 sandbox's result as a dict.
@@ -9,11 +12,14 @@ sandbox's result as a dict.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+from filelock import FileLock
 
 from ..errors import GuidecodeError
 
-CONFIG, SAMPLES, SUMMARY = "config.json", "samples.jsonl", "summary.json"
+CONFIG, SAMPLES, SUMMARY, LOCK = "config.json", "samples.jsonl", "summary.json", ".lock"
 
 Key = tuple[str, int]  # (task_id, sample)
 
@@ -29,18 +35,27 @@ class RunStore:
         if root.exists() and not root.is_dir():
             raise GuidecodeError(f"--out {root} is a file; pick a folder for the run")
         config = root / CONFIG
-        if config.is_file():
-            _check_same(root, _read_json(config), settings)
-        elif root.is_dir() and any(root.iterdir()):
+        # Checked before anything is made: a folder of the user's gets no lock file in it.
+        if root.is_dir() and not config.is_file() and any(p.name != LOCK for p in root.iterdir()):
             raise GuidecodeError(f"--out {root} is a folder that holds no eval run ({CONFIG} is missing); pick an empty or new folder")
-        else:
-            root.mkdir(parents=True, exist_ok=True)
-            config.write_text(json.dumps(settings, indent=2) + "\n")
+        root.mkdir(parents=True, exist_ok=True)
+        with store._lock():  # a shard starting beside another writes the settings or checks them, never both
+            if config.is_file():
+                _check_same(root, _read_json(config), settings)
+            else:
+                config.write_text(json.dumps(settings, indent=2) + "\n")
         return store
+
+    def _lock(self) -> FileLock:
+        return FileLock(self.root / LOCK)
 
     def records(self) -> dict[Key, dict]:
         """The records saved so far. A last line cut short by a crash is dropped (and cut from the
         file, so that appending goes on from a whole line)."""
+        with self._lock():
+            return self._read_records()
+
+    def _read_records(self) -> dict[Key, dict]:
         path = self.root / SAMPLES
         if not path.is_file():
             return {}
@@ -59,11 +74,14 @@ class RunStore:
 
     def append(self, record: dict) -> None:
         # One write of one whole line, opened per record: nothing is held open across a crash.
-        with open(self.root / SAMPLES, "a", encoding="utf-8") as f:
+        with self._lock(), open(self.root / SAMPLES, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
     def write_summary(self, summary: dict) -> None:
-        (self.root / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        # Written aside and renamed: two shards finishing together each leave a whole file.
+        partial = self.root / f"{SUMMARY}.{os.getpid()}.partial"
+        partial.write_text(json.dumps(summary, indent=2) + "\n")
+        partial.replace(self.root / SUMMARY)
 
 
 def _read_json(path: Path) -> dict:

@@ -18,7 +18,8 @@ def pass_keys(samples: int) -> list[str]:
 
 
 def summarize(tasks: Sequence[Task], samples: int, records: dict[Key, dict]) -> dict:
-    """What the records of `tasks` × `samples` say; a task missing records counts those it has."""
+    """What the records of `tasks` × `samples` say; a task missing records counts those it has
+    (`done` says how many there are)."""
     per_task, chosen = {}, []
     for task in tasks:
         mine = [records[(task.task_id, s)] for s in range(samples) if (task.task_id, s) in records]
@@ -32,6 +33,7 @@ def summarize(tasks: Sequence[Task], samples: int, records: dict[Key, dict]) -> 
     return {
         "n_tasks": len(tasks),
         "samples": samples,
+        "done": len(chosen),
         **scores,
         "tokens": sum(r["tokens"] for r in chosen),
         "seconds": round(sum(r["seconds"] for r in chosen), 3),  # generation, summed over samples
@@ -59,7 +61,7 @@ def _guided(records: list[dict]) -> dict:
 
 
 def json_line(summary: dict) -> dict:
-    keys = ["dataset", "decoder", "model", "n_tasks", "samples", *pass_keys(summary["samples"]), "seconds", "tokens", "out"]
+    keys = ["dataset", "decoder", "model", "n_tasks", "samples", "done", *pass_keys(summary["samples"]), "seconds", "tokens", "out"]
     return {key: summary.get(key) for key in keys} | ({"paused_share": summary["paused_share"]} if "paused_share" in summary else {})
 
 
@@ -69,7 +71,7 @@ def table(summary: dict) -> Table:
     result.add_column()
     rows = [
         ("model", _model(summary)),
-        ("tasks × samples", f"{summary['n_tasks']} × {summary['samples']}"),
+        ("tasks × samples", _size(summary)),
         *((key, f"{summary[key]:.2%}") for key in pass_keys(summary["samples"]) if key in summary),
         ("statuses", ", ".join(f"{n} {status}" for status, n in sorted(summary["statuses"].items()))),
         ("generation", f"{summary['tokens']} tokens in {summary['seconds']:.1f} s"),
@@ -82,6 +84,12 @@ def table(summary: dict) -> Table:
     for name, value in rows:
         result.add_row(name, str(value))
     return result
+
+
+def _size(summary: dict) -> str:
+    size = f"{summary['n_tasks']} × {summary['samples']}"
+    missing = summary["n_tasks"] * summary["samples"] - summary["done"]
+    return size + (f" ({missing} not done yet: the scores are over the {summary['done']} done)" if missing else "")
 
 
 def _guided_line(summary: dict) -> str:

@@ -142,6 +142,25 @@ def test_a_limited_run_extends_to_more_tasks(capsys, dataset, tmp_path):
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["resumed"] == 2
 
 
+def test_shards_share_a_run_folder_and_the_last_to_finish_writes_the_summary(capsys, dataset, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--json", "--shard", "2/2", "--out", run)
+    assert code == 0, err
+    assert sorted(r["task_id"] for r in saved(run)) == ["toy/even", "toy/twice"]  # tasks 2 and 4
+    assert json.loads(out)["done"] == 2 and json.loads(out)["pass@1"] == 1.0  # the done ones only, and said so
+    assert "shard 2/2: 2 of them" in err and "2 samples of the run are not done yet" in err and not (run / "summary.json").exists()
+    code, out, _ = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--shard", "2/2", "--out", run)  # again, as a table
+    assert code == 0 and "4 × 1 (2 not done yet: the scores are over the 2 done)" in out and len(saved(run)) == 2
+    code, out, err = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--json", "--shard", "1/2", "--out", run)
+    assert code == 0 and json.loads(out)["done"] == 4 and json.loads(out)["pass@1"] == 0.75
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["shard"] == "1/2" and summary["n_tasks"] == 4 and summary["done"] == 4 and summary["new"] == 2
+    assert summary["tasks"]["toy/even"] == {"samples": 1, "passed": 1} and summary["statuses"] == {"passed": 3, "failed": 1}
+    code, out, _ = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--json", "--out", run)  # without --shard: all resumed
+    assert code == 0 and json.loads(out)["pass@1"] == 0.75 and json.loads((run / "summary.json").read_text())["resumed"] == 4
+    assert len(saved(run)) == 4
+
+
 def test_cli_refuses_a_folder_holding_other_settings(capsys, dataset, tmp_path):
     assert run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--out", tmp_path / "run")[0] == 0
     code, _, err = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--timeout", 3, "--out", tmp_path / "run")
@@ -159,6 +178,8 @@ def test_cli_usage_errors(capsys, dataset, tmp_path):
     assert code == 2 and "invalid choice: 'psychic'" in one_line_error(err)
     code, _, err = run_cli(capsys, "--dataset", tmp_path / "nope.jsonl")
     assert code == 1 and "dataset not found" in one_line_error(err)
+    code, _, err = run_cli(capsys, "--dataset", dataset, "--shard", "0/2")
+    assert code == 2 and "argument --shard: expected I/N with 1 <= I <= N, e.g. 1/2, got '0/2'" in one_line_error(err)
 
 
 def test_dataset_errors_come_before_any_model_loads(capsys, dataset, tmp_path, monkeypatch):
