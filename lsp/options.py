@@ -7,10 +7,13 @@ carried it: it is reported (the server shows the message to the user) and its de
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig, RerankConfig
 from assistant.embedded import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from decoders.planning import PlanningConfig
 
 _DTYPES = ("auto", "bfloat16", "float16", "float32", "bf16", "fp16", "fp32")
 _DEVICES = ("auto", "cpu", "cuda")
@@ -41,10 +44,12 @@ class ServerOptions:
     # editor's "toggle guides" leaves it), and off by default: its lookaheads cost latency.
     adadec: bool = False
     # guidecode.generate: search for a body passing the docstring's examples (or a test file) when
-    # there are any, writing at most this many programs and stopping after this many seconds.
+    # there are any, writing at most this many programs and stopping after this many seconds; the
+    # first program is greedy's, the others sampled at this temperature (0: all greedy).
     search: bool = True
     search_rollouts: int = 8
     search_seconds: float = 60.0
+    search_temperature: float = 0.8  # PlanningConfig's default (not imported: this module stays free of torch)
 
     def assistant_config(self) -> AssistantConfig:
         return AssistantConfig(
@@ -63,12 +68,18 @@ class ServerOptions:
             rerank=RerankConfig(enabled=self.adadec),
         )
 
+    def search_config(self) -> "PlanningConfig":
+        from decoders.planning import PlanningConfig  # here: loading the options needs no torch
+
+        return PlanningConfig(rollouts=self.search_rollouts, seconds=self.search_seconds, temperature=self.search_temperature)
+
     def needs_reload(self, other: "ServerOptions") -> bool:
         return (self.model, self.dtype, self.device) != (other.model, other.dtype, other.device)
 
 
 _CAMEL = {"maxTokens": "max_tokens", "debounceMs": "debounce_ms", "maxPromptTokens": "max_prompt_tokens", "languageServer": "language_server",
-          "searchRollouts": "search_rollouts", "searchSeconds": "search_seconds", "nameChoice": "name_choice"}
+          "searchRollouts": "search_rollouts", "searchSeconds": "search_seconds",
+          "searchTemperature": "search_temperature", "nameChoice": "name_choice"}
 
 
 def _check(name: str, value: Any) -> str | None:
@@ -89,6 +100,8 @@ def _check(name: str, value: Any) -> str | None:
         return "must be an integer from 1 to 256"
     if name == "search_seconds" and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 3600):
         return "must be a number of seconds from 1 to 3600"
+    if name == "search_temperature" and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 2):
+        return "must be a number from 0 (every program greedy) to 2"
     if name in ("speculation", "adadec", "search") and not isinstance(value, bool):
         return "must be true or false"
     if name == "language_server" and value not in LANGUAGE_SERVERS:

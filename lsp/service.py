@@ -235,14 +235,12 @@ class CompletionService:
     async def search_function(self, text: str, offset: int, uri: str | None, workspace: str | None, tests, cancel, on_rollout):
         """The body of the function around `offset` that passes most of `tests`, by planning
         search (assistant/search.py); None if cancelled before a first program."""
-        from decoders.planning import PlanningConfig
-
         from assistant.functions import find_function_slot_at
         from assistant.search import search_function
 
         assistant = await self.assistant()
         slot = find_function_slot_at(text, offset)
-        config = PlanningConfig(rollouts=self.options.search_rollouts, seconds=self.options.search_seconds)
+        config = self.options.search_config()
         sandbox = self._sandbox()
         loop = asyncio.get_running_loop()
         self.status("busy", self.options.model, self._last_latency)

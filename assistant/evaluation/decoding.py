@@ -57,6 +57,7 @@ class DecoderSpec:
     default_samples: int = 1
     loads_model: bool = True
     check: Callable[["EvalSettings", Sequence[Task]], None] | None = None  # before anything loads
+    greedy_at_zero: bool = False  # takes --temperature 0 as "greedy" (others sample: 0 is the greedy decoder)
 
 
 DECODERS: dict[str, DecoderSpec] = {}

@@ -132,7 +132,7 @@ register(
         "search", _build_search, MODEL_SETTINGS + ("rollouts", "temperature", "top_p", "seed"),
         "planning search (MCTS over tokens) whose rewards are the docstring's examples run in the sandbox, at most --rollouts programs"
         " (the first greedy's, the others sampled at --temperature and --top-p; --temperature 0: all greedy)",
-        check=_check_functions,
+        check=_check_functions, greedy_at_zero=True,
     )
 )
 register(

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..embedded import DEFAULT_MODEL
 from ..errors import GuidecodeError
 from .datasets import Dataset
-from .decoding import lookup
+from .decoding import DECODERS, lookup
 
 FORMAT = 1  # of the run folder's files; bumped when records change shape
 PASS_AT = (1, 10, 100)  # the k reported, where k <= samples
@@ -53,8 +53,7 @@ class EvalSettings:
             (self.samples is None or self.samples >= 1, f"--samples must be at least 1, got {self.samples}"),
             (self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}"),
             (self.max_tokens >= 1, f"--max-tokens must be at least 1, got {self.max_tokens}"),
-            (self.temperature > 0 or (self.temperature == 0 and self.decoder == "search"),
-             f"--temperature must be positive (0 is the greedy decoder; only search takes 0: greedy rollouts), got {self.temperature}"),
+            (self.temperature >= 0, f"--temperature must not be negative, got {self.temperature}"),
             (0 < self.top_p <= 1, f"--top-p must be in (0, 1], got {self.top_p}"),
             (self.beam_width >= 1, f"--beam-width must be at least 1, got {self.beam_width}"),
             (self.threshold is None or self.threshold >= 0, f"--threshold must be >= 0 nats, got {self.threshold}"),
@@ -71,8 +70,12 @@ class EvalSettings:
                 raise SettingsError(message)
 
     def resolved(self) -> "EvalSettings":
-        """With the decoder's default number of samples; a deterministic decoder takes one only."""
+        """With the decoder's default number of samples; a deterministic decoder takes one only, and
+        temperature 0 only a decoder reading it as greedy."""
         spec = lookup(self.decoder)
+        if self.temperature == 0 and not spec.greedy_at_zero:
+            takers = ", ".join(name for name, other in DECODERS.items() if other.greedy_at_zero)
+            raise SettingsError(f"--temperature must be positive for {self.decoder} (0 is the greedy decoder; decoders that take 0, as greedy: {takers})")
         if self.samples is None:
             return replace(self, samples=spec.default_samples)
         if spec.deterministic and self.samples != 1:

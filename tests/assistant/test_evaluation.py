@@ -130,7 +130,7 @@ def test_deterministic_decoders_take_one_sample_and_sampling_defaults_to_ten():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("temperature", 0.0), ("top_p", 1.5), ("timeout_s", 0.0), ("samples", 0), ("max_tokens", 0), ("beam_width", 0), ("shard", (3, 2))],
+    [("temperature", -0.1), ("top_p", 1.5), ("timeout_s", 0.0), ("samples", 0), ("max_tokens", 0), ("beam_width", 0), ("shard", (3, 2))],
 )
 def test_bad_values_are_named(field, value):
     with pytest.raises(SettingsError, match=f"--{field.removesuffix('_s').replace('_', '-')}"):
@@ -138,10 +138,10 @@ def test_bad_values_are_named(field, value):
 
 
 def test_only_search_takes_temperature_zero_its_rollouts_then_greedy():
-    assert EvalSettings(decoder="search", temperature=0.0).temperature == 0.0
+    assert EvalSettings(decoder="search", temperature=0.0).resolved().temperature == 0.0
     for decoder in ("sampling", "sample-filter"):
-        with pytest.raises(SettingsError, match="only search takes 0"):
-            EvalSettings(decoder=decoder, temperature=0.0)
+        with pytest.raises(SettingsError, match=f"positive for {decoder} \\(0 is the greedy decoder; decoders that take 0, as greedy: search\\)"):
+            EvalSettings(decoder=decoder, temperature=0.0).resolved()
 
 
 def test_default_run_folders():

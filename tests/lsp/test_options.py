@@ -1,5 +1,6 @@
-"""The server's options as an editor sends them: monitors and the language server behind them."""
+"""The server's options as an editor sends them: monitors and the language server behind them, the search."""
 
+from decoders.planning import PlanningConfig
 from lsp.options import ServerOptions, parse_options
 
 
@@ -37,3 +38,14 @@ def test_the_whole_name_choice_is_on_with_the_monitors_and_a_guide_option_turns_
     assert options.assistant_config().monitors.enabled == ("dereference", "imports", "arguments")  # the monitors stay on
     _, problems = parse_options({"guides": {"nameChoice": "no"}})
     assert problems == ["guide nameChoice='no' must be true or false; using the default"]
+
+
+def test_the_search_samples_as_the_cli_does_unless_an_option_says_otherwise():
+    assert ServerOptions().search_config() == PlanningConfig(rollouts=8, seconds=60.0)  # PlanningConfig's temperature
+    options, problems = parse_options({"searchTemperature": 0, "searchRollouts": 4})
+    assert problems == [] and options.search_config() == PlanningConfig(rollouts=4, seconds=60.0, temperature=0)
+    for bad in (3, -0.5, "hot", True):
+        options, problems = parse_options({"searchTemperature": bad})
+        assert options.search_temperature == 0.8 and problems == [
+            f"guidecode option searchTemperature={bad!r} must be a number from 0 (every program greedy) to 2; using the default 0.8"
+        ]
