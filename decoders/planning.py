@@ -116,6 +116,7 @@ class SearchResult:
     stopped: SearchStop
     seconds: float
     forward_passes: int = 0
+    generated: int = 0  # tokens the model wrote over all rollouts (a rollout's own, past the node it began at)
 
 
 _UNKNOWN = object()  # a node's guide before it is first needed
@@ -169,6 +170,7 @@ class _Search:
     sessions: list[Session] = field(default_factory=list)  # whose caches later prefills reuse
     programs: dict[str, Program] = field(default_factory=dict)  # by text, in the order written: each run once
     written: int = 0  # rollouts the model wrote
+    generated: int = 0  # tokens those rollouts wrote
     passes: int = 0
 
     def decode(self, tokens: tuple[int, ...] | list[int]) -> str:
@@ -215,7 +217,8 @@ def plan(
             on_rollout(search.written, best)
     stopped = "solved" if best is not None and best.scored.solved else stopped
     seconds = time.perf_counter() - start
-    return SearchResult(best, list(search.programs.values()), search.written, iterations, stopped, seconds, search.passes)
+    programs = list(search.programs.values())
+    return SearchResult(best, programs, search.written, iterations, stopped, seconds, search.passes, search.generated)
 
 
 def _budget_spent(search: _Search, best: Program | None, start: float) -> SearchStop | None:
@@ -273,6 +276,7 @@ def _evaluate(search: _Search, node: _Node) -> Program | None:
         return None
     search.sessions.append(session)
     search.written += 1
+    search.generated += len(result.tokens) - len(node.tokens)
     node.program = _scored(search, tuple(result.tokens), result.stop_reason, result.text)
     node.children = _alternatives(search, node, result.tokens[len(node.tokens):], result.stop_reason, steps)
     return node.program

@@ -62,7 +62,8 @@ class SearchDecoder(AssistantDecoder):
         # The check: a program the search returns as passing passes again, run afresh.
         _, rerun = _first_best(self.sandbox, [program], tests)
         public = (len(found.passed), len(tests.names))
-        return Candidate(found.generated.body, program, c.tokens, c.seconds, c.stop_reason,
+        # tokens: every rollout's, as sample-and-filter counts every sample's (the cost, not the answer's length)
+        return Candidate(found.generated.body, program, found.result.generated, c.seconds, c.stop_reason,
                          rollouts=found.result.rollouts, public=public, public_rerun=rerun)
 
 

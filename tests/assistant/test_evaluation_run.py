@@ -306,6 +306,7 @@ def test_search_and_sample_filter_spend_their_rollouts_on_the_public_examples(ca
         records = {r["task_id"]: r for r in saved(tmp_path / decoder)}
         # The random-weight model never writes inc: every rollout of the budget is spent on it.
         assert records["toy/inc"]["public"] == [0, 2] and records["toy/inc"]["rollouts"] == 3
+        assert records["toy/inc"]["tokens"] > 6  # what all 3 programs cost, not the answer's length (at most 6)
         assert records["toy/inc"]["program"].startswith(task["prompt"]) and records["toy/inc"]["result"]["status"] != "passed"
         assert records["toy/plain"]["public"] in (None, [0, 0])
         assert records["toy/inc"]["public_rerun"] == (0 if decoder == "search" else None)

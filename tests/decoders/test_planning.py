@@ -50,6 +50,8 @@ def test_the_first_rollout_is_greedy_and_wins_ties(tiny_model, byte_tokenizer):
     assert result.programs[0].text == greedy_text(tiny_model, byte_tokenizer) and result.programs[0].rollout == 1
     assert result.best is result.programs[0]  # nothing beat it, so greedy's program stands
     assert result.stopped == "rollouts" and result.rollouts == 8
+    # every rollout's own tokens count: more than the first program's, at most 8 rollouts' worth
+    assert len(result.programs[0].tokens) < result.generated <= 8 * STOP.max_new_tokens
     assert len(reward.asked) == len(set(reward.asked)) == len(result.programs)  # each program run once
 
 
@@ -57,6 +59,7 @@ def test_a_solved_first_rollout_stops_the_search(tiny_model, byte_tokenizer):
     target = greedy_text(tiny_model, byte_tokenizer)
     _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: float(text == target)))
     assert (result.stopped, result.rollouts, result.best.text) == ("solved", 1, target)
+    assert result.generated == len(result.best.tokens)  # one rollout, from the root
 
 
 def test_it_finds_a_program_greedy_misses(tiny_model, byte_tokenizer):
