@@ -20,6 +20,8 @@ export interface GuidecodeOptions {
     adadec: boolean;
     search: boolean;
     searchRollouts: number;
+    searchSeconds: number;
+    searchTemperature: number;
 }
 
 export interface ServerLaunch {
@@ -45,6 +47,8 @@ export const DEFAULTS: Readonly<Settings> = {
     adadec: false,
     search: true,
     searchRollouts: 8,
+    searchSeconds: 60,
+    searchTemperature: 0.8,
     server: { command: 'guidecode', pythonPath: '', args: [] },
     trace: 'off',
 };
@@ -62,8 +66,13 @@ function text(value: unknown, fallback: string): string {
     return typeof value === 'string' && value.trim() !== '' ? value.trim() : fallback;
 }
 
-function count(value: unknown, min: number, fallback: number): number {
-    return typeof value === 'number' && Number.isInteger(value) && value >= min ? value : fallback;
+function count(value: unknown, min: number, fallback: number, max = Infinity): number {
+    return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max ? value : fallback;
+}
+
+/** A number within [min, max]; the server refuses one outside, so it falls back here instead. */
+function between(value: unknown, min: number, max: number, fallback: number): number {
+    return typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max ? value : fallback;
 }
 
 function flag(value: unknown, fallback: boolean): boolean {
@@ -96,7 +105,9 @@ export function readSettings(get: Getter): Settings {
         languageServer: oneOf(LANGUAGE_SERVERS, get('languageServer'), DEFAULTS.languageServer),
         adadec: flag(get('adadec'), DEFAULTS.adadec),
         search: flag(get('search'), DEFAULTS.search),
-        searchRollouts: count(get('searchRollouts'), 1, DEFAULTS.searchRollouts),
+        searchRollouts: count(get('searchRollouts'), 1, DEFAULTS.searchRollouts, 256),
+        searchSeconds: between(get('searchSeconds'), 1, 3600, DEFAULTS.searchSeconds),
+        searchTemperature: between(get('searchTemperature'), 0, 2, DEFAULTS.searchTemperature),
         server: {
             command: text(get('server.command'), DEFAULTS.server.command),
             pythonPath: text(get('server.pythonPath'), ''),
@@ -108,8 +119,8 @@ export function readSettings(get: Getter): Settings {
 
 /** The part of the settings the server itself reads; how it is launched is none of its business. */
 export function serverOptionsOf(settings: Settings): GuidecodeOptions {
-    const { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer, adadec, search, searchRollouts } = settings;
-    return { model, dtype, device, maxTokens, debounceMs, guides, speculation, languageServer, adadec, search, searchRollouts };
+    const { server, trace, ...options } = settings;
+    return options;
 }
 
 export function currentSettings(): Settings {

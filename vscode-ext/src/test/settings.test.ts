@@ -22,6 +22,8 @@ test('every setting has its default when nothing is set', () => {
         adadec: false,
         search: true,
         searchRollouts: 8,
+        searchSeconds: 60,
+        searchTemperature: 0.8,
         server: { command: 'guidecode', pythonPath: '', args: [] },
         trace: 'off',
     });
@@ -30,7 +32,8 @@ test('every setting has its default when nothing is set', () => {
 test('set values override the defaults', () => {
     const s = readSettings(from({
         model: '1.5b', dtype: 'bfloat16', device: 'cuda', maxTokens: 32, debounceMs: 0,
-        guides: { healing: false }, speculation: true, languageServer: 'pyright', adadec: true, search: false, searchRollouts: 16, 'server.command': '/opt/gc',
+        guides: { healing: false }, speculation: true, languageServer: 'pyright', adadec: true, search: false, searchRollouts: 16, searchSeconds: 2.5,
+        searchTemperature: 0, 'server.command': '/opt/gc',
         'server.pythonPath': '/venv/bin/python', 'server.args': ['--verbose'], 'trace.server': 'verbose',
     }));
     assert.equal(s.model, '1.5b');
@@ -44,6 +47,8 @@ test('set values override the defaults', () => {
     assert.equal(s.adadec, true);
     assert.equal(s.search, false);
     assert.equal(s.searchRollouts, 16);
+    assert.equal(s.searchSeconds, 2.5);
+    assert.equal(s.searchTemperature, 0);
     assert.deepEqual(s.server, { command: '/opt/gc', pythonPath: '/venv/bin/python', args: ['--verbose'] });
     assert.equal(s.trace, 'verbose');
 });
@@ -51,6 +56,7 @@ test('set values override the defaults', () => {
 test('values of the wrong type or range fall back to the defaults', () => {
     const s = readSettings(from({
         model: '  ', dtype: 'int8', device: 'tpu', maxTokens: 0, debounceMs: 2.5, speculation: 'yes', languageServer: 'pylance', adadec: 'on', search: 1, searchRollouts: 0,
+        searchSeconds: 0.5, searchTemperature: 2.5,
         'server.args': ['--a', 3, null, '--b'], 'trace.server': 'loud',
     }));
     assert.equal(s.model, '0.5b');
@@ -63,8 +69,15 @@ test('values of the wrong type or range fall back to the defaults', () => {
     assert.equal(s.adadec, false);
     assert.equal(s.search, true);
     assert.equal(s.searchRollouts, 8);
+    assert.equal(s.searchSeconds, 60);
+    assert.equal(s.searchTemperature, 0.8);
     assert.deepEqual(s.server.args, ['--a', '--b']);
     assert.equal(s.trace, 'off');
+});
+
+test('numbers past the server\'s ranges fall back too, so it is never sent one it refuses', () => {
+    const s = readSettings(from({ searchRollouts: 300, searchSeconds: 4000, searchTemperature: -0.1 }));
+    assert.deepEqual([s.searchRollouts, s.searchSeconds, s.searchTemperature], [8, 60, 0.8]);
 });
 
 test('guides keep every boolean key, so new guides need no code change', () => {
@@ -75,7 +88,8 @@ test('guides keep every boolean key, so new guides need no code change', () => {
 test('the server receives the options without launch or trace settings', () => {
     const options = serverOptionsOf(readSettings(from({ model: '1.5b', 'server.command': 'x' })));
     assert.deepEqual(Object.keys(options).sort(),
-        ['adadec', 'debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxTokens', 'model', 'search', 'searchRollouts', 'speculation']);
+        ['adadec', 'debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxTokens', 'model', 'search', 'searchRollouts', 'searchSeconds',
+            'searchTemperature', 'speculation']);
     assert.equal(options.model, '1.5b');
 });
 
@@ -103,6 +117,8 @@ test('package.json declares every setting with the same default as the code', ()
         'guidecode.adadec': DEFAULTS.adadec,
         'guidecode.search': DEFAULTS.search,
         'guidecode.searchRollouts': DEFAULTS.searchRollouts,
+        'guidecode.searchSeconds': DEFAULTS.searchSeconds,
+        'guidecode.searchTemperature': DEFAULTS.searchTemperature,
         'guidecode.speculation': DEFAULTS.speculation,
         'guidecode.server.command': DEFAULTS.server.command,
         'guidecode.server.pythonPath': DEFAULTS.server.pythonPath,
