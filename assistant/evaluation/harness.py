@@ -53,7 +53,7 @@ def run_evaluation(
         raise
     finally:
         decoder.close()
-    summary = _summary(settings, dataset, tasks, described, store, result, executor.mode)
+    summary = _summary(settings, dataset, tasks, samples, described, store, result, executor.mode)
     missing = summary["n_tasks"] * samples - summary["done"]
     if missing:  # another shard's tasks are still running: its finish (or a run without --shard) writes it
         say(f"shard {settings.shard_label} finished; {missing} samples of the run are not done yet, so {root / SUMMARY} is not written")
@@ -63,19 +63,18 @@ def run_evaluation(
 
 
 def _summary(
-    settings: EvalSettings, dataset: Dataset, tasks: Sequence[Task], described: dict, store: RunStore, result: LoopResult,
-    sandbox: str,
+    settings: EvalSettings, dataset: Dataset, tasks: Sequence[Task], samples: int, described: dict, store: RunStore,
+    result: LoopResult, sandbox: str,
 ) -> dict:
     """The run's summary: over all its tasks, with what other shards have saved so far too."""
     records = store.records() if settings.shard else result.records
-    assert settings.samples is not None  # resolved
     return {
         "dataset": dataset.name,
         "dataset_path": str(dataset.path),
         "decoder": settings.decoder,
         **described,
         "decoder_settings": settings.decoder_settings(),
-        **summarize(tasks, settings.samples, records),
+        **summarize(tasks, samples, records),
         "sandbox": sandbox,
         "timeout_s": settings.timeout_s,
         "wall_seconds": round(result.wall_s, 3),
