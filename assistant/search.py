@@ -3,7 +3,8 @@ candidate program scored by running it against the public tests in the sandbox.
 
 The tests are the examples in the function's docstring (assistant/public_tests.py), a test file
 the user names (pytest style: top-level asserts and `test_*` functions, run in the program's
-namespace, so they call its functions by name), or both. The program a candidate is run as is
+namespace, so they call its functions by name; its imports of the file under test give the
+candidate, see assistant/test_imports.py), or both. The program a candidate is run as is
 the whole document with the new body in place; the document itself is never written.
 """
 
@@ -17,11 +18,12 @@ from typing import TYPE_CHECKING, Callable
 
 from decoders import GenerationResult
 from decoders.planning import PlanningConfig, Program, Scored, SearchResult, plan
-from sandbox import Outcome, RunResult, Sandbox
+from sandbox import Outcome, RunResult, Sandbox, TestOutcome
 from sandbox.testplan import holds_assert, is_test_function, test_names
 
 from .errors import GuidecodeError
 from .public_tests import PublicTests, docstring_tests
+from .test_imports import with_module_aliases
 
 from .assistant import Completion, GeneratedFunction
 
@@ -44,32 +46,39 @@ class TestSuite:
 
     @classmethod
     def build(
-        cls, document: str, entry_point: str, test_file: str | None = None, doctests: bool = True, label: str = "tests"
+        cls, document: str, entry_point: str, test_file: str | None = None, doctests: bool = True, label: str = "tests",
+        stem: str | None = None,
     ) -> "TestSuite":
         """The docstring's examples (unless `doctests` is off) followed by `test_file`'s tests,
-        which are shown by their name in that file ("test_add", "<label> line 3")."""
+        which are shown by their name in that file ("test_add", "<label> line 3"). `stem` names
+        the document's module (lib.py: "lib"), which the test file may import."""
         examples = docstring_tests(document, entry_point) if doctests else PublicTests("", ())
-        parts = [part for part in (examples.source, test_file) if part]
-        source = "\n\n".join(part.rstrip("\n") for part in parts) + "\n" if parts else ""
-        if not source:
-            return cls("", (), ())
         try:
-            names = test_names(source, None)
             own = test_names(test_file, None) if test_file else ()
+            run_as = with_module_aliases(test_file, entry_point, stem) if test_file else None
+            parts = [part for part in (examples.source, run_as) if part]
+            source = "\n\n".join(part.rstrip("\n") for part in parts) + "\n" if parts else ""
+            names = test_names(source, None) if source else ()
         except SyntaxError as error:
             raise GuidecodeError(f"the {label} file does not parse: {error.msg} (line {error.lineno})") from None
+        if not source:
+            return cls("", (), ())
         # The examples hold only asserts, and come first: the file's tests follow them in order.
         shown = examples.examples + tuple(f"{label} {name}" if name.startswith("line ") else name for name in own)
         return cls(source, names, shown)
 
     @classmethod
-    def load(cls, document: str, entry_point: str, target: str | None, read: Callable[[Path], str], doctests: bool = True) -> "TestSuite":
+    def load(
+        cls, document: str, entry_point: str, target: str | None, read: Callable[[Path], str], doctests: bool = True,
+        stem: str | None = None,
+    ) -> "TestSuite":
         """`build` with the test file `target` names (`path` or `path::test_name`), read by `read`."""
         if not target:
             return cls.build(document, entry_point, None, doctests)
         path, name = split_test_target(target)
         test_file = read(Path(path))
-        return cls.build(document, entry_point, only_test(test_file, name) if name else test_file, doctests, Path(path).name)
+        kept = only_test(test_file, name) if name else test_file
+        return cls.build(document, entry_point, kept, doctests, Path(path).name, stem)
 
     @property
     def empty(self) -> bool:
@@ -108,19 +117,40 @@ class SearchedFunction:
         return {
             "rollouts": result.rollouts, "programs_run": len(result.programs), "stopped": result.stopped,
             "passed": list(self.passed), "failed": list(self.failed), "seconds": round(result.seconds, 3),
+            "failures": [{"test": shown, "detail": detail} for shown, detail in self.failures],
         }
 
     @property
     def passed(self) -> tuple[str, ...]:
-        return tuple(shown for shown, outcome in self._outcomes() if outcome == Outcome.PASSED)
+        return tuple(shown for shown, outcome, _ in self._outcomes() if outcome == Outcome.PASSED)
 
     @property
     def failed(self) -> tuple[str, ...]:
-        return tuple(shown for shown, outcome in self._outcomes() if outcome != Outcome.PASSED)
+        return tuple(shown for shown, _ in self.failures)
 
-    def _outcomes(self) -> list[tuple[str, Outcome | None]]:
-        got = {t.name: t.outcome for t in self.run.tests} if self.run is not None else {}
-        return [(shown, got.get(name)) for name, shown in zip(self.tests.names, self.tests.shown)]
+    @property
+    def failures(self) -> tuple[tuple[str, str], ...]:
+        """Each failing test and why, in one line: its exception, or why it did not run (the
+        program did not load, or the test file stopped before it: an import, a fixture)."""
+        return tuple((shown, detail) for shown, outcome, detail in self._outcomes() if outcome != Outcome.PASSED)
+
+    def _outcomes(self) -> list[tuple[str, Outcome | None, str]]:
+        got = {t.name: t for t in self.run.tests} if self.run is not None else {}
+        outcomes = []
+        for name, shown in zip(self.tests.names, self.tests.shown):
+            test = got.get(name)
+            outcome = test.outcome if test is not None else None
+            outcomes.append((shown, outcome, _why(test, self.run)))
+        return outcomes
+
+
+def _why(test: TestOutcome | None, run: RunResult | None) -> str:
+    if test is None or run is None:
+        return "not run"
+    if test.outcome is Outcome.NOT_RUN:
+        # The run's reason says what stopped it: "2 of 5 tests passed; the tests stopped: ImportError: …"
+        return "not run: " + (run.reason.partition("; ")[2] or run.reason)
+    return test.detail
 
 
 @dataclass

@@ -11,8 +11,10 @@ import json
 import signal
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 
 from .cli_args import non_negative_float
@@ -40,7 +42,8 @@ def test_suite(args: argparse.Namespace, text: str):
     if args.no_search:
         return TestSuite("", (), ())
     slot = find_function_slot(text, args.function)
-    tests = TestSuite.load(text, slot.name, args.tests, read_source, not args.no_doctests)
+    stem = None if args.source == "-" else Path(args.source).stem  # the module a test file imports it as
+    tests = TestSuite.load(text, slot.name, args.tests, read_source, not args.no_doctests, stem)
     if args.tests and tests.empty:
         raise GuidecodeError(f"{args.tests} holds no test: write top-level asserts or test_* functions")
     return tests
@@ -75,9 +78,12 @@ def cmd_search(args: argparse.Namespace, text: str, tests, assistant, where: dic
         return 0
     out.print(Syntax(found.generated.function, "python"))
     for shown in found.passed:
-        err.print(f"[green]passed[/] {shown}", markup=True, highlight=False)
-    for shown in found.failed:
-        err.print(f"[red]failed[/] {shown}", markup=True, highlight=False)
+        err.print(f"[green]passed[/] {escape(shown)}", markup=True, highlight=False)
+    said: set[str] = set()  # a reason for tests not run is said at the first of them
+    for shown, detail in found.failures:
+        why = f": {detail}" if detail and detail not in said else ""
+        said |= {detail} if detail.startswith("not run") else set()
+        err.print(f"[red]failed[/] {escape(shown + why)}", markup=True, highlight=False)
     result = found.result
     err.print(
         f"{len(found.passed)} of {len(tests.names)} tests pass; search stopped ({result.stopped}) after {result.rollouts} "

@@ -23,6 +23,8 @@ from pygls.exceptions import JsonRpcInvalidRequest
 
 from assistant import GuidecodeError
 
+from .service import document_path
+
 if TYPE_CHECKING:
     from .server import GuidecodeServer
 
@@ -45,7 +47,7 @@ async def generate_command(ls: "GuidecodeServer", args: list) -> dict:
     text, offset = located
     workspace = workspace_for(ls, uri)
     try:
-        tests = _tests(ls, text, offset, target)
+        tests = _tests(ls, uri, text, offset, target)
         if tests.empty:
             return await _plain(ls, uri, text, offset, workspace)
         return await _search(ls, uri, text, offset, workspace, tests)
@@ -53,7 +55,7 @@ async def generate_command(ls: "GuidecodeServer", args: list) -> dict:
         raise JsonRpcInvalidRequest(str(error)) from None
 
 
-def _tests(ls: "GuidecodeServer", text: str, offset: int, target: dict[str, Any]):
+def _tests(ls: "GuidecodeServer", uri: str, text: str, offset: int, target: dict[str, Any]):
     from assistant.functions import find_function_slot_at
     from assistant.search import TestSuite
 
@@ -64,7 +66,8 @@ def _tests(ls: "GuidecodeServer", text: str, offset: int, target: dict[str, Any]
     path = target.get("tests")
     if path is not None and not isinstance(path, str):
         raise GuidecodeError(f"{GENERATE}: 'tests' must be the path of a test file, got {path!r}")
-    return TestSuite.load(text, slot.name, path, _read)
+    document = document_path(uri)  # its name: the module a test file imports it as
+    return TestSuite.load(text, slot.name, path, _read, stem=Path(document).stem if document else None)
 
 
 def _read(path: Path) -> str:

@@ -90,3 +90,18 @@ def test_generate_searches_with_greedy_rollouts_on_request(capsys, tmp_path, tin
         code, _, err = run(capsys, "generate", source, "--rollouts", 2, "--max-tokens", 4, "--json", *given)
         assert code == 0, err
         assert (seen[-1].temperature, seen[-1].top_p) == (temperature, 0.95)
+
+
+def test_generate_says_why_each_test_failed(capsys, tmp_path, tiny):
+    source, tests = tmp_path / "inc.py", tmp_path / "test_inc.py"
+    source.write_text(DOC)
+    tests.write_text("from inc import inc\n\ndef test_two():\n    assert inc(2) == 3\n\ndef test_big():\n    assert inc(10) == 11\n")
+    code, out, err = run(capsys, "generate", source, "--tests", tests, "--no-doctests", "--rollouts", 1, "--max-tokens", 6, "--json")
+    assert code == 0, err
+    failures = json.loads(out)["search"]["failures"]
+    # The random-weight model's body does not even load: each test says so (the sandbox's words)
+    assert [f["test"] for f in failures] == ["test_two", "test_big"]
+    assert all(f["detail"].startswith("not run: the program did not load: ") for f in failures)
+    code, _, err = run(capsys, "generate", source, "--tests", tests, "--no-doctests", "--rollouts", 1, "--max-tokens", 6)
+    lines = [line for line in err.splitlines() if line.startswith("failed")]
+    assert code == 0 and lines[0].startswith("failed test_two: not run: the program did not load") and lines[1] == "failed test_big"

@@ -18,6 +18,7 @@ export interface SearchReport {
     stopped: string;
     passed?: string[];
     failed?: string[];
+    failures?: { test: string; detail: string }[]; // each failing test and why (the exception, or why it did not run)
 }
 
 export interface GenerateResult {
@@ -26,7 +27,7 @@ export interface GenerateResult {
     search?: SearchReport;
 }
 
-/** What a test-guided search found, in one line: how many tests pass, and the first that fail. */
+/** What a test-guided search found, in one line: how many tests pass, the first that fail, and why the first failed. */
 export function describeSearch(search: SearchReport): string {
     const passed = search.passed ?? [];
     const failed = search.failed ?? [];
@@ -36,7 +37,8 @@ export function describeSearch(search: SearchReport): string {
         return `guidecode: all ${total} tests pass (${programs}).`;
     }
     const shown = failed.slice(0, 3).join('; ') + (failed.length > 3 ? `; and ${failed.length - 3} more` : '');
-    return `guidecode: ${passed.length} of ${total} tests pass (${programs}); failing: ${shown}`;
+    const why = search.failures?.[0]?.detail;
+    return `guidecode: ${passed.length} of ${total} tests pass (${programs}); failing: ${shown}` + (why ? ` (${failed[0]}: ${why})` : '');
 }
 
 function requireClient(getClient: ClientSource): RequestClient | undefined {

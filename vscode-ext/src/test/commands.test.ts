@@ -95,6 +95,13 @@ test('a long list of failing tests is cut to three', () => {
     assert.equal(text, 'guidecode: 0 of 5 tests pass (8 programs written, rollouts); failing: a; b; c; and 2 more');
 });
 
+test('the search summary says why the first failing test failed', () => {
+    const failures = [{ test: 'test_a', detail: 'not run: the tests stopped: ModuleNotFoundError: x' }, { test: 'test_b', detail: '' }];
+    const text = describeSearch({ rollouts: 2, stopped: 'rollouts', passed: ['ok'], failed: ['test_a', 'test_b'], failures });
+    assert.equal(text, 'guidecode: 1 of 3 tests pass (2 programs written, rollouts); failing: test_a; test_b '
+        + '(test_a: not run: the tests stopped: ModuleNotFoundError: x)');
+});
+
 test('generate warns when the server wrote nothing', async () => {
     editor();
     const { client } = fakeClient({ applied: false, text: '' });
