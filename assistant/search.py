@@ -43,6 +43,7 @@ class TestSuite:
     source: str  # a test file: top-level asserts and test functions
     names: tuple[str, ...]  # its tests, in order ("line 3", "test_add", ...)
     shown: tuple[str, ...]  # each as a user reads it (an example's text, else its name)
+    from_file: bool = False  # holds a test file of the user's (not only the docstring's examples)
 
     @classmethod
     def build(
@@ -65,7 +66,7 @@ class TestSuite:
             return cls("", (), ())
         # The examples hold only asserts, and come first: the file's tests follow them in order.
         shown = examples.examples + tuple(f"{label} {name}" if name.startswith("line ") else name for name in own)
-        return cls(source, names, shown)
+        return cls(source, names, shown, test_file is not None)
 
     @classmethod
     def load(
@@ -172,6 +173,19 @@ class Scorer:
         return Scored(share - self.brevity * len(text) / 100, passed == len(self.tests.names), passed)
 
 
+def _check_runnable(slot: "FunctionSlot", tests: TestSuite, sandbox: Sandbox) -> None:
+    """Refuses a test file that stops on an import the sandbox cannot satisfy whatever the body
+    is (a module missing from its environment), before any program is written for it. Run once
+    with `pass` as the body; a document that does not load then says nothing either way."""
+    run = sandbox.run(slot.program(slot.body("pass")), tests.source)
+    _, _, stopped = run.reason.partition("the tests stopped: ")
+    if stopped.startswith("ModuleNotFoundError"):
+        raise GuidecodeError(
+            f"the test file cannot run in the sandbox, whatever the body: {stopped}. The sandbox has the standard "
+            "library and the packages of guidecode's own Python environment: install the module there, or drop the import"
+        )
+
+
 def search_function(
     assistant: "Assistant",
     slot: "FunctionSlot",
@@ -188,6 +202,8 @@ def search_function(
     cancelled before a first program was written."""
     if tests.empty:
         raise GuidecodeError("a test-guided search needs tests: examples in the docstring, or a test file (--tests)")
+    if tests.from_file:
+        _check_runnable(slot, tests, sandbox)
     request = assistant.prepare(slot.document, slot.cursor, None, None, cancel, workspace, path)
     if isinstance(request, Completion):  # cancelled during the prefill
         return None

@@ -105,3 +105,15 @@ def test_generate_says_why_each_test_failed(capsys, tmp_path, tiny):
     code, _, err = run(capsys, "generate", source, "--tests", tests, "--no-doctests", "--rollouts", 1, "--max-tokens", 6)
     lines = [line for line in err.splitlines() if line.startswith("failed")]
     assert code == 0 and lines[0].startswith("failed test_two: not run: the program did not load") and lines[1] == "failed test_big"
+
+
+def test_a_test_file_that_cannot_import_in_the_sandbox_is_refused_before_the_search(capsys, tmp_path, tiny, monkeypatch):
+    import assistant.search as search_module
+
+    monkeypatch.setattr(search_module, "plan", lambda *a, **k: pytest.fail("the search ran"))
+    source, tests = tmp_path / "inc.py", tmp_path / "test_inc.py"
+    source.write_text(DOC)
+    tests.write_text("import not_a_module_here\nfrom inc import inc\n\ndef test_two():\n    assert inc(2) == 3\n")
+    code, _, err = run(capsys, "generate", source, "--tests", tests, "--rollouts", 2)
+    assert code == 1 and "the test file cannot run in the sandbox, whatever the body: ModuleNotFoundError: No module named " \
+        "'not_a_module_here'" in " ".join(err.split())
