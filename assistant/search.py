@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -123,7 +124,7 @@ class SearchedFunction:
 
     @property
     def passed(self) -> tuple[str, ...]:
-        return tuple(shown for shown, outcome, _ in self._outcomes() if outcome == Outcome.PASSED)
+        return tuple(shown for shown, outcome, _ in self._outcomes if outcome == Outcome.PASSED)
 
     @property
     def failed(self) -> tuple[str, ...]:
@@ -133,25 +134,31 @@ class SearchedFunction:
     def failures(self) -> tuple[tuple[str, str], ...]:
         """Each failing test and why, in one line: its exception, or why it did not run (the
         program did not load, or the test file stopped before it: an import, a fixture)."""
-        return tuple((shown, detail) for shown, outcome, detail in self._outcomes() if outcome != Outcome.PASSED)
+        return tuple((shown, detail) for shown, outcome, detail in self._outcomes if outcome != Outcome.PASSED)
 
-    def _outcomes(self) -> list[tuple[str, Outcome | None, str]]:
+    @cached_property  # report() reads it three times; the instance is frozen, so once is right
+    def _outcomes(self) -> tuple[tuple[str, Outcome | None, str], ...]:
+        """(shown name, outcome or None if absent, why it did not pass or "") per public test."""
         got = {t.name: t for t in self.run.tests} if self.run is not None else {}
         outcomes = []
         for name, shown in zip(self.tests.names, self.tests.shown):
             test = got.get(name)
             outcome = test.outcome if test is not None else None
-            outcomes.append((shown, outcome, _why(test, self.run)))
-        return outcomes
+            why = "" if outcome is Outcome.PASSED else _why(test, self.run)
+            outcomes.append((shown, outcome, why))
+        return tuple(outcomes)
 
 
 def _why(test: TestOutcome | None, run: RunResult | None) -> str:
     if test is None or run is None:
         return "not run"
-    if test.outcome is Outcome.NOT_RUN:
-        # The run's reason says what stopped it: "2 of 5 tests passed; the tests stopped: ImportError: …"
-        return "not run: " + (run.reason.partition("; ")[2] or run.reason)
-    return test.detail
+    if test.outcome is not Outcome.NOT_RUN:
+        return test.detail
+    if run.load_error:
+        return f"not run: the program did not load: {run.load_error}"
+    if run.tests_error:
+        return f"not run: the tests stopped: {run.tests_error}"
+    return f"not run: {run.reason}"  # a limit, or the run ending early
 
 
 @dataclass
@@ -178,10 +185,9 @@ def _check_runnable(slot: "FunctionSlot", tests: TestSuite, sandbox: Sandbox) ->
     is (a module missing from its environment), before any program is written for it. Run once
     with `pass` as the body; a document that does not load then says nothing either way."""
     run = sandbox.run(slot.program(slot.body("pass")), tests.source)
-    _, _, stopped = run.reason.partition("the tests stopped: ")
-    if stopped.startswith("ModuleNotFoundError"):
+    if run.tests_error.startswith("ModuleNotFoundError"):
         raise GuidecodeError(
-            f"the test file cannot run in the sandbox, whatever the body: {stopped}. The sandbox has the standard "
+            f"the test file cannot run in the sandbox, whatever the body: {run.tests_error}. The sandbox has the standard "
             "library and the packages of guidecode's own Python environment: install the module there, or drop the import"
         )
 

@@ -42,6 +42,8 @@ class RunResult:
     peak_memory_mb: float | None  # largest resident set of the runner or a child it waited for; None if it was killed
     isolation: str  # "bubblewrap", or "none: <why>" in the weaker mode
     reason: str = ""  # why the status is what it is, in one line ("" for a pass)
+    load_error: str = ""  # the exception that stopped the program loading ("" if it loaded)
+    tests_error: str = ""  # the exception that stopped the test file before its tests (an import, a fixture)
     exit_code: int | None = None  # None when killed by a signal
     signal: int | None = None
     stdout_dropped: int = 0  # bytes beyond the kept output

@@ -113,5 +113,6 @@ def verdict(names: tuple[str, ...], report: Report, collected: Collected, status
         status=state, tests=tests,
         stdout=collected.stdout.decode("utf-8", "replace"), stderr=collected.stderr.decode("utf-8", "replace"),
         wall_s=wall, cpu_s=cpu_s, peak_memory_mb=report.peak_kb / 1024 if report.peak_kb is not None else None, isolation=isolation.mode, reason=reason,
+        load_error=report.load_error, tests_error=report.tests_error,
         exit_code=code, signal=sig, stdout_dropped=collected.dropped["stdout"], stderr_dropped=collected.dropped["stderr"], notes=notes,
     )  # fmt: skip

@@ -53,6 +53,15 @@ def test_a_program_that_does_not_load_is_an_error(any_sandbox):
     result = any_sandbox.run("def add(a, b)\n    return a + b\n", CHECK, "add")
     assert result.status is Status.ERROR and "SyntaxError" in result.reason
     assert all(t.outcome is Outcome.NOT_RUN for t in result.tests)
+    assert result.load_error.startswith("SyntaxError") and result.tests_error == ""
+
+
+def test_a_test_file_stopped_before_its_tests_says_by_what(any_sandbox):
+    tests = "import no_such_module_here\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+    result = any_sandbox.run(ADD, tests)
+    assert result.status is Status.FAILED and result.tests[0].outcome is Outcome.NOT_RUN
+    assert result.tests_error.startswith("ModuleNotFoundError") and "no_such_module_here" in result.tests_error
+    assert result.load_error == "" and result.tests_error in result.reason
 
 
 def test_a_missing_entry_point_fails_the_tests(any_sandbox):
