@@ -12,7 +12,7 @@ from ..errors import GuidecodeError
 from ..progress import Progress
 from .datasets import Dataset, Task, load_dataset
 from .decoding import lookup
-from .runner import Executor, LoopResult, evaluate
+from .runner import Executor, LoopResult, already_saved, evaluate
 from .settings import EvalSettings
 from .store import SUMMARY, RunStore
 from .summary import summarize
@@ -39,20 +39,11 @@ def run_evaluation(
     shard = f", shard {settings.shard_label}: {len(mine)} of them" if settings.shard else ""
     say(f"{dataset.name}: {len(tasks)} of {len(dataset.tasks)} tasks{shard} × {samples} samples, decoder {settings.decoder}")
     say(f"sandbox: {executor.mode}; run folder: {root}")
-    decoder = spec.build(settings, progress)
-    try:
-        described = decoder.describe()
-        if described.get("model"):
-            say(f"model: {described['model']} ({described['dtype']}, {described['device']}), speculation {described['speculation']}")
-        workers = 2 if spec.loads_model else os.cpu_count() or 2  # beside a model, runs are few and short
-        result = evaluate(mine, samples, decoder, executor, store, progress, workers)
-    except SandboxError as error:
-        raise GuidecodeError(f"{error}; that run was not saved, and the same command resumes once it is fixed") from None
-    except KeyboardInterrupt:
-        say(f"what finished is saved in {root}: the same command resumes from there")
-        raise
-    finally:
-        decoder.close()
+    described, result = store.described(), already_saved(mine, samples, store)
+    if described is not None and result is not None:
+        say(f"every sample asked for is saved in {root}: summarizing them, with no model loaded")
+    else:
+        described, result = _generate(settings, mine, samples, executor, store, progress, say)
     summary = _summary(settings, dataset, tasks, samples, described, store, result, executor.mode)
     missing = summary["n_tasks"] * samples - summary["done"]
     if missing:  # another shard's tasks are still running: its finish (or a run without --shard) writes it
@@ -60,6 +51,29 @@ def run_evaluation(
     else:
         store.write_summary(summary)
     return summary
+
+
+def _generate(
+    settings: EvalSettings, tasks: Sequence[Task], samples: int, executor: Executor, store: RunStore, progress: Progress,
+    say: Callable[[str], None],
+) -> tuple[dict, LoopResult]:
+    """Builds the decoder and runs the loop over what is not saved yet: (the decoder's description, the loop's result)."""
+    spec = lookup(settings.decoder)
+    decoder = spec.build(settings, progress)
+    try:
+        described = decoder.describe()
+        store.save_described(described)
+        if described.get("model"):
+            say(f"model: {described['model']} ({described['dtype']}, {described['device']}), speculation {described['speculation']}")
+        workers = 2 if spec.loads_model else os.cpu_count() or 2  # beside a model, runs are few and short
+        return described, evaluate(tasks, samples, decoder, executor, store, progress, workers)
+    except SandboxError as error:
+        raise GuidecodeError(f"{error}; that run was not saved, and the same command resumes once it is fixed") from None
+    except KeyboardInterrupt:
+        say(f"what finished is saved in {store.root}: the same command resumes from there")
+        raise
+    finally:
+        decoder.close()
 
 
 def _summary(

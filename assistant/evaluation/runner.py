@@ -42,13 +42,9 @@ def evaluate(
     progress: Progress = Progress.silent(), workers: int = 2,
 ) -> LoopResult:
     start = time.perf_counter()
-    wanted = [(task, sample) for task in tasks for sample in range(samples)]
-    keys = {(task.task_id, sample) for task, sample in wanted}
-    saved = {key: record for key, record in store.records().items() if key in keys}
-    # Task-major order: a task's samples run back to back and share the prompt's KV cache.
-    pending = [(task, sample) for task, sample in wanted if (task.task_id, sample) not in saved]
+    saved, pending = _split(tasks, samples, store)
     resumed = len(saved)
-    with progress.count("evaluating", total=len(wanted), completed=resumed) as advance:
+    with progress.count("evaluating", total=resumed + len(pending), completed=resumed) as advance:
         on_saved = _reporter(saved, advance)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval-run")
         running: dict[Future, dict] = {}
@@ -62,6 +58,22 @@ def evaluate(
             pool.shutdown(wait=True, cancel_futures=True)  # on an interrupt: drop the queue, finish what runs
             _save_finished(running, store, on_saved, block=False)
     return LoopResult(saved, resumed, time.perf_counter() - start)
+
+
+def already_saved(tasks: Sequence[Task], samples: int, store: RunStore) -> LoopResult | None:
+    """The loop's result without a decoder, when every sample asked for is saved already."""
+    saved, pending = _split(tasks, samples, store)
+    return None if pending else LoopResult(saved, len(saved), 0.0)
+
+
+def _split(tasks: Sequence[Task], samples: int, store: RunStore) -> tuple[dict[Key, dict], list[tuple[Task, int]]]:
+    """(the records saved of the samples asked for, the samples still to do)."""
+    wanted = [(task, sample) for task in tasks for sample in range(samples)]
+    keys = {(task.task_id, sample) for task, sample in wanted}
+    saved = {key: record for key, record in store.records().items() if key in keys}
+    # Task-major order: a task's samples run back to back and share the prompt's KV cache.
+    pending = [(task, sample) for task, sample in wanted if (task.task_id, sample) not in saved]
+    return saved, pending
 
 
 def _candidates(decoder: Decoder, pending: list[tuple[Task, int]]) -> Iterator[tuple[Task, int, Candidate]]:

@@ -1,6 +1,8 @@
 """A run folder: config.json (the settings that change results), samples.jsonl (one record per
-(task, sample), appended as each finishes, so an interrupted run loses only what was in flight)
-and summary.json (written once every task has its records).
+(task, sample), appended as each finishes, so an interrupted run loses only what was in flight),
+decoder.json (what the decoder said of itself: model, dtype, device, speculation; so a run with
+nothing left to do is summarized without loading the model) and summary.json (written once every
+task has its records).
 
 Several processes may share one folder (`guidecode eval --shard I/N`): reading and appending
 records hold a file lock, so one process never reads another's half-written line as a crash's.
@@ -19,7 +21,7 @@ from filelock import FileLock
 
 from ..errors import GuidecodeError
 
-CONFIG, SAMPLES, SUMMARY, LOCK = "config.json", "samples.jsonl", "summary.json", ".lock"
+CONFIG, SAMPLES, DECODER, SUMMARY, LOCK = "config.json", "samples.jsonl", "decoder.json", "summary.json", ".lock"
 
 Key = tuple[str, int]  # (task_id, sample)
 
@@ -78,10 +80,24 @@ class RunStore:
             f.write(json.dumps(record) + "\n")
 
     def write_summary(self, summary: dict) -> None:
-        # Written aside and renamed: two shards finishing together each leave a whole file.
-        partial = self.root / f"{SUMMARY}.{os.getpid()}.partial"
-        partial.write_text(json.dumps(summary, indent=2) + "\n")
-        partial.replace(self.root / SUMMARY)
+        self._write_whole(SUMMARY, summary)
+
+    def described(self) -> dict | None:
+        """What the decoder said of itself when it last ran here (None: not saved, e.g. an older run)."""
+        try:
+            described = json.loads((self.root / DECODER).read_text())
+        except (OSError, ValueError):
+            return None
+        return described if isinstance(described, dict) else None
+
+    def save_described(self, described: dict) -> None:
+        self._write_whole(DECODER, described)
+
+    def _write_whole(self, name: str, data: dict) -> None:
+        # Written aside and renamed: two shards writing together each leave a whole file.
+        partial = self.root / f"{name}.{os.getpid()}.partial"
+        partial.write_text(json.dumps(data, indent=2) + "\n")
+        partial.replace(self.root / name)
 
 
 def _read_json(path: Path) -> dict:

@@ -110,6 +110,33 @@ def test_an_interrupted_run_resumes_without_redoing_saved_samples(monkeypatch, d
     assert sandbox.programs == [] and again["resumed"] == 4 and again["pass@1"] == 0.75
 
 
+def test_a_run_with_nothing_left_to_do_is_summarized_without_building_the_decoder(monkeypatch, dataset, tmp_path):
+    built = []
+
+    class Described(CanonicalDecoder):
+        def describe(self):
+            return {"model": "toy-model", "dtype": "float32", "device": "cpu", "speculation": "off"}
+
+    def build(settings, progress):
+        built.append(settings.shard)
+        return Described()
+
+    monkeypatch.setitem(DECODERS, "described", DecoderSpec("described", build, (), "test", loads_model=False))
+    settings = EvalSettings(dataset=str(dataset), decoder="described", out=tmp_path / "run", shard=(1, 2))
+    first = run_evaluation(settings)
+    assert built == [(1, 2)] and first["done"] == 2 and not (tmp_path / "run" / "summary.json").exists()
+    lines = []
+    again = run_evaluation(settings, say=lines.append)  # this shard is done, the other is not: no decoder
+    assert built == [(1, 2)] and again["done"] == 2 and again["model"] == "toy-model"
+    assert any("with no model loaded" in line for line in lines)
+    run_evaluation(EvalSettings(dataset=str(dataset), decoder="described", out=tmp_path / "run", shard=(2, 2)))
+    whole = EvalSettings(dataset=str(dataset), decoder="described", out=tmp_path / "run")
+    summary = run_evaluation(whole, executor=CountingSandbox())
+    assert built == [(1, 2), (2, 2)] and summary["pass@1"] == 0.75 and summary["model"] == "toy-model"
+    (tmp_path / "run" / "decoder.json").unlink()  # a run folder from before decoder.json: the decoder says it
+    assert run_evaluation(whole)["model"] == "toy-model" and built == [(1, 2), (2, 2), None]
+
+
 def test_a_decoder_writing_samples_together_gets_each_tasks_missing_ones_at_once(monkeypatch, dataset, tmp_path):
     batches = []
 
