@@ -24,7 +24,7 @@ from sandbox.testplan import holds_assert, is_test_function, test_names
 
 from .errors import GuidecodeError
 from .public_tests import PublicTests, docstring_tests
-from .test_imports import with_module_aliases
+from .test_imports import shown_module, with_module_aliases
 
 from .assistant import Completion, GeneratedFunction
 
@@ -157,7 +157,7 @@ def _why(test: TestOutcome | None, run: RunResult | None) -> str:
     if run.load_error:
         return f"not run: the program did not load: {run.load_error}"
     if run.tests_error:
-        return f"not run: the tests stopped: {run.tests_error}"
+        return f"not run: the tests stopped: {shown_module(run.tests_error)}"
     return f"not run: {run.reason}"  # a limit, or the run ending early
 
 
@@ -182,14 +182,19 @@ class Scorer:
 
 def _check_runnable(slot: "FunctionSlot", tests: TestSuite, sandbox: Sandbox) -> None:
     """Refuses a test file that stops on an import the sandbox cannot satisfy whatever the body
-    is (a module missing from its environment), before any program is written for it. Run once
-    with `pass` as the body; a document that does not load then says nothing either way."""
+    is (a module missing from its environment, or one beside the test file), before any program is
+    written for it. Run once with `pass` as the body; a document that does not load then says
+    nothing either way."""
     run = sandbox.run(slot.program(slot.body("pass")), tests.source)
-    if run.tests_error.startswith("ModuleNotFoundError"):
-        raise GuidecodeError(
-            f"the test file cannot run in the sandbox, whatever the body: {run.tests_error}. The sandbox has the standard "
-            "library and the packages of guidecode's own Python environment: install the module there, or drop the import"
-        )
+    if not run.tests_error.startswith("ModuleNotFoundError"):
+        return
+    stopped = shown_module(run.tests_error)
+    if stopped != run.tests_error:  # a relative import of the user's project
+        fix = ("Of your project, the sandbox holds only the file under test (as the program being written): "
+               "move what the tests need from that module into the test file, or drop the import")
+    else:
+        fix = "The sandbox has the standard library and the packages of guidecode's own Python environment: install the module there, or drop the import"
+    raise GuidecodeError(f"the test file cannot run in the sandbox, whatever the body: {stopped}. {fix}")
 
 
 def search_function(

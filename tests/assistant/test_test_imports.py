@@ -25,7 +25,11 @@ WRONG = DOC + "    return x\n"
     ("import inc_mod\nfrom inc_mod import inc\n", "inc_mod", ("inc_mod",)),  # once
     ("import inc_mod\n", None, ()),  # the document's name is unknown (stdin)
     ("import os, math\nfrom collections import Counter\n", "inc_mod", ()),
-    ("from .inc_mod import inc\n", "inc_mod", ()),  # relative: not made to work, the run says why
+    ("from .inc_mod import inc\n", "inc_mod", ("__guidecode_tests__.inc_mod",)),  # relative: in the stand-in package
+    ("from .somewhere import inc\n", None, ("__guidecode_tests__.somewhere",)),
+    ("from . import inc_mod\n", "inc_mod", ("__guidecode_tests__.inc_mod",)),
+    ("from ..src.inc_mod import STEP\n", "inc_mod", ("__guidecode_tests__.src.inc_mod",)),
+    ("from .helpers import make\n", "inc_mod", ()),
 ])
 def test_the_imports_that_mean_the_file_under_test(source, stem, expected):
     assert modules_under_test(source, "inc", stem) == expected
@@ -46,6 +50,9 @@ def sandbox() -> Sandbox:
     "import inc_mod\n\ndef test_two():\n    assert inc_mod.inc(2) == 3\n",
     "import pkg.inc_mod\nfrom pkg import inc_mod as m\n\ndef test_two():\n    assert pkg.inc_mod.inc(2) == m.inc(2) == 3\n",
     "from inc_mod import inc\nassert inc(0) == 1\n",
+    "from .inc_mod import inc, STEP\n\ndef test_two():\n    assert inc(2) == 2 + STEP\n",
+    "from . import inc_mod\n\ndef test_two():\n    assert inc_mod.inc(2) == 3\n",
+    "from ..src.inc_mod import inc\n\ndef test_two():\n    assert inc(2) == 3\n",
 ])
 def test_in_the_sandbox_the_imports_give_the_candidate(sandbox, test_file):
     suite = TestSuite.build(DOC, "inc", test_file, stem="inc_mod")
@@ -67,6 +74,13 @@ def test_an_import_nothing_provides_stops_the_tests_and_says_so(sandbox):
     found = SearchedFunction(generated=None, result=None, run=run, tests=suite)  # what the front ends report of it
     assert found.passed == ("inc(1) == 2",)
     assert found.failures == (("test_two", "not run: the tests stopped: ModuleNotFoundError: No module named 'not_a_module_here'"),)
+
+
+def test_a_relative_import_of_another_module_stops_the_tests_and_names_it_as_written(sandbox):
+    suite = TestSuite.build(DOC, "inc", "from .helpers import make\n\ndef test_two():\n    assert inc(2) == 3\n", stem="inc_mod")
+    run = sandbox.run(RIGHT, suite.source)
+    found = SearchedFunction(generated=None, result=None, run=run, tests=suite)
+    assert found.failures == (("test_two", "not run: the tests stopped: ModuleNotFoundError: No module named '.helpers'"),)
 
 
 def test_the_language_server_names_the_module_after_the_documents_file(sandbox, tmp_path):
