@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 from decoders import GenerationResult
 from decoders.planning import PlanningConfig, Program, Scored, SearchResult, plan
 from sandbox import Outcome, RunResult, Sandbox, TestOutcome
-from sandbox.testplan import holds_assert, is_test_function, test_names
+from sandbox.testplan import holds_assert, is_test_function, test_names, unprovided_arguments
 
 from .errors import GuidecodeError
 from .public_tests import PublicTests, docstring_tests
@@ -57,6 +57,8 @@ class TestSuite:
         examples = docstring_tests(document, entry_point) if doctests else PublicTests("", ())
         try:
             own = test_names(test_file, None) if test_file else ()
+            if test_file:
+                _check_arguments(test_file, label)
             run_as = with_module_aliases(test_file, entry_point, stem) if test_file else None
             parts = [part for part in (examples.source, run_as) if part]
             source = "\n\n".join(part.rstrip("\n") for part in parts) + "\n" if parts else ""
@@ -104,6 +106,19 @@ def only_test(source: str, name: str) -> str:
         raise GuidecodeError(f"no test function {name!r} in the test file")
     module.body = [n for n in module.body if (is_test_function(n) and n.name == name) or not (is_test_function(n) or holds_assert(n))]
     return ast.unparse(module) + "\n"
+
+
+def _check_arguments(test_file: str, label: str) -> None:
+    """Refuses test functions that want pytest fixtures: the sandbox runs each with no arguments
+    or with its parametrize cases, so they would fail whatever the body."""
+    missing = unprovided_arguments(test_file)
+    if missing:
+        wants = "; ".join(f"{name} takes {', '.join(args)}" for name, args in missing.items())
+        raise GuidecodeError(
+            f"the {label} file's tests want arguments nothing gives them in the sandbox ({wants}): pytest would look "
+            "for fixtures of those names, and the sandbox runs a test with no arguments or with its "
+            "@pytest.mark.parametrize cases. Build the values in the test, or parametrize them"
+        )
 
 
 @dataclass(frozen=True)
@@ -192,8 +207,11 @@ def _check_runnable(slot: "FunctionSlot", tests: TestSuite, sandbox: Sandbox) ->
     if stopped != run.tests_error:  # a relative import of the user's project
         fix = ("Of your project, the sandbox holds only the file under test (as the program being written): "
                "move what the tests need from that module into the test file, or drop the import")
+    elif "'pytest'" in stopped:
+        fix = "Install pytest in guidecode's Python environment (pip install pytest): the sandbox gives runs a copy of it"
     else:
-        fix = "The sandbox has the standard library and the packages of guidecode's own Python environment: install the module there, or drop the import"
+        fix = (f"The sandbox runs {sandbox.isolation.interpreter} with its standard library (and pytest, from guidecode's "
+               "environment): move what the tests need into the test file, or drop the import")
     raise GuidecodeError(f"the test file cannot run in the sandbox, whatever the body: {stopped}. {fix}")
 
 

@@ -44,6 +44,13 @@ def _describe(error: BaseException) -> str:
     return text[:300]
 
 
+def _repr(value) -> str:
+    try:
+        return repr(value)[:60]
+    except BaseException:  # noqa: BLE001 (a test's own object may fail to show itself)
+        return f"<{type(value).__name__}>"
+
+
 def _outcome(error: BaseException | None) -> str:
     if error is None:
         return "passed"
@@ -71,19 +78,21 @@ def main() -> None:
         while line:
             line = line[write(fd, line):]
 
-    def test_reporter(name, error) -> None:
+    def test_reporter(name, error, case="") -> None:
         if isinstance(error, memory_error):
             report(memory=True)
-        report(test=name, outcome=_outcome(error), detail="" if error is None else _describe(error))
+        report(test=name, outcome=_outcome(error), detail="" if error is None else case + _describe(error))
 
     _set_limits(header["limits"])
     report(started=True)  # from here on, whatever happens is the program's doing
     # The program gets a fresh __main__ (pickle and multiprocessing look there), not this module.
     sys.modules["__main__"] = main_module = types.ModuleType("__main__")
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
     import testplan  # noqa: E402 (after the path is set)
 
     del sys.path[0]
+    sys.path.append(os.path.join(here, "lib"))  # pytest, when guidecode's environment has it (libraries.py)
     sys.modules.pop("testplan", None)  # the program gets no handle on it by name
     _run(header, main_module.__dict__, report, test_reporter, testplan, memory_error)
     for stream in (sys.__stdout__, sys.__stderr__):
@@ -127,7 +136,7 @@ def _run_tests(namespace: dict, tests: str, entry_point, report, test_reporter, 
     try:
         exec(compile(module, "tests.py", "exec"), scope)
         for name in testplan.test_functions(module):
-            _call(scope[name], (), name, test_reporter)
+            _call(scope[name], name, test_reporter, testplan)
         if testplan.has_check(module, entry_point):
             if entry_point not in namespace:
                 report(tests_error=f"the program defines no {entry_point!r} (the entry point)")
@@ -137,13 +146,24 @@ def _run_tests(namespace: dict, tests: str, entry_point, report, test_reporter, 
         report(tests_error=_describe(error))
 
 
-def _call(function, args: tuple, name: str, test_reporter) -> None:
+def _call(function, name: str, test_reporter, testplan) -> None:
+    """Runs a test function once per case (`testplan.cases`); the first failing case fails it."""
     try:
-        function(*args)
-    except BaseException as error:  # noqa: BLE001
+        cases = testplan.cases(function)
+    except BaseException as error:  # noqa: BLE001 (a malformed parametrize mark)
         test_reporter(name, error)
-    else:
-        test_reporter(name, None)
+        return
+    if not cases:  # pytest skips a test with an empty parameter set; none ran, so it did not pass
+        test_reporter(name, RuntimeError("its @pytest.mark.parametrize gives no case to run"))
+        return
+    for number, kwargs in enumerate(cases, start=1):
+        try:
+            function(**kwargs)
+        except BaseException as error:  # noqa: BLE001
+            shown = ", ".join(f"{key}={_repr(value)}" for key, value in kwargs.items())
+            test_reporter(name, error, f"case {number} of {len(cases)} ({shown[:120]}): " if len(cases) > 1 or kwargs else "")
+            return
+    test_reporter(name, None)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from . import libraries
 from .uids import run_user
 
 RUNNER_FILES = ("child.py", "testplan.py")  # what runs inside, next to this module
+LIBRARIES = "lib"  # beside them: what a run may import besides its interpreter's own (libraries.py)
 INSIDE_CHILD = "/opt/guidecode/sandbox"
 INSIDE_HOME = "/home/sandbox"
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -55,16 +58,36 @@ class Isolation:
 
 @lru_cache(maxsize=None)
 def runner_directory() -> Path:
-    """A copy of the runner's files that a run's own uid can read. The checkout itself may sit
-    below a directory only its owner may enter (a `mktemp -d` clone is 0700), so it is not used
-    in place. Made once per process, removed at exit."""
+    """A copy of the runner's files (and `lib/`, for the libraries runs get) that a run's own uid
+    can read. The checkout itself may sit below a directory only its owner may enter (a
+    `mktemp -d` clone is 0700), so it is not used in place. Made once per process, removed at exit."""
     directory = Path(tempfile.mkdtemp(prefix="guidecode-runner-"))
     atexit.register(shutil.rmtree, directory, True)
     for name in RUNNER_FILES:
         shutil.copyfile(Path(__file__).with_name(name), directory / name)
         (directory / name).chmod(0o644)
+    (directory / LIBRARIES).mkdir(mode=0o755)
     directory.chmod(0o755)
     return directory
+
+
+_copying = threading.Lock()
+
+
+def provide_libraries(source: str) -> None:
+    """Copies the libraries runs may import (libraries.py) into the runner's `lib/`, the first time
+    a run's source names one: a run that never does (an eval's) does not wait for the copy."""
+    if "pytest" in source:
+        with _copying:
+            _copy_libraries()
+
+
+@lru_cache(maxsize=None)
+def _copy_libraries() -> None:
+    target = runner_directory() / LIBRARIES
+    libraries.copy_into(target)
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _system_links() -> list[str]:

@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 from . import testplan
 from .collect import Collected, collect
-from .isolation import Isolation, choose
+from .isolation import Isolation, choose, provide_libraries
 from .limits import Limits
 from .spawn import spawn
 from .uids import run_user
@@ -61,6 +61,7 @@ class Sandbox:
         Raises ValueError when the tests do not parse or hold no test, and SandboxError when the
         sandbox itself fails (never a result that blames the program)."""
         names = _plan(tests, entry_point)
+        provide_libraries(program + (tests or ""))
         with run_user() as user:  # each concurrent run, of any process, has its own uid
             return self._run(Job(program, tests, entry_point, limits), names, user)
 

@@ -5,7 +5,8 @@ the parent uses the same plan to know which tests must report before a run may c
 
 A test is, in source order:
 - a top-level statement that is or holds an `assert` ("line N"): an assert, or a loop of them;
-- a top-level function named `test*`, called with no arguments (its name);
+- a top-level function named `test*`, called with no arguments, or once per case of its
+  `@pytest.mark.parametrize` marks (its name: one test, passing when every case passes);
 - with an entry point, such a statement in the body of `check(candidate)` ("check line N"):
   HumanEval's format, where one `check` holds all of a task's asserts (some in a loop); `check`
   is then called with the program's entry point.
@@ -80,3 +81,70 @@ def instrument(tests: str, entry_point: str | None) -> ast.Module:
 
 def has_check(module: ast.Module, entry_point: str | None) -> bool:
     return _check_function(module, entry_point) is not None
+
+
+def cases(function) -> list[dict]:
+    """The keyword arguments of each call of a test function: [{}] (one call, no arguments), or
+    one per combination of its `@pytest.mark.parametrize` cases, read from the marks pytest leaves
+    on it (`pytestmark`). A case marked skip or xfail is left out: pytest would not fail it."""
+    combos: list[dict] = [{}]
+    for mark in getattr(function, "pytestmark", None) or ():
+        if getattr(mark, "name", None) == "parametrize":
+            cases = _parametrized(mark)
+            # pytest's order: the marks applied later (decorators further up) vary fastest
+            combos = [{**combo, **case} for combo in combos for case in cases]
+    return combos
+
+
+def _parametrized(mark) -> list[dict]:
+    args, kwargs = tuple(mark.args), dict(mark.kwargs)
+    names = args[0] if args else kwargs["argnames"]
+    values = args[1] if len(args) > 1 else kwargs["argvalues"]
+    names = [n.strip() for n in names.split(",") if n.strip()] if isinstance(names, str) else list(names)
+    found = []
+    for value in values:
+        if type(value).__name__ == "ParameterSet":  # pytest.param(..., marks=..., id=...)
+            if any(getattr(m, "name", None) in ("skip", "xfail") for m in value.marks):
+                continue
+            value = value.values
+        elif len(names) == 1:
+            value = (value,)
+        value = tuple(value)
+        if len(value) != len(names):
+            raise TypeError(f"a parametrize case gives {len(value)} values for {len(names)} names ({', '.join(names)})")
+        found.append(dict(zip(names, value)))
+    return found
+
+
+def unprovided_arguments(tests: str) -> dict[str, tuple[str, ...]]:
+    """Per test function, the parameters nothing gives it here: not defaulted, not named by a
+    `parametrize` decorator (pytest would look for fixtures of those names). A function whose
+    parametrize names are not written out as text is left out: only the run can tell."""
+    missing = {}
+    for node in parse(tests).body:
+        if not (is_test_function(node) and isinstance(node, ast.FunctionDef)):
+            continue
+        given = _parametrize_names(node)
+        if given is None:
+            continue
+        arguments = node.args
+        required = [a.arg for a in (arguments.posonlyargs + arguments.args)[: len(arguments.posonlyargs + arguments.args) - len(arguments.defaults)]]
+        required += [a.arg for a, default in zip(arguments.kwonlyargs, arguments.kw_defaults) if default is None]
+        if left := tuple(name for name in required if name not in given):
+            missing[node.name] = left
+    return missing
+
+
+def _parametrize_names(function: ast.FunctionDef) -> set[str] | None:
+    names: set[str] = set()
+    for decorator in function.decorator_list:
+        if not (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute) and decorator.func.attr == "parametrize"):
+            continue
+        first = decorator.args[0] if decorator.args else next((k.value for k in decorator.keywords if k.arg == "argnames"), None)
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            names |= {n.strip() for n in first.value.split(",") if n.strip()}
+        elif isinstance(first, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in first.elts):
+            names |= {e.value for e in first.elts}
+        else:
+            return None
+    return names

@@ -83,6 +83,27 @@ def test_a_relative_import_of_another_module_stops_the_tests_and_names_it_as_wri
     assert found.failures == (("test_two", "not run: the tests stopped: ModuleNotFoundError: No module named '.helpers'"),)
 
 
+@pytest.mark.parametrize(("source", "missing"), [
+    ("def test_a(tmp_path):\n    pass\n", {"test_a": ("tmp_path",)}),
+    ("def test_a(x=1, *, y=2):\n    pass\n", {}),
+    ("import pytest\n\n@pytest.mark.parametrize('x,y', [(1, 2)])\ndef test_a(x, y, monkeypatch):\n    pass\n", {"test_a": ("monkeypatch",)}),
+    ("@pytest.mark.parametrize(['x', 'y'], [(1, 2)])\ndef test_a(x, y):\n    pass\n", {}),
+    ("@pytest.mark.parametrize(NAMES, VALUES)\ndef test_a(x, y):\n    pass\n", {}),  # only the run can tell
+    ("def helper(x):\n    pass\n", {}),
+])
+def test_the_arguments_nothing_gives_a_test(source, missing):
+    from sandbox.testplan import unprovided_arguments
+
+    assert unprovided_arguments(source) == missing
+
+
+def test_a_test_wanting_pytest_fixtures_is_refused_with_what_to_do():
+    from assistant.errors import GuidecodeError
+
+    with pytest.raises(GuidecodeError, match="test_a takes tmp_path, capsys.*parametrize"):
+        TestSuite.build(DOC, "inc", "def test_a(tmp_path, capsys):\n    assert inc(1) == 2\n")
+
+
 def test_the_language_server_names_the_module_after_the_documents_file(sandbox, tmp_path):
     from types import SimpleNamespace
 

@@ -76,6 +76,40 @@ def test_bad_tests_are_a_clear_error(any_sandbox):
         any_sandbox.run(ADD, "x = 1\n")
 
 
+PYTEST_STYLE = """import pytest
+
+@pytest.mark.parametrize("a, b, want", [(1, 2, 3), (2, 2, 4), pytest.param(0, 0, 99, marks=pytest.mark.xfail)])
+def test_cases(a, b, want):
+    assert add(a, b) == want
+
+@pytest.mark.parametrize("a", [1, 2])
+@pytest.mark.parametrize("b", [10, 20])
+def test_stacked(a, b):
+    assert add(a, b) - b == a
+
+def test_raises():
+    with pytest.raises(TypeError):
+        add(None, 1)
+"""
+
+
+def test_a_pytest_style_file_runs_with_pytest_from_guidecodes_environment(any_sandbox):
+    result = any_sandbox.run(ADD, PYTEST_STYLE)
+    assert result.passed, (result.reason, result.tests)
+    wrong = any_sandbox.run("def add(a, b):\n    return a + b + (a == 2)\n", PYTEST_STYLE)
+    assert [(t.name, t.outcome) for t in wrong.tests] == [
+        ("test_cases", Outcome.FAILED), ("test_stacked", Outcome.FAILED), ("test_raises", Outcome.PASSED)]  # fmt: skip
+    # one test per function, failing at its first failing case, which it names (the xfail case is left out)
+    assert wrong.tests[0].detail == "case 2 of 2 (a=2, b=2, want=4): AssertionError"
+    assert wrong.tests[1].detail.startswith("case 2 of 4 (b=10, a=2): AssertionError")
+
+
+def test_a_parametrize_without_cases_does_not_pass(any_sandbox):
+    tests = "import pytest\n\n@pytest.mark.parametrize('a', [])\ndef test_none(a):\n    assert add(a, 1)\n"
+    result = any_sandbox.run(ADD, tests)
+    assert not result.passed and "gives no case to run" in result.tests[0].detail
+
+
 def test_output_is_kept_up_to_the_limit_and_the_rest_counted(any_sandbox):
     result = any_sandbox.run("import sys\nsys.stdout.write('x' * 100_000)\nsys.stderr.write('e')\n")
     assert result.status is Status.PASSED
