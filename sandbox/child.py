@@ -92,7 +92,8 @@ def main() -> None:
     import testplan  # noqa: E402 (after the path is set)
 
     del sys.path[0]
-    sys.path.append(os.path.join(here, "lib"))  # pytest, when guidecode's environment has it (libraries.py)
+    if header["libraries"]:  # the run names pytest: guidecode's copy of it, if it has one (libraries.py)
+        sys.path.append(os.path.join(here, "lib"))
     sys.modules.pop("testplan", None)  # the program gets no handle on it by name
     _run(header, main_module.__dict__, report, test_reporter, testplan, memory_error)
     for stream in (sys.__stdout__, sys.__stderr__):

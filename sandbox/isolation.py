@@ -74,12 +74,11 @@ def runner_directory() -> Path:
 _copying = threading.Lock()
 
 
-def provide_libraries(source: str) -> None:
-    """Copies the libraries runs may import (libraries.py) into the runner's `lib/`, the first time
-    a run's source names one: a run that never does (an eval's) does not wait for the copy."""
-    if "pytest" in source:
-        with _copying:
-            _copy_libraries()
+def provide_libraries() -> None:
+    """Copies the libraries runs may import (libraries.py) into the runner's `lib/`, once per
+    process, the first time a run wants them: runs that never do (an eval's) never wait for it."""
+    with _copying:
+        _copy_libraries()
 
 
 @lru_cache(maxsize=None)

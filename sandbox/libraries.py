@@ -2,7 +2,7 @@
 a pytest-style test file (`import pytest`, `pytest.raises`, `@pytest.mark.parametrize`) runs.
 
 They are copied from guidecode's own environment, when pytest is installed there, into the
-runner's directory (`lib/`, put on the path by the runner after the standard library): the
+runner's directory (`lib/`, put on the path after the standard library of the runs that `wanted`): the
 environment itself may sit where a run's own uid cannot read, and nothing else of it (torch, the
 model's packages) should reach a program. Copies keep their timestamps, so the environment's
 compiled `__pycache__` files stay valid and `import pytest` does not compile it on every run.
@@ -15,6 +15,12 @@ from importlib import metadata
 from pathlib import Path
 
 SHARED = ("pytest",)  # distributions given to runs, with their requirements
+
+
+def wanted(source: str) -> bool:
+    """Whether a run gets the libraries: when its program or tests name pytest. Decided by the
+    run's own text, so that what a program can import never depends on earlier runs."""
+    return "pytest" in source
 
 
 def copy_into(directory: Path) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from . import testplan
+from . import libraries, testplan
 from .collect import Collected, collect
 from .isolation import Isolation, choose, provide_libraries
 from .limits import Limits
@@ -61,7 +61,8 @@ class Sandbox:
         Raises ValueError when the tests do not parse or hold no test, and SandboxError when the
         sandbox itself fails (never a result that blames the program)."""
         names = _plan(tests, entry_point)
-        provide_libraries(program + (tests or ""))
+        if libraries.wanted(program + (tests or "")):
+            provide_libraries()
         with run_user() as user:  # each concurrent run, of any process, has its own uid
             return self._run(Job(program, tests, entry_point, limits), names, user)
 
@@ -176,6 +177,7 @@ def _header(job: Job, limits: Limits, nonce: str, others: int, workdir: Path | N
     return json.dumps({
         "program": job.program, "tests": job.tests, "entry_point": job.entry_point,
         "report_fd": REPORT_FD, "nonce": nonce, "workdir": None if workdir is None else str(workdir),
+        "libraries": libraries.wanted(job.program + (job.tests or "")),
         "limits": {"cpu_s": limits.cpu_seconds, "memory_mb": limits.memory_mb, "file_size_mb": limits.file_size_mb, "processes": processes},
     }).encode()  # fmt: skip
 

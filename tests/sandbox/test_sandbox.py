@@ -104,6 +104,13 @@ def test_a_pytest_style_file_runs_with_pytest_from_guidecodes_environment(any_sa
     assert wrong.tests[1].detail.startswith("case 2 of 4 (b=10, a=2): AssertionError")
 
 
+def test_a_run_gets_pytest_only_when_its_own_text_names_it(any_sandbox):
+    any_sandbox.run(ADD, PYTEST_STYLE)  # the copy is made in this process now
+    quiet = any_sandbox.run("import pluggy\n")  # a requirement of pytest's, not named: not given
+    assert quiet.status is Status.ERROR and "No module named 'pluggy'" in quiet.reason
+    assert any_sandbox.run("import pluggy  # for pytest\n").passed
+
+
 def test_a_parametrize_without_cases_does_not_pass(any_sandbox):
     tests = "import pytest\n\n@pytest.mark.parametrize('a', [])\ndef test_none(a):\n    assert add(a, 1)\n"
     result = any_sandbox.run(ADD, tests)
