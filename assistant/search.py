@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 from decoders import GenerationResult
 from decoders.planning import PlanningConfig, Program, Scored, SearchResult, plan
 from sandbox import Outcome, RunResult, Sandbox, TestOutcome
-from sandbox.testplan import holds_assert, is_test_function, test_names, unprovided_arguments
+from sandbox.testplan import holds_assert, is_test_class, is_test_function, test_names, unprovided_arguments
 
 from .errors import GuidecodeError
 from .public_tests import PublicTests, docstring_tests
@@ -90,22 +90,34 @@ class TestSuite:
 
 
 def split_test_target(target: str) -> tuple[str, str | None]:
-    """`tests.py::test_name` as (path, name), pytest's spelling; a plain path as (path, None)."""
+    """`tests.py::test_name` (or `::TestClass`, `::TestClass::test_name`) as (path, name),
+    pytest's spelling; a plain path as (path, None)."""
     path, sep, name = target.partition("::")
     return (path, name) if sep and name else (target, None)
 
 
 def only_test(source: str, name: str) -> str:
-    """`source` with one test kept, the test function `name`: other test functions and top-level
-    asserts go, everything else (imports, helpers, constants) stays."""
+    """`source` with only the test `name` kept: a test function, a test class, or one method of
+    one ("TestClass::test_name"). Other tests and top-level asserts go; everything else (imports,
+    helpers, constants, a kept class's other members) stays."""
     try:
         module = ast.parse(source)
     except SyntaxError as error:
         raise GuidecodeError(f"the test file does not parse: {error.msg} (line {error.lineno})") from None
-    if not any(is_test_function(node) and node.name == name for node in module.body):
-        raise GuidecodeError(f"no test function {name!r} in the test file")
-    module.body = [n for n in module.body if (is_test_function(n) and n.name == name) or not (is_test_function(n) or holds_assert(n))]
+    owner, _, method = name.partition("::")
+    if not any(_is_test(node) and node.name == owner for node in module.body):
+        raise GuidecodeError(f"no test function or class {owner!r} in the test file")
+    module.body = [n for n in module.body if (_is_test(n) and n.name == owner) or not (_is_test(n) or holds_assert(n))]
+    if method:
+        kept = next(n for n in module.body if _is_test(n))
+        if not isinstance(kept, ast.ClassDef) or not any(is_test_function(n) and n.name == method for n in kept.body):
+            raise GuidecodeError(f"no test method {method!r} in a test class {owner!r} in the test file")
+        kept.body = [n for n in kept.body if not is_test_function(n) or n.name == method]
     return ast.unparse(module) + "\n"
+
+
+def _is_test(node: ast.stmt) -> bool:
+    return is_test_function(node) or is_test_class(node)
 
 
 def _check_arguments(test_file: str, label: str) -> None:

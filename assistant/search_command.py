@@ -24,7 +24,7 @@ from .progress import Progress
 
 def add_options(parser: argparse.ArgumentParser, positive_int, positive_float) -> None:
     group = parser.add_argument_group("test-guided search (when the docstring shows examples, or with --tests)")
-    group.add_argument("--tests", metavar="FILE[::TEST]", help="public tests: top-level asserts and test_* functions calling the function by name; FILE::test_name keeps that one")
+    group.add_argument("--tests", metavar="FILE[::TEST]", help="public tests: top-level asserts, test_* functions and Test* classes' test_* methods (pytest style) calling the function by name; FILE::test_name, FILE::TestClass or FILE::TestClass::test_name keeps that one")
     group.add_argument("--no-doctests", action="store_true", help="do not use the docstring's examples as tests")
     group.add_argument("--no-search", action="store_true", help="write the body in one pass, even where there are tests")
     group.add_argument("--rollouts", type=positive_int, default=16, help="most programs the search writes (default: %(default)s)")

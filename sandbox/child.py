@@ -137,7 +137,7 @@ def _run_tests(namespace: dict, tests: str, entry_point, report, test_reporter, 
     try:
         exec(compile(module, "tests.py", "exec"), scope)
         for name in testplan.test_functions(module):
-            _call(scope[name], name, test_reporter, testplan)
+            _call(scope, name, test_reporter, testplan)
         if testplan.has_check(module, entry_point):
             if entry_point not in namespace:
                 report(tests_error=f"the program defines no {entry_point!r} (the entry point)")
@@ -147,11 +147,14 @@ def _run_tests(namespace: dict, tests: str, entry_point, report, test_reporter, 
         report(tests_error=_describe(error))
 
 
-def _call(function, name: str, test_reporter, testplan) -> None:
-    """Runs a test function once per case (`testplan.cases`); the first failing case fails it."""
+def _call(scope: dict, name: str, test_reporter, testplan) -> None:
+    """Runs a test function or method once per case (`testplan.cases`); the first failing case fails it."""
+    owner_name, _, method = name.partition("::")
+    owner = scope[owner_name] if method else None
     try:
-        cases = testplan.cases(function)
-    except BaseException as error:  # noqa: BLE001 (a malformed parametrize mark)
+        function = getattr(owner, method) if method else scope[name]
+        cases = testplan.cases(function, owner)
+    except BaseException as error:  # noqa: BLE001 (a malformed parametrize mark; a class rebound)
         test_reporter(name, error)
         return
     if not cases:  # pytest skips a test with an empty parameter set; none ran, so it did not pass
@@ -159,12 +162,29 @@ def _call(function, name: str, test_reporter, testplan) -> None:
         return
     for number, kwargs in enumerate(cases, start=1):
         try:
-            function(**kwargs)
+            _one_case(function, owner, method, kwargs)
         except BaseException as error:  # noqa: BLE001
             shown = ", ".join(f"{key}={_repr(value)}" for key, value in kwargs.items())
             test_reporter(name, error, f"case {number} of {len(cases)} ({shown[:120]}): " if len(cases) > 1 or kwargs else "")
             return
     test_reporter(name, None)
+
+
+def _one_case(function, owner, method: str, kwargs: dict) -> None:
+    """One call: of the function, or of the method on a fresh instance (pytest's), between the
+    class's setup_method and teardown_method when it has them."""
+    if owner is None:
+        function(**kwargs)
+        return
+    instance = owner()
+    bound = getattr(instance, method)
+    if hasattr(instance, "setup_method"):
+        instance.setup_method(bound)
+    try:
+        bound(**kwargs)
+    finally:
+        if hasattr(instance, "teardown_method"):
+            instance.teardown_method(bound)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ A test is, in source order:
 - a top-level statement that is or holds an `assert` ("line N"): an assert, or a loop of them;
 - a top-level function named `test*`, called with no arguments, or once per case of its
   `@pytest.mark.parametrize` marks (its name: one test, passing when every case passes);
+- a `test*` method of a top-level class named `Test*` without an `__init__` (pytest's rule),
+  called on a fresh instance per case, between its `setup_method` and `teardown_method` if it
+  has them ("TestClass::test_method");
 - with an entry point, such a statement in the body of `check(candidate)` ("check line N"):
   HumanEval's format, where one `check` holds all of a task's asserts (some in a loop); `check`
   is then called with the program's entry point.
@@ -50,15 +53,32 @@ def test_names(tests: str | None, entry_point: str | None) -> tuple[str, ...]:
         return (PROGRAM_TEST,)
     module = parse(tests)
     names = [f"line {n.lineno}" for n in module.body if holds_assert(n)]
-    names += [n.name for n in module.body if is_test_function(n) and isinstance(n, ast.FunctionDef)]
+    names += test_functions(module)
     check = _check_function(module, entry_point)
     if check is not None:
         names += [f"check line {n.lineno}" for n in check.body if holds_assert(n)]
     return tuple(names)
 
 
+def is_test_class(node: ast.stmt) -> bool:
+    """A class pytest collects: named `Test*`, with no `__init__` of its own."""
+    return isinstance(node, ast.ClassDef) and node.name.startswith("Test") and not any(
+        isinstance(n, ast.FunctionDef) and n.name == "__init__" for n in node.body)  # fmt: skip
+
+
 def test_functions(module: ast.Module) -> tuple[str, ...]:
-    return tuple(n.name for n in module.body if is_test_function(n) and isinstance(n, ast.FunctionDef))
+    """The test functions and methods ("TestClass::test_method"), in source order."""
+    return tuple(name for name, _ in _test_definitions(module))
+
+
+def _test_definitions(module: ast.Module) -> list[tuple[str, ast.FunctionDef]]:
+    found = []
+    for node in module.body:
+        if is_test_function(node) and isinstance(node, ast.FunctionDef):
+            found.append((node.name, node))
+        elif is_test_class(node):
+            found += [(f"{node.name}::{n.name}", n) for n in node.body if is_test_function(n) and isinstance(n, ast.FunctionDef)]
+    return found
 
 
 def _reporting(test: ast.stmt, name: str) -> ast.stmt:
@@ -83,12 +103,14 @@ def has_check(module: ast.Module, entry_point: str | None) -> bool:
     return _check_function(module, entry_point) is not None
 
 
-def cases(function) -> list[dict]:
+def cases(function, owner=None) -> list[dict]:
     """The keyword arguments of each call of a test function: [{}] (one call, no arguments), or
-    one per combination of its `@pytest.mark.parametrize` cases, read from the marks pytest leaves
-    on it (`pytestmark`). A case marked skip or xfail is left out: pytest would not fail it."""
+    one per combination of its `@pytest.mark.parametrize` cases (and its class's, `owner`), read
+    from the marks pytest leaves on them (`pytestmark`). A case marked skip or xfail is left out:
+    pytest would not fail it."""
+    marks = [*(getattr(owner, "pytestmark", None) or ()), *(getattr(function, "pytestmark", None) or ())]
     combos: list[dict] = [{}]
-    for mark in getattr(function, "pytestmark", None) or ():
+    for mark in marks:
         if getattr(mark, "name", None) == "parametrize":
             cases = _parametrized(mark)
             # pytest's order: the marks applied later (decorators further up) vary fastest
@@ -120,24 +142,26 @@ def unprovided_arguments(tests: str) -> dict[str, tuple[str, ...]]:
     """Per test function, the parameters nothing gives it here: not defaulted, not named by a
     `parametrize` decorator (pytest would look for fixtures of those names). A function whose
     parametrize names are not written out as text is left out: only the run can tell."""
+    module = parse(tests)
+    classes = {n.name: n for n in module.body if is_test_class(n)}
     missing = {}
-    for node in parse(tests).body:
-        if not (is_test_function(node) and isinstance(node, ast.FunctionDef)):
-            continue
-        given = _parametrize_names(node)
+    for name, node in _test_definitions(module):
+        owner = classes.get(name.partition("::")[0]) if "::" in name else None
+        given = _parametrize_names(node.decorator_list + (owner.decorator_list if owner else []))
         if given is None:
             continue
         arguments = node.args
-        required = [a.arg for a in (arguments.posonlyargs + arguments.args)[: len(arguments.posonlyargs + arguments.args) - len(arguments.defaults)]]
+        positional = arguments.posonlyargs + arguments.args
+        required = [a.arg for a in positional[: len(positional) - len(arguments.defaults)]][1 if owner else 0 :]  # not self
         required += [a.arg for a, default in zip(arguments.kwonlyargs, arguments.kw_defaults) if default is None]
-        if left := tuple(name for name in required if name not in given):
-            missing[node.name] = left
+        if left := tuple(arg for arg in required if arg not in given):
+            missing[name] = left
     return missing
 
 
-def _parametrize_names(function: ast.FunctionDef) -> set[str] | None:
+def _parametrize_names(decorators: list[ast.expr]) -> set[str] | None:
     names: set[str] = set()
-    for decorator in function.decorator_list:
+    for decorator in decorators:
         if not (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute) and decorator.func.attr == "parametrize"):
             continue
         first = decorator.args[0] if decorator.args else next((k.value for k in decorator.keywords if k.arg == "argnames"), None)

@@ -31,10 +31,26 @@ def test_one_test_function_can_be_picked_pytest_style():
     kept = only_test(TESTS, "test_two")
     assert "def test_two" in kept and "test_big" not in kept and "assert inc(0)" not in kept
     assert "import math" in kept and "LIMIT = 3" in kept  # what the test may need stays
-    with pytest.raises(GuidecodeError, match="no test function 'test_three'"):
+    with pytest.raises(GuidecodeError, match="no test function or class 'test_three'"):
         only_test(TESTS, "test_three")
     with pytest.raises(GuidecodeError, match="does not parse"):
         only_test("def test_(:\n", "test_")
+
+
+CLASSES = TESTS + "\nclass TestInc:\n    STEP = 1\n\n    def test_one(self):\n        assert inc(1) == 2\n\n    def test_zero(self):\n        assert inc(0) == self.STEP\n"
+
+
+def test_a_test_class_or_one_of_its_methods_can_be_picked():
+    assert split_test_target("t.py::TestInc::test_one") == ("t.py", "TestInc::test_one")
+    whole = TestSuite.build(DOC, "inc", only_test(CLASSES, "TestInc"), doctests=False)
+    assert whole.shown == ("TestInc::test_one", "TestInc::test_zero")
+    one = only_test(CLASSES, "TestInc::test_zero")
+    assert "test_one" not in one and "STEP = 1" in one and "test_two" not in one  # the class's other members stay
+    assert TestSuite.build(DOC, "inc", one, doctests=False).shown == ("TestInc::test_zero",)
+    with pytest.raises(GuidecodeError, match="no test method 'test_three' in a test class 'TestInc'"):
+        only_test(CLASSES, "TestInc::test_three")
+    with pytest.raises(GuidecodeError, match="no test method 'x' in a test class 'test_two'"):
+        only_test(CLASSES, "test_two::x")
 
 
 @pytest.fixture

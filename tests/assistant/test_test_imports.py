@@ -90,6 +90,8 @@ def test_a_relative_import_of_another_module_stops_the_tests_and_names_it_as_wri
     ("@pytest.mark.parametrize(['x', 'y'], [(1, 2)])\ndef test_a(x, y):\n    pass\n", {}),
     ("@pytest.mark.parametrize(NAMES, VALUES)\ndef test_a(x, y):\n    pass\n", {}),  # only the run can tell
     ("def helper(x):\n    pass\n", {}),
+    ("class TestA:\n    def test_a(self, tmp_path):\n        pass\n\n    def test_b(self):\n        pass\n", {"TestA::test_a": ("tmp_path",)}),
+    ("@pytest.mark.parametrize('x', [1])\nclass TestA:\n    def test_a(self, x):\n        pass\n", {}),
 ])
 def test_the_arguments_nothing_gives_a_test(source, missing):
     from sandbox.testplan import unprovided_arguments

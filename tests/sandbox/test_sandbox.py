@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox import Job, Limits, Outcome, Sandbox, Status
+from sandbox import Job, Limits, Outcome, Sandbox, Status, testplan
 
 ADD = "def add(a, b):\n    return a + b\n"
 CHECK = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n"
@@ -109,6 +109,47 @@ def test_a_run_gets_pytest_only_when_its_own_text_names_it(any_sandbox):
     quiet = any_sandbox.run("import pluggy\n")  # a requirement of pytest's, not named: not given
     assert quiet.status is Status.ERROR and "No module named 'pluggy'" in quiet.reason
     assert any_sandbox.run("import pluggy  # for pytest\n").passed
+
+
+CLASSES = """import pytest
+
+class TestAdd:
+    def setup_method(self, method):
+        self.calls = getattr(self, "calls", 0) + 1  # a fresh instance per case: always 1
+        self.base = 10
+
+    @pytest.mark.parametrize("a", [1, 2])
+    def test_base(self, a):
+        assert self.calls == 1 and add(self.base, a) == 10 + a
+
+    def test_zero(self):
+        assert add(0, 0) == 0
+
+
+@pytest.mark.parametrize("b", [3, 4])
+class TestMarked:
+    def test_b(self, b):
+        assert add(b, 0) == b
+
+
+class TestNotCollected:
+    def __init__(self):
+        pass
+
+    def test_never(self):
+        assert False
+"""
+
+
+def test_test_classes_run_as_pytest_runs_them(any_sandbox):
+    assert testplan.test_names(CLASSES, None) == ("TestAdd::test_base", "TestAdd::test_zero", "TestMarked::test_b")
+    result = any_sandbox.run(ADD, CLASSES)
+    assert result.passed, (result.reason, result.tests)
+    wrong = any_sandbox.run("def add(a, b):\n    return a + b + (b == 4)\n", CLASSES)
+    assert [(t.name, t.outcome) for t in wrong.tests] == [
+        ("TestAdd::test_base", Outcome.PASSED), ("TestAdd::test_zero", Outcome.PASSED), ("TestMarked::test_b", Outcome.PASSED)]  # fmt: skip
+    wrong = any_sandbox.run("def add(a, b):\n    return a + b + (a == 4)\n", CLASSES)
+    assert wrong.tests[2].detail == "case 2 of 2 (b=4): AssertionError"
 
 
 def test_a_parametrize_without_cases_does_not_pass(any_sandbox):
