@@ -139,9 +139,10 @@ def _parametrized(mark) -> list[dict]:
 
 
 def unprovided_arguments(tests: str) -> dict[str, tuple[str, ...]]:
-    """Per test function, the parameters nothing gives it here: not defaulted, not named by a
-    `parametrize` decorator (pytest would look for fixtures of those names). A function whose
-    parametrize names are not written out as text is left out: only the run can tell."""
+    """Per test function or method, the parameters nothing gives it here: not defaulted, not
+    `self`, not named by a `parametrize` decorator of its own or its class's (pytest would look
+    for fixtures of those names). One whose parametrize names are not written out as text is left
+    out: only the run can tell."""
     module = parse(tests)
     classes = {n.name: n for n in module.body if is_test_class(n)}
     missing = {}
