@@ -6,7 +6,8 @@ the parent uses the same plan to know which tests must report before a run may c
 A test is, in source order:
 - a top-level statement that is or holds an `assert` ("line N"): an assert, or a loop of them;
 - a top-level function named `test*`, called with no arguments, or once per case of its
-  `@pytest.mark.parametrize` marks (its name: one test, passing when every case passes);
+  `@pytest.mark.parametrize` marks (its name: one test, passing when every case passes); one
+  marked `@pytest.mark.skip` or `xfail` is no test;
 - a `test*` method of a top-level class named `Test*` without an `__init__` (pytest's rule),
   called on a fresh instance per case, between its `setup_method` and `teardown_method` if it
   has them ("TestClass::test_method");
@@ -74,11 +75,21 @@ def test_functions(module: ast.Module) -> tuple[str, ...]:
 def _test_definitions(module: ast.Module) -> list[tuple[str, ast.FunctionDef]]:
     found = []
     for node in module.body:
-        if is_test_function(node) and isinstance(node, ast.FunctionDef):
+        if is_test_function(node) and isinstance(node, ast.FunctionDef) and not _skipped(node):
             found.append((node.name, node))
-        elif is_test_class(node):
-            found += [(f"{node.name}::{n.name}", n) for n in node.body if is_test_function(n) and isinstance(n, ast.FunctionDef)]
+        elif is_test_class(node) and not _skipped(node):
+            found += [(f"{node.name}::{n.name}", n) for n in node.body if is_test_function(n) and isinstance(n, ast.FunctionDef) and not _skipped(n)]
     return found
+
+
+def _skipped(node: ast.FunctionDef | ast.ClassDef) -> bool:
+    """Marked `@pytest.mark.skip` or `xfail` (called or not): pytest would not fail it, so it is
+    no test here. `skipif` depends on its condition, which only the run knows: it runs."""
+    for decorator in node.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Attribute) and target.attr in ("skip", "xfail"):
+            return True
+    return False
 
 
 def _reporting(test: ast.stmt, name: str) -> ast.stmt:

@@ -136,6 +136,17 @@ class TestMarked:
         assert add(b, 0) == b
 
 
+@pytest.mark.skip(reason="not yet")
+def test_skipped():
+    assert False
+
+
+class TestAdd2:
+    @pytest.mark.xfail
+    def test_known_bad(self):
+        assert False
+
+
 class TestNotCollected:
     def __init__(self):
         pass
