@@ -159,10 +159,7 @@ class Assistant:
         if not self.config.speculation:
             return False
         if not self.engine.exact:
-            self.speculation_note = (
-                f"speculation is off: on {self.loaded.device.type} in {dtype_name(self.loaded.dtype)} a forward pass over "
-                "several tokens does not give single steps' logits bit for bit, so it could change the output"
-            )
+            self.speculation_note = f"speculation is off, since it could change the output: {self.engine.why_inexact}"
             return False
         return True
 

@@ -8,6 +8,9 @@ tokens through the engine:
 - bf16 with prompt chunks in float32 (decoders/emulated_bf16.py; what the engine does by itself
   where bf16 is emulated).
 
+Passes of decoding size (decoders/linear_route.py: up to 64 tokens) run the engine's row kernel
+in every route; the routes differ in how prompt chunks are computed and in the weights' dtype.
+
 For each: a prompt of `context` tokens (the prefill), then at that context one decoding step and
 passes over 4 and 16 tokens (what verifying a drafted chain or tree costs). Each figure is the
 median of `repeat` timings after one untimed warm-up; ratios are to float32.
@@ -24,7 +27,8 @@ from typing import Callable
 import torch
 
 from decoders import Engine
-from decoders.emulated_bf16 import native_bf16, upcast_prompt_chunks
+from decoders.emulated_bf16 import native_bf16
+from decoders.linear_route import route_linears
 
 ROUTES = ("float32", "bf16 as is", "bf16, prompts in float32")
 PASSES = (1, 4, 16)  # tokens in a pass after the prompt
@@ -59,8 +63,8 @@ def time_route(route: str, model: torch.nn.Module, prompt: list[int], repeat: in
 
 def models_by_route(float32: torch.nn.Module, bf16: torch.nn.Module) -> dict[str, torch.nn.Module]:
     as_is, routed = bf16, copy.deepcopy(bf16)
-    upcast_prompt_chunks(as_is, emulated=False)
-    upcast_prompt_chunks(routed, emulated=True)
+    route_linears(as_is, emulated=False)
+    route_linears(routed, emulated=True)
     return dict(zip(ROUTES, (float32, as_is, routed)))
 
 

@@ -11,17 +11,16 @@ within one layer's time, not one forward's. A session interrupted that way has a
 cache and must be discarded (sessions it was forked from are untouched).
 
 Speculation runs a drafted tree after the last token in one forward pass (`verify`), then keeps
-the accepted path (`keep`). The model is made batch-invariant (decoders/invariant.py) so that
-such a pass gives the logits single steps would give, bit for bit; `Engine.exact` checks it.
-Prompt chunks are marked as such for decoders/emulated_bf16.py, which computes them in float32
-where bf16 is emulated (a prompt is prefilled alike with or without speculation).
+the accepted path (`keep`). The model's linear layers (decoders/linear_route.py) and attention
+(decoders/invariant.py) are made batch-invariant so that such a pass gives the logits single
+steps would give, bit for bit; `Engine.exact` checks it, for every pass size, before speculation
+may run.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
@@ -30,8 +29,8 @@ import torch
 from transformers import DynamicCache
 
 from .draft import DraftTree
-from .emulated_bf16 import upcast_prompt_chunks
-from .invariant import make_batch_invariant
+from .invariant import use_exact_attention
+from .linear_route import MAX_ROWS, decoding_rows_agree, route_linears
 
 
 class Interrupted(Exception):
@@ -57,8 +56,8 @@ class Engine:
     def __init__(self, model: torch.nn.Module):
         self.model = model
         self.device = next(model.parameters()).device
-        self._rows_agree = make_batch_invariant(model)  # False: some linear layer's rows depend on the row count
-        self._prompt_chunks = upcast_prompt_chunks(model)  # None unless bf16 is emulated here
+        use_exact_attention(model)
+        self.route = route_linears(model)
         self._cancel: threading.Event | None = None  # the flag of the forward pass in flight
         # transformers names its blocks *DecoderLayer (Llama, Qwen2, Mistral, Gemma, ...); a
         # model without them is still cancelled between steps, only not within one.
@@ -96,8 +95,7 @@ class Engine:
             extra["attention_mask"] = visible.to(self.device)[None, None]  # [1, 1, k, cached + k]
         self._cancel = cancel
         try:
-            with self._prompt_chunks.chunk(last_only) if self._prompt_chunks else nullcontext():
-                out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, **extra)
+            out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, **extra)
         finally:
             self._cancel = None
         return out.logits[0].float()  # [k, vocab]
@@ -217,12 +215,25 @@ class Engine:
         session.tokens.extend(tree.tokens[i] for i in path)
         session.next_logits = next_logits
 
-    @cached_property
+    @property
     def exact(self) -> bool:
-        """Whether a forward pass over a drafted chain and tree gives the logits single steps give,
-        bit for bit (tried once on a probe: a few forward passes)."""
-        if not self._rows_agree:
-            return False
+        """Whether a forward pass of any decoding size gives each token the logits a single step
+        gives, bit for bit: checked once, on the model's own layer shapes for every pass size up to
+        MAX_ROWS, then on a drafted chain and tree against single steps."""
+        return self.why_inexact is None
+
+    @cached_property
+    def why_inexact(self) -> str | None:
+        """None where `exact` holds; else what failed, for the user."""
+        where = f"{self.device.type} in {str(next(self.model.parameters()).dtype).removeprefix('torch.')}"
+        if not decoding_rows_agree(self.model):
+            return f"on {where} a linear layer's rows depend on how many rows run together (1 to {MAX_ROWS} tried; {self.route.describe()})"
+        if not self._steps_agree():
+            return f"on {where} a drafted chain or tree did not give single steps' logits bit for bit"
+        return None
+
+    def _steps_agree(self) -> bool:
+        """Through the whole model: a chain and a tree (true path behind a decoy) against single steps."""
         vocab = self.model.config.vocab_size
         probe = [(1009 * i + 17) % vocab for i in range(10)]
         stepped = self.prefill(probe[:4])

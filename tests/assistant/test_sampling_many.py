@@ -8,7 +8,7 @@ import torch
 from assistant import Assistant, AssistantConfig
 from assistant.errors import GuidecodeError
 from assistant.loading import LoadedModel
-from tests.decoders.test_speculative import tiny_bf16  # noqa: F401 (the fixture)
+from tests.decoders.test_speculative import tiny_cpu_model  # noqa: F401 (the fixture)
 
 TEXT = 'def f(x):\n    """Twice x."""\n    \n\ny = f(2)\n'
 CURSOR = TEXT.index("    \n") + 4
@@ -19,8 +19,8 @@ def make_assistant(model, tokenizer, **config) -> Assistant:
     return Assistant(loaded, AssistantConfig(**config))
 
 
-def test_each_sample_is_what_complete_draws_with_its_seed(tiny_bf16, byte_tokenizer):  # noqa: F811
-    assistant = make_assistant(tiny_bf16, byte_tokenizer, max_new_tokens=16, temperature=1.0, top_p=0.95, speculation=False)
+def test_each_sample_is_what_complete_draws_with_its_seed(tiny_cpu_model, byte_tokenizer):  # noqa: F811
+    assistant = make_assistant(tiny_cpu_model, byte_tokenizer, max_new_tokens=16, temperature=1.0, top_p=0.95, speculation=False)
     seeds = [3, 1, 4, 1_000_000_007]
     together = assistant.sample(TEXT, CURSOR, seeds)
     alone = []
@@ -31,8 +31,8 @@ def test_each_sample_is_what_complete_draws_with_its_seed(tiny_bf16, byte_tokeni
     assert len({c.text for c in together}) > 1
 
 
-def test_function_bodies_are_spliced_like_generate_function(tiny_bf16, byte_tokenizer):  # noqa: F811
-    assistant = make_assistant(tiny_bf16, byte_tokenizer, max_new_tokens=8, temperature=0.8)
+def test_function_bodies_are_spliced_like_generate_function(tiny_cpu_model, byte_tokenizer):  # noqa: F811
+    assistant = make_assistant(tiny_cpu_model, byte_tokenizer, max_new_tokens=8, temperature=0.8)
     text = 'def g(a):\n    """Return a."""\n'
     for generated in assistant.sample_function(text, [1, 2], name="g"):
         assert generated.name == "g" and generated.function.startswith(text.rstrip("\n"))

@@ -16,13 +16,13 @@ def test_each_route_runs_as_named_and_the_report_shows_every_figure(byte_tokeniz
     bf16 = copy.deepcopy(float32).to(torch.bfloat16)
     models = passes.models_by_route(float32, bf16)
     assert list(models) == list(passes.ROUTES)
-    routed = [m.__dict__.get("_guidecode_prompt_chunks", {}).get((torch.bfloat16, torch.device("cpu"))) for m in models.values()]
-    assert routed[1] is None and routed[2] is not None  # bf16 as is, whatever this CPU; then routed
-    prompt = [(7 * i + 1) % vocab for i in range(40)]
+    routes = [m.lm_head.__dict__.get("_guidecode_route") for m in models.values()]
+    assert not routes[1].upcast_wide and routes[2].upcast_wide  # bf16 as is, whatever this CPU; then routed
+    prompt = [(7 * i + 1) % vocab for i in range(100)]  # wider than a decoding-size pass: the routes differ
     results = [passes.time_route(name, model, prompt, repeat=2) for name, model in models.items()]
     assert all(r.prefill_ms > 0 and sorted(r.pass_ms) == list(passes.PASSES) for r in results)
-    assert [r.exact for r in results[1:]] == [True, True]  # bf16 rows agree at every count; prompts aside
-    how = {"model": "tiny", "context": 40, "repeat": 2, "threads": 1, "native_bf16": False, "cpu": "x", "cores": 2, "torch": "t", "transformers": "t"}
+    assert [r.exact for r in results] == [True, True, True]  # decoding-size passes run the row kernel in each
+    how = {"model": "tiny", "context": 100, "repeat": 2, "threads": 1, "native_bf16": False, "cpu": "x", "cores": 2, "torch": "t", "transformers": "t"}
     text = passes.report(results, how)
     for r in results:
         assert f"| {r.route} | {r.prefill_ms:,.0f} ms" in text

@@ -12,7 +12,7 @@ import torch
 from decoders import Engine, SamplingConfig, StopRules, TokenSetGuide, generate
 from decoders.adadec import AdaDec, AdaDecConfig, entropy, guided
 
-from .test_speculative import PROMPTS, drafters, tiny_bf16  # noqa: F401 (the fixture)
+from .test_speculative import PROMPTS, drafters, tiny_cpu_model  # noqa: F401 (the fixture)
 
 STEPS = 30
 
@@ -106,15 +106,15 @@ def test_guides_hold_inside_the_lookahead(tiny_model, byte_tokenizer):
 
 @pytest.mark.parametrize("name", ["ngram", "always wrong", "oracle behind a decoy"])
 @pytest.mark.parametrize("guided_run", [False, True])
-def test_speculation_under_adadec_changes_nothing(tiny_bf16, byte_tokenizer, name, guided_run):  # noqa: F811
-    engine = Engine(tiny_bf16)
+def test_speculation_under_adadec_changes_nothing(tiny_cpu_model, byte_tokenizer, name, guided_run):  # noqa: F811
+    engine = Engine(tiny_cpu_model)
     vocab = len(byte_tokenizer)
     guide = TokenSetGuide.of_characters(byte_tokenizer, "abcdefghij():\n +", also=[byte_tokenizer.eos_token_id]) if guided_run else None
     for prompt in PROMPTS:
         config = AdaDecConfig(threshold=median_entropy(engine, byte_tokenizer, prompt, guide), lookahead=4)
         plain = run(engine, byte_tokenizer, prompt, AdaDec(engine, config), guide)
         n = len(byte_tokenizer(prompt)["input_ids"])
-        fast = run(engine, byte_tokenizer, prompt, AdaDec(engine, config), guide, drafters(tiny_bf16, vocab)[name](plain, n))
+        fast = run(engine, byte_tokenizer, prompt, AdaDec(engine, config), guide, drafters(tiny_cpu_model, vocab)[name](plain, n))
         assert fast.tokens == plain.tokens and fast.text == plain.text, prompt
 
 
@@ -146,8 +146,8 @@ class SilentDrafter:
         assert len(verified.tree) == 0, "a drafter must not be told about drafts it did not propose"
 
 
-def test_the_winners_lookahead_is_drafted_next_and_changes_nothing(tiny_bf16, byte_tokenizer):  # noqa: F811
-    engine = Engine(tiny_bf16)
+def test_the_winners_lookahead_is_drafted_next_and_changes_nothing(tiny_cpu_model, byte_tokenizer):  # noqa: F811
+    engine = Engine(tiny_cpu_model)
     accepted = 0
     for prompt in PROMPTS:
         config = AdaDecConfig(threshold=median_entropy(engine, byte_tokenizer, prompt), lookahead=5)

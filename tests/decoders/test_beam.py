@@ -7,7 +7,7 @@ import torch
 from decoders import CancelFlag, Engine, StopRules, TokenSetGuide, beam_search, generate
 from decoders.branches import Branches
 from tests.decoders.test_loop import AlternatingGuide
-from tests.decoders.test_speculative import tiny_bf16  # noqa: F401 (the fixture)
+from tests.decoders.test_speculative import tiny_cpu_model  # noqa: F401 (the fixture)
 
 PROMPTS = ["def f(x):\n", "class A:\n    ", "import os\nx = "]
 
@@ -95,11 +95,11 @@ def test_a_round_is_one_forward_pass_whatever_the_width(tiny_model, byte_tokeniz
     assert (session.tokens, session.cache.layers[0].keys.shape) == before  # the session is left as it was
 
 
-def test_beams_side_by_side_score_as_separate_sessions_bit_for_bit(tiny_bf16, byte_tokenizer, monkeypatch):  # noqa: F811
+def test_beams_side_by_side_score_as_separate_sessions_bit_for_bit(tiny_cpu_model, byte_tokenizer, monkeypatch):  # noqa: F811
     compactions = []
     original = Branches._compact
     monkeypatch.setattr(Branches, "_compact", lambda self, a: compactions.append(1) or original(self, a))
-    engine = Engine(tiny_bf16)
+    engine = Engine(tiny_cpu_model)
     assert engine.exact
     prompt = ids(byte_tokenizer, "class A:\n    ")
     result = beam_search(engine, engine.prefill(prompt), byte_tokenizer, StopRules(max_new_tokens=60), 6)

@@ -8,11 +8,11 @@ import torch
 from decoders import Engine
 from decoders.branches import Branches
 
-from .test_speculative import tiny_bf16  # noqa: F401 (the fixture)
+from .test_speculative import tiny_cpu_model  # noqa: F401 (the fixture)
 
 
-def test_side_by_side_equals_one_at_a_time_bit_for_bit(tiny_bf16, byte_tokenizer):  # noqa: F811
-    engine = Engine(tiny_bf16)
+def test_side_by_side_equals_one_at_a_time_bit_for_bit(tiny_cpu_model, byte_tokenizer):  # noqa: F811
+    engine = Engine(tiny_cpu_model)
     assert engine.exact  # where a multi-token pass is batch-invariant, equality is exact
     session = engine.prefill(byte_tokenizer("def f(x):\n    return")["input_ids"])
     before = (list(session.tokens), len(session.cache.layers[0].keys[0, 0]))

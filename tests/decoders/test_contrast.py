@@ -12,7 +12,7 @@ from decoders import Engine, StopRules, TokenSetGuide, generate
 from decoders.contrast import ContrastConfig, SelectiveContrast, contrast
 
 from .test_adadec import median_entropy
-from .test_speculative import PROMPTS, drafters, tiny_bf16  # noqa: F401 (the fixture)
+from .test_speculative import PROMPTS, drafters, tiny_cpu_model  # noqa: F401 (the fixture)
 
 LAME = "# no examples\n"
 
@@ -57,15 +57,15 @@ def test_contrast_changes_some_uncertain_choices_and_no_certain_one(tiny_model, 
 
 
 @pytest.mark.parametrize("name", ["ngram", "always wrong", "oracle behind a decoy"])
-def test_speculation_under_contrast_changes_nothing(tiny_bf16, byte_tokenizer, name):  # noqa: F811
-    engine = Engine(tiny_bf16)
+def test_speculation_under_contrast_changes_nothing(tiny_cpu_model, byte_tokenizer, name):  # noqa: F811
+    engine = Engine(tiny_cpu_model)
     guide = TokenSetGuide.of_characters(byte_tokenizer, "abcdefghij():\n +", also=[byte_tokenizer.eos_token_id])
     lame = byte_tokenizer(LAME)["input_ids"]
     for prompt in PROMPTS:
         config = ContrastConfig(threshold=median_entropy(engine, byte_tokenizer, prompt, guide), alpha=1.0)
         plain = run(engine, byte_tokenizer, prompt, SelectiveContrast(engine, config, lame), guide)
         n = len(byte_tokenizer(prompt)["input_ids"])
-        drafter = drafters(tiny_bf16, len(byte_tokenizer))[name](plain, n)
+        drafter = drafters(tiny_cpu_model, len(byte_tokenizer))[name](plain, n)
         fast = run(engine, byte_tokenizer, prompt, SelectiveContrast(engine, config, lame), guide, drafter)
         assert fast.tokens == plain.tokens, prompt
         assert set(fast.text) <= set("abcdefghij():\n +")

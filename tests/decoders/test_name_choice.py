@@ -13,7 +13,7 @@ from decoders import Engine, StopRules, generate
 from decoders.monitors import NameChoice, NameIndex
 from decoders.vocabulary import Vocabulary
 
-from .test_speculative import drafters, tiny_bf16  # noqa: F401 (the fixture)
+from .test_speculative import drafters, tiny_cpu_model  # noqa: F401 (the fixture)
 
 PROMPT = "config = load()\nvalue = config."
 # None starts with the tiny model's first choice here ("t"), and masked greedy writes `date` from
@@ -175,13 +175,13 @@ def test_a_guide_that_refuses_a_token_of_the_name_ends_it_there(tiny_model, byte
     assert rest.tokens == result.tokens[1:]
 
 
-def test_speculation_under_the_choice_changes_nothing(tiny_bf16, byte_tokenizer):  # noqa: F811 (the fixture)
-    engine, index, session = setup(tiny_bf16, byte_tokenizer)
+def test_speculation_under_the_choice_changes_nothing(tiny_cpu_model, byte_tokenizer):  # noqa: F811 (the fixture)
+    engine, index, session = setup(tiny_cpu_model, byte_tokenizer)
     names = NAMES
     assert overridden(index, session, names)
     plain = run(engine, byte_tokenizer, index, names, chooser(engine, byte_tokenizer, index), steps=24)
     assert math.isfinite(plain.seconds) and plain.tokens
-    for label, make in drafters(tiny_bf16, len(byte_tokenizer)).items():
+    for label, make in drafters(tiny_cpu_model, len(byte_tokenizer)).items():
         drafted = run(engine, byte_tokenizer, index, names, chooser(engine, byte_tokenizer, index), make(plain, 24), steps=24)
         assert drafted.tokens == plain.tokens, label
 

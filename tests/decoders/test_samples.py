@@ -7,7 +7,7 @@ import pytest
 from decoders import CancelFlag, Engine, SamplingConfig, StopRules, TokenSetGuide, generate
 from decoders.samples import sample_many
 from tests.decoders.test_loop import AlternatingGuide
-from tests.decoders.test_speculative import tiny_bf16  # noqa: F401 (the fixture)
+from tests.decoders.test_speculative import tiny_cpu_model  # noqa: F401 (the fixture)
 
 PROMPT = "def f(x):\n    return"
 
@@ -29,8 +29,8 @@ def one_at_a_time(engine, tokenizer, samplings, **kwargs):
     [StopRules(max_new_tokens=30), StopRules(max_new_tokens=40, stop_strings=("\n",)), StopRules(max_new_tokens=25, eos_token_ids=frozenset({10, 32}))],
     ids=["budget", "stop-string", "eos"],
 )
-def test_side_by_side_equals_one_at_a_time(tiny_bf16, byte_tokenizer, stop):  # noqa: F811
-    engine = Engine(tiny_bf16)
+def test_side_by_side_equals_one_at_a_time(tiny_cpu_model, byte_tokenizer, stop):  # noqa: F811
+    engine = Engine(tiny_cpu_model)
     assert engine.exact
     samplings = configs(6)
     session = engine.prefill(ids(byte_tokenizer, PROMPT))
@@ -43,11 +43,11 @@ def test_side_by_side_equals_one_at_a_time(tiny_bf16, byte_tokenizer, stop):  # 
     assert (session.tokens, session.cache.layers[0].keys.shape) == before  # the session is left as it was
 
 
-def test_each_sample_follows_its_own_guide(tiny_bf16, byte_tokenizer):  # noqa: F811
+def test_each_sample_follows_its_own_guide(tiny_cpu_model, byte_tokenizer):  # noqa: F811
     letters = TokenSetGuide.of_characters(byte_tokenizer, "xyz").mask
     digits = TokenSetGuide.of_characters(byte_tokenizer, "123").mask
     guide, stop = AlternatingGuide(letters, digits), StopRules(max_new_tokens=12)
-    engine = Engine(tiny_bf16)
+    engine = Engine(tiny_cpu_model)
     samplings = configs(4)
     together = sample_many(engine, engine.prefill(ids(byte_tokenizer, PROMPT)), byte_tokenizer, samplings, stop, guide)
     assert [r.tokens for r in together] == [r.tokens for r in one_at_a_time(engine, byte_tokenizer, samplings, stop=stop, guide=guide)]
@@ -55,8 +55,8 @@ def test_each_sample_follows_its_own_guide(tiny_bf16, byte_tokenizer):  # noqa: 
         assert all(c in "xyz" for c in result.text[::2]) and all(c in "123" for c in result.text[1::2])
 
 
-def test_a_greedy_config_among_samples_is_greedy_decoding(tiny_bf16, byte_tokenizer):  # noqa: F811
-    engine = Engine(tiny_bf16)
+def test_a_greedy_config_among_samples_is_greedy_decoding(tiny_cpu_model, byte_tokenizer):  # noqa: F811
+    engine = Engine(tiny_cpu_model)
     stop = StopRules(max_new_tokens=20)
     together = sample_many(engine, engine.prefill(ids(byte_tokenizer, PROMPT)), byte_tokenizer, [SamplingConfig(), *configs(2)], stop)
     assert together[0].tokens == one_at_a_time(engine, byte_tokenizer, [SamplingConfig()], stop=stop)[0].tokens

@@ -18,11 +18,10 @@ from decoders.verify import accept
 
 from ..conftest import make_tiny_model
 
-@pytest.fixture(scope="module")
-def tiny_bf16(tiny_model):
-    """Exactness is claimed where a forward pass is batch-invariant: bf16 on CPU (fp32 GEMMs are not;
-    there Engine.exact is False and speculation stays off by default)."""
-    return copy.deepcopy(tiny_model).to(torch.bfloat16)
+@pytest.fixture(scope="module", params=[torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
+def tiny_cpu_model(tiny_model, request):
+    """Speculation runs in bf16 and in float32: both must be lossless."""
+    return copy.deepcopy(tiny_model).to(request.param)
 
 
 PROMPTS = [
@@ -97,12 +96,12 @@ def drafters(model, vocab):
 
 @pytest.mark.parametrize("name", ["ngram", "recycling", "draft model", "union", "adaptive", "always wrong", "oracle behind a decoy"])
 @pytest.mark.parametrize("guided", [False, True])
-def test_greedy_speculation_equals_plain_greedy(tiny_bf16, byte_tokenizer, name, guided):
+def test_greedy_speculation_equals_plain_greedy(tiny_cpu_model, byte_tokenizer, name, guided):
     vocab = len(byte_tokenizer)
     guide = TokenSetGuide.of_characters(byte_tokenizer, "abcdefghij():\n +", also=[byte_tokenizer.eos_token_id]) if guided else None
     accepted = produced = 0
     for prompt in PROMPTS:
-        plain, fast = plain_and_speculative(tiny_bf16, byte_tokenizer, prompt, drafters(tiny_bf16, vocab)[name], guide)
+        plain, fast = plain_and_speculative(tiny_cpu_model, byte_tokenizer, prompt, drafters(tiny_cpu_model, vocab)[name], guide)
         assert fast.tokens == plain.tokens, prompt
         assert (fast.text, fast.stop_reason) == (plain.text, plain.stop_reason)
         accepted, produced = accepted + fast.accepted, produced + len(fast.tokens)
@@ -112,16 +111,16 @@ def test_greedy_speculation_equals_plain_greedy(tiny_bf16, byte_tokenizer, name,
 
 
 @pytest.mark.parametrize("name", ["always wrong", "oracle behind a decoy"])
-def test_each_step_is_shown_once_in_order_with_or_without_drafts(tiny_bf16, byte_tokenizer, name):
+def test_each_step_is_shown_once_in_order_with_or_without_drafts(tiny_cpu_model, byte_tokenizer, name):
     # A search reads the alternatives along a rollout from what `on_step` saw: with drafts, steps
     # inside a verified path must be shown exactly as plain decoding shows them.
     guide = TokenSetGuide.of_characters(byte_tokenizer, "abcdefghij():\n +", also=[byte_tokenizer.eos_token_id])
-    engine = Engine(tiny_bf16)
+    engine = Engine(tiny_cpu_model)
     ids = byte_tokenizer(PROMPTS[0])["input_ids"]
     stop = StopRules(max_new_tokens=30)
     shown = {"plain": [], "drafted": []}
     plain = generate(engine, engine.prefill(ids), byte_tokenizer, stop=stop, guide=guide, on_step=shown["plain"].append)
-    drafter = drafters(tiny_bf16, len(byte_tokenizer))[name](plain, len(ids))
+    drafter = drafters(tiny_cpu_model, len(byte_tokenizer))[name](plain, len(ids))
     fast = generate(engine, engine.prefill(ids), byte_tokenizer, stop=stop, guide=guide, drafter=drafter, on_step=shown["drafted"].append)
     assert fast.tokens == plain.tokens and len(shown["plain"]) == len(plain.tokens)
     for seen in shown.values():
@@ -130,12 +129,12 @@ def test_each_step_is_shown_once_in_order_with_or_without_drafts(tiny_bf16, byte
     assert all(torch.equal(a, b) for a, b in zip(shown["plain"], shown["drafted"]))
 
 
-def test_bf16_forward_passes_are_batch_invariant(tiny_bf16):
-    assert Engine(tiny_bf16).exact
+def test_bf16_forward_passes_are_batch_invariant(tiny_cpu_model):
+    assert Engine(tiny_cpu_model).exact
 
 
-def test_keep_leaves_the_cache_as_single_steps_would(tiny_bf16, byte_tokenizer):
-    engine = Engine(tiny_bf16)
+def test_keep_leaves_the_cache_as_single_steps_would(tiny_cpu_model, byte_tokenizer):
+    engine = Engine(tiny_cpu_model)
     ids = byte_tokenizer("def f(x):\n")["input_ids"]
     tokens = byte_tokenizer("    return")["input_ids"]
     stepped = engine.prefill(ids)
@@ -187,10 +186,10 @@ def test_token_recycling_remembers_the_models_candidates():
     assert len(drafter.propose([1, 11], max_depth=4)) == 0  # never seen: nothing to propose
 
 
-def test_adaptive_drafter_switches_off_a_drafter_that_does_not_pay(tiny_bf16, byte_tokenizer):
+def test_adaptive_drafter_switches_off_a_drafter_that_does_not_pay(tiny_cpu_model, byte_tokenizer):
     vocab = len(byte_tokenizer)
     adaptive = AdaptiveDrafter(WrongDrafter(vocab, cost=0.01), probe_every=4)
-    engine = Engine(tiny_bf16)
+    engine = Engine(tiny_cpu_model)
     session = engine.prefill(byte_tokenizer(PROMPTS[0])["input_ids"])
     result = generate(engine, session, byte_tokenizer, stop=StopRules(max_new_tokens=60), drafter=adaptive)
     assert not adaptive.on
@@ -258,9 +257,9 @@ class ScriptLookup:
         pass
 
 
-def test_the_draft_models_lookup_gives_the_same_drafts_in_fewer_passes(tiny_bf16, byte_tokenizer):
+def test_the_draft_models_lookup_gives_the_same_drafts_in_fewer_passes(tiny_cpu_model, byte_tokenizer):
     vocab = len(byte_tokenizer)
-    draft = Engine(make_tiny_model(vocab, seed=1).to(tiny_bf16.dtype))
+    draft = Engine(make_tiny_model(vocab, seed=1).to(tiny_cpu_model.dtype))
     passes = []
     draft.model.register_forward_hook(lambda *_: passes.append(1))
     ids = byte_tokenizer(PROMPTS[1])["input_ids"]

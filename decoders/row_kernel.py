@@ -1,0 +1,102 @@
+"""The decoding-size linear kernel (decoders/kernels/linear_rows.cpp): built once, loaded, named.
+
+The C++ source is compiled on first use with PyTorch's extension builder (g++ and ninja; ~15 s,
+once per source, PyTorch version and machine; later processes load the built library), then
+registered as `torch.ops.guidecode.linear_rows`. It picks its instruction set at run time, so a
+library built on one CPU runs on another. Where it cannot be built (no compiler), `load` returns
+None and says why; decoders/linear_route.py then computes decoding-size passes one row at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).parent / "kernels" / "linear_rows.cpp"
+# The kernel's variants, by the number the C++ side uses (its header says what each one is).
+VARIANTS = ("generic", "avx2", "avx512", "avx512bf16")
+# -ffp-contract=off: the portable variant's multiply and add must stay two roundings, as written.
+CFLAGS = ["-O3", "-ffp-contract=off"]
+
+log = logging.getLogger("guidecode")
+
+
+@dataclass(frozen=True)
+class RowKernel:
+    """y = x @ weight.T + bias for bf16 or float32 CPU tensors, each row computed alone (the C++
+    file's invariant): the result for a row never depends on the other rows of the call."""
+
+    variant: int
+
+    @property
+    def name(self) -> str:
+        return VARIANTS[self.variant]
+
+    def __call__(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return torch.ops.guidecode.linear_rows(x, weight, bias, self.variant)  # [..., out], x's dtype
+
+    @staticmethod
+    def runnable() -> list["RowKernel"]:
+        """Every variant this CPU runs (after `load()`), slowest first."""
+        return [RowKernel(v) for v in torch.ops.guidecode.linear_rows_variants()]
+
+
+@dataclass(frozen=True)
+class KernelLoad:
+    kernel: RowKernel | None  # the fastest variant this CPU runs; None when the build failed
+    why_not: str = ""  # when kernel is None: what failed and what to do
+
+
+@cache
+def load() -> KernelLoad:
+    """Build (the first time) and load the kernel; once per process."""
+    try:
+        _build()
+    except Exception as error:  # a missing compiler, ninja or header: say which, and go on without
+        first = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        why = f"the decoding kernel could not be built ({first[:300]}); install g++ to build it"
+        log.warning("%s; decoding-size passes run one row at a time instead", why)
+        return KernelLoad(None, why)
+    return KernelLoad(RowKernel.runnable()[-1])
+
+
+def _build() -> None:
+    from torch.utils import cpp_extension
+
+    source = SOURCE.read_bytes()
+    digest = hashlib.sha256(source + torch.__version__.encode() + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    _put_ninja_on_path()
+    log.info("loading the decoding kernel (the first time it is compiled: ~15 s)")
+    cpp_extension.load(
+        name=f"guidecode_linear_rows_{digest}",
+        sources=[str(SOURCE)],
+        extra_cflags=CFLAGS,
+        is_python_module=False,  # registers torch.ops.guidecode.*
+        verbose=False,
+    )
+
+
+def _put_ninja_on_path() -> None:
+    """PyTorch's builder runs `ninja` from PATH; the pip package's binary sits beside this
+    interpreter, which is not on PATH when guidecode runs as .venv/bin/guidecode unactivated."""
+    if shutil.which("ninja"):
+        return
+    candidates = [Path(sys.executable).parent]
+    try:
+        import ninja  # the PyPI package
+
+        candidates.append(Path(ninja.BIN_DIR))
+    except (ImportError, AttributeError):
+        pass
+    for folder in candidates:
+        if (folder / "ninja").exists():
+            os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
+            return
