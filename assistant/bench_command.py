@@ -50,7 +50,7 @@ def add_parser(commands) -> None:
     box.add_argument("--repeat", type=positive_int, default=50, help="sequential runs per method (default: %(default)s)")
     box.add_argument("--jobs", type=positive_int, default=100, help="runs for the throughput figure (default: %(default)s)")
     box.add_argument("--json", action="store_true")
-    speed = benches.add_parser("speed", help="speculative decoding against transformers, side by side")
+    speed = benches.add_parser("speed", help="speculative decoding against transformers (and llama.cpp when installed), side by side")
     speed.add_argument(
         "--prompts", action="append", metavar="FILE.jsonl",
         help="a JSONL file of {id, prompt, max_new_tokens?}, or a shipped workload: humaneval, infile, edit (repeatable; default: all three)",
@@ -128,7 +128,8 @@ def _bench_passes(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _bench_speed(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from benchmarks import speed
+    from benchmarks import llama_cpp_peer, speed
+    from benchmarks.speed_summary import report
     from benchmarks.workloads import load_prompts
 
     from .loading import load_model
@@ -140,13 +141,24 @@ def _bench_speed(args: argparse.Namespace, out: Console, err: Console) -> int:
     except (FileNotFoundError, ValueError) as error:
         raise UsageError(str(error)) from None
     progress = Progress.to_stderr()
-    target = load_model(args.model, args.dtype, "cpu", False, progress)
-    draft = load_model(args.draft_model, args.dtype, "cpu", False, progress) if args.draft_model else None
-    result = speed.benchmark(target, draft, files, args.limit, args.repeat, progress=lambda line: err.print(line, style="dim"))
+
+    def load(spec: str | None):
+        return load_model(spec, args.dtype, "cpu", False, progress) if spec else None
+
+    # The stock copies load first and separately: our engine changes the model it runs, and
+    # transformers' methods must time the model transformers users have.
+    stock_target, stock_draft = load(args.model), load(args.draft_model)
+    models = speed.Models(load(args.model), stock_target, load(args.draft_model), stock_draft)
+    peer = llama_cpp_peer.plan(args.model)
+    err.print(peer.note, style="dim", markup=False, highlight=False, soft_wrap=True)
+    result = speed.benchmark(models, files, args.limit, args.repeat, progress=lambda line: err.print(line, style="dim"), peer=peer)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        out.print(speed.report(result))
+        out.print(report(result), width=None if out.is_terminal else 200)  # a file or pipe gets the table unwrapped
+    if not result["lossless"]:
+        err.print("guidecode: NOT LOSSLESS: a speculative method of ours gave tokens other than ours without speculation (see '= ours plain')", style="bold red", markup=False, highlight=False)
+        return 1
     return 0
 
 

@@ -16,6 +16,10 @@ the model's own `generation_config.json` (Qwen's hub config sets temperature, to
 repetition penalty; a repetition penalty changes greedy tokens). Prompt lookup and assisted
 generation keep transformers' defaults for their own knobs (n-gram size, draft length schedule,
 confidence threshold) apart from `prompt_lookup_num_tokens`.
+
+The model given must be the one transformers loads, untouched: guidecode's engine changes the model
+it runs (its own attention, hooked or replaced linear layers), so the benchmark loads a separate
+copy for these baselines and checks it with `alterations` before timing.
 """
 
 from __future__ import annotations
@@ -44,6 +48,33 @@ def greedy_config(model, max_new_tokens: int, eos_ids: set[int], **extra) -> Gen
         use_cache=True,
         **extra,
     )
+
+
+# What transformers picks on a CPU load; guidecode's engine registers its own under another name.
+STOCK_ATTENTION = ("sdpa", "eager")
+
+
+def alterations(model: torch.nn.Module, limit: int = 5) -> list[str]:
+    """What makes `model` differ from a model as transformers loads it (at most `limit` findings);
+    empty when it is stock: stock attention, no forward hooks (its own or global), no forward
+    replaced on an instance or on nn.Linear, no module class from outside torch and transformers."""
+    found = []
+    attention = getattr(model.config, "_attn_implementation", None)
+    if attention not in STOCK_ATTENTION:
+        found.append(f"attention implementation {attention!r}")
+    if torch.nn.Linear.forward.__module__ != torch.nn.Linear.__module__:
+        found.append("nn.Linear.forward replaced for every model")
+    hooks = torch.nn.modules.module
+    if hooks._global_forward_hooks or hooks._global_forward_pre_hooks:  # they run on every module of every model
+        found.append("global forward hooks")
+    for name, module in model.named_modules():
+        if module._forward_hooks or module._forward_pre_hooks:
+            found.append(f"{name or 'model'}: forward hooks")
+        if "forward" in module.__dict__:
+            found.append(f"{name or 'model'}: forward replaced on the instance")
+        if not type(module).__module__.startswith(("torch.", "transformers.")):
+            found.append(f"{name or 'model'}: {type(module).__module__}.{type(module).__qualname__}")
+    return found[:limit]
 
 
 def pad_token_id(model, eos_ids: set[int]) -> int:

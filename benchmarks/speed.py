@@ -1,16 +1,28 @@
-"""`guidecode bench speed`: speculative decoding against transformers, side by side in one run.
+"""`guidecode bench speed`: our decoding against transformers and llama.cpp, side by side in one run.
 
-For every prompt, on the same loaded model and dtype, each method decodes greedily up to the
-prompt's token budget: transformers' `generate` (greedy, prompt lookup, assisted generation
-with a draft model when one is given), then ours without speculation and with each drafter and
-the combination the product uses. Reported per workload: median tokens/s, the median over
-prompts of each method's speed ratio to transformers greedy, the mean number of drafted tokens
-accepted per forward pass, and on how many prompts the tokens equal transformers greedy's.
+What runs on what:
+- transformers' methods (greedy, prompt lookup, assisted generation when a draft model is given)
+  run on a separately loaded copy of the model (and of the draft) that nothing of ours touches:
+  stock attention, no hooks, no replaced layers, the model a transformers user has. The copy is
+  loaded before our engine exists, and `benchmark` checks it is still stock before timing
+  (hf_baselines.alterations).
+- our methods (no speculation, each drafter, and the adaptive union the product uses) run on the
+  model as guidecode's Engine prepares it (its own attention and linear layers).
+- llama.cpp, the peer users pick (llama_cpp_peer.py, optional): greedy and prompt lookup on the
+  GGUF file the model was loaded from, when llama-cpp-python is installed and the model is a GGUF.
+Every method gets the same prompt token ids and stops at the same EOS ids and token budget.
 
-Every method runs the model as guidecode's engine prepares it (decoders/invariant.py: linear
-layers and attention that give the same logits whatever the number of tokens in a pass), so
-"identical" compares like with like. Timings are wall clock of the decoding call, prefill
-included, after one untimed warm-up generation; with --repeat R each figure is the median of R.
+Two claims, reported apart (speed_summary.py):
+- lossless: each of our methods gives our plain decoding's tokens on every prompt. It must hold
+  everywhere; `lossless` in the result is false otherwise and the CLI exits non-zero.
+- fidelity: our plain decoding (and every other method) against stock transformers greedy, as
+  it comes out: identical prompts, and for the others the index of the first differing token.
+  Differences there are numerics (our exact kernels against stock ones, or another runtime).
+
+Per workload: median tok/s, median over prompts of each method's speed ratio to transformers
+greedy (and to llama.cpp greedy when it ran), drafted tokens accepted per forward pass. Timings
+are wall clock of one decoding call, prompt processing included, after one untimed warm-up per
+method; with --repeat R each figure is the median of R.
 """
 
 from __future__ import annotations
@@ -19,38 +31,42 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
+from . import llama_cpp_peer
 from .environment import describe
-from .hf_baselines import hf_assisted, hf_greedy, hf_prompt_lookup
+from .hf_baselines import alterations, hf_assisted, hf_greedy, hf_prompt_lookup
+from .speed_summary import BASELINE, OURS_PLAIN, Decoded, Family, MethodSummary, Run, lossless, summarize
 from .workloads import SHIPPED, Prompt, load_prompts
 
+if TYPE_CHECKING:
+    from assistant.loading import LoadedModel
+
 DEFAULT_MAX_NEW_TOKENS = 96
-BASELINE = "transformers greedy"
+
+Decode = Callable[[list[int], int], Decoded]  # (prompt ids, token budget) -> the answer and its time
 
 
-@dataclass
-class Run:
-    method: str
-    prompt: str
-    tokens: list[int]
-    seconds: float
-    forward_passes: int | None = None  # ours only
-    accepted: int | None = None
-
-    @property
-    def tokens_per_second(self) -> float:
-        return len(self.tokens) / self.seconds if self.seconds > 0 else 0.0
+@dataclass(frozen=True)
+class Method:
+    name: str
+    family: Family
+    decode: Decode
 
 
-@dataclass
-class MethodSummary:
-    method: str
-    tokens_per_second: float  # median over prompts
-    ratio: float  # median over prompts of (this method's tok/s) / (transformers greedy's)
-    accepted_per_pass: float | None
-    identical: int  # prompts whose tokens equal transformers greedy's
-    prompts: int
+@dataclass(frozen=True)
+class Models:
+    """One run's models. The stock copies are separate loads of the same files, made before any
+    engine: transformers' methods run on them, ours on `target` and `draft`, which Engine changes."""
+
+    target: LoadedModel
+    stock_target: LoadedModel
+    draft: LoadedModel | None = None
+    stock_draft: LoadedModel | None = None
+
+
+class BaselineAltered(RuntimeError):
+    """A stock copy was changed by something of ours: its timings and texts would not be transformers'."""
 
 
 @dataclass
@@ -60,87 +76,90 @@ class WorkloadResult:
     runs: list[Run] = field(default_factory=list)
 
 
-Decode = Callable[[list[int], int], tuple[list[int], float, int | None, int | None]]
-
-
 def _ours(engine, tokenizer, eos: frozenset[int], drafter_factory) -> Decode:
     from decoders import StopRules, generate
 
     drafter = drafter_factory() if drafter_factory else None  # one per method: learned tables persist across prompts
 
-    def timed(ids: list[int], budget: int):
+    def timed(ids: list[int], budget: int) -> Decoded:
         start = time.perf_counter()  # prefill inside the clock, as transformers' generate includes its own
         result = generate(engine, engine.prefill(ids), tokenizer, stop=StopRules(budget, eos), drafter=drafter)
-        return result.tokens, time.perf_counter() - start, result.forward_passes, result.accepted
+        return Decoded(result.tokens, time.perf_counter() - start, result.forward_passes, result.accepted)
 
     return timed
 
 
 def _theirs(function, *models, eos: frozenset[int]) -> Decode:
-    def timed(ids: list[int], budget: int):
-        tokens, seconds = function(*models, ids, budget, set(eos))
-        return tokens, seconds, None, None
+    def timed(ids: list[int], budget: int) -> Decoded:
+        return Decoded(*function(*models, ids, budget, set(eos)))
 
     return timed
 
 
-def build_methods(target, draft, eos: frozenset[int]) -> dict[str, Decode]:
-    from decoders import Engine
-    from decoders.drafters import DraftModelDrafter, NgramDrafter, TokenRecycling, default_drafter
-
-    engine, tokenizer = Engine(target.model), target.tokenizer  # makes the model batch-invariant first
-    vocab = target.model.config.vocab_size
-    draft_engine = Engine(draft.model) if draft is not None else None
-    methods: dict[str, Decode] = {
-        BASELINE: _theirs(hf_greedy, target.model, eos=eos),
-        "transformers prompt lookup": _theirs(hf_prompt_lookup, target.model, eos=eos),
-    }
-    if draft is not None:
-        methods["transformers assisted (draft model)"] = _theirs(hf_assisted, target.model, draft.model, eos=eos)
-    methods["ours, no speculation"] = _ours(engine, tokenizer, eos, None)
-    methods["ours + n-gram"] = _ours(engine, tokenizer, eos, NgramDrafter)
-    methods["ours + token recycling"] = _ours(engine, tokenizer, eos, lambda: TokenRecycling(vocab))
-    if draft_engine is not None:
-        methods["ours + draft model"] = _ours(engine, tokenizer, eos, lambda: DraftModelDrafter(draft_engine))
-
-    methods["ours, adaptive union (default)"] = _ours(engine, tokenizer, eos, lambda: default_drafter(vocab, draft_engine))
+def transformers_methods(models: Models, eos: frozenset[int]) -> list[Method]:
+    target = models.stock_target.model
+    methods = [
+        Method(BASELINE, "transformers", _theirs(hf_greedy, target, eos=eos)),
+        Method("transformers prompt lookup", "transformers", _theirs(hf_prompt_lookup, target, eos=eos)),
+    ]
+    if models.stock_draft is not None:
+        assisted = _theirs(hf_assisted, target, models.stock_draft.model, eos=eos)
+        methods.append(Method("transformers assisted (draft model)", "transformers", assisted))
     return methods
 
 
-def run_workload(name: str, prompts: list[Prompt], methods: dict[str, Decode], tokenizer, repeat: int, progress) -> WorkloadResult:
+def our_methods(models: Models, eos: frozenset[int]) -> list[Method]:
+    from decoders import Engine
+    from decoders.drafters import DraftModelDrafter, NgramDrafter, TokenRecycling, default_drafter
+
+    engine, tokenizer = Engine(models.target.model), models.target.tokenizer
+    vocab = models.target.model.config.vocab_size
+    draft_engine = Engine(models.draft.model) if models.draft is not None else None
+    drafters = {
+        OURS_PLAIN: None,
+        "ours + n-gram": NgramDrafter,
+        "ours + token recycling": lambda: TokenRecycling(vocab),
+    }
+    if draft_engine is not None:
+        drafters["ours + draft model"] = lambda: DraftModelDrafter(draft_engine)
+    drafters["ours, adaptive union (default)"] = lambda: default_drafter(vocab, draft_engine)
+    return [Method(name, "ours", _ours(engine, tokenizer, eos, factory)) for name, factory in drafters.items()]
+
+
+def check_stock(models: Models) -> None:
+    """Raise unless the stock copies are still as transformers loaded them (run after our engines exist)."""
+    for copy in (models.stock_target, models.stock_draft):
+        if copy is None:
+            continue
+        if copy.model is models.target.model or (models.draft is not None and copy.model is models.draft.model):
+            raise BaselineAltered(f"the stock copy of {copy.name} is the model our engine runs; load it separately")
+        if found := alterations(copy.model):
+            raise BaselineAltered(f"the stock copy of {copy.name} was changed: {'; '.join(found)}")
+
+
+def run_workload(name: str, prompts: list[Prompt], methods: list[Method], tokenizer, repeat: int, progress) -> WorkloadResult:
     result = WorkloadResult(name)
     for prompt in prompts:
         ids = tokenizer(prompt.prompt)["input_ids"]
-        budget = prompt.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-        for method, decode in methods.items():
-            trials = [decode(ids, budget) for _ in range(repeat)]
-            tokens, _, passes, accepted = trials[0]
-            seconds = statistics.median(t[1] for t in trials)
-            result.runs.append(Run(method, prompt.id, tokens, seconds, passes, accepted))
-            progress(f"{name} {prompt.id}: {method} {len(tokens) / seconds:.1f} tok/s")
-    result.methods = summarize(result.runs, list(methods))
+        for method in methods:
+            trials = [method.decode(ids, _budget(prompt)) for _ in range(repeat)]
+            seconds = statistics.median(t.seconds for t in trials)
+            run = Run(method.name, prompt.id, _with_seconds(trials, seconds), len(ids))
+            result.runs.append(run)
+            progress(f"{name} {prompt.id}: {method.name} {run.tokens_per_second:.1f} tok/s")
+    result.methods = summarize(result.runs, {m.name: m.family for m in methods})
     return result
 
 
-def summarize(runs: list[Run], methods: list[str]) -> list[MethodSummary]:
-    baseline = {r.prompt: r for r in runs if r.method == BASELINE}
-    out = []
-    for method in methods:
-        mine = [r for r in runs if r.method == method]
-        ratios = [r.tokens_per_second / baseline[r.prompt].tokens_per_second for r in mine if baseline[r.prompt].tokens_per_second > 0]
-        passes = sum(r.forward_passes or 0 for r in mine)
-        accepted = sum(r.accepted or 0 for r in mine)
-        out.append(
-            MethodSummary(
-                method=method,
-                tokens_per_second=statistics.median(r.tokens_per_second for r in mine),
-                ratio=statistics.median(ratios) if ratios else 0.0,
-                accepted_per_pass=accepted / passes if passes else None,
-                identical=sum(r.tokens == baseline[r.prompt].tokens for r in mine),
-                prompts=len(mine),
-            )
-        )
-    return out
+def _budget(prompt: Prompt) -> int:
+    return prompt.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+
+
+def _with_seconds(trials: list[Decoded], seconds: float) -> Decoded:
+    # Tokens are the first trial's (greedy: every trial's); the time is the median trial's.
+    first, prompt_times = trials[0], [t.prompt_seconds for t in trials if t.prompt_seconds is not None]
+    prompt_seconds = statistics.median(prompt_times) if prompt_times else None
+    return Decoded(first.tokens, seconds, first.forward_passes, first.accepted, prompt_seconds)
 
 
 def resolve_prompt_files(names: list[str]) -> list[tuple[str, Path]]:
@@ -157,70 +176,71 @@ def resolve_prompt_files(names: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
+def eos_ids(tokenizer) -> frozenset[int]:
+    candidates = (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|endoftext|>"))
+    return frozenset(t for t in candidates if isinstance(t, int) and t >= 0)
+
+
 def benchmark(
-    target,
-    draft,
+    models: Models,
     files: list[tuple[str, Path]],
     limit: int | None = None,
     repeat: int = 1,
     progress: Callable[[str], None] = lambda _: None,
+    peer: llama_cpp_peer.PeerPlan = llama_cpp_peer.PeerPlan(None, "llama.cpp rows not asked for"),
 ) -> dict:
     workloads = [(name, load_prompts(path)[:limit] if limit else load_prompts(path)) for name, path in files]
-    tokenizer = target.tokenizer
-    eos = frozenset(t for t in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|endoftext|>")) if isinstance(t, int) and t >= 0)
-    methods = build_methods(target, draft, eos)
+    tokenizer, eos = models.target.tokenizer, eos_ids(models.target.tokenizer)
+    context = max((len(tokenizer(p.prompt)["input_ids"]) + _budget(p) for _, prompts in workloads for p in prompts), default=0)
+    methods = transformers_methods(models, eos) + _peer_methods(peer, context, eos) + our_methods(models, eos)
     warm = tokenizer("def warm_up():\n")["input_ids"]
-    for decode in methods.values():  # one untimed run each: kernel set-up is not decoding speed
-        decode(warm, 8)
+    for method in methods:  # one untimed run each: kernel set-up is not decoding speed
+        method.decode(warm, 8)
+    check_stock(models)  # after our engines have run once: a change made on first use shows too
     results = [run_workload(name, prompts, methods, tokenizer, repeat, progress) for name, prompts in workloads]
+    check_stock(models)
     return {
-        "setup": {
-            "model": target.name,
-            "draft_model": draft.name if draft is not None else None,
-            "dtype": str(target.dtype).removeprefix("torch."),
-            "device": str(target.device),
-            "repetitions": repeat,
-            "timing": "wall clock of one greedy decoding call, prefill included; median of the repetitions",
-            "machine": describe(),
-            "workloads": {name: {"file": str(path), "prompts": len(p)} for (name, path), (_, p) in zip(files, workloads)},
-        },
+        "setup": _setup(models, files, workloads, repeat, peer),
+        "lossless": lossless([m for r in results for m in r.methods]),
         "workloads": [
             {"workload": r.workload, "methods": [asdict(m) for m in r.methods], "runs": [_run_json(run) for run in r.runs]} for r in results
         ],
     }
 
 
-def _run_json(run: Run) -> dict:
+def _peer_methods(peer: llama_cpp_peer.PeerPlan, context: int, eos: frozenset[int]) -> list[Method]:
+    if peer.gguf is None:
+        return []
+    return [Method(name, "llama.cpp", decode) for name, decode in llama_cpp_peer.methods(peer.gguf, context, eos).items()]
+
+
+def _setup(models: Models, files, workloads, repeat: int, peer: llama_cpp_peer.PeerPlan) -> dict:
+    target, draft = models.target, models.draft
     return {
-        "method": run.method,
-        "prompt": run.prompt,
-        "new_tokens": len(run.tokens),
-        "seconds": round(run.seconds, 4),
-        "tokens_per_second": round(run.tokens_per_second, 2),
-        "forward_passes": run.forward_passes,
-        "accepted": run.accepted,
+        "model": target.name,
+        "draft_model": draft.name if draft is not None else None,
+        "dtype": str(target.dtype).removeprefix("torch."),
+        "device": str(target.device),
+        "repetitions": repeat,
+        "timing": "wall clock of one greedy decoding call, prompt processing included; median of the repetitions",
+        "baselines": "transformers on a separately loaded, untouched copy of the model",
+        "peer": peer.note,
+        "machine": describe(),
+        "workloads": {name: {"file": str(path), "prompts": len(p)} for (name, path), (_, p) in zip(files, workloads)},
     }
 
 
-def report(result: dict):
-    """The result as a rich table, one section per workload."""
-    from rich.table import Table
-
-    setup = result["setup"]
-    machine = setup["machine"]
-    title = (
-        f"{setup['model']} ({setup['dtype']}, {setup['device']})"
-        + (f", draft {setup['draft_model']}" if setup["draft_model"] else "")
-        + f"; {machine['cpu']}, {machine['cores']} cores; torch {machine['torch']}, transformers {machine['transformers']}; "
-        + f"{setup['timing']}, {setup['repetitions']} repetition(s)"
-    )
-    table = Table(title=title, title_justify="left")
-    for column in ("workload", "method", "tok/s (median)", "× transformers greedy (median)", "accepted / pass", "identical text"):
-        table.add_column(column, justify="left" if column in ("workload", "method") else "right")
-    for workload in result["workloads"]:
-        for i, m in enumerate(workload["methods"]):
-            accepted = "–" if m["accepted_per_pass"] is None else f"{m['accepted_per_pass']:.2f}"
-            name = f"{workload['workload']} ({m['prompts']})" if i == 0 else ""
-            table.add_row(name, m["method"], f"{m['tokens_per_second']:.1f}", f"{m['ratio']:.2f}", accepted, f"{m['identical']}/{m['prompts']}")
-        table.add_section()
-    return table
+def _run_json(run: Run) -> dict:
+    phases = run.phase_rates
+    return {
+        "method": run.method,
+        "prompt": run.prompt,
+        "prompt_tokens": run.prompt_tokens,
+        "new_tokens": len(run.tokens),
+        "seconds": round(run.decoded.seconds, 4),
+        "tokens_per_second": round(run.tokens_per_second, 2),
+        "forward_passes": run.decoded.forward_passes,
+        "accepted": run.decoded.accepted,
+        "prompt_tokens_per_second": round(phases[0], 2) if phases else None,
+        "decode_tokens_per_second": round(phases[1], 2) if phases else None,
+    }

@@ -1,0 +1,203 @@
+"""The speed benchmark's bookkeeping: per-method medians, speed ratios, token agreement and the table.
+
+Agreement is counted against two references, kept apart because they answer different questions:
+- "= ours plain" against "ours, no speculation": for our methods this is the lossless claim
+  (speculation must not change a token), so anything short of every prompt is a bug;
+- "= transformers greedy" against stock transformers on an untouched model: fidelity, how far our
+  numerics (and llama.cpp's) land from the library users compare with. Reported as it is.
+Where tokens differ, the index of the first differing token says how early the paths part.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Literal
+
+BASELINE = "transformers greedy"
+OURS_PLAIN = "ours, no speculation"
+PEER_BASELINE = "llama.cpp greedy"
+
+Family = Literal["ours", "transformers", "llama.cpp"]
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What one decoding call gave: the answer tokens (EOS dropped) and its wall-clock time."""
+
+    tokens: list[int]
+    seconds: float  # prompt processing included
+    forward_passes: int | None = None  # ours only
+    accepted: int | None = None  # drafted tokens kept, ours only
+    prompt_seconds: float | None = None  # until the first token, where measured (llama.cpp)
+
+
+@dataclass(frozen=True)
+class Run:
+    method: str
+    prompt: str
+    decoded: Decoded
+    prompt_tokens: int = 0
+
+    @property
+    def tokens(self) -> list[int]:
+        return self.decoded.tokens
+
+    @property
+    def tokens_per_second(self) -> float:
+        return _rate(len(self.tokens), self.decoded.seconds)
+
+    @property
+    def phase_rates(self) -> tuple[float, float] | None:
+        """(prompt tok/s, decode tok/s) where the time to the first token was measured; decode
+        counts the tokens after the first over the time after it."""
+        d = self.decoded
+        if d.prompt_seconds is None:
+            return None
+        return _rate(self.prompt_tokens, d.prompt_seconds), _rate(len(d.tokens) - 1, d.seconds - d.prompt_seconds)
+
+
+def _rate(count: int, seconds: float) -> float:
+    return max(count, 0) / seconds if seconds > 0 else 0.0
+
+
+@dataclass
+class Agreement:
+    """On how many prompts a method's tokens equal a reference's."""
+
+    equal: int
+    prompts: int
+    first_differences: dict[str, int] = field(default_factory=dict)  # prompt id -> index of the first differing token
+
+    @property
+    def complete(self) -> bool:
+        return self.equal == self.prompts
+
+    def cell(self) -> str:
+        where = sorted(self.first_differences.values())
+        return f"{self.equal}/{self.prompts}" + (f" (≠ at {', '.join(map(str, where))})" if where else "")
+
+
+@dataclass
+class MethodSummary:
+    method: str
+    family: Family
+    prompts: int
+    tokens_per_second: float  # median over prompts
+    ratio: float  # median over prompts of (this method's tok/s) / (transformers greedy's)
+    ratio_to_peer: float | None  # the same against llama.cpp greedy; None when it did not run
+    accepted_per_pass: float | None
+    same_as_ours_plain: Agreement  # lossless, for our methods
+    same_as_transformers: Agreement  # fidelity
+    prompt_tokens_per_second: float | None = None  # medians, where the phases were timed apart
+    decode_tokens_per_second: float | None = None
+
+
+def first_difference(a: list[int], b: list[int]) -> int | None:
+    """Index of the first token where `a` and `b` differ (a length difference counts); None if equal."""
+    if a == b:
+        return None
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+def agreement(mine: list[Run], reference: dict[str, Run]) -> Agreement:
+    differences = {r.prompt: i for r in mine if (i := first_difference(r.tokens, reference[r.prompt].tokens)) is not None}
+    return Agreement(len(mine) - len(differences), len(mine), differences)
+
+
+def median_ratio(mine: list[Run], reference: dict[str, Run]) -> float | None:
+    if not reference:
+        return None
+    ratios = [r.tokens_per_second / reference[r.prompt].tokens_per_second for r in mine if reference[r.prompt].tokens_per_second > 0]
+    return statistics.median(ratios) if ratios else 0.0
+
+
+def summarize(runs: list[Run], families: dict[str, Family]) -> list[MethodSummary]:
+    """One summary per method, in the order of `families` (method name -> who implements it)."""
+    by_prompt = {name: {r.prompt: r for r in runs if r.method == name} for name in (BASELINE, OURS_PLAIN, PEER_BASELINE)}
+    return [_summary(method, family, [r for r in runs if r.method == method], by_prompt) for method, family in families.items()]
+
+
+def _summary(method: str, family: Family, mine: list[Run], by_prompt: dict[str, dict[str, Run]]) -> MethodSummary:
+    passes = sum(r.decoded.forward_passes or 0 for r in mine)
+    accepted = sum(r.decoded.accepted or 0 for r in mine)
+    phases = [p for r in mine if (p := r.phase_rates) is not None]
+    return MethodSummary(
+        method=method,
+        family=family,
+        prompts=len(mine),
+        tokens_per_second=statistics.median(r.tokens_per_second for r in mine),
+        ratio=median_ratio(mine, by_prompt[BASELINE]) or 0.0,
+        ratio_to_peer=median_ratio(mine, by_prompt[PEER_BASELINE]),
+        accepted_per_pass=accepted / passes if passes else None,
+        same_as_ours_plain=agreement(mine, by_prompt[OURS_PLAIN]),
+        same_as_transformers=agreement(mine, by_prompt[BASELINE]),
+        prompt_tokens_per_second=statistics.median(p[0] for p in phases) if phases else None,
+        decode_tokens_per_second=statistics.median(p[1] for p in phases) if phases else None,
+    )
+
+
+def lossless(summaries: list[MethodSummary]) -> bool:
+    """Whether every one of our methods gave our plain decoding's tokens on every prompt."""
+    ours = [m for m in summaries if m.family == "ours"]
+    return bool(ours) and all(m.same_as_ours_plain.complete for m in ours)
+
+
+def report(result: dict):
+    """The result (as `speed.benchmark` returns it) as a rich table, one section per workload."""
+    from rich.table import Table
+    from rich.text import Text
+
+    with_peer = any(m["ratio_to_peer"] is not None for w in result["workloads"] for m in w["methods"])
+    # Text, not markup: paths and pip extras ('.[peers]') hold brackets.
+    table = Table(title=Text(_title(result["setup"])), title_justify="left", caption=Text(_caption(result)), caption_justify="left")
+    columns = ["workload", "method", "tok/s (median)", "× transformers greedy", *(["× llama.cpp greedy"] if with_peer else []), "accepted / pass"]
+    for column in [*columns, "= ours plain", "= transformers greedy"]:
+        table.add_column(column, justify="left" if column in ("workload", "method") else "right")
+    for workload in result["workloads"]:
+        for i, m in enumerate(workload["methods"]):
+            name = f"{workload['workload']} ({m['prompts']})" if i == 0 else ""
+            peer = [_number(m["ratio_to_peer"])] if with_peer else []
+            speed = [f"{m['tokens_per_second']:.1f}", f"{m['ratio']:.2f}", *peer, _number(m["accepted_per_pass"])]
+            table.add_row(name, m["method"], *speed, _lossless_cell(m), Agreement(**m["same_as_transformers"]).cell())
+        table.add_section()
+    return table
+
+
+def _title(setup: dict) -> str:
+    machine = setup["machine"]
+    return (
+        f"{setup['model']} ({setup['dtype']}, {setup['device']})"
+        + (f", draft {setup['draft_model']}" if setup["draft_model"] else "")
+        + f"; {machine['cpu']}, {machine['cores']} cores; torch {machine['torch']}, transformers {machine['transformers']}; "
+        + f"{setup['timing']}, {setup['repetitions']} repetition(s)"
+    )
+
+
+def _caption(result: dict) -> str:
+    lines = [
+        "= ours plain: prompts whose tokens equal ours without speculation: for ours rows the lossless claim (every prompt, or a bug); for the others, fidelity.",
+        f"= transformers greedy: fidelity, against stock transformers greedy on {result['setup']['baselines'].removeprefix('transformers on ')}.",
+        "≠ at i: index of the first differing token, per differing prompt.",
+        result["setup"]["peer"],
+    ]
+    for workload in result["workloads"]:
+        for m in workload["methods"]:
+            if m["prompt_tokens_per_second"] is not None:
+                lines.append(
+                    f"{m['method']}, {workload['workload']}: prompt {m['prompt_tokens_per_second']:.1f} tok/s, "
+                    f"decoding {m['decode_tokens_per_second']:.1f} tok/s (medians; decoding = tokens after the first)"
+                )
+    return "\n".join(lines)
+
+
+def _lossless_cell(m: dict):
+    from rich.text import Text
+
+    agreement = Agreement(**m["same_as_ours_plain"])
+    broken = m["family"] == "ours" and not agreement.complete
+    return Text(agreement.cell(), style="bold red" if broken else "")
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
