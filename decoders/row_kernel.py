@@ -24,7 +24,10 @@ SOURCE = Path(__file__).parent / "kernels" / "linear_rows.cpp"
 # The kernel's variants, by the number the C++ side uses (its header says what each one is).
 VARIANTS = ("generic", "avx2", "avx512", "avx512bf16")
 # -ffp-contract=off: the portable variant's multiply and add must stay two roundings, as written.
-CFLAGS = ["-O3", "-ffp-contract=off"]
+# -fopenmp: at::parallel_for is a header template; without it the kernel runs on one thread. The
+# library then needs libgomp.so.1, which resolves to the one PyTorch has already loaded (one pool).
+CFLAGS = ["-O3", "-ffp-contract=off", "-fopenmp"]
+LDFLAGS = ["-fopenmp"]
 
 log = logging.getLogger("guidecode")
 
@@ -72,13 +75,14 @@ def _build() -> None:
     from torch.utils import cpp_extension
 
     source = SOURCE.read_bytes()
-    digest = hashlib.sha256(source + torch.__version__.encode() + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(source + torch.__version__.encode() + " ".join(CFLAGS + LDFLAGS).encode()).hexdigest()[:16]
     _put_ninja_on_path()
     log.info("loading the decoding kernel (the first time it is compiled: ~15 s)")
     cpp_extension.load(
         name=f"guidecode_linear_rows_{digest}",
         sources=[str(SOURCE)],
         extra_cflags=CFLAGS,
+        extra_ldflags=LDFLAGS,
         is_python_module=False,  # registers torch.ops.guidecode.*
         verbose=False,
     )

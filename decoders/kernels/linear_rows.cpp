@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace {
 
@@ -40,74 +41,80 @@ struct Problem {
   float* y;  // [M, N] float32 sums, before bias and rounding
 };
 
+// While the first row block of a tile runs, the next tile's weight rows are fetched into the cache:
+// from the second row block on, a tile's weights come from L1 and the memory stream would
+// otherwise stall. Prefetches change no value.
+template <int C>
+inline void prefetch_next(const void* w, int64_t row_bytes, int64_t next_row, int64_t byte, int64_t rows_left) {
+  const char* base = static_cast<const char*>(w) + next_row * row_bytes + byte;
+  for (int j = 0; j < C && j < rows_left; ++j) __builtin_prefetch(base + j * row_bytes, 0, 3);
+}
+
 // Tiles: MB rows x NB columns of accumulators. The largest tile is chosen by register count;
 // smaller tiles at the edges run the same per-element sequence.
 constexpr int MB = 4;
+
+// Every tile function below copies what it reads to locals and fully unrolls its R x C loops:
+// that is what keeps the accumulators in registers (GCC otherwise keeps them in memory).
+#define UNROLL _Pragma("GCC unroll 16")
 
 // ---------------------------------------------------------------- generic (portable, slow)
 
 constexpr int GL = 8;  // lanes
 
-inline float load_w(const void* w, bool bf16, int64_t i) {
-  if (!bf16) return static_cast<const float*>(w)[i];
-  uint32_t bits = uint32_t(static_cast<const uint16_t*>(w)[i]) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+template <bool BF16W>
+inline float weight_at(const void* w, int64_t i) {
+  if constexpr (!BF16W) {
+    return static_cast<const float*>(w)[i];
+  } else {
+    uint32_t bits = uint32_t(static_cast<const uint16_t*>(w)[i]) << 16;  // bf16 -> float32, exact
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
 }
 
-template <int R, int C>
+template <int R, int C, bool BF16W>
 void tile_generic(const Problem& p, int64_t m0, int64_t n0) {
+  const int64_t K = p.K;
+  const float* x = static_cast<const float*>(p.x) + m0 * K;
   float acc[R][C][GL] = {};
-  const float* x = static_cast<const float*>(p.x);
-  for (int64_t k = 0; k < p.K; k += GL) {
-    for (int l = 0; l < GL; ++l) {
-      if (k + l >= p.K) break;  // the tail: missing lanes add nothing, as the masked loads below
-      for (int i = 0; i < R; ++i) {
-        float xv = x[(m0 + i) * p.K + k + l];
-        for (int j = 0; j < C; ++j) {
-          float prod = xv * load_w(p.w, p.w_bf16, (n0 + j) * p.K + k + l);
+  for (int64_t k = 0; k < K; k += GL) {
+    const int lanes = int(K - k < GL ? K - k : GL);  // the tail: missing lanes add nothing, as masked loads
+    for (int l = 0; l < lanes; ++l) {
+      UNROLL for (int i = 0; i < R; ++i) {
+        const float xv = x[i * K + k + l];
+        UNROLL for (int j = 0; j < C; ++j) {
+          const float prod = xv * weight_at<BF16W>(p.w, (n0 + j) * K + k + l);
           acc[i][j][l] = acc[i][j][l] + prod;
         }
       }
     }
   }
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < C; ++j) {
-      float* a = acc[i][j];  // fixed pairwise tree over the 8 lanes
-      float s = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-      p.y[(m0 + i) * p.N + n0 + j] = s;
-    }
+  UNROLL for (int i = 0; i < R; ++i) UNROLL for (int j = 0; j < C; ++j) {
+    const float* a = acc[i][j];  // a fixed tree over the 8 lanes, the one sum8 below computes
+    const float s = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+    p.y[(m0 + i) * p.N + n0 + j] = s;
+  }
 }
 
 // ---------------------------------------------------------------- avx2 (8 lanes, FMA)
 
-__attribute__((target("avx2,fma"))) inline __m256 w8(const Problem& p, int64_t row, int64_t k, int left) {
-  if (p.w_bf16) {
-    const uint16_t* w = static_cast<const uint16_t*>(p.w) + row * p.K + k;
-    __m128i h;
-    if (left >= 8) {
-      h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
-    } else {
-      alignas(16) uint16_t buf[8] = {};
-      std::memcpy(buf, w, left * 2);
-      h = _mm_load_si128(reinterpret_cast<const __m128i*>(buf));
-    }
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+template <bool BF16W>
+__attribute__((target("avx2,fma"))) inline __m256 load8(const void* base, int64_t at, int left) {
+  using T = std::conditional_t<BF16W, uint16_t, float>;
+  const T* src = static_cast<const T*>(base) + at;
+  alignas(32) T buf[8] = {};
+  if (left < 8) {  // the tail through a zeroed buffer: missing lanes add nothing
+    std::memcpy(buf, src, left * sizeof(T));
+    src = buf;
   }
-  const float* w = static_cast<const float*>(p.w) + row * p.K + k;
-  if (left >= 8) return _mm256_loadu_ps(w);
-  alignas(32) float buf[8] = {};
-  std::memcpy(buf, w, left * 4);
-  return _mm256_load_ps(buf);
-}
-
-__attribute__((target("avx2,fma"))) inline __m256 x8(const Problem& p, int64_t row, int64_t k, int left) {
-  const float* x = static_cast<const float*>(p.x) + row * p.K + k;
-  if (left >= 8) return _mm256_loadu_ps(x);
-  alignas(32) float buf[8] = {};
-  std::memcpy(buf, x, left * 4);
-  return _mm256_load_ps(buf);
+  if constexpr (BF16W) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  } else {
+    return _mm256_loadu_ps(src);
+  }
 }
 
 __attribute__((target("avx2,fma"))) inline float sum8(__m256 v) {
@@ -117,131 +124,147 @@ __attribute__((target("avx2,fma"))) inline float sum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-template <int R, int C>
+template <int R, int C, bool BF16W>
 __attribute__((target("avx2,fma"))) void tile_avx2(const Problem& p, int64_t m0, int64_t n0) {
+  const int64_t K = p.K, esize = BF16W ? 2 : 4;
+  const bool fetch = m0 == 0;
+  const int64_t next = n0 + C, next_rows = p.N - next;
+  const int64_t xrow = m0 * K, wrow = n0 * K;
   __m256 acc[R][C];
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < C; ++j) acc[i][j] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < p.K; k += 8) {
-    int left = int(p.K - k < 8 ? p.K - k : 8);
+  UNROLL for (int i = 0; i < R; ++i) UNROLL for (int j = 0; j < C; ++j) acc[i][j] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; k += 8) {
+    const int left = int(K - k < 8 ? K - k : 8);
     __m256 wv[C];
-    for (int j = 0; j < C; ++j) wv[j] = w8(p, n0 + j, k, left);
-    for (int i = 0; i < R; ++i) {
-      __m256 xv = x8(p, m0 + i, k, left);
-      for (int j = 0; j < C; ++j) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+    UNROLL for (int j = 0; j < C; ++j) wv[j] = load8<BF16W>(p.w, wrow + j * K + k, left);
+    if (fetch && (k * esize) % 64 == 0) prefetch_next<C>(p.w, K * esize, next, k * esize, next_rows);
+    UNROLL for (int i = 0; i < R; ++i) {
+      const __m256 xv = load8<false>(p.x, xrow + i * K + k, left);
+      UNROLL for (int j = 0; j < C; ++j) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
     }
   }
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < C; ++j) p.y[(m0 + i) * p.N + n0 + j] = sum8(acc[i][j]);
+  UNROLL for (int i = 0; i < R; ++i) UNROLL for (int j = 0; j < C; ++j) p.y[(m0 + i) * p.N + n0 + j] = sum8(acc[i][j]);
 }
 
 // ---------------------------------------------------------------- avx512 (16 lanes, FMA)
 
 #define AVX512_ISA "avx512f,avx512bw,avx512dq,avx512vl"
 
-__attribute__((target(AVX512_ISA))) inline __m512 w16(const Problem& p, int64_t row, int64_t k, __mmask16 mask) {
-  if (p.w_bf16) {
-    const uint16_t* w = static_cast<const uint16_t*>(p.w) + row * p.K + k;
-    __m256i h = _mm256_maskz_loadu_epi16(mask, w);
+template <bool BF16W>
+__attribute__((target(AVX512_ISA))) inline __m512 load16(const void* base, int64_t at, __mmask16 mask) {
+  if constexpr (BF16W) {
+    const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(base) + at);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else {
+    return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(base) + at);
   }
-  return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(p.w) + row * p.K + k);
 }
 
 __attribute__((target(AVX512_ISA))) inline float sum16(__m512 v) {
   // Written out rather than _mm512_reduce_add_ps, so the order is this file's, not a header's.
-  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  return sum8(h);
 }
 
-template <int R, int C>
+template <int R, int C, bool BF16W>
 __attribute__((target(AVX512_ISA))) void tile_avx512(const Problem& p, int64_t m0, int64_t n0) {
+  const int64_t K = p.K, esize = BF16W ? 2 : 4;
+  const bool fetch = m0 == 0;
+  const int64_t next = n0 + C, next_rows = p.N - next;
+  const int64_t xrow = m0 * K, wrow = n0 * K;
   __m512 acc[R][C];
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < C; ++j) acc[i][j] = _mm512_setzero_ps();
-  const float* x = static_cast<const float*>(p.x);
-  for (int64_t k = 0; k < p.K; k += 16) {
-    int64_t left = p.K - k;
-    __mmask16 mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+  UNROLL for (int i = 0; i < R; ++i) UNROLL for (int j = 0; j < C; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 16) {
+    const int64_t left = K - k;
+    const __mmask16 mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
     __m512 wv[C];
-    for (int j = 0; j < C; ++j) wv[j] = w16(p, n0 + j, k, mask);
-    for (int i = 0; i < R; ++i) {
-      __m512 xv = _mm512_maskz_loadu_ps(mask, x + (m0 + i) * p.K + k);
-      for (int j = 0; j < C; ++j) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+    UNROLL for (int j = 0; j < C; ++j) wv[j] = load16<BF16W>(p.w, wrow + j * K + k, mask);
+    if (fetch && (k * esize) % 64 == 0) prefetch_next<C>(p.w, K * esize, next, k * esize, next_rows);
+    UNROLL for (int i = 0; i < R; ++i) {
+      const __m512 xv = load16<false>(p.x, xrow + i * K + k, mask);
+      UNROLL for (int j = 0; j < C; ++j) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
     }
   }
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < C; ++j) p.y[(m0 + i) * p.N + n0 + j] = sum16(acc[i][j]);
+  UNROLL for (int i = 0; i < R; ++i) UNROLL for (int j = 0; j < C; ++j) p.y[(m0 + i) * p.N + n0 + j] = sum16(acc[i][j]);
 }
 
 // ---------------------------------------------------------------- avx512bf16 (pairs of bf16)
 
-template <int R, int C>
+// vdpbf16ps: acc[l] += x[2l] * w[2l] + x[2l+1] * w[2l+1] per lane, round-to-nearest-even, denormals
+// flushed, whatever MXCSR says: the same on every CPU that has it.
+template <int R, int C, bool BF16W>
 __attribute__((target(AVX512_ISA ",avx512bf16"))) void tile_avx512bf16(const Problem& p, int64_t m0, int64_t n0) {
+  const bool fetch = m0 == 0;
+  const int64_t next = n0 + C, next_rows = p.N - next;
+  static_assert(BF16W, "float32 weights take the avx512 tiles");
+  const int64_t K = p.K;
+  const uint16_t* x = static_cast<const uint16_t*>(p.x) + m0 * K;
+  const uint16_t* w = static_cast<const uint16_t*>(p.w) + n0 * K;
   __m512 acc[R][C];
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < C; ++j) acc[i][j] = _mm512_setzero_ps();
-  const uint16_t* x = static_cast<const uint16_t*>(p.x);
-  const uint16_t* w = static_cast<const uint16_t*>(p.w);
-  for (int64_t k = 0; k < p.K; k += 32) {
-    int64_t left = p.K - k;
-    __mmask32 mask = left >= 32 ? __mmask32(0xFFFFFFFFu) : __mmask32((1u << left) - 1);  // zeros add nothing
+  UNROLL for (int i = 0; i < R; ++i) UNROLL for (int j = 0; j < C; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 32) {
+    const int64_t left = K - k;
+    const __mmask32 mask = left >= 32 ? __mmask32(0xFFFFFFFFu) : __mmask32((1u << left) - 1);  // zeros add nothing
     __m512bh wv[C];
-    for (int j = 0; j < C; ++j) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(mask, w + (n0 + j) * p.K + k);
-    for (int i = 0; i < R; ++i) {
-      __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(mask, x + (m0 + i) * p.K + k);
-      for (int j = 0; j < C; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
+    UNROLL for (int j = 0; j < C; ++j) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(mask, w + j * K + k);
+    if (fetch) prefetch_next<C>(p.w, K * 2, next, k * 2, next_rows);
+    UNROLL for (int i = 0; i < R; ++i) {
+      const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(mask, x + i * K + k);
+      UNROLL for (int j = 0; j < C; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
     }
   }
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < C; ++j) p.y[(m0 + i) * p.N + n0 + j] = sum16(acc[i][j]);
+  UNROLL for (int i = 0; i < R; ++i) UNROLL for (int j = 0; j < C; ++j) p.y[(m0 + i) * p.N + n0 + j] = sum16(acc[i][j]);
 }
 
 // ---------------------------------------------------------------- tiling and dispatch
 
 using Tile = void (*)(const Problem&, int64_t, int64_t);
 
-#define GUIDECODE_TILES(name)                                                                  \
-  template <int R, int C>                                                                      \
-  struct name##_fn {                                                                           \
-    static void run(const Problem& p, int64_t m0, int64_t n0) { name<R, C>(p, m0, n0); }       \
-  };
-
-// pick<T>(r, c) computes an r x c tile.
-template <template <int, int> class T>
+// Tile functions by shape: table[r - 1][c - 1] computes an r x c tile.
+template <template <int, int, bool> class T, bool BF16W>
 Tile pick(int r, int c) {
   static const Tile table[MB][4] = {
-      {T<1, 1>::run, T<1, 2>::run, T<1, 3>::run, T<1, 4>::run},
-      {T<2, 1>::run, T<2, 2>::run, T<2, 3>::run, T<2, 4>::run},
-      {T<3, 1>::run, T<3, 2>::run, T<3, 3>::run, T<3, 4>::run},
-      {T<4, 1>::run, T<4, 2>::run, T<4, 3>::run, T<4, 4>::run},
+      {T<1, 1, BF16W>::run, T<1, 2, BF16W>::run, T<1, 3, BF16W>::run, T<1, 4, BF16W>::run},
+      {T<2, 1, BF16W>::run, T<2, 2, BF16W>::run, T<2, 3, BF16W>::run, T<2, 4, BF16W>::run},
+      {T<3, 1, BF16W>::run, T<3, 2, BF16W>::run, T<3, 3, BF16W>::run, T<3, 4, BF16W>::run},
+      {T<4, 1, BF16W>::run, T<4, 2, BF16W>::run, T<4, 3, BF16W>::run, T<4, 4, BF16W>::run},
   };
   return table[r - 1][c - 1];
 }
 
+#define GUIDECODE_TILES(name)                                                                  \
+  template <int R, int C, bool BF16W>                                                          \
+  struct name##_fn {                                                                           \
+    static void run(const Problem& p, int64_t m0, int64_t n0) { name<R, C, BF16W>(p, m0, n0); } \
+  };
+
 GUIDECODE_TILES(tile_generic)
 GUIDECODE_TILES(tile_avx2)
 GUIDECODE_TILES(tile_avx512)
-GUIDECODE_TILES(tile_avx512bf16)
+
+template <int R, int C, bool BF16W>
+struct tile_avx512bf16_fn {  // bf16 weights only
+  static void run(const Problem& p, int64_t m0, int64_t n0) { tile_avx512bf16<R, C, true>(p, m0, n0); }
+};
+
+template <template <int, int, bool> class T>
+Tile pick_for(bool w_bf16, int r, int c) {
+  return w_bf16 ? pick<T, true>(r, c) : pick<T, false>(r, c);
+}
 
 Tile tile_for(Variant v, bool w_bf16, int r, int c) {
   switch (v) {
     case AVX512BF16:
-      return w_bf16 ? pick<tile_avx512bf16_fn>(r, c) : pick<tile_avx512_fn>(r, c);
+      return w_bf16 ? pick<tile_avx512bf16_fn, true>(r, c) : pick<tile_avx512_fn, false>(r, c);
     case AVX512:
-      return pick<tile_avx512_fn>(r, c);
+      return pick_for<tile_avx512_fn>(w_bf16, r, c);
     case AVX2:
-      return pick<tile_avx2_fn>(r, c);
+      return pick_for<tile_avx2_fn>(w_bf16, r, c);
     default:
-      return pick<tile_generic_fn>(r, c);
+      return pick_for<tile_generic_fn>(w_bf16, r, c);
   }
 }
 
-// Columns per tile: 4 weight rows in flight (AVX2 has 16 registers: 2 columns x 4 rows of
-// accumulators plus operands; AVX-512 has 32: 4 x 4).
+// Columns per tile: AVX2 has 16 registers (4 x 2 accumulators plus operands), AVX-512 32 (4 x 4).
 int columns_per_tile(Variant v) { return v == AVX2 || v == GENERIC ? 2 : 4; }
 
 void run(const Problem& p, Variant v) {
