@@ -168,7 +168,7 @@ class Assistant:
             return None
         if self._drafter is None:
             draft_engine = Engine(self.draft.model) if self.draft is not None else None
-            self._drafter = default_drafter(self.loaded.model.config.vocab_size, draft_engine)
+            self._drafter = default_drafter(draft_engine)
         return self._drafter
 
     @classmethod

@@ -6,7 +6,7 @@ What runs on what:
   stock attention, no hooks, no replaced layers, the model a transformers user has. The copy is
   loaded before our engine exists, and `benchmark` checks it is still stock before timing
   (hf_baselines.alterations).
-- our methods (no speculation, each drafter, and the adaptive union the product uses) run on the
+- our methods (no speculation, each drafter, and the adaptive drafter the product uses) run on the
   model as guidecode's Engine prepares it (its own attention and linear layers).
 - llama.cpp, the peer users pick (llama_cpp_peer.py, optional): greedy and prompt lookup on the
   GGUF file the model was loaded from, when llama-cpp-python is installed and the model is a GGUF.
@@ -122,7 +122,7 @@ def our_methods(models: Models, eos: frozenset[int]) -> list[Method]:
     }
     if draft_engine is not None:
         drafters["ours + draft model"] = lambda: DraftModelDrafter(draft_engine)
-    drafters["ours, adaptive union (default)"] = lambda: default_drafter(vocab, draft_engine)
+    drafters["ours, adaptive (default)"] = lambda: default_drafter(draft_engine)
     return [Method(name, "ours", _ours(engine, tokenizer, eos, factory)) for name, factory in drafters.items()]
 
 

@@ -148,20 +148,44 @@ def report(result: dict):
     from rich.table import Table
     from rich.text import Text
 
-    with_peer = any(m["ratio_to_peer"] is not None for w in result["workloads"] for m in w["methods"])
     # Text, not markup: paths and pip extras ('.[peers]') hold brackets.
     table = Table(title=Text(_title(result["setup"])), title_justify="left", caption=Text(_caption(result)), caption_justify="left")
-    columns = ["workload", "method", "tok/s (median)", "× transformers greedy", *(["× llama.cpp greedy"] if with_peer else []), "accepted / pass"]
-    for column in [*columns, "= ours plain", "= transformers greedy"]:
+    for column in _columns(result):
         table.add_column(column, justify="left" if column in ("workload", "method") else "right")
     for workload in result["workloads"]:
-        for i, m in enumerate(workload["methods"]):
-            name = f"{workload['workload']} ({m['prompts']})" if i == 0 else ""
-            peer = [_number(m["ratio_to_peer"])] if with_peer else []
-            speed = [f"{m['tokens_per_second']:.1f}", f"{m['ratio']:.2f}", *peer, _number(m["accepted_per_pass"])]
-            table.add_row(name, m["method"], *speed, _lossless_cell(m), Agreement(**m["same_as_transformers"]).cell())
+        for row, m in zip(_rows(result, workload), workload["methods"]):
+            table.add_row(*row[:-2], _lossless_cell(m), row[-1])
         table.add_section()
     return table
+
+
+def markdown(result: dict) -> str:
+    """The same table as Markdown, with its title and caption (README and docs tables come from here)."""
+    columns = _columns(result)
+    lines = [_title(result["setup"]), "", "| " + " | ".join(columns) + " |", "|" + "|".join("---" if i < 2 else "---:" for i in range(len(columns))) + "|"]
+    for workload in result["workloads"]:
+        lines += ["| " + " | ".join(row) + " |" for row in _rows(result, workload)]
+    return "\n".join([*lines, "", *_caption(result).splitlines()])
+
+
+def _with_peer(result: dict) -> bool:
+    return any(m["ratio_to_peer"] is not None for w in result["workloads"] for m in w["methods"])
+
+
+def _columns(result: dict) -> list[str]:
+    peer = ["× llama.cpp greedy"] if _with_peer(result) else []
+    return ["workload", "method", "tok/s (median)", "× transformers greedy", *peer, "accepted / pass", "= ours plain", "= transformers greedy"]
+
+
+def _rows(result: dict, workload: dict) -> list[list[str]]:
+    rows = []
+    for i, m in enumerate(workload["methods"]):
+        name = f"{workload['workload']} ({m['prompts']})" if i == 0 else ""
+        peer = [_number(m["ratio_to_peer"])] if _with_peer(result) else []
+        speed = [f"{m['tokens_per_second']:.1f}", f"{m['ratio']:.2f}", *peer, _number(m["accepted_per_pass"])]
+        agree = [Agreement(**m["same_as_ours_plain"]).cell(), Agreement(**m["same_as_transformers"]).cell()]
+        rows.append([name, m["method"], *speed, *agree])
+    return rows
 
 
 def _title(setup: dict) -> str:
@@ -201,3 +225,10 @@ def _lossless_cell(m: dict):
 
 def _number(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
+
+
+if __name__ == "__main__":  # python -m benchmarks.speed_summary RESULT.json: the Markdown table
+    import json
+    import sys
+
+    print(markdown(json.loads(open(sys.argv[1], encoding="utf-8").read())))

@@ -13,7 +13,7 @@ from rich.console import Console
 from benchmarks import llama_cpp_peer, speed
 from benchmarks.hf_baselines import alterations, hf_greedy
 from benchmarks.speed import Models, check_stock, resolve_prompt_files
-from benchmarks.speed_summary import BASELINE, OURS_PLAIN, PEER_BASELINE, Decoded, Run, first_difference, lossless, report, summarize
+from benchmarks.speed_summary import BASELINE, OURS_PLAIN, PEER_BASELINE, Decoded, Run, first_difference, lossless, markdown, report, summarize
 from tests.conftest import make_tiny_model
 
 FAMILIES = {BASELINE: "transformers", PEER_BASELINE: "llama.cpp", OURS_PLAIN: "ours", "ours + fast": "ours"}
@@ -108,6 +108,16 @@ def test_table_shows_the_llama_cpp_column_only_when_it_ran():
     assert "'.[peers]'" in with_peer  # brackets printed as text, not taken for markup
     families = {k: v for k, v in FAMILIES.items() if k != PEER_BASELINE}
     assert "× llama.cpp greedy" not in rendered(result_of(runs_of_three_prompts(peer=False), families))
+
+
+def test_markdown_holds_the_same_rows_as_the_table():
+    result = result_of(runs_of_three_prompts(), FAMILIES)
+    text = markdown(result)
+    table_rows = [line for line in text.splitlines() if line.startswith("| ")][1:]  # after the header
+    assert len(table_rows) == len(result["workloads"][0]["methods"])
+    for line, method in zip(table_rows, result["workloads"][0]["methods"]):
+        assert f"| {method['method']} |" in line and f"| {method['tokens_per_second']:.1f} |" in line
+    assert "2/3 (≠ at 0)" in text and "× llama.cpp greedy" in text and "'.[peers]'" in text
 
 
 # --- the baselines run on an untouched model ---------------------------------------------------
