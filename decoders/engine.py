@@ -20,6 +20,7 @@ may run.
 from __future__ import annotations
 
 import copy
+import inspect
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -58,6 +59,8 @@ class Engine:
         self.device = next(model.parameters()).device
         use_exact_attention(model)
         self.route = route_linears(model)
+        # transformers 5.25 renamed the forward's cache keyword (the old name warns there).
+        self._cache_keyword = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self._cancel: threading.Event | None = None  # the flag of the forward pass in flight
         # transformers names its blocks *DecoderLayer (Llama, Qwen2, Mistral, Gemma, ...); a
         # model without them is still cancelled between steps, only not within one.
@@ -95,7 +98,7 @@ class Engine:
             extra["attention_mask"] = visible.to(self.device)[None, None]  # [1, 1, k, cached + k]
         self._cancel = cancel
         try:
-            out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, **extra)
+            out = self.model(input_ids=input_ids, use_cache=True, **{self._cache_keyword: cache}, **extra)
         finally:
             self._cancel = None
         return out.logits[0].float()  # [k, vocab]
