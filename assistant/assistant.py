@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from decoders import CancelFlag, Engine, GenerationResult, SamplingConfig, Session, StopRules, beam_search, generate
+from decoders import CancelFlag, Engine, row_kernel, GenerationResult, SamplingConfig, Session, StopRules, beam_search, generate
 from decoders.adadec import AdaDec, AdaDecConfig
 from decoders.contrast import ContrastConfig, SelectiveContrast
 from decoders.rerank import Reranker
@@ -178,6 +178,8 @@ class Assistant:
         if config.draft_model and config.speculation:
             draft = load_model(config.draft_model, config.dtype, config.device, config.allow_download, progress)
             _check_same_tokenizer(loaded, draft)
+        with (progress or Progress.silent()).phase("loading the decoding kernel (compiled on first use, ~15 s)"):
+            row_kernel.load()  # the Engine would, silently; a failed build is logged and decoding goes on without it
         return cls(loaded, config, draft)
 
     @property
