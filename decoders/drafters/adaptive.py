@@ -93,8 +93,11 @@ class AdaptiveDrafter:
             self._next_probe = self._round + self._gap()
         if self.on == probe:  # when on, probe plain; when off, probe a draft
             return EMPTY
-        tree = self.inner.propose(context, min(self.depth, max_depth))
-        if len(tree) > (cap := self.max_nodes):
+        # The cap bounds the depth asked for too: a draft model pays a forward pass per drafted
+        # token, and tokens drafted only to be cut would cost without counting as nodes.
+        cap = self.max_nodes
+        tree = self.inner.propose(context, min(self.depth, max_depth, cap))
+        if len(tree) > cap:
             tree = DraftTree.from_paths(tree.paths(), cap)  # the leading paths, the likeliest, are kept
         return tree
 

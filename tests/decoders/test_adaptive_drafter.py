@@ -86,3 +86,38 @@ def test_where_dear_drafts_are_right_they_still_pay():
 def test_bad_parameters_are_refused():
     with pytest.raises(ValueError, match="max_extra_steps"):
         AdaptiveDrafter(TemplateDrafter(), max_extra_steps=0)
+
+
+@dataclass
+class ChainDrafter:
+    """A draft model: a chain as deep as it is asked for, each drafted token a forward pass of its
+    own (`per_token` time units), all of them right."""
+
+    machine: Machine
+    per_token: float
+    asked: list[int] = field(default_factory=list)
+
+    def propose(self, context, max_depth):
+        self.asked.append(max_depth)
+        self.machine.now += self.per_token * max_depth
+        return DraftTree.from_paths([[1] * max_depth]) if max_depth else DraftTree.from_paths([])
+
+    def observe(self, verified):
+        pass
+
+
+def test_a_draft_model_is_asked_for_no_more_tokens_than_the_cap_keeps():
+    """Tokens drafted only to be cut would cost a draft model's passes and count for nothing, so
+    the cap bounds the depth asked for; with every token right, drafting then stays on."""
+    machine = Machine(per_node=0.1)
+    drafter = ChainDrafter(machine, per_token=0.35)
+    adaptive = AdaptiveDrafter(drafter, clock=machine.clock)
+    written = 0
+    while written < 300:
+        tree = adaptive.propose([0], 8)
+        machine.now += 1 + machine.per_node * len(tree)
+        adaptive.observe(Verified([0], tree, torch.zeros(1 + len(tree), 4), list(range(len(tree)))))
+        assert len(tree) == (drafter.asked[-1] if tree else 0)  # nothing drafted was cut away
+        written += 1 + len(tree)
+    assert adaptive.on and max(drafter.asked) <= int(2 / 0.45)  # two plain rounds' time in nodes of 0.45
+    assert machine.now < 0.6 * 300  # well under plain decoding's one unit a token
