@@ -173,10 +173,10 @@ class Assistant:
 
     @classmethod
     def load(cls, config: AssistantConfig = AssistantConfig(), progress: Progress | None = None) -> "Assistant":
-        loaded = load_model(config.model, config.dtype, config.device, config.allow_download, progress)
+        loaded = load_model(config.model, config.dtype, config.device, config.allow_download, progress, config.weights)
         draft = None
         if config.draft_model and config.speculation:
-            draft = load_model(config.draft_model, config.dtype, config.device, config.allow_download, progress)
+            draft = load_model(config.draft_model, config.dtype, config.device, config.allow_download, progress, config.weights)
             _check_same_tokenizer(loaded, draft)
         with (progress or Progress.silent()).phase("loading the decoding kernel (compiled on first use, ~15 s)"):
             row_kernel.load()  # the Engine would, silently; a failed build is logged and decoding goes on without it
@@ -184,7 +184,8 @@ class Assistant:
 
     @property
     def description(self) -> str:
-        return f"{self.loaded.name} ({dtype_name(self.loaded.dtype)}, {self.loaded.device.type})"
+        weights = "quantized" if self.loaded.quantized else dtype_name(self.loaded.dtype)
+        return f"{self.loaded.name} ({weights}, {self.loaded.device.type})"
 
     def complete(
         self,

@@ -21,6 +21,7 @@ from .cli_args import Parser, UsageError, monitor_list, name_list, parse_positio
 from .config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig, RerankConfig
 from .errors import GuidecodeError
 from .progress import Progress
+from .quantize import WEIGHTS
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +29,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=embedded.DEFAULT_MODEL, help=f"embedded ({names}), a local directory, a .gguf file or a hub id (default: %(default)s)")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float16 or float32")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--weights", choices=WEIGHTS, default="auto", help="auto (a GGUF model's own quantized values on a CPU, else dense), quantized (8-bit codes per block; dense models are requantized) or dense")
     parser.add_argument("--allow-download", action="store_true", help="fetch hub models missing from the local cache")
     parser.add_argument("--max-tokens", type=positive_int, default=None, help="most tokens to generate")
     parser.add_argument("--no-speculation", action="store_true", help="decode without drafting (the output is the same; only slower)")
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", default=embedded.DEFAULT_MODEL, help="default model (editors may override it)")
     serve.add_argument("--dtype", default="auto")
     serve.add_argument("--device", default="auto")
+    serve.add_argument("--weights", choices=WEIGHTS, default="auto")
     serve.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     bench_command.add_parser(commands)
@@ -100,6 +103,7 @@ def _config(args: argparse.Namespace) -> AssistantConfig:
         model=args.model,
         dtype=args.dtype,
         device=args.device,
+        weights=args.weights,
         allow_download=args.allow_download,
         speculation=not args.no_speculation,
         draft_model=args.draft_model,
@@ -268,7 +272,7 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     host, port = _host_port(args.tcp) if args.tcp else (None, None)
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="guidecode %(levelname)s %(name)s: %(message)s")
-    server = build_server(ServerOptions(model=args.model, dtype=args.dtype, device=args.device))
+    server = build_server(ServerOptions(model=args.model, dtype=args.dtype, device=args.device, weights=args.weights))
     if host is None:
         server.start_io()  # stdout carries the protocol: nothing else may print there
     else:

@@ -65,6 +65,8 @@ class RerankConfig:
 class AssistantConfig:
     model: str = DEFAULT_MODEL  # embedded name, local directory, .gguf file or hub id
     dtype: str = "auto"  # auto: bf16 where the CPU or GPU has it, else fp32
+    # auto: a GGUF model's own quantized values on a CPU, else dense (assistant/quantize.py)
+    weights: str = "auto"
     device: str = "auto"
     allow_download: bool = False  # fetch hub models not in the local cache (off: offline first)
     max_new_tokens: int = 128

@@ -24,6 +24,7 @@ import torch
 from . import embedded
 from .errors import GuidecodeError
 from .progress import Progress
+from .quantize import QuantSummary, quantize_model, resolve_weights
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 _DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
@@ -42,6 +43,7 @@ class LoadedModel:
     device: torch.device
     load_seconds: float
     from_cache: bool  # True when a ready-to-load form was read instead of converting
+    quantized: QuantSummary | None = None  # None: dense weights (assistant/quantize.py)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -79,6 +81,8 @@ class _Weights:
     tokenizer: object
     name: str
     from_cache: bool
+    gguf: Path | None = None  # the GGUF file the weights came from
+    ready: Path | None = None  # its ready-to-load cache
 
 
 def load_model(
@@ -87,16 +91,23 @@ def load_model(
     device: str = "auto",
     allow_download: bool = False,
     progress: Progress | None = None,
+    weights: str = "auto",
 ) -> LoadedModel:
-    """Load `spec`: an embedded name (0.5b, 1.5b), a local directory, a .gguf file or a hub id."""
+    """Load `spec`: an embedded name (0.5b, 1.5b), a local directory, a .gguf file or a hub id.
+    `weights`: auto, quantized or dense (assistant/quantize.py)."""
     progress = progress or Progress.silent()
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
+    forced = resolve_weights(weights, False, torch_device)  # checks the name before the long part
     start = time.perf_counter()
-    weights = _load_any(spec, torch_dtype, allow_download, progress)
-    model = weights.model.to(torch_device).eval()
+    loaded = _load_any(spec, torch_dtype, allow_download, progress)
+    model = loaded.model.to(torch_device).eval()
+    summary = None
+    if forced or resolve_weights(weights, loaded.gguf is not None, torch_device):
+        cache = loaded.ready.with_name("quantized") if loaded.gguf is not None and loaded.ready is not None else None
+        summary = quantize_model(model, loaded.gguf, cache, progress)
     seconds = time.perf_counter() - start
-    return LoadedModel(model, weights.tokenizer, weights.name, torch_dtype, torch_device, seconds, weights.from_cache)
+    return LoadedModel(model, loaded.tokenizer, loaded.name, torch_dtype, torch_device, seconds, loaded.from_cache, summary)
 
 
 def _load_any(spec: str, dtype: torch.dtype, allow_download: bool, progress: Progress) -> _Weights:
@@ -212,6 +223,7 @@ def _load_gguf(gguf: Path, ready: Path, dtype: torch.dtype, name: str, progress:
     # The first load reads back what it wrote, so it runs the very same module as every later one.
     weights = _load_transformers(str(ready), dtype, local_only=True, name=name, progress=progress)
     weights.from_cache = not converted
+    weights.gguf, weights.ready = gguf, ready
     return weights
 
 

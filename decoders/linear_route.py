@@ -31,10 +31,12 @@ import torch.nn.functional as F
 
 from .emulated_bf16 import float32_product, native_bf16
 from .invariant import EXACT_MAX_QUERIES, decided_once
+from .quant.linear import MAX_ROWS as QUANT_MAX_ROWS, QuantLinear
 from .row_kernel import RowKernel, load
 
 # The widest decoding-size pass; attention is exact for as many queries (decoders/invariant.py).
 MAX_ROWS = EXACT_MAX_QUERIES
+assert QUANT_MAX_ROWS == MAX_ROWS
 # The output layer's columns the check tries (its first ones): each column is computed alone, so a
 # slice runs every path the whole layer runs, at 1/18 of the 150k-token layer's cost.
 CHECKED_OUTPUTS = 8192
@@ -98,26 +100,38 @@ def _routed_forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
 def decoding_rows_agree(model: torch.nn.Module) -> bool:
     """Whether each routed linear layer of `model` gives every row the same bits for every row
     count from 1 to MAX_ROWS (against one MAX_ROWS-row call); decided once per dtype and device."""
-    return decided_once(model, "_guidecode_rows_agree", lambda: all(_agrees(m) for m in _distinct_shapes(model)))
+    return decided_once(model, "_guidecode_rows_agree", lambda: all(_agrees(m, next(model.parameters())) for m in _distinct_shapes(model)))
 
 
 @torch.inference_mode()
-def _agrees(linear: torch.nn.Linear) -> bool:
-    # As many columns modulo 4 as the whole layer: the last tile has the same width.
-    columns = min(linear.out_features, CHECKED_OUTPUTS + linear.out_features % 4)
-    weight = linear.weight[:columns]  # [out, in]
-    bias = None if linear.bias is None else linear.bias[:columns]
-    route: LinearRoute = linear._guidecode_route
+def _agrees(layer: torch.nn.Module, like: torch.Tensor) -> bool:
+    """like: a tensor of the model's activation dtype and device."""
+    compute, in_features = _checked_slice(layer)
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(1, MAX_ROWS, weight.shape[1], generator=generator).to(weight.device, weight.dtype)  # [1, rows, in]
-    full = route.linear(x, weight, bias)  # [1, MAX_ROWS, out]
-    return all(torch.equal(route.linear(x[:, :rows], weight, bias), full[:, :rows]) for rows in range(1, MAX_ROWS))
+    x = torch.randn(1, MAX_ROWS, in_features, generator=generator).to(like.device, like.dtype)  # [1, rows, in]
+    full = compute(x)  # [1, MAX_ROWS, out]
+    return all(torch.equal(compute(x[:, :rows]), full[:, :rows]) for rows in range(1, MAX_ROWS))
 
 
-def _distinct_shapes(model: torch.nn.Module) -> list[torch.nn.Linear]:
-    """One routed layer per (in, out, bias or not, dtype): the code a pass takes depends on those."""
-    seen: dict[tuple, torch.nn.Linear] = {}
+def _checked_slice(layer: torch.nn.Module):
+    """The layer cut to its first CHECKED_OUTPUTS columns, as (x -> y, input size)."""
+    if isinstance(layer, QuantLinear):
+        cut = layer.first_columns(CHECKED_OUTPUTS)
+        return cut, cut.in_features
+    # As many columns modulo 4 as the whole layer: the last tile has the same width.
+    columns = min(layer.out_features, CHECKED_OUTPUTS + layer.out_features % 4)
+    weight = layer.weight[:columns]  # [out, in]
+    bias = None if layer.bias is None else layer.bias[:columns]
+    route: LinearRoute = layer._guidecode_route
+    return (lambda x: route.linear(x, weight, bias)), weight.shape[1]
+
+
+def _distinct_shapes(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """One layer per (in, out, bias or not, dtype or block format): the code a pass takes depends on those."""
+    seen: dict[tuple, torch.nn.Module] = {}
     for m in model.modules():
         if isinstance(m, torch.nn.Linear) and "_guidecode_route" in m.__dict__:
             seen.setdefault((m.in_features, min(m.out_features, CHECKED_OUTPUTS), m.bias is not None, m.weight.dtype), m)
+        elif isinstance(m, QuantLinear):
+            seen.setdefault((m.in_features, min(m.out_features, CHECKED_OUTPUTS), m.bias is not None, m.block, m.minv is not None), m)
     return list(seen.values())

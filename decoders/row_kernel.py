@@ -1,8 +1,8 @@
-"""The decoding-size linear kernel (decoders/kernels/linear_rows.cpp): built once, loaded, named.
+"""The decoding-size linear kernels (decoders/kernels/): built once, loaded, named.
 
-The C++ source is compiled on first use with PyTorch's extension builder (g++ and ninja; ~15 s,
+The C++ sources are compiled on first use with PyTorch's extension builder (g++ and ninja; ~15 s,
 once per source, PyTorch version and machine; later processes load the built library), then
-registered as `torch.ops.guidecode.linear_rows`. It picks its instruction set at run time, so a
+registered as `torch.ops.guidecode.linear_rows` (and `quant_rows`, decoders/quant/linear.py). It picks its instruction set at run time, so a
 library built on one CPU runs on another. Where it cannot be built (no compiler), `load` returns
 None and says why; decoders/linear_route.py then computes decoding-size passes one row at a time.
 """
@@ -20,7 +20,9 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).parent / "kernels" / "linear_rows.cpp"
+KERNELS = Path(__file__).parent / "kernels"
+# One library: linear_rows.cpp (dense weights) and quant_rows.cpp (quantized weights).
+SOURCES = (KERNELS / "linear_rows.cpp", KERNELS / "quant_rows.cpp")
 # The kernel's variants, by the number the C++ side uses (its header says what each one is).
 VARIANTS = ("generic", "avx2", "avx512", "avx512bf16")
 # -ffp-contract=off: the portable variant's multiply and add must stay two roundings, as written.
@@ -74,13 +76,13 @@ def load() -> KernelLoad:
 def _build() -> None:
     from torch.utils import cpp_extension
 
-    source = SOURCE.read_bytes()
+    source = b"".join(path.read_bytes() for path in SOURCES)
     digest = hashlib.sha256(source + torch.__version__.encode() + " ".join(CFLAGS + LDFLAGS).encode()).hexdigest()[:16]
     _put_ninja_on_path()
     log.info("loading the decoding kernel (the first time it is compiled: ~15 s)")
     cpp_extension.load(
         name=f"guidecode_linear_rows_{digest}",
-        sources=[str(SOURCE)],
+        sources=[str(path) for path in SOURCES],
         extra_cflags=CFLAGS,
         extra_ldflags=LDFLAGS,
         is_python_module=False,  # registers torch.ops.guidecode.*

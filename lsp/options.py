@@ -33,6 +33,7 @@ class ServerOptions:
     model: str = DEFAULT_MODEL
     dtype: str = "auto"
     device: str = "auto"
+    weights: str = "auto"  # auto, quantized or dense (assistant/quantize.py)
     max_tokens: int = 64
     debounce_ms: int = 50
     # A smaller window than the CLI's: on a 2-core CPU prefill costs ~3 ms a token.
@@ -56,6 +57,7 @@ class ServerOptions:
             model=self.model,
             dtype=self.dtype,
             device=self.device,
+            weights=self.weights,
             max_new_tokens=self.max_tokens,
             max_prompt_tokens=self.max_prompt_tokens,
             suffix_share=0.0625,  # the suffix follows the prefix in FIM prompts: each keystroke re-encodes it, so keep it short
@@ -74,7 +76,7 @@ class ServerOptions:
         return PlanningConfig(rollouts=self.search_rollouts, seconds=self.search_seconds, temperature=self.search_temperature)
 
     def needs_reload(self, other: "ServerOptions") -> bool:
-        return (self.model, self.dtype, self.device) != (other.model, other.dtype, other.device)
+        return (self.model, self.dtype, self.device, self.weights) != (other.model, other.dtype, other.device, other.weights)
 
 
 _CAMEL = {"maxTokens": "max_tokens", "debounceMs": "debounce_ms", "maxPromptTokens": "max_prompt_tokens", "languageServer": "language_server",
@@ -84,10 +86,12 @@ _CAMEL = {"maxTokens": "max_tokens", "debounceMs": "debounce_ms", "maxPromptToke
 
 def _check(name: str, value: Any) -> str | None:
     """Why `value` is not valid for option `name`, or None."""
-    if name in ("model", "dtype", "device") and (not isinstance(value, str) or not value.strip()):
+    if name in ("model", "dtype", "device", "weights") and (not isinstance(value, str) or not value.strip()):
         return "must be a non-empty string"
     if name == "dtype" and value.lower() not in _DTYPES:
         return f"must be one of {', '.join(_DTYPES[:4])}"
+    if name == "weights" and value not in ("auto", "quantized", "dense"):
+        return "must be one of auto, quantized, dense"
     if name == "device" and value.lower() not in _DEVICES:
         return f"must be one of {', '.join(_DEVICES)}"
     if name == "max_tokens" and not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2048):

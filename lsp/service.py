@@ -105,7 +105,7 @@ class CompletionService:
             if options.model == ServerOptions().model:
                 raise
             self.warn(f"{error} Using the default model {ServerOptions().model} instead.")
-            assistant = self.loader(ServerOptions(dtype=options.dtype, device=options.device).assistant_config())
+            assistant = self.loader(ServerOptions(dtype=options.dtype, device=options.device, weights=options.weights).assistant_config())
         assistant.warm_up()
         for root in self.workspaces:
             assistant.monitors.prepare(root)  # the language server starts now, not in the first completion

@@ -18,10 +18,17 @@ from decoders.verify import accept
 
 from ..conftest import make_tiny_model
 
-@pytest.fixture(scope="module", params=[torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
+@pytest.fixture(scope="module", params=["bf16", "fp32", "quantized"])
 def tiny_cpu_model(tiny_model, request):
-    """Speculation runs in bf16 and in float32: both must be lossless."""
-    return copy.deepcopy(tiny_model).to(request.param)
+    """Speculation runs in bf16, in float32 and from quantized weights: each must be lossless."""
+    if request.param == "quantized":
+        from assistant.progress import Progress
+        from assistant.quantize import quantize_model
+
+        model = copy.deepcopy(tiny_model).to(torch.bfloat16)
+        quantize_model(model, None, None, Progress.silent())
+        return model
+    return copy.deepcopy(tiny_model).to(torch.bfloat16 if request.param == "bf16" else torch.float32)
 
 
 PROMPTS = [

@@ -4,6 +4,7 @@ export const SECTION = 'guidecode';
 
 export const DTYPES = ['auto', 'bfloat16', 'float16', 'float32'] as const;
 export const DEVICES = ['auto', 'cpu', 'cuda'] as const;
+export const WEIGHTS = ['auto', 'quantized', 'dense'] as const;
 export const TRACES = ['off', 'messages', 'verbose'] as const;
 export const LANGUAGE_SERVERS = ['jedi', 'pyright'] as const;
 
@@ -12,6 +13,7 @@ export interface GuidecodeOptions {
     model: string;
     dtype: (typeof DTYPES)[number];
     device: (typeof DEVICES)[number];
+    weights: (typeof WEIGHTS)[number];
     maxTokens: number;
     debounceMs: number;
     guides: Record<string, boolean>;
@@ -39,6 +41,7 @@ export const DEFAULTS: Readonly<Settings> = {
     model: '0.5b',
     dtype: 'auto',
     device: 'auto',
+    weights: 'auto',
     maxTokens: 64,
     debounceMs: 50,
     guides: { healing: true, monitors: true, nameChoice: true },
@@ -98,6 +101,7 @@ export function readSettings(get: Getter): Settings {
         model: text(get('model'), DEFAULTS.model),
         dtype: oneOf(DTYPES, get('dtype'), DEFAULTS.dtype),
         device: oneOf(DEVICES, get('device'), DEFAULTS.device),
+        weights: oneOf(WEIGHTS, get('weights'), DEFAULTS.weights),
         maxTokens: count(get('maxTokens'), 1, DEFAULTS.maxTokens),
         debounceMs: count(get('debounceMs'), 0, DEFAULTS.debounceMs),
         guides: guides(get('guides')),

@@ -1,0 +1,108 @@
+"""Quantized weights: GGUF blocks read as the file's own values, and a kernel whose rows do not
+depend on the other rows of a call, nor its bits on the CPU's instruction set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import gguf
+from decoders import row_kernel
+from decoders.quant import blocks
+from decoders.quant.linear import MAX_ROWS, QuantKernel, QuantLinear, pack, quantized_inputs
+
+T = gguf.GGMLQuantizationType
+
+
+@pytest.fixture(scope="module")
+def kernels() -> list[QuantKernel]:
+    assert row_kernel.load().kernel is not None, row_kernel.load().why_not
+    return QuantKernel.runnable()
+
+
+def random_blocks(qtype, rows: int, k: int, seed: int = 0) -> np.ndarray:
+    """[rows, bytes per row] of random block bytes, with finite float16 scales in their places."""
+    per_block, size = gguf.GGML_QUANT_SIZES[qtype]
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 256, size=(rows * k // per_block, size), dtype=np.uint8)
+    scales = {T.Q8_0: [0], T.Q4_0: [0], T.Q5_0: [0], T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [size - 2]}[qtype]
+    for at in scales:
+        raw[:, at : at + 2] = rng.uniform(0.001, 0.01, size=(raw.shape[0], 1)).astype(np.float16).view(np.uint8)
+    return raw.reshape(rows, -1)
+
+
+@pytest.mark.parametrize("qtype", [T.Q8_0, T.Q4_0, T.Q5_0, T.Q4_K, T.Q5_K, T.Q6_K], ids=lambda t: t.name)
+def test_codes_hold_exactly_the_values_gguf_dequantizes(qtype):
+    data = random_blocks(qtype, rows=5, k=512)
+    codes = blocks.from_gguf(data, qtype, 512)
+    assert codes.exact and codes.codes.dtype == np.uint8
+    np.testing.assert_array_equal(blocks.values(codes), gguf.quants.dequantize(data, qtype).reshape(5, 512))
+
+
+def test_a_row_that_does_not_fill_whole_blocks_is_refused():
+    with pytest.raises(ValueError, match="whole"):
+        blocks.from_gguf(random_blocks(T.Q4_K, rows=2, k=256), T.Q4_K, 300)
+
+
+def layer(codes: blocks.BlockCodes, kernel: QuantKernel, bias: torch.Tensor | None = None) -> QuantLinear:
+    return QuantLinear(pack(codes), codes.offset, codes.block, codes.codes.shape[0], bias, kernel, codes.exact)
+
+
+# Every block form the kernel takes: 8-bit with offset, 16-value blocks, minima; out sizes that are
+# not a multiple of the 16-column group.
+FORMS = [(T.Q8_0, 40), (T.Q5_0, 48), (T.Q6_K, 33), (T.Q4_K, 16)]
+
+
+@pytest.mark.parametrize("qtype,out", FORMS, ids=lambda v: getattr(v, "name", str(v)))
+def test_every_row_count_gives_each_row_the_same_bits_in_every_variant(kernels, qtype, out):
+    codes = blocks.from_gguf(random_blocks(qtype, rows=out, k=512), qtype, 512)
+    bias = torch.randn(out)
+    x = torch.randn(MAX_ROWS, 512).to(torch.bfloat16)  # [rows, in]
+    results = []
+    for kernel in kernels:
+        q = layer(codes, kernel, bias)
+        full = q(x)  # [MAX_ROWS, out]
+        for rows in range(1, MAX_ROWS):
+            assert torch.equal(q(x[:rows]), full[:rows]), (kernel.name, rows)
+        results.append(full)
+    # Integer sums are exact and the float steps are the same in each variant: the same bits.
+    for kernel, result in zip(kernels, results):
+        assert torch.equal(result, results[0]), kernel.name
+
+
+@pytest.mark.parametrize("qtype,out", FORMS, ids=lambda v: getattr(v, "name", str(v)))
+def test_the_kernel_computes_the_quantized_product(kernels, qtype, out):
+    codes = blocks.from_gguf(random_blocks(qtype, rows=out, k=512, seed=1), qtype, 512)
+    weight = torch.from_numpy(blocks.values(codes)).double()  # [out, in]
+    x = torch.randn(3, 512)
+    # What the kernel promises up to float32 rounding: its own input codes times the weights.
+    reference = quantized_inputs(x).double() @ weight.T  # [3, out]
+    for kernel in kernels:
+        got = layer(codes, kernel)(x).double()
+        assert torch.allclose(got, reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item()), kernel.name
+
+
+def test_wide_passes_unpack_the_same_weights(kernels):
+    codes = blocks.from_gguf(random_blocks(T.Q5_0, rows=48, k=256), T.Q5_0, 256)
+    q = layer(codes, kernels[-1])
+    assert torch.equal(q.dense(torch.float32), torch.from_numpy(blocks.values(codes)))
+    x = torch.randn(MAX_ROWS + 6, 256)
+    wide, narrow = q(x), torch.cat([q(x[i : i + 8]) for i in range(0, x.shape[0], 8)])
+    assert torch.allclose(wide, narrow, rtol=1e-4, atol=1e-4 * narrow.abs().max().item())
+
+
+def test_dense_weights_are_requantized_to_eight_bits_per_block():
+    weight = torch.randn(20, 128)
+    codes = blocks.from_dense(weight)
+    assert not codes.exact and codes.block == 32
+    error = (torch.from_numpy(blocks.values(codes)) - weight).abs()
+    step = weight.reshape(20, 4, 32).abs().amax(-1, keepdim=True) / 127
+    assert (error.reshape(20, 4, 32) <= step / 2 + 1e-6).all()
+
+
+def test_a_layer_cut_to_its_first_columns_computes_those_columns(kernels):
+    codes = blocks.from_gguf(random_blocks(T.Q8_0, rows=70, k=64), T.Q8_0, 64)
+    q = layer(codes, kernels[-1], torch.randn(70))
+    x = torch.randn(2, 64)
+    assert torch.equal(q.first_columns(20)(x), q(x)[:, :20])
