@@ -35,6 +35,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -54,31 +55,52 @@ struct QRows {
   std::vector<float> xsumf;   // float(xsum) * dx, for minima
 };
 
+
+// SSE2 (every x86-64 CPU), 4 lanes: one code for every variant, so the codes never depend on the ISA.
+void quantize_row(const float* __restrict row, int64_t K, int BS, int8_t* __restrict xq, float* __restrict dx, int32_t* __restrict xsum,
+                  float* __restrict xsumf) {
+  const __m128 sign = _mm_set1_ps(-0.0f), hi = _mm_set1_ps(127.0f), lo = _mm_set1_ps(-127.0f), big = _mm_set1_ps(12582912.0f);
+  for (int64_t k0 = 0; k0 < K; k0 += XB) {
+    __m128 vmax = _mm_setzero_ps();  // max is exact in any order
+    for (int i = 0; i < XB; i += 4) vmax = _mm_max_ps(vmax, _mm_andnot_ps(sign, _mm_loadu_ps(row + k0 + i)));
+    float lanes[4];
+    _mm_storeu_ps(lanes, vmax);
+    const float amax = std::max(std::max(lanes[0], lanes[1]), std::max(lanes[2], lanes[3]));
+    const float d = amax / 127.0f;
+    const __m128 id = _mm_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    for (int i = 0; i < XB; i += 16) {
+      __m128i q[4];
+      for (int j = 0; j < 4; ++j) {
+        const __m128 v = _mm_min_ps(hi, _mm_max_ps(lo, _mm_mul_ps(_mm_loadu_ps(row + k0 + i + 4 * j), id)));
+        // Adding and removing 1.5 * 2^23 rounds to nearest, ties to even; the result is integral.
+        q[j] = _mm_cvttps_epi32(_mm_sub_ps(_mm_add_ps(v, big), big));
+      }
+      const __m128i packed = _mm_packs_epi16(_mm_packs_epi32(q[0], q[1]), _mm_packs_epi32(q[2], q[3]));
+      _mm_storeu_si128((__m128i*)(xq + k0 + i), packed);
+    }
+    for (int64_t b = k0 / BS; b < (k0 + XB) / BS; ++b) dx[b] = d;
+  }
+  for (int64_t b = 0; b < K / BS; ++b) {
+    int32_t s = 0;
+    for (int i = 0; i < BS; ++i) s += xq[b * BS + i];
+    xsum[b] = s;
+    xsumf[b] = float(s) * dx[b];
+  }
+}
+
 // Scalar and shared by every variant: the per-row quantization is part of the result's definition.
 QRows quantize_rows(const float* x, int64_t M, int64_t K, int BS) {
   const int64_t nb = K / BS;
   QRows q{std::vector<int8_t>(M * K), std::vector<float>(M * nb), std::vector<int32_t>(M * nb), std::vector<float>(M * nb)};
-  for (int64_t m = 0; m < M; ++m) {
-    const float* row = x + m * K;
-    for (int64_t k0 = 0; k0 < K; k0 += XB) {
-      float amax = 0.0f;
-      for (int i = 0; i < XB; ++i) amax = std::fmax(amax, std::fabs(row[k0 + i]));
-      const float d = amax / 127.0f;
-      const float id = d != 0.0f ? 1.0f / d : 0.0f;
-      for (int i = 0; i < XB; ++i) {
-        float v = std::nearbyint(row[k0 + i] * id);
-        v = std::fmin(127.0f, std::fmax(-127.0f, v));
-        q.xq[m * K + k0 + i] = int8_t(v);
-      }
-      for (int64_t b = k0 / BS; b < (k0 + XB) / BS; ++b) q.dx[m * nb + b] = d;
-    }
-    for (int64_t b = 0; b < nb; ++b) {
-      int32_t s = 0;
-      for (int i = 0; i < BS; ++i) s += q.xq[m * K + b * BS + i];
-      q.xsum[m * nb + b] = s;
-      q.xsumf[m * nb + b] = float(s) * q.dx[m * nb + b];
-    }
-  }
+  // Raw pointers: int8 stores may alias anything, so through the vectors every store would reload them.
+  int8_t* __restrict xq = q.xq.data();
+  float* __restrict dx = q.dx.data();
+  int32_t* __restrict xsum = q.xsum.data();
+  float* __restrict xsumf = q.xsumf.data();
+  // Rows are independent: threads split them, and each row's codes are the same either way.
+  at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t m = begin; m < end; ++m) quantize_row(x + m * K, K, BS, xq + m * K, dx + m * nb, xsum + m * nb, xsumf + m * nb);
+  });
   return q;
 }
 
@@ -306,29 +328,60 @@ at::Tensor quant_rows(const at::Tensor& x, const at::Tensor& codes, const at::Te
   return out.to(x.scalar_type()).reshape(shape);
 }
 
+template <typename T>
+void dequantize_into(const uint8_t* c, const float* s, const float* mn, int32_t offset, int64_t block, int64_t G, int64_t K, T* out) {
+  const int64_t nb = K / block;
+  // Per group and block, the codes sit in block/4 cache lines that all 16 columns share; each
+  // column's values of the block are written as one contiguous run.
+  at::parallel_for(0, G, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g)
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* cb = c + (g * (K / 4) + b * (block / 4)) * 64;
+        for (int j = 0; j < COLS; ++j) {
+          const int64_t i = (g * nb + b) * COLS + j;
+          const float sc = s[i], m = mn ? mn[i] : 0.0f;
+          T* row = out + (g * COLS + j) * K + b * block;
+          for (int64_t k4 = 0; k4 < block / 4; ++k4)
+            for (int t = 0; t < 4; ++t) {
+              const float v = float(int32_t(cb[k4 * 64 + j * 4 + t]) - offset) * sc;
+              row[k4 * 4 + t] = T(v - m);  // without minima m = 0, and v - 0 is v bit for bit (-0 too)
+            }
+        }
+      }
+  });
+}
+
 // The weights as a dense [N, K] matrix of `dtype` (prompt chunks multiply it with a GEMM).
 at::Tensor quant_dequantize(const at::Tensor& codes, const at::Tensor& scale, const c10::optional<at::Tensor>& minv, int64_t offset, int64_t block,
                             int64_t out_features, at::ScalarType dtype) {
   const int64_t K = codes.size(1) * 4;
   check_packed(codes, scale, minv, block, K);
-  const int64_t G = codes.size(0), nb = K / block;
-  at::Tensor dense = at::empty({G * COLS, K}, codes.options().dtype(at::kFloat));  // [NP, K]
-  const uint8_t* c = codes.data_ptr<uint8_t>();
-  const float* s = scale.data_ptr<float>();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kBFloat16, "quant_dequantize: float32 or bfloat16 only");
+  const int64_t G = codes.size(0);
+  at::Tensor dense = at::empty({G * COLS, K}, codes.options().dtype(dtype));  // [NP, K]
   const float* mn = minv.has_value() && minv->defined() ? minv->data_ptr<float>() : nullptr;
-  float* d = dense.data_ptr<float>();
-  at::parallel_for(0, G, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; ++g)
-      for (int j = 0; j < COLS; ++j) {
-        float* row = d + (g * COLS + j) * K;
-        for (int64_t k = 0; k < K; ++k) {
-          const int64_t i = (g * nb + k / block) * COLS + j;
-          const float v = float(int32_t(c[(g * (K / 4) + k / 4) * 64 + j * 4 + k % 4]) - offset) * s[i];
-          row[k] = mn ? v - mn[i] : v;
-        }
-      }
+  if (dtype == at::kFloat)
+    dequantize_into(codes.data_ptr<uint8_t>(), scale.data_ptr<float>(), mn, int32_t(offset), block, G, K, dense.data_ptr<float>());
+  else
+    dequantize_into(codes.data_ptr<uint8_t>(), scale.data_ptr<float>(), mn, int32_t(offset), block, G, K, dense.data_ptr<c10::BFloat16>());
+  return dense.narrow(0, 0, out_features);
+}
+
+// x [..., K] replaced by the values of its input codes (the kernel's quantization), in x's dtype:
+// wide passes multiply these, so a prompt computes what its tokens' steps compute, up to rounding.
+at::Tensor quant_inputs(const at::Tensor& x) {
+  TORCH_CHECK(x.device().is_cpu() && x.size(-1) % XB == 0, "quant_inputs: CPU input whose size is a multiple of 32");
+  const int64_t K = x.size(-1);
+  const at::Tensor x2 = x.reshape({-1, K}).to(at::kFloat).contiguous();  // [M, K]
+  const int64_t M = x2.size(0);
+  const QRows rows = quantize_rows(x2.data_ptr<float>(), M, K, XB);
+  at::Tensor out = at::empty({M, K}, x2.options());  // [M, K]
+  float* o = out.data_ptr<float>();
+  at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t m = begin; m < end; ++m)
+      for (int64_t k = 0; k < K; ++k) o[m * K + k] = float(rows.xq[m * K + k]) * rows.dx[m * (K / XB) + k / XB];
   });
-  return dense.narrow(0, 0, out_features).to(dtype);
+  return out.to(x.scalar_type()).reshape(x.sizes());
 }
 
 std::vector<int64_t> quant_variants() {
@@ -345,5 +398,7 @@ TORCH_LIBRARY_FRAGMENT(guidecode, m) {
   m.impl("quant_rows", c10::DispatchKey::CPU, TORCH_FN(quant_rows));
   m.def("quant_dequantize(Tensor codes, Tensor scale, Tensor? minv, int offset, int block, int out_features, ScalarType dtype) -> Tensor");
   m.impl("quant_dequantize", c10::DispatchKey::CPU, TORCH_FN(quant_dequantize));
+  m.def("quant_inputs(Tensor x) -> Tensor");
+  m.impl("quant_inputs", c10::DispatchKey::CPU, TORCH_FN(quant_inputs));
   m.def("quant_rows_variants() -> int[]", &quant_variants);
 }

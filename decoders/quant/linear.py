@@ -53,12 +53,8 @@ def pack(codes: BlockCodes) -> dict[str, torch.Tensor]:
 
 def quantized_inputs(x: torch.Tensor) -> torch.Tensor:
     """x [..., K] rounded to the kernel's input codes (per block of 32: scale max|x| / 127, codes
-    round(x / scale) with ties to even), returned as their values in x's dtype."""
-    blocks = x.float().unflatten(-1, (-1, 32))  # [..., K/32, 32]
-    scale = blocks.abs().amax(dim=-1, keepdim=True) / 127  # [..., K/32, 1]
-    inverse = torch.where(scale != 0, 1 / scale, torch.zeros_like(scale))
-    codes = torch.round(blocks * inverse).clamp(-127, 127)
-    return (codes * scale).flatten(-2).to(x.dtype)
+    round(x / scale), ties to even), as their values in x's dtype; the kernel's own rounding code."""
+    return torch.ops.guidecode.quant_inputs(x)
 
 
 class QuantLinear(torch.nn.Module):

@@ -106,3 +106,13 @@ def test_a_layer_cut_to_its_first_columns_computes_those_columns(kernels):
     q = layer(codes, kernels[-1], torch.randn(70))
     x = torch.randn(2, 64)
     assert torch.equal(q.first_columns(20)(x), q(x)[:, :20])
+
+
+def test_inputs_are_quantized_by_the_q8_0_rule(kernels):
+    x = torch.randn(5, 256) * torch.logspace(-3, 3, 256)  # blocks of very different sizes
+    x[1, :32] = 0  # an all-zero block
+    blocks_ = x.reshape(5, 8, 32)
+    scale = blocks_.abs().amax(-1, keepdim=True) / 127
+    inverse = torch.where(scale != 0, 1 / scale, torch.zeros_like(scale))
+    expected = (torch.round(blocks_ * inverse).clamp(-127, 127) * scale).reshape(5, 256)  # round: ties to even
+    assert torch.equal(quantized_inputs(x), expected)
