@@ -23,7 +23,7 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
     """Raises SettingsError for a bad combination (e.g. --samples 5 with a deterministic decoder)."""
     return EvalSettings(
         dataset=args.dataset, decoder=args.decoder, samples=args.samples, limit=args.limit, model=args.model,
-        dtype=args.dtype, device=args.device, max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
+        dtype=args.dtype, device=args.device, weights=args.weights, max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
         seed=args.seed, beam_width=args.beam_width,
         threshold=args.threshold, top_k=args.top_k, lookahead=args.lookahead, scoring=args.scoring, alpha=args.alpha, rollouts=args.rollouts, timeout_s=args.timeout, out=args.out,
         shard=args.shard,
@@ -52,6 +52,7 @@ def add_eval_parser(commands) -> None:
     p.add_argument("--model", default=embedded.DEFAULT_MODEL, help="as for complete (default: %(default)s)")
     p.add_argument("--dtype", default="auto")
     p.add_argument("--device", default="auto")
+    p.add_argument("--weights", choices=("auto", "quantized", "dense"), default="auto", help="as for complete (default: %(default)s)")
     p.add_argument("--max-tokens", type=positive_int, default=512, help="most tokens per completion (default: %(default)s)")
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default: %(default)s)")
     p.add_argument("--top-p", type=float, default=0.95, help="sampling top-p (default: %(default)s)")

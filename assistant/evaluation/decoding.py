@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..assistant import Assistant
     from .settings import EvalSettings
 
-MODEL_SETTINGS = ("model", "dtype", "device", "max_tokens")
+MODEL_SETTINGS = ("model", "dtype", "device", "weights", "max_tokens")
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,8 @@ class AssistantDecoder:
             speculation = "off (beams are not speculated)"
         else:
             speculation = "on (lossless)" if self.assistant.speculating else self.assistant.speculation_note or "off"
-        described = {"model": loaded.name, "dtype": dtype_name(loaded.dtype), "device": loaded.device.type, "speculation": speculation}
+        weights = loaded.quantized.describe() if loaded.quantized else "dense"
+        described = {"model": loaded.name, "dtype": dtype_name(loaded.dtype), "device": loaded.device.type, "weights": weights, "speculation": speculation}
         if config.rerank.enabled:  # the threshold actually used, learned or given
             described["threshold"] = config.rerank.threshold if config.rerank.threshold is not None else self.assistant.learned_threshold()
         return described
@@ -160,7 +161,7 @@ def _load_assistant(settings: "EvalSettings", progress: Progress, **decoding) ->
     from ..config import AssistantConfig, MonitorConfig
 
     config = AssistantConfig(
-        model=settings.model, dtype=settings.dtype, device=settings.device, max_new_tokens=settings.max_tokens,
+        model=settings.model, dtype=settings.dtype, device=settings.device, weights=settings.weights, max_new_tokens=settings.max_tokens,
         monitors=MonitorConfig(enabled=()), **decoding,
     )
     assistant = Assistant.load(config, progress)

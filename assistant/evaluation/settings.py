@@ -29,6 +29,7 @@ class EvalSettings:
     model: str = DEFAULT_MODEL
     dtype: str = "auto"
     device: str = "auto"
+    weights: str = "auto"  # auto, quantized or dense (assistant/quantize.py)
     max_tokens: int = 512
     temperature: float = 0.8  # sampling only
     top_p: float = 0.95  # sampling only
