@@ -14,6 +14,7 @@ from . import embedded
 from .cli_args import Parser, UsageError, positive_int, read_source
 from .config import LANGUAGE_SERVERS, AssistantConfig, MonitorConfig
 from .progress import Progress
+from .quantize import WEIGHTS
 
 
 def add_parser(commands) -> None:
@@ -58,6 +59,10 @@ def add_parser(commands) -> None:
     speed.add_argument("--model", default=embedded.DEFAULT_MODEL)
     speed.add_argument("--draft-model", help="a smaller model with the same tokenizer (adds assisted generation and our draft-model drafter)")
     speed.add_argument("--dtype", default="auto")
+    speed.add_argument(
+        "--weights", choices=WEIGHTS, default="auto",
+        help="what our model (and draft) run from; transformers' copies always run dense (default: %(default)s: quantized for GGUF models on a CPU)",
+    )
     speed.add_argument("--limit", type=positive_int, help="only the first N prompts of each file")
     speed.add_argument("--repeat", type=positive_int, default=1, help="timed repetitions per method and prompt; the median is reported")
     speed.add_argument("--json", action="store_true")
@@ -142,13 +147,13 @@ def _bench_speed(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError(str(error)) from None
     progress = Progress.to_stderr()
 
-    def load(spec: str | None):
-        return load_model(spec, args.dtype, "cpu", False, progress) if spec else None
+    def load(spec: str | None, weights: str):
+        return load_model(spec, args.dtype, "cpu", False, progress, weights=weights) if spec else None
 
     # The stock copies load first and separately: our engine changes the model it runs, and
-    # transformers' methods must time the model transformers users have.
-    stock_target, stock_draft = load(args.model), load(args.draft_model)
-    models = speed.Models(load(args.model), stock_target, load(args.draft_model), stock_draft)
+    # transformers' methods must time the model transformers users have, so dense whatever ours run.
+    stock_target, stock_draft = load(args.model, "dense"), load(args.draft_model, "dense")
+    models = speed.Models(load(args.model, args.weights), stock_target, load(args.draft_model, args.weights), stock_draft)
     peer = llama_cpp_peer.plan(args.model)
     err.print(peer.note, style="dim", markup=False, highlight=False, soft_wrap=True)
     result = speed.benchmark(models, files, args.limit, args.repeat, progress=lambda line: err.print(line, style="dim"), peer=peer)

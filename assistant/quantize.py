@@ -22,13 +22,13 @@ import torch
 
 from decoders import row_kernel
 from decoders.quant import blocks
-from decoders.quant.linear import QuantKernel, QuantLinear, pack
+from decoders.quant.linear import PARTS, QuantKernel, QuantLinear, form, pack
 
 from .errors import GuidecodeError
 from .progress import Progress
 
 WEIGHTS = ("auto", "quantized", "dense")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 log = logging.getLogger("guidecode")
 
 
@@ -72,9 +72,9 @@ def quantize_model(model: torch.nn.Module, gguf: Path | None, cache: Path | None
     for name in names:
         linear: torch.nn.Linear = model.get_submodule(name)
         meta = layers[name]
-        packed = {part: tensors[f"{name}.{part}"] for part in ("codes", "scale", "minv") if f"{name}.{part}" in tensors}
+        packed = {part: tensors[f"{name}.{part}"] for part in PARTS if f"{name}.{part}" in tensors}
         bias = None if linear.bias is None else linear.bias.detach().clone()
-        _replace(model, name, QuantLinear(packed, meta["offset"], meta["block"], linear.out_features, bias, kernel, meta["exact"]))
+        _replace(model, name, QuantLinear(packed, tuple(meta["form"]), linear.out_features, bias, kernel, meta["exact"]))
     quantized = [m for m in model.modules() if isinstance(m, QuantLinear)]
     return QuantSummary(len(quantized), sum(m.exact for m in quantized), sum(m.weight_bytes for m in quantized))
 
@@ -93,7 +93,7 @@ def _pack_all(model: torch.nn.Module, names: list[str], gguf: Path | None) -> tu
         codes = (source.codes(name, weight) if source is not None else None) or blocks.from_dense(weight)
         for part, value in pack(codes).items():
             tensors[f"{name}.{part}"] = value
-        layers[name] = {"offset": codes.offset, "block": codes.block, "exact": codes.exact}
+        layers[name] = {"form": list(form(codes)), "exact": codes.exact}
     return tensors, layers
 
 

@@ -7,7 +7,8 @@ What runs on what:
   loaded before our engine exists, and `benchmark` checks it is still stock before timing
   (hf_baselines.alterations).
 - our methods (no speculation, each drafter, and the adaptive drafter the product uses) run on the
-  model as guidecode's Engine prepares it (its own attention and linear layers).
+  model as guidecode's Engine prepares it (its own attention and linear layers), from quantized
+  or dense weights as `--weights` picks (the stock copies are always dense: transformers' own).
 - llama.cpp, the peer users pick (llama_cpp_peer.py, optional): greedy and prompt lookup on the
   GGUF file the model was loaded from, when llama-cpp-python is installed and the model is a GGUF.
 Every method gets the same prompt token ids and stops at the same EOS ids and token budget.
@@ -22,7 +23,10 @@ Two claims, reported apart (speed_summary.py):
 Per workload: median tok/s, median over prompts of each method's speed ratio to transformers
 greedy (and to llama.cpp greedy when it ran), drafted tokens accepted per forward pass. Timings
 are wall clock of one decoding call, prompt processing included, after one untimed warm-up per
-method; with --repeat R each figure is the median of R.
+method; with --repeat R each figure is the median of R. Ours and llama.cpp also time the prompt
+apart, which gives their decoding speed alone; for the plain methods that speed times the bytes of
+weights a pass reads is set against the machine's read bandwidth, measured once per run
+(weight_bytes.py).
 """
 
 from __future__ import annotations
@@ -33,10 +37,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from . import llama_cpp_peer
+from . import llama_cpp_peer, weight_bytes
 from .environment import describe
 from .hf_baselines import alterations, hf_assisted, hf_greedy, hf_prompt_lookup
-from .speed_summary import BASELINE, OURS_PLAIN, Decoded, Family, MethodSummary, Run, lossless, summarize
+from .speed_summary import BASELINE, OURS_PLAIN, PEER_BASELINE, Decoded, Family, MethodSummary, Run, lossless, summarize
 from .workloads import SHIPPED, Prompt, load_prompts
 
 if TYPE_CHECKING:
@@ -83,8 +87,10 @@ def _ours(engine, tokenizer, eos: frozenset[int], drafter_factory) -> Decode:
 
     def timed(ids: list[int], budget: int) -> Decoded:
         start = time.perf_counter()  # prefill inside the clock, as transformers' generate includes its own
-        result = generate(engine, engine.prefill(ids), tokenizer, stop=StopRules(budget, eos), drafter=drafter)
-        return Decoded(result.tokens, time.perf_counter() - start, result.forward_passes, result.accepted)
+        session = engine.prefill(ids)
+        prefilled = time.perf_counter()  # the prompt's logits are there: the first token costs no pass more
+        result = generate(engine, session, tokenizer, stop=StopRules(budget, eos), drafter=drafter)
+        return Decoded(result.tokens, time.perf_counter() - start, result.forward_passes, result.accepted, prefilled - start)
 
     return timed
 
@@ -137,7 +143,17 @@ def check_stock(models: Models) -> None:
             raise BaselineAltered(f"the stock copy of {copy.name} was changed: {'; '.join(found)}")
 
 
-def run_workload(name: str, prompts: list[Prompt], methods: list[Method], tokenizer, repeat: int, progress) -> WorkloadResult:
+def run_workload(
+    name: str,
+    prompts: list[Prompt],
+    methods: list[Method],
+    tokenizer,
+    repeat: int,
+    progress,
+    bytes_per_pass: dict[str, int | None] | None = None,
+    bandwidth: float | None = None,
+) -> WorkloadResult:
+    """bytes_per_pass and bandwidth: as speed_summary.summarize takes them."""
     result = WorkloadResult(name)
     for prompt in prompts:
         ids = tokenizer(prompt.prompt)["input_ids"]
@@ -147,7 +163,7 @@ def run_workload(name: str, prompts: list[Prompt], methods: list[Method], tokeni
             run = Run(method.name, prompt.id, _with_seconds(trials, seconds), len(ids))
             result.runs.append(run)
             progress(f"{name} {prompt.id}: {method.name} {run.tokens_per_second:.1f} tok/s")
-    result.methods = summarize(result.runs, {m.name: m.family for m in methods})
+    result.methods = summarize(result.runs, {m.name: m.family for m in methods}, bytes_per_pass, bandwidth)
     return result
 
 
@@ -188,19 +204,26 @@ def benchmark(
     repeat: int = 1,
     progress: Callable[[str], None] = lambda _: None,
     peer: llama_cpp_peer.PeerPlan = llama_cpp_peer.PeerPlan(None, "llama.cpp rows not asked for"),
+    bandwidth_gib: float = 1.0,
 ) -> dict:
+    """bandwidth_gib: the size of the read that measures memory bandwidth (weight_bytes.read_bandwidth)."""
     workloads = [(name, load_prompts(path)[:limit] if limit else load_prompts(path)) for name, path in files]
     tokenizer, eos = models.target.tokenizer, eos_ids(models.target.tokenizer)
     context = max((len(tokenizer(p.prompt)["input_ids"]) + _budget(p) for _, prompts in workloads for p in prompts), default=0)
+    per_token = weights_per_token(models, peer)  # before our engines exist: the layers as loaded
     methods = transformers_methods(models, eos) + _peer_methods(peer, context, eos) + our_methods(models, eos)
     warm = tokenizer("def warm_up():\n")["input_ids"]
     for method in methods:  # one untimed run each: kernel set-up is not decoding speed
         method.decode(warm, 8)
     check_stock(models)  # after our engines have run once: a change made on first use shows too
-    results = [run_workload(name, prompts, methods, tokenizer, repeat, progress) for name, prompts in workloads]
+    # Once, before the workloads and with no decoding running beside it: the same machine state for every row.
+    bandwidth = round(weight_bytes.read_bandwidth(bandwidth_gib), 1)
+    plain = {BASELINE: per_token["transformers"], OURS_PLAIN: per_token["ours"], PEER_BASELINE: per_token["llama.cpp"]}
+    results = [run_workload(name, prompts, methods, tokenizer, repeat, progress, plain, bandwidth) for name, prompts in workloads]
     check_stock(models)
+    setup = _setup(models, files, workloads, repeat, peer)
     return {
-        "setup": _setup(models, files, workloads, repeat, peer),
+        "setup": {**setup, "read_bandwidth_gb_per_s": bandwidth, "weight_bytes_per_token": per_token},
         "lossless": lossless([m for r in results for m in r.methods]),
         "workloads": [
             {"workload": r.workload, "methods": [asdict(m) for m in r.methods], "runs": [_run_json(run) for run in r.runs]} for r in results
@@ -214,16 +237,40 @@ def _peer_methods(peer: llama_cpp_peer.PeerPlan, context: int, eos: frozenset[in
     return [Method(name, "llama.cpp", decode) for name, decode in llama_cpp_peer.methods(peer.gguf, context, eos).items()]
 
 
+def weights_per_token(models: Models, peer: llama_cpp_peer.PeerPlan) -> dict[str, int | None]:
+    """Bytes of weights one decoding pass reads, per runtime (weight_bytes.py); llama.cpp's from its
+    GGUF file, None when its rows do not run."""
+    out = {
+        "ours": weight_bytes.streamed_bytes(models.target.model),
+        "transformers": weight_bytes.streamed_bytes(models.stock_target.model),
+        "llama.cpp": weight_bytes.gguf_streamed_bytes(peer.gguf) if peer.gguf is not None else None,
+    }
+    if models.draft is not None and models.stock_draft is not None:
+        out["ours draft"] = weight_bytes.streamed_bytes(models.draft.model)
+        out["transformers draft"] = weight_bytes.streamed_bytes(models.stock_draft.model)
+    return out
+
+
+def _dtype(loaded: LoadedModel) -> str:
+    return str(loaded.dtype).removeprefix("torch.")
+
+
+def weights_note(loaded: LoadedModel) -> str:
+    """What our model's linear layers run from."""
+    return loaded.quantized.describe() if loaded.quantized is not None else f"dense {_dtype(loaded)}"
+
+
 def _setup(models: Models, files, workloads, repeat: int, peer: llama_cpp_peer.PeerPlan) -> dict:
     target, draft = models.target, models.draft
     return {
         "model": target.name,
         "draft_model": draft.name if draft is not None else None,
-        "dtype": str(target.dtype).removeprefix("torch."),
+        "dtype": _dtype(target),
+        "weights": weights_note(target),
         "device": str(target.device),
         "repetitions": repeat,
         "timing": "wall clock of one greedy decoding call, prompt processing included; median of the repetitions",
-        "baselines": "transformers on a separately loaded, untouched copy of the model",
+        "baselines": "transformers on a separately loaded, untouched copy of the model (dense weights)",
         "peer": peer.note,
         "machine": describe(),
         "workloads": {name: {"file": str(path), "prompts": len(p)} for (name, path), (_, p) in zip(files, workloads)},

@@ -6,17 +6,23 @@ Agreement is counted against two references, kept apart because they answer diff
 - "= transformers greedy" against stock transformers on an untouched model: fidelity, how far our
   numerics (and llama.cpp's) land from the library users compare with. Reported as it is.
 Where tokens differ, the index of the first differing token says how early the paths part.
+
+For the plain methods (one forward pass per token), the bytes of weights a pass reads times the
+decoding speed gives the rate the method reads weights at, and its share of the measured read
+bandwidth says how close decoding comes to what memory allows (weight_bytes.py).
 """
 
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 BASELINE = "transformers greedy"
 OURS_PLAIN = "ours, no speculation"
 PEER_BASELINE = "llama.cpp greedy"
+# One forward pass per token, so tokens per second are passes per second: bytes per token hold.
+PLAIN = (BASELINE, OURS_PLAIN, PEER_BASELINE)
 
 Family = Literal["ours", "transformers", "llama.cpp"]
 
@@ -29,7 +35,7 @@ class Decoded:
     seconds: float  # prompt processing included
     forward_passes: int | None = None  # ours only
     accepted: int | None = None  # drafted tokens kept, ours only
-    prompt_seconds: float | None = None  # until the first token, where measured (llama.cpp)
+    prompt_seconds: float | None = None  # until the first token, where measured (llama.cpp, ours)
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,9 @@ class MethodSummary:
     same_as_transformers: Agreement  # fidelity
     prompt_tokens_per_second: float | None = None  # medians, where the phases were timed apart
     decode_tokens_per_second: float | None = None
+    weight_bytes_per_token: int | None = None  # weights one pass reads; plain methods only
+    decode_gb_per_s: float | None = None  # weight_bytes_per_token x decode tok/s / 1e9
+    bandwidth_share: float | None = None  # decode_gb_per_s over the machine's measured read bandwidth
 
 
 def first_difference(a: list[int], b: list[int]) -> int | None:
@@ -112,10 +121,24 @@ def median_ratio(mine: list[Run], reference: dict[str, Run]) -> float | None:
     return statistics.median(ratios) if ratios else 0.0
 
 
-def summarize(runs: list[Run], families: dict[str, Family]) -> list[MethodSummary]:
-    """One summary per method, in the order of `families` (method name -> who implements it)."""
-    by_prompt = {name: {r.prompt: r for r in runs if r.method == name} for name in (BASELINE, OURS_PLAIN, PEER_BASELINE)}
-    return [_summary(method, family, [r for r in runs if r.method == method], by_prompt) for method, family in families.items()]
+def summarize(
+    runs: list[Run], families: dict[str, Family], weight_bytes: dict[str, int | None] | None = None, bandwidth: float | None = None
+) -> list[MethodSummary]:
+    """One summary per method, in the order of `families` (method name -> who implements it).
+    weight_bytes: bytes of weights per forward pass by method name (used for PLAIN methods only);
+    bandwidth: the machine's measured read bandwidth in GB/s."""
+    by_prompt = {name: {r.prompt: r for r in runs if r.method == name} for name in PLAIN}
+    summaries = [_summary(method, family, [r for r in runs if r.method == method], by_prompt) for method, family in families.items()]
+    return [_with_bytes(s, (weight_bytes or {}).get(s.method), bandwidth) for s in summaries]
+
+
+def _with_bytes(summary: MethodSummary, per_token: int | None, bandwidth: float | None) -> MethodSummary:
+    if summary.method not in PLAIN or per_token is None:
+        return summary  # a speculative method's tokens per second are not passes per second
+    rate = summary.decode_tokens_per_second
+    gb_per_s = per_token * rate / 1e9 if rate is not None else None  # None where decoding was not timed apart
+    share = gb_per_s / bandwidth if gb_per_s is not None and bandwidth else None
+    return replace(summary, weight_bytes_per_token=per_token, decode_gb_per_s=gb_per_s, bandwidth_share=share)
 
 
 def _summary(method: str, family: Family, mine: list[Run], by_prompt: dict[str, dict[str, Run]]) -> MethodSummary:
@@ -193,6 +216,7 @@ def _title(setup: dict) -> str:
     return (
         f"{setup['model']} ({setup['dtype']}, {setup['device']})"
         + (f", draft {setup['draft_model']}" if setup["draft_model"] else "")
+        + (f"; ours on {setup['weights']}" if setup.get("weights") else "")  # results before --weights lack it
         + f"; {machine['cpu']}, {machine['cores']} cores; torch {machine['torch']}, transformers {machine['transformers']}; "
         + f"{setup['timing']}, {setup['repetitions']} repetition(s)"
     )
@@ -205,14 +229,28 @@ def _caption(result: dict) -> str:
         "≠ at i: index of the first differing token, per differing prompt.",
         result["setup"]["peer"],
     ]
+    bandwidth = result["setup"].get("read_bandwidth_gb_per_s")
     for workload in result["workloads"]:
         for m in workload["methods"]:
-            if m["prompt_tokens_per_second"] is not None:
+            where = f"{m['method']}, {workload['workload']}"
+            if m.get("prompt_tokens_per_second") is not None:
                 lines.append(
-                    f"{m['method']}, {workload['workload']}: prompt {m['prompt_tokens_per_second']:.1f} tok/s, "
+                    f"{where}: prompt {m['prompt_tokens_per_second']:.1f} tok/s, "
                     f"decoding {m['decode_tokens_per_second']:.1f} tok/s (medians; decoding = tokens after the first)"
                 )
+            if m.get("weight_bytes_per_token") is not None:
+                lines.append(f"{where}: {_bytes_line(m, bandwidth)}")
     return "\n".join(lines)
+
+
+def _bytes_line(m: dict, bandwidth: float | None) -> str:
+    line = f"{m['weight_bytes_per_token'] / 1e9:.2f} GB of weights per token"
+    if m.get("decode_gb_per_s") is None:
+        return line + " (decoding not timed apart from the prompt)"
+    line += f", decoding {m['decode_tokens_per_second']:.1f} tok/s = {m['decode_gb_per_s']:.1f} GB/s"
+    if m.get("bandwidth_share") is not None and bandwidth:
+        line += f" ({m['bandwidth_share']:.0%} of the {bandwidth:.1f} GB/s measured read bandwidth)"
+    return line
 
 
 def _lossless_cell(m: dict):

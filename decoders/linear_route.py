@@ -133,5 +133,5 @@ def _distinct_shapes(model: torch.nn.Module) -> list[torch.nn.Module]:
         if isinstance(m, torch.nn.Linear) and "_guidecode_route" in m.__dict__:
             seen.setdefault((m.in_features, min(m.out_features, CHECKED_OUTPUTS), m.bias is not None, m.weight.dtype), m)
         elif isinstance(m, QuantLinear):
-            seen.setdefault((m.in_features, min(m.out_features, CHECKED_OUTPUTS), m.bias is not None, m.block, m.minv is not None), m)
+            seen.setdefault((m.in_features, min(m.out_features, CHECKED_OUTPUTS), m.bias is not None, m.form, m.mins is not None), m)
     return list(seen.values())

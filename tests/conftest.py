@@ -64,6 +64,14 @@ def real_model():
 
 
 @pytest.fixture(scope="session")
+def dense_real_model():
+    """The embedded 0.5B with dense (dequantized, bf16) weights, as `--weights dense` runs it."""
+    from assistant.loading import load_model
+
+    return load_model("0.5b", weights="dense")
+
+
+@pytest.fixture(scope="session")
 def exact_real_model(real_model):
     """The embedded model in a dtype where speculation is exact, for the tests of speculation: the
     default dtype where its engine verifies bit for bit, else bf16 (where a default other than

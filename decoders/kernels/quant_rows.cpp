@@ -1,12 +1,17 @@
 // Decoding-size linear layers from quantized weights, whose rows do not depend on how many rows
 // run together and whose bits do not depend on the CPU.
 //
-// Weights (decoders/quantized.py packs them from a GGUF file's blocks or from dense weights):
-//   value(n, k) = scale[n, b] * (code[n, k] - offset) - minv[n, b],   b = k / BS
-// with 8-bit unsigned codes, one float32 scale (and, for k-quants, one float32 minimum) per block of
-// BS (16 or 32) inputs. Stored by groups of 16 output columns so that one 64-byte load holds four
-// consecutive inputs of 16 columns:
-//   codes [G, K/4, 16, 4] uint8, scale and minv [G, K/BS, 16] float32, G = ceil(N / 16).
+// Weights (decoders/quant/linear.py packs them from a GGUF file's blocks or from dense weights):
+//   value(n, k) = scale[n, b] * (code[n, k] - offset) - minv[n, b],   b = k / BS (BS = 16 or 32)
+//   scale[n, b] = float(d[n, b / S]) * float(sub[n, b]),  minv[n, b] = float(dmin[n, b / S]) * float(mins[n, b])
+// with unsigned codes of 4, 5, 6 or 8 bits, float16 d and dmin per super-block of S blocks and int8
+// sub-scales per block (k-quants; sub = 1 and S = 1 for the plain formats; no minima for most). The
+// products are exact in float32 (an 11-bit by an 8-bit significand), so a block's scale is one
+// number however it is stored. The file's own bytes stay about the file's size:
+//   bits 8:  codes   [G, K/4, 64]  uint8, byte j*4+t of row (g, k4) = code of column 16g+j, input 4k4+t
+//   bits <8: nibbles [G, K/8, 64]  the low 4 bits of two such rows (k4 even: low nibble, odd: high)
+//            planes  [G, K/4, bits-4, 8]  bit 4+q of the 64 codes of row (g, k4), little-endian bits
+//   d, dmin  [G, K/BS/S, 16] float16;  sub, mins [G, K/BS, 16] int8;  G = ceil(N / 16)
 // Inputs are quantized per row like llama.cpp's Q8_0: per block of 32, dx = max|x| / 127 and
 // xq = round(x / dx) in [-127, 127] (the row's own values only).
 //
@@ -30,6 +35,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
 #include <torch/library.h>
 #include <immintrin.h>
 
@@ -37,6 +43,7 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -104,100 +111,137 @@ QRows quantize_rows(const float* x, int64_t M, int64_t K, int BS) {
   return q;
 }
 
-struct QProblem {
-  const uint8_t* codes;  // [G, K/4, 16, 4]
-  const float* scale;    // [G, nb, 16]
-  const float* minv;     // [G, nb, 16] or nullptr
+// The packed weights of one layer (see the header); absent parts are nullptr.
+struct QWeights {
+  int bits, block, per_super;
   int32_t offset;
-  int BS;
-  int64_t M, N, K;
+  const uint8_t* codes;    // bits 8
+  const uint8_t* nibbles;  // bits < 8
+  const uint8_t* planes;   // bits 5, 6
+  const c10::Half* d;
+  const int8_t* sub;
+  const c10::Half* dmin;
+  const int8_t* mins;
+  int64_t G, K;
+
+  int64_t blocks() const { return K / block; }
+  int64_t supers() const { return blocks() / per_super; }
+  int plane_count() const { return bits == 8 ? 0 : bits - 4; }
+};
+
+struct QProblem {
+  QWeights w;
+  int64_t M, N;  // N: padded to whole groups
   const QRows* rows;
-  float* y;  // [M, G * 16] float32 sums
+  float* y;  // [M, N] float32 sums
 };
 
-// One group's weights: codes [K/4, 16, 4], scale and minima [nb, 16].
-struct GroupView {
-  const uint8_t* w;
-  const float* sc;
-  const float* mn;  // nullptr without minima
-};
+// ---------------------------------------------------------------- scalar pieces (generic, avx2)
 
-inline GroupView group_view(const QProblem& p, int64_t g) {
-  const int64_t nb = p.K / p.BS;
-  return {p.codes + g * (p.K / 4) * 64, p.scale + g * nb * COLS, p.minv ? p.minv + g * nb * COLS : nullptr};
+// The 64 codes of row (g, k4).
+inline void unpack_step(const QWeights& w, int64_t g, int64_t k4, uint8_t* out) {
+  if (w.bits == 8) {
+    std::memcpy(out, w.codes + (g * (w.K / 4) + k4) * 64, 64);
+    return;
+  }
+  const uint8_t* nib = w.nibbles + (g * (w.K / 8) + k4 / 2) * 64;
+  const int shift = (k4 & 1) * 4;
+  for (int i = 0; i < 64; ++i) out[i] = (nib[i] >> shift) & 0x0F;
+  const int P = w.plane_count();
+  for (int q = 0; q < P; ++q) {
+    const uint8_t* plane = w.planes + ((g * (w.K / 4) + k4) * P + q) * 8;
+    for (int i = 0; i < 64; ++i) out[i] |= ((plane[i / 8] >> (i % 8)) & 1) << (4 + q);
+  }
+}
+
+inline float scale_at(const QWeights& w, int64_t g, int64_t b, int j) {
+  const float d = float(w.d[(g * w.supers() + b / w.per_super) * COLS + j]);
+  return w.sub ? d * float(w.sub[(g * w.blocks() + b) * COLS + j]) : d;
+}
+
+inline float min_at(const QWeights& w, int64_t g, int64_t b, int j) {
+  return float(w.dmin[(g * w.supers() + b / w.per_super) * COLS + j]) * float(w.mins[(g * w.blocks() + b) * COLS + j]);
 }
 
 // ---------------------------------------------------------------- generic
 
 template <int R>
 void qtile_generic(const QProblem& p, int64_t m0, int64_t g) {
-  const int64_t nb = p.K / p.BS;
-  const GroupView gv = group_view(p, g);
-  const uint8_t* w = gv.w;
-  const float *sc = gv.sc, *mn = gv.mn;
+  const QWeights& w = p.w;
+  const int64_t nb = w.blocks(), K = w.K;
   float acc[R][COLS] = {};
+  uint8_t codes[64];
   for (int64_t b = 0; b < nb; ++b) {
-    for (int r = 0; r < R; ++r) {
-      const int64_t m = m0 + r;
-      const int8_t* xq = p.rows->xq.data() + m * p.K;
-      for (int j = 0; j < COLS; ++j) {
-        int32_t isum = -p.offset * p.rows->xsum[m * nb + b];
-        for (int64_t k = b * p.BS; k < (b + 1) * p.BS; ++k) isum += int32_t(w[(k / 4) * 64 + j * 4 + k % 4]) * xq[k];
-        const float t = float(isum) * sc[b * COLS + j];
+    int32_t isum[R][COLS];
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < COLS; ++j) isum[r][j] = -w.offset * p.rows->xsum[(m0 + r) * nb + b];
+    for (int64_t k4 = b * w.block / 4; k4 < (b + 1) * w.block / 4; ++k4) {
+      unpack_step(w, g, k4, codes);
+      for (int r = 0; r < R; ++r) {
+        const int8_t* xq = p.rows->xq.data() + (m0 + r) * K + k4 * 4;
+        for (int j = 0; j < COLS; ++j)
+          for (int t = 0; t < 4; ++t) isum[r][j] += int32_t(codes[j * 4 + t]) * xq[t];
+      }
+    }
+    for (int j = 0; j < COLS; ++j) {
+      const float sc = scale_at(w, g, b, j);
+      const float mn = w.mins ? min_at(w, g, b, j) : 0.0f;
+      for (int r = 0; r < R; ++r) {
+        const int64_t m = m0 + r;
+        const float t = float(isum[r][j]) * sc;
         acc[r][j] = std::fma(t, p.rows->dx[m * nb + b], acc[r][j]);
-        if (mn) acc[r][j] = std::fma(-mn[b * COLS + j], p.rows->xsumf[m * nb + b], acc[r][j]);
+        if (w.mins) acc[r][j] = std::fma(-mn, p.rows->xsumf[m * nb + b], acc[r][j]);
       }
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < COLS; ++j) p.y[(m0 + r) * (p.N) + g * COLS + j] = acc[r][j];
+    for (int j = 0; j < COLS; ++j) p.y[(m0 + r) * p.N + g * COLS + j] = acc[r][j];
 }
 
 #define QUNROLL _Pragma("GCC unroll 16")
 
 // ---------------------------------------------------------------- avx2
 
-// Float steps of one block for 8 columns, as in the header.
-__attribute__((target("avx2,fma"))) inline __m256 qfloat8(__m256 acc, __m256i isum, const float* sc, const float* mn, float dx, float xsumf) {
-  const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(isum), _mm256_loadu_ps(sc));
-  acc = _mm256_fmadd_ps(t, _mm256_set1_ps(dx), acc);
-  if (mn) acc = _mm256_fmadd_ps(_mm256_xor_ps(_mm256_loadu_ps(mn), _mm256_set1_ps(-0.0f)), _mm256_set1_ps(xsumf), acc);
-  return acc;
+// scale (or minimum) of 8 columns: float(d) * float(sub), both exact conversions.
+__attribute__((target("avx2,fma,f16c"))) inline __m256 scales8(const c10::Half* d, const int8_t* sub) {
+  const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)d));
+  if (!sub) return dv;
+  return _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)sub))));
 }
 
 template <int R>
-__attribute__((target("avx2,fma"))) void qtile_avx2(const QProblem& p, int64_t m0, int64_t g) {
-  const int64_t nb = p.K / p.BS;
-  const GroupView gv = group_view(p, g);
-  const uint8_t* w = gv.w;
-  const float *sc = gv.sc, *mn = gv.mn;
+__attribute__((target("avx2,fma,f16c"))) void qtile_avx2(const QProblem& p, int64_t m0, int64_t g) {
+  const QWeights& w = p.w;
+  const int64_t nb = w.blocks(), S = w.supers();
   __m256 acc[R][2];
   QUNROLL for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  const int steps = p.BS / 4;
+  alignas(64) uint8_t codes[64];
   for (int64_t b = 0; b < nb; ++b) {
     // Pair sums per (row, quarter of 4 columns): lane 2c + h holds column c's inputs 2h, 2h+1.
     __m256i pair[R][4];
     QUNROLL for (int r = 0; r < R; ++r) QUNROLL for (int q = 0; q < 4; ++q) pair[r][q] = _mm256_setzero_si256();
-    for (int s = 0; s < steps; ++s) {
-      const int64_t k4 = b * steps + s;
-      const uint8_t* wp = w + k4 * 64;
+    for (int64_t k4 = b * w.block / 4; k4 < (b + 1) * w.block / 4; ++k4) {
+      unpack_step(w, g, k4, codes);
       __m256i w16[4];  // 4 columns x 4 inputs each, widened to 16 bits
-      QUNROLL for (int q = 0; q < 4; ++q) w16[q] = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(wp + 16 * q)));
+      QUNROLL for (int q = 0; q < 4; ++q) w16[q] = _mm256_cvtepu8_epi16(_mm_load_si128((const __m128i*)(codes + 16 * q)));
       QUNROLL for (int r = 0; r < R; ++r) {
-        const int8_t* xp = p.rows->xq.data() + (m0 + r) * p.K + k4 * 4;
+        const int8_t* xp = p.rows->xq.data() + (m0 + r) * w.K + k4 * 4;
         const __m256i x16 = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(*(const int32_t*)xp)));
         QUNROLL for (int q = 0; q < 4; ++q) pair[r][q] = _mm256_add_epi32(pair[r][q], _mm256_madd_epi16(w16[q], x16));
       }
     }
-    QUNROLL for (int r = 0; r < R; ++r) {
-      const int64_t m = m0 + r;
-      const __m256i corr = _mm256_set1_epi32(-p.offset * p.rows->xsum[m * nb + b]);
-      const float dx = p.rows->dx[m * nb + b], xs = p.rows->xsumf[m * nb + b];
-      QUNROLL for (int h = 0; h < 2; ++h) {
+    const int64_t sb = (g * S + b / w.per_super) * COLS, bb = (g * nb + b) * COLS;
+    QUNROLL for (int h = 0; h < 2; ++h) {
+      const __m256 sc = scales8(w.d + sb + 8 * h, w.sub ? w.sub + bb + 8 * h : nullptr);
+      const __m256 mn = w.mins ? _mm256_xor_ps(scales8(w.dmin + sb + 8 * h, w.mins + bb + 8 * h), _mm256_set1_ps(-0.0f)) : _mm256_setzero_ps();
+      QUNROLL for (int r = 0; r < R; ++r) {
+        const int64_t m = m0 + r;
         // hadd gives columns [0 1 4 5 | 2 3 6 7] of this half; the permute puts them in order.
         __m256i sums = _mm256_hadd_epi32(pair[r][2 * h], pair[r][2 * h + 1]);
-        sums = _mm256_add_epi32(_mm256_permute4x64_epi64(sums, 0xD8), corr);
-        acc[r][h] = qfloat8(acc[r][h], sums, sc + b * COLS + 8 * h, mn ? mn + b * COLS + 8 * h : nullptr, dx, xs);
+        sums = _mm256_add_epi32(_mm256_permute4x64_epi64(sums, 0xD8), _mm256_set1_epi32(-w.offset * p.rows->xsum[m * nb + b]));
+        const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(sums), sc);
+        acc[r][h] = _mm256_fmadd_ps(t, _mm256_set1_ps(p.rows->dx[m * nb + b]), acc[r][h]);
+        if (w.mins) acc[r][h] = _mm256_fmadd_ps(mn, _mm256_set1_ps(p.rows->xsumf[m * nb + b]), acc[r][h]);
       }
     }
   }
@@ -206,65 +250,116 @@ __attribute__((target("avx2,fma"))) void qtile_avx2(const QProblem& p, int64_t m
 
 // ---------------------------------------------------------------- avx512 vnni
 
-template <int R>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void qtile_avx512vnni(const QProblem& p, int64_t m0, int64_t g) {
-  const int64_t nb = p.K / p.BS;
-  const GroupView gv = group_view(p, g);
-  const uint8_t* w = gv.w;
-  const float *sc = gv.sc, *mn = gv.mn;
-  __m512 acc[R];
-  QUNROLL for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  const int steps = p.BS / 4;
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni,f16c")))
+
+// The 64 codes of row (g, k4); `nib` is the loaded nibble row of its pair.
+template <int BITS>
+AVX512_TARGET inline __m512i codes64(const QWeights& w, int64_t g, int64_t k4, __m512i nib) {
+  if constexpr (BITS == 8) {
+    return _mm512_loadu_si512(w.codes + (g * (w.K / 4) + k4) * 64);
+  } else {
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    __m512i c = (k4 & 1) ? _mm512_and_si512(_mm512_srli_epi16(nib, 4), low) : _mm512_and_si512(nib, low);
+    constexpr int P = BITS - 4;
+    QUNROLL for (int q = 0; q < P; ++q) {
+      uint64_t bits;
+      std::memcpy(&bits, w.planes + ((g * (w.K / 4) + k4) * P + q) * 8, 8);
+      c = _mm512_mask_add_epi8(c, _cvtu64_mask64(bits), c, _mm512_set1_epi8(char(16 << q)));  // sets bit 4+q
+    }
+    return c;
+  }
+}
+
+AVX512_TARGET inline __m512 scales16(const c10::Half* d, const int8_t* sub) {
+  const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)d));
+  if (!sub) return dv;
+  return _mm512_mul_ps(dv, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)sub))));
+}
+
+// R rows by C groups of 16 columns: C weight vectors share each row's input broadcast, and the
+// R x C integer sums are independent chains for the multiply-add units.
+template <int R, int C, int BITS>
+AVX512_TARGET void qtile_avx512vnni(const QProblem& p, int64_t m0, int64_t g0) {
+  const QWeights& w = p.w;
+  const int64_t nb = w.blocks(), S = w.supers();
+  __m512 acc[R][C];
+  QUNROLL for (int r = 0; r < R; ++r) QUNROLL for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
   const int32_t* xrow[R];
-  QUNROLL for (int r = 0; r < R; ++r) xrow[r] = (const int32_t*)(p.rows->xq.data() + (m0 + r) * p.K);
+  QUNROLL for (int r = 0; r < R; ++r) xrow[r] = (const int32_t*)(p.rows->xq.data() + (m0 + r) * w.K);
+  const int steps = w.block / 4;
   for (int64_t b = 0; b < nb; ++b) {
-    __m512i isum[R];
-    QUNROLL for (int r = 0; r < R; ++r) isum[r] = _mm512_set1_epi32(-p.offset * p.rows->xsum[(m0 + r) * nb + b]);
+    __m512i isum[R][C];
+    QUNROLL for (int r = 0; r < R; ++r) {
+      const __m512i start = _mm512_set1_epi32(-w.offset * p.rows->xsum[(m0 + r) * nb + b]);
+      QUNROLL for (int c = 0; c < C; ++c) isum[r][c] = start;
+    }
+    __m512i nib[C];
+    QUNROLL for (int c = 0; c < C; ++c) nib[c] = _mm512_setzero_si512();
     for (int s = 0; s < steps; ++s) {
       const int64_t k4 = b * steps + s;
-      const __m512i wv = _mm512_loadu_si512(w + k4 * 64);
-      QUNROLL for (int r = 0; r < R; ++r) isum[r] = _mm512_dpbusd_epi32(isum[r], wv, _mm512_set1_epi32(xrow[r][k4]));
+      __m512i wv[C];
+      QUNROLL for (int c = 0; c < C; ++c) {
+        if (BITS != 8 && (k4 & 1) == 0) nib[c] = _mm512_loadu_si512(w.nibbles + ((g0 + c) * (w.K / 8) + k4 / 2) * 64);
+        wv[c] = codes64<BITS>(w, g0 + c, k4, nib[c]);
+      }
+      QUNROLL for (int r = 0; r < R; ++r) {
+        const __m512i xv = _mm512_set1_epi32(xrow[r][k4]);
+        QUNROLL for (int c = 0; c < C; ++c) isum[r][c] = _mm512_dpbusd_epi32(isum[r][c], wv[c], xv);
+      }
     }
-    const __m512 scv = _mm512_loadu_ps(sc + b * COLS);
-    const __m512 mnv = mn ? _mm512_castsi512_ps(_mm512_xor_si512(_mm512_loadu_si512(mn + b * COLS), _mm512_set1_epi32(int32_t(0x80000000u)))) : _mm512_setzero_ps();
-    QUNROLL for (int r = 0; r < R; ++r) {
-      const int64_t m = m0 + r;
-      const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(isum[r]), scv);
-      acc[r] = _mm512_fmadd_ps(t, _mm512_set1_ps(p.rows->dx[m * nb + b]), acc[r]);
-      if (mn) acc[r] = _mm512_fmadd_ps(mnv, _mm512_set1_ps(p.rows->xsumf[m * nb + b]), acc[r]);
+    QUNROLL for (int c = 0; c < C; ++c) {
+      const int64_t sb = ((g0 + c) * S + b / w.per_super) * COLS, bb = ((g0 + c) * nb + b) * COLS;
+      const __m512 scv = scales16(w.d + sb, w.sub ? w.sub + bb : nullptr);
+      const __m512 mnv = w.mins ? _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(scales16(w.dmin + sb, w.mins + bb)), _mm512_set1_epi32(int32_t(0x80000000u))))
+                                : _mm512_setzero_ps();
+      QUNROLL for (int r = 0; r < R; ++r) {
+        const int64_t m = m0 + r;
+        const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(isum[r][c]), scv);
+        acc[r][c] = _mm512_fmadd_ps(t, _mm512_set1_ps(p.rows->dx[m * nb + b]), acc[r][c]);
+        if (w.mins) acc[r][c] = _mm512_fmadd_ps(mnv, _mm512_set1_ps(p.rows->xsumf[m * nb + b]), acc[r][c]);
+      }
     }
   }
-  QUNROLL for (int r = 0; r < R; ++r) _mm512_storeu_ps(p.y + (m0 + r) * p.N + g * COLS, acc[r]);
+  QUNROLL for (int r = 0; r < R; ++r) QUNROLL for (int c = 0; c < C; ++c) _mm512_storeu_ps(p.y + (m0 + r) * p.N + (g0 + c) * COLS, acc[r][c]);
 }
 
 // ---------------------------------------------------------------- dispatch
 
 using QTile = void (*)(const QProblem&, int64_t, int64_t);
 
-template <template <int> class T>
-QTile qpick(int r) {
-  static const QTile table[QMB] = {T<1>::run, T<2>::run, T<3>::run, T<4>::run};
-  return table[r - 1];
+constexpr int QNB = 2;  // column groups per AVX-512 tile
+
+template <int R, int C>
+QTile avx512_for_bits(int bits) {
+  switch (bits) {
+    case 4: return qtile_avx512vnni<R, C, 4>;
+    case 5: return qtile_avx512vnni<R, C, 5>;
+    case 6: return qtile_avx512vnni<R, C, 6>;
+    default: return qtile_avx512vnni<R, C, 8>;
+  }
 }
 
-#define GUIDECODE_QTILES(name) \
-  template <int R>             \
-  struct name##_fn {           \
-    static void run(const QProblem& p, int64_t m0, int64_t g) { name<R>(p, m0, g); } \
-  };
+template <int C>
+QTile avx512_for(int r, int bits) {
+  switch (r) {
+    case 1: return avx512_for_bits<1, C>(bits);
+    case 2: return avx512_for_bits<2, C>(bits);
+    case 3: return avx512_for_bits<3, C>(bits);
+    default: return avx512_for_bits<4, C>(bits);
+  }
+}
 
-GUIDECODE_QTILES(qtile_generic)
-GUIDECODE_QTILES(qtile_avx2)
-GUIDECODE_QTILES(qtile_avx512vnni)
-
-QTile qtile_for(QVariant v, int r) {
+// The tile computing r rows of c groups (c is 1 except on AVX-512).
+QTile qtile_for(QVariant v, int r, int c, int bits) {
+  static const QTile generic[QMB] = {qtile_generic<1>, qtile_generic<2>, qtile_generic<3>, qtile_generic<4>};
+  static const QTile avx2[QMB] = {qtile_avx2<1>, qtile_avx2<2>, qtile_avx2<3>, qtile_avx2<4>};
   switch (v) {
     case Q_AVX512VNNI:
-      return qpick<qtile_avx512vnni_fn>(r);
+      return c == 2 ? avx512_for<2>(r, bits) : avx512_for<1>(r, bits);
     case Q_AVX2:
-      return qpick<qtile_avx2_fn>(r);
+      return avx2[r - 1];
     default:
-      return qpick<qtile_generic_fn>(r);
+      return generic[r - 1];
   }
 }
 
@@ -274,53 +369,76 @@ bool qcpu_runs(QVariant v) {
     case Q_AVX512VNNI:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
     case Q_AVX2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");  // every AVX2 CPU has F16C
     default:
       return true;
   }
 }
 
 void qrun(const QProblem& p, QVariant v) {
-  const int64_t groups = p.N / COLS;
+  const int per_tile = v == Q_AVX512VNNI ? QNB : 1;
+  const int64_t tiles = (p.w.G + per_tile - 1) / per_tile;
   // Threads split the column groups only; each column is computed by one thread either way.
-  at::parallel_for(0, groups, 4, [&](int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; ++g)
-      for (int64_t m0 = 0; m0 < p.M; m0 += QMB) qtile_for(v, int(p.M - m0 < QMB ? p.M - m0 : QMB))(p, m0, g);
+  at::parallel_for(0, tiles, 2, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t g = t * per_tile;
+      const int c = int(p.w.G - g < per_tile ? p.w.G - g : per_tile);
+      for (int64_t m0 = 0; m0 < p.M; m0 += QMB) qtile_for(v, int(p.M - m0 < QMB ? p.M - m0 : QMB), c, p.w.bits)(p, m0, g);
+    }
   });
 }
 
-void check_packed(const at::Tensor& codes, const at::Tensor& scale, const c10::optional<at::Tensor>& minv, int64_t block, int64_t K) {
-  TORCH_CHECK(codes.device().is_cpu() && codes.scalar_type() == at::kByte && codes.is_contiguous() && codes.dim() == 4 &&
-                  codes.size(2) == COLS && codes.size(3) == 4,
-              "quant_rows: codes must be a contiguous uint8 [groups, in/4, 16, 4] tensor");
-  TORCH_CHECK(block == 16 || block == 32, "quant_rows: block size must be 16 or 32, not ", block);
-  TORCH_CHECK(K % XB == 0 && codes.size(1) * 4 == K, "quant_rows: input size ", K, " must be a multiple of 32 and match the codes");
-  const auto want = std::vector<int64_t>{codes.size(0), K / block, COLS};
-  TORCH_CHECK(scale.scalar_type() == at::kFloat && scale.is_contiguous() && scale.sizes() == want, "quant_rows: scale must be float32 [groups, in/block, 16]");
-  if (minv.has_value() && minv->defined())
-    TORCH_CHECK(minv->scalar_type() == at::kFloat && minv->is_contiguous() && minv->sizes() == want, "quant_rows: minv must be float32 [groups, in/block, 16]");
+// ---------------------------------------------------------------- the packed tensors
+
+template <typename T>
+const T* part_ptr(const at::Tensor& t, at::ScalarType type, const char* name) {
+  if (!t.defined() || t.numel() == 0) return nullptr;
+  TORCH_CHECK(t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == type, "quant_rows: ", name, " must be a contiguous CPU tensor of ", type);
+  return static_cast<const T*>(t.data_ptr());
+}
+
+// parts: codes, nibbles, planes, d, sub, dmin, mins (absent: empty); form: bits, block, offset, per_super, K.
+QWeights weights_from(at::TensorList parts, at::IntArrayRef form) {
+  TORCH_CHECK(parts.size() == 7 && form.size() == 5, "quant_rows: 7 weight parts and 5 form numbers");
+  QWeights w{int(form[0]), int(form[1]), int(form[3]), int32_t(form[2]),
+             part_ptr<uint8_t>(parts[0], at::kByte, "codes"), part_ptr<uint8_t>(parts[1], at::kByte, "nibbles"),
+             part_ptr<uint8_t>(parts[2], at::kByte, "planes"), part_ptr<c10::Half>(parts[3], at::kHalf, "d"),
+             part_ptr<int8_t>(parts[4], at::kChar, "sub"), part_ptr<c10::Half>(parts[5], at::kHalf, "dmin"),
+             part_ptr<int8_t>(parts[6], at::kChar, "mins"), parts[3].size(0), form[4]};
+  TORCH_CHECK(w.bits == 4 || w.bits == 5 || w.bits == 6 || w.bits == 8, "quant_rows: codes of 4, 5, 6 or 8 bits, not ", w.bits);
+  TORCH_CHECK(w.block == 16 || w.block == 32, "quant_rows: block size 16 or 32, not ", w.block);
+  TORCH_CHECK(w.K > 0 && w.K % XB == 0 && w.per_super >= 1 && w.blocks() % w.per_super == 0, "quant_rows: the input size must be whole super-blocks of 32-multiples");
+  TORCH_CHECK(w.offset >= 0 && w.offset <= 255, "quant_rows: offset must be in [0, 255]");
+  TORCH_CHECK(w.d && parts[3].numel() == w.G * w.supers() * COLS, "quant_rows: d must be [groups, super-blocks, 16]");
+  TORCH_CHECK(!w.sub || parts[4].numel() == w.G * w.blocks() * COLS, "quant_rows: sub must be [groups, blocks, 16]");
+  TORCH_CHECK(w.sub || w.per_super == 1, "quant_rows: super-blocks need sub-scales");
+  TORCH_CHECK(!w.mins == !w.dmin, "quant_rows: minima need dmin and mins");
+  TORCH_CHECK(!w.mins || (parts[5].numel() == parts[3].numel() && parts[6].numel() == w.G * w.blocks() * COLS), "quant_rows: dmin, mins shaped as d, sub");
+  if (w.bits == 8) {
+    TORCH_CHECK(w.codes && parts[0].numel() == w.G * w.K * COLS, "quant_rows: 8-bit codes must be [groups, in/4, 64]");
+  } else {
+    TORCH_CHECK(w.nibbles && parts[1].numel() == w.G * w.K * COLS / 2, "quant_rows: nibbles must be [groups, in/8, 64]");
+    TORCH_CHECK(w.plane_count() == 0 || (w.planes && parts[2].numel() == w.G * (w.K / 4) * w.plane_count() * 8), "quant_rows: planes must be [groups, in/4, bits-4, 8]");
+  }
+  return w;
 }
 
 // ---------------------------------------------------------------- operators
 
-at::Tensor quant_rows(const at::Tensor& x, const at::Tensor& codes, const at::Tensor& scale, const c10::optional<at::Tensor>& minv,
-                      const c10::optional<at::Tensor>& bias, int64_t offset, int64_t block, int64_t out_features, int64_t variant) {
+at::Tensor quant_rows(const at::Tensor& x, at::TensorList parts, at::IntArrayRef form, const c10::optional<at::Tensor>& bias, int64_t out_features, int64_t variant) {
   const QVariant v = QVariant(variant);
   TORCH_CHECK(variant >= Q_GENERIC && variant <= Q_AVX512VNNI && qcpu_runs(v), "quant_rows: variant ", variant, " does not run on this CPU");
   TORCH_CHECK(x.device().is_cpu(), "quant_rows: CPU tensors only");
   TORCH_CHECK(x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kFloat, "quant_rows: bf16 or float32 input");
+  const QWeights w = weights_from(parts, form);
   const int64_t K = x.size(-1);
-  check_packed(codes, scale, minv, block, K);
-  TORCH_CHECK(out_features > 0 && out_features <= codes.size(0) * COLS, "quant_rows: ", out_features, " outputs do not fit the codes");
-  TORCH_CHECK(offset >= 0 && offset <= 255, "quant_rows: offset must be in [0, 255]");
+  TORCH_CHECK(K == w.K, "quant_rows: input has ", K, " features, the weights ", w.K);
+  TORCH_CHECK(out_features > 0 && out_features <= w.G * COLS, "quant_rows: ", out_features, " outputs do not fit the codes");
   const at::Tensor x2 = x.reshape({-1, K}).to(at::kFloat).contiguous();  // [M, K], exact for bf16
-  const int64_t M = x2.size(0), NP = codes.size(0) * COLS;
-  const QRows rows = quantize_rows(x2.data_ptr<float>(), M, K, int(block));
+  const int64_t M = x2.size(0), NP = w.G * COLS;
+  const QRows rows = quantize_rows(x2.data_ptr<float>(), M, K, w.block);
   at::Tensor sums = at::empty({M, NP}, x.options().dtype(at::kFloat));  // [M, NP]
-  const at::Tensor mv = minv.has_value() && minv->defined() ? *minv : at::Tensor();
-  qrun(QProblem{codes.data_ptr<uint8_t>(), scale.data_ptr<float>(), mv.defined() ? mv.data_ptr<float>() : nullptr, int32_t(offset), int(block), M, NP,
-                K, &rows, sums.data_ptr<float>()},
-       v);
+  qrun(QProblem{w, M, NP, &rows, sums.data_ptr<float>()}, v);
   at::Tensor out = sums.narrow(1, 0, out_features);  // [M, N]
   if (bias.has_value() && bias->defined()) out = out + bias->to(at::kFloat);  // one rounding per element
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
@@ -328,42 +446,104 @@ at::Tensor quant_rows(const at::Tensor& x, const at::Tensor& codes, const at::Te
   return out.to(x.scalar_type()).reshape(shape);
 }
 
-template <typename T>
-void dequantize_into(const uint8_t* c, const float* s, const float* mn, int32_t offset, int64_t block, int64_t G, int64_t K, T* out) {
-  const int64_t nb = K / block;
-  // Per group and block, the codes sit in block/4 cache lines that all 16 columns share; each
-  // column's values of the block are written as one contiguous run.
-  at::parallel_for(0, G, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; ++g)
-      for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* cb = c + (g * (K / 4) + b * (block / 4)) * 64;
-        for (int j = 0; j < COLS; ++j) {
-          const int64_t i = (g * nb + b) * COLS + j;
-          const float sc = s[i], m = mn ? mn[i] : 0.0f;
-          T* row = out + (g * COLS + j) * K + b * block;
-          for (int64_t k4 = 0; k4 < block / 4; ++k4)
-            for (int t = 0; t < 4; ++t) {
-              const float v = float(int32_t(cb[k4 * 64 + j * 4 + t]) - offset) * sc;
-              row[k4 * 4 + t] = T(v - m);  // without minima m = 0, and v - 0 is v bit for bit (-0 too)
-            }
+// Rounds float32 to bf16 bits, to nearest even (c10::BFloat16's rule for finite values).
+AVX512_TARGET inline __m256i bf16_bits(__m512 v) {
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16));
+}
+
+// One group's 16 rows of the dense matrix (row stride K), as the scalar loop below computes them.
+template <int BITS, bool BF16>
+AVX512_TARGET void dequantize_group_avx512(const QWeights& w, int64_t g, void* rows) {
+  const int64_t nb = w.blocks(), S = w.supers(), K = w.K;
+  const int steps = w.block / 4;
+  __m512i spread[4];  // quarter q of a code row holds columns 4q..4q+3, four inputs each
+  for (int q = 0; q < 4; ++q) spread[q] = _mm512_set_epi32(4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 2, 4 * q + 2, 4 * q + 2, 4 * q + 2,
+                                                           4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q, 4 * q, 4 * q, 4 * q);
+  const __m512i offset = _mm512_set1_epi32(w.offset);
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t sb = (g * S + b / w.per_super) * COLS, bb = (g * nb + b) * COLS;
+    const __m512 sc = scales16(w.d + sb, w.sub ? w.sub + bb : nullptr);
+    const __m512 mn = w.mins ? scales16(w.dmin + sb, w.mins + bb) : _mm512_setzero_ps();
+    __m512i nib = _mm512_setzero_si512();
+    for (int s = 0; s < steps; ++s) {
+      const int64_t k4 = b * steps + s;
+      if (BITS != 8 && (k4 & 1) == 0) nib = _mm512_loadu_si512(w.nibbles + (g * (w.K / 8) + k4 / 2) * 64);
+      const __m512i codes = codes64<BITS>(w, g, k4, nib);
+      for (int q = 0; q < 4; ++q) {
+        const __m512i c = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(codes, q)), offset);
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_permutexvar_ps(spread[q], sc));
+        if (w.mins) v = _mm512_sub_ps(v, _mm512_permutexvar_ps(spread[q], mn));
+        for (int j = 0; j < 4; ++j) {
+          const int64_t at = (4 * q + j) * K + k4 * 4;
+          if constexpr (BF16) {
+            alignas(32) uint64_t fours[4];  // column 4q+j's four bf16 values in fours[j]
+            _mm256_store_si256((__m256i*)fours, bf16_bits(v));
+            std::memcpy(static_cast<uint16_t*>(rows) + at, &fours[j], 8);
+          } else {
+            _mm_storeu_ps(static_cast<float*>(rows) + at, j == 0 ? _mm512_extractf32x4_ps(v, 0) : j == 1 ? _mm512_extractf32x4_ps(v, 1)
+                                                          : j == 2 ? _mm512_extractf32x4_ps(v, 2) : _mm512_extractf32x4_ps(v, 3));
+          }
         }
       }
+    }
+  }
+}
+
+template <bool BF16>
+void dequantize_group_fast(const QWeights& w, int64_t g, void* rows) {
+  switch (w.bits) {
+    case 4: return dequantize_group_avx512<4, BF16>(w, g, rows);
+    case 5: return dequantize_group_avx512<5, BF16>(w, g, rows);
+    case 6: return dequantize_group_avx512<6, BF16>(w, g, rows);
+    default: return dequantize_group_avx512<8, BF16>(w, g, rows);
+  }
+}
+
+template <typename T>
+void dequantize_group(const QWeights& w, int64_t g, T* rows) {
+  const int64_t nb = w.blocks(), K = w.K;
+  uint8_t codes[32 / 4][64];
+  for (int64_t b = 0; b < nb; ++b) {
+    const int steps = w.block / 4;
+    for (int s = 0; s < steps; ++s) unpack_step(w, g, b * steps + s, codes[s]);
+    for (int j = 0; j < COLS; ++j) {
+      const float sc = scale_at(w, g, b, j), m = w.mins ? min_at(w, g, b, j) : 0.0f;
+      T* row = rows + j * K + b * w.block;
+      for (int s = 0; s < steps; ++s)
+        for (int t = 0; t < 4; ++t) {
+          const float v = float(int32_t(codes[s][j * 4 + t]) - w.offset) * sc;
+          row[s * 4 + t] = T(w.mins ? v - m : v);
+        }
+    }
+  }
+}
+
+template <typename T>
+void dequantize_into(const QWeights& w, T* out) {
+  const bool fast = qcpu_runs(Q_AVX512VNNI);
+  at::parallel_for(0, w.G, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g) {
+      T* rows = out + g * COLS * w.K;
+      if (fast)
+        dequantize_group_fast<std::is_same_v<T, c10::BFloat16>>(w, g, rows);
+      else
+        dequantize_group(w, g, rows);
+    }
   });
 }
 
 // The weights as a dense [N, K] matrix of `dtype` (prompt chunks multiply it with a GEMM).
-at::Tensor quant_dequantize(const at::Tensor& codes, const at::Tensor& scale, const c10::optional<at::Tensor>& minv, int64_t offset, int64_t block,
-                            int64_t out_features, at::ScalarType dtype) {
-  const int64_t K = codes.size(1) * 4;
-  check_packed(codes, scale, minv, block, K);
+at::Tensor quant_dequantize(at::TensorList parts, at::IntArrayRef form, int64_t out_features, at::ScalarType dtype) {
+  const QWeights w = weights_from(parts, form);
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kBFloat16, "quant_dequantize: float32 or bfloat16 only");
-  const int64_t G = codes.size(0);
-  at::Tensor dense = at::empty({G * COLS, K}, codes.options().dtype(dtype));  // [NP, K]
-  const float* mn = minv.has_value() && minv->defined() ? minv->data_ptr<float>() : nullptr;
+  TORCH_CHECK(out_features > 0 && out_features <= w.G * COLS, "quant_dequantize: ", out_features, " outputs do not fit the codes");
+  at::Tensor dense = at::empty({w.G * COLS, w.K}, parts[3].options().dtype(dtype));  // [NP, K]
   if (dtype == at::kFloat)
-    dequantize_into(codes.data_ptr<uint8_t>(), scale.data_ptr<float>(), mn, int32_t(offset), block, G, K, dense.data_ptr<float>());
+    dequantize_into(w, dense.data_ptr<float>());
   else
-    dequantize_into(codes.data_ptr<uint8_t>(), scale.data_ptr<float>(), mn, int32_t(offset), block, G, K, dense.data_ptr<c10::BFloat16>());
+    dequantize_into(w, dense.data_ptr<c10::BFloat16>());
   return dense.narrow(0, 0, out_features);
 }
 
@@ -394,9 +574,9 @@ std::vector<int64_t> quant_variants() {
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(guidecode, m) {
-  m.def("quant_rows(Tensor x, Tensor codes, Tensor scale, Tensor? minv, Tensor? bias, int offset, int block, int out_features, int variant) -> Tensor");
+  m.def("quant_rows(Tensor x, Tensor[] parts, int[] form, Tensor? bias, int out_features, int variant) -> Tensor");
   m.impl("quant_rows", c10::DispatchKey::CPU, TORCH_FN(quant_rows));
-  m.def("quant_dequantize(Tensor codes, Tensor scale, Tensor? minv, int offset, int block, int out_features, ScalarType dtype) -> Tensor");
+  m.def("quant_dequantize(Tensor[] parts, int[] form, int out_features, ScalarType dtype) -> Tensor");
   m.impl("quant_dequantize", c10::DispatchKey::CPU, TORCH_FN(quant_dequantize));
   m.def("quant_inputs(Tensor x) -> Tensor");
   m.impl("quant_inputs", c10::DispatchKey::CPU, TORCH_FN(quant_inputs));

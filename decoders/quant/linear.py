@@ -35,20 +35,37 @@ class QuantKernel:
         return [QuantKernel(v) for v in torch.ops.guidecode.quant_rows_variants()]
 
 
+PARTS = ("codes", "nibbles", "planes", "d", "sub", "dmin", "mins")  # the kernel's order
+
+
 def pack(codes: BlockCodes) -> dict[str, torch.Tensor]:
-    """BlockCodes -> the kernel's tensors: codes [G, K/4, 16, 4] uint8, scale (and minv) [G, K/block, 16]."""
+    """BlockCodes -> the kernel's tensors, by name (decoders/kernels/quant_rows.cpp's header)."""
     n, k = codes.codes.shape
     groups = -(-n // COLUMNS)
     pad = groups * COLUMNS - n
-    # Padded columns get the offset as code and zero scale: they compute zeros and are cut off.
+    # Padded columns get the offset as code and zero scales: they compute zeros and are cut off.
     c = np.pad(codes.codes, ((0, pad), (0, 0)), constant_values=codes.offset)
-    packed = {"codes": torch.from_numpy(np.ascontiguousarray(c.reshape(groups, COLUMNS, k // 4, 4).transpose(0, 2, 1, 3)))}
-    for name in ("scale", "minv"):
+    rows = np.ascontiguousarray(c.reshape(groups, COLUMNS, k // 4, 4).transpose(0, 2, 1, 3)).reshape(groups, k // 4, 64)
+    packed: dict[str, np.ndarray] = {}
+    if codes.bits == 8:
+        packed["codes"] = rows
+    else:
+        low = rows & 0x0F
+        packed["nibbles"] = low[:, 0::2] | (low[:, 1::2] << 4)  # [G, K/8, 64]
+        if codes.bits > 4:
+            planes = [np.packbits((rows >> (4 + q)) & 1, axis=-1, bitorder="little") for q in range(codes.bits - 4)]
+            packed["planes"] = np.stack(planes, axis=2)  # [G, K/4, bits-4, 8]
+    for name in ("d", "sub", "dmin", "mins"):
         part = getattr(codes, name)
         if part is not None:
-            p = np.pad(part.astype(np.float32), ((0, pad), (0, 0)))
-            packed[name] = torch.from_numpy(np.ascontiguousarray(p.reshape(groups, COLUMNS, -1).transpose(0, 2, 1)))
-    return packed
+            p = np.pad(part, ((0, pad), (0, 0)))
+            packed[name] = p.reshape(groups, COLUMNS, -1).transpose(0, 2, 1)  # [G, blocks, 16]
+    return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in packed.items()}
+
+
+def form(codes: BlockCodes) -> tuple[int, int, int, int]:
+    """(bits, block, offset, blocks per super-block): the numbers the kernel takes beside the parts."""
+    return codes.bits, codes.block, codes.offset, codes.per_super
 
 
 def quantized_inputs(x: torch.Tensor) -> torch.Tensor:
@@ -60,27 +77,36 @@ def quantized_inputs(x: torch.Tensor) -> torch.Tensor:
 class QuantLinear(torch.nn.Module):
     """y = x W^T + b with W held as packed codes (see blocks.py for what they stand for)."""
 
-    def __init__(self, packed: dict[str, torch.Tensor], offset: int, block: int, out_features: int, bias: torch.Tensor | None, kernel: QuantKernel, exact: bool):
+    def __init__(self, packed: dict[str, torch.Tensor], form: tuple[int, int, int, int], out_features: int, bias: torch.Tensor | None, kernel: QuantKernel, exact: bool):
         super().__init__()
-        self.in_features = packed["codes"].shape[1] * 4
+        self.bits, self.block, self.offset, self.per_super = form
+        self.in_features = packed["d"].shape[1] * self.block * self.per_super
         self.out_features = out_features
-        self.offset, self.block, self.kernel = offset, block, kernel
+        self.kernel = kernel
         self.exact = exact  # whether the codes are the source file's own values
-        self.register_buffer("codes", packed["codes"])
-        self.register_buffer("scale", packed["scale"])
-        self.register_buffer("minv", packed.get("minv"))
+        for name in PARTS:
+            self.register_buffer(name, packed.get(name))
         self.register_buffer("bias", bias)
+
+    @property
+    def form(self) -> tuple[int, int, int, int]:
+        return self.bits, self.block, self.offset, self.per_super
+
+    def _parts(self) -> list[torch.Tensor]:
+        empty = torch.empty(0, dtype=torch.uint8)
+        return [getattr(self, name) if getattr(self, name) is not None else empty for name in PARTS]
+
+    def _form(self) -> list[int]:
+        return [self.bits, self.block, self.offset, self.per_super, self.in_features]
 
     @property
     def weight_bytes(self) -> int:
         """Bytes a pass streams for this layer's weights."""
-        return sum(t.numel() * t.element_size() for t in (self.codes, self.scale, self.minv) if t is not None)
+        return sum(t.numel() * t.element_size() for t in self._parts())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [..., in] -> [..., out]
         if x.shape[:-1].numel() <= MAX_ROWS:
-            return torch.ops.guidecode.quant_rows(
-                x, self.codes, self.scale, self.minv, self.bias, self.offset, self.block, self.out_features, self.kernel.variant
-            )
+            return torch.ops.guidecode.quant_rows(x, self._parts(), self._form(), self.bias, self.out_features, self.kernel.variant)
         # The inputs quantized as the kernel quantizes them, so a prompt computes (up to the GEMM's
         # rounding) what the same tokens' steps compute: a completion then hardly depends on which
         # part of its prompt an earlier request had already prefilled.
@@ -88,17 +114,15 @@ class QuantLinear(torch.nn.Module):
 
     def dense(self, dtype: torch.dtype) -> torch.Tensor:
         """The weights as a transient [out, in] matrix of `dtype`."""
-        return torch.ops.guidecode.quant_dequantize(self.codes, self.scale, self.minv, self.offset, self.block, self.out_features, dtype)
+        return torch.ops.guidecode.quant_dequantize(self._parts(), self._form(), self.out_features, dtype)
 
     def first_columns(self, columns: int) -> "QuantLinear":
         """The same layer cut to its first `columns` outputs (rounded up to whole groups)."""
-        groups = -(-min(columns, self.out_features) // COLUMNS)
-        cut = {"codes": self.codes[:groups], "scale": self.scale[:groups]}
-        if self.minv is not None:
-            cut["minv"] = self.minv[:groups]
-        bias = None if self.bias is None else self.bias[: groups * COLUMNS][:columns]
         out = min(columns, self.out_features)
-        return QuantLinear(cut, self.offset, self.block, out, bias, self.kernel, self.exact)
+        groups = -(-out // COLUMNS)
+        cut = {name: getattr(self, name)[:groups] for name in PARTS if getattr(self, name) is not None}
+        bias = None if self.bias is None else self.bias[:out]
+        return QuantLinear(cut, self.form, out, bias, self.kernel, self.exact)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, block={self.block}, kernel={self.kernel.name}"
+        return f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, block={self.block}, kernel={self.kernel.name}"

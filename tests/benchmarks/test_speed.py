@@ -173,12 +173,25 @@ def test_transformers_methods_time_the_stock_copy_and_ours_the_engine(loaded):
 def test_benchmark_end_to_end_on_a_tiny_model(loaded, tmp_path):
     prompts = tmp_path / "tiny.jsonl"
     prompts.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"def f{i}(x):\n    return x", "max_new_tokens": 12}) + "\n" for i in range(2)))
-    result = speed.benchmark(Models(loaded(), loaded()), [("tiny", prompts)])
+    ours, stock = loaded(), loaded()
+    result = speed.benchmark(Models(ours, stock), [("tiny", prompts)], bandwidth_gib=0.01)
     assert result["lossless"] is True
     methods = {m["method"]: m for m in result["workloads"][0]["methods"]}
     assert methods[OURS_PLAIN]["same_as_ours_plain"]["equal"] == 2 and methods[OURS_PLAIN]["family"] == "ours"
     assert methods[BASELINE]["same_as_transformers"]["equal"] == 2 and methods[BASELINE]["ratio_to_peer"] is None
-    assert "untouched" in result["setup"]["baselines"]
+    setup = result["setup"]
+    assert "untouched" in setup["baselines"] and setup["weights"] == "dense float32"
+    linears = [m for m in stock.model.modules() if isinstance(m, torch.nn.Linear)]
+    dense = sum(4 * (m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)) for m in linears)  # float32, untied
+    assert setup["weight_bytes_per_token"] == {"ours": dense, "transformers": dense, "llama.cpp": None}
+    assert setup["read_bandwidth_gb_per_s"] > 0
+    plain = methods[OURS_PLAIN]  # its prompt is timed apart now, so its decoding speed alone is known
+    assert plain["decode_tokens_per_second"] > 0 and plain["weight_bytes_per_token"] == dense
+    assert plain["decode_gb_per_s"] == pytest.approx(dense * plain["decode_tokens_per_second"] / 1e9)
+    assert plain["bandwidth_share"] == pytest.approx(plain["decode_gb_per_s"] / setup["read_bandwidth_gb_per_s"])
+    assert methods["ours + n-gram"]["decode_tokens_per_second"] > 0 and methods["ours + n-gram"]["decode_gb_per_s"] is None
+    assert methods[BASELINE]["weight_bytes_per_token"] == dense and methods[BASELINE]["decode_gb_per_s"] is None
+    assert all(r["prompt_tokens_per_second"] is not None for r in result["workloads"][0]["runs"] if r["method"].startswith("ours"))
     json.dumps(result)
 
 
@@ -187,12 +200,12 @@ def test_cli_fails_in_red_when_a_method_of_ours_is_not_lossless(monkeypatch, cap
     from assistant.cli import main
 
     loads = []
-    monkeypatch.setattr(assistant.loading, "load_model", lambda spec, *a: loads.append(spec) or loaded())
+    monkeypatch.setattr(assistant.loading, "load_model", lambda spec, *a, weights: loads.append((spec, weights)) or loaded())
     broken = runs_of_three_prompts(peer=False) + [run("ours + broken", p, [0], 1.0) for p in "abc"]
     families = {k: v for k, v in FAMILIES.items() if k != PEER_BASELINE} | {"ours + broken": "ours"}
     monkeypatch.setattr(speed, "benchmark", lambda models, *a, **k: result_of(broken, families))
-    assert main(["bench", "speed", "--limit", "1", "--prompts", "humaneval"]) == 1
-    assert loads == ["0.5b", "0.5b"]  # the target twice: a stock copy and ours
+    assert main(["bench", "speed", "--limit", "1", "--prompts", "humaneval", "--weights", "quantized"]) == 1
+    assert loads == [("0.5b", "dense"), ("0.5b", "quantized")]  # the target twice: a stock copy, always dense, and ours
     err = capsys.readouterr().err
     assert "NOT LOSSLESS" in err and "llama.cpp rows" in err
 

@@ -10,7 +10,7 @@ import torch
 import gguf
 from decoders import row_kernel
 from decoders.quant import blocks
-from decoders.quant.linear import MAX_ROWS, QuantKernel, QuantLinear, pack, quantized_inputs
+from decoders.quant.linear import MAX_ROWS, QuantKernel, QuantLinear, form, pack, quantized_inputs
 
 T = gguf.GGMLQuantizationType
 
@@ -46,12 +46,12 @@ def test_a_row_that_does_not_fill_whole_blocks_is_refused():
 
 
 def layer(codes: blocks.BlockCodes, kernel: QuantKernel, bias: torch.Tensor | None = None) -> QuantLinear:
-    return QuantLinear(pack(codes), codes.offset, codes.block, codes.codes.shape[0], bias, kernel, codes.exact)
+    return QuantLinear(pack(codes), form(codes), codes.codes.shape[0], bias, kernel, codes.exact)
 
 
-# Every block form the kernel takes: 8-bit with offset, 16-value blocks, minima; out sizes that are
-# not a multiple of the 16-column group.
-FORMS = [(T.Q8_0, 40), (T.Q5_0, 48), (T.Q6_K, 33), (T.Q4_K, 16)]
+# Every form the kernel takes: 8-bit codes with an offset, 4-bit, 5-bit and 6-bit codes (nibbles and
+# bit planes), 16-value blocks and sub-scales, minima; out sizes not a multiple of the 16-column group.
+FORMS = [(T.Q8_0, 40), (T.Q4_0, 17), (T.Q5_0, 48), (T.Q6_K, 33), (T.Q4_K, 16), (T.Q5_K, 20)]
 
 
 @pytest.mark.parametrize("qtype,out", FORMS, ids=lambda v: getattr(v, "name", str(v)))
@@ -83,10 +83,15 @@ def test_the_kernel_computes_the_quantized_product(kernels, qtype, out):
         assert torch.allclose(got, reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item()), kernel.name
 
 
-def test_wide_passes_unpack_the_same_weights(kernels):
+@pytest.mark.parametrize("qtype,out", FORMS, ids=lambda v: getattr(v, "name", str(v)))
+def test_wide_passes_unpack_the_same_weights(kernels, qtype, out):
+    codes = blocks.from_gguf(random_blocks(qtype, rows=out, k=512, seed=2), qtype, 512)
+    q = layer(codes, kernels[-1])
+    values = torch.from_numpy(blocks.values(codes))
+    assert torch.equal(q.dense(torch.float32), values)
+    assert torch.equal(q.dense(torch.bfloat16), values.to(torch.bfloat16))
     codes = blocks.from_gguf(random_blocks(T.Q5_0, rows=48, k=256), T.Q5_0, 256)
     q = layer(codes, kernels[-1])
-    assert torch.equal(q.dense(torch.float32), torch.from_numpy(blocks.values(codes)))
     x = torch.randn(MAX_ROWS + 6, 256)
     wide, narrow = q(x), torch.cat([q(x[i : i + 8]) for i in range(0, x.shape[0], 8)])
     assert torch.allclose(wide, narrow, rtol=1e-4, atol=1e-4 * narrow.abs().max().item())
@@ -97,8 +102,8 @@ def test_dense_weights_are_requantized_to_eight_bits_per_block():
     codes = blocks.from_dense(weight)
     assert not codes.exact and codes.block == 32
     error = (torch.from_numpy(blocks.values(codes)) - weight).abs()
-    step = weight.reshape(20, 4, 32).abs().amax(-1, keepdim=True) / 127
-    assert (error.reshape(20, 4, 32) <= step / 2 + 1e-6).all()
+    step = torch.from_numpy(codes.d.astype(np.float32)).reshape(20, 4, 1)  # the stored float16 scale
+    assert (error.reshape(20, 4, 32) <= step * 0.51).all()
 
 
 def test_a_layer_cut_to_its_first_columns_computes_those_columns(kernels):
