@@ -14,6 +14,7 @@ test('every setting has its default when nothing is set', () => {
         model: '0.5b',
         dtype: 'auto',
         device: 'auto',
+        weights: 'auto',
         maxTokens: 64,
         debounceMs: 50,
         guides: { healing: true, monitors: true, nameChoice: true },
@@ -55,13 +56,14 @@ test('set values override the defaults', () => {
 
 test('values of the wrong type or range fall back to the defaults', () => {
     const s = readSettings(from({
-        model: '  ', dtype: 'int8', device: 'tpu', maxTokens: 0, debounceMs: 2.5, speculation: 'yes', languageServer: 'pylance', adadec: 'on', search: 1, searchRollouts: 0,
+        model: '  ', dtype: 'int8', device: 'tpu', weights: 'int4', maxTokens: 0, debounceMs: 2.5, speculation: 'yes', languageServer: 'pylance', adadec: 'on', search: 1, searchRollouts: 0,
         searchSeconds: 0.5, searchTemperature: 2.5,
         'server.args': ['--a', 3, null, '--b'], 'trace.server': 'loud',
     }));
     assert.equal(s.model, '0.5b');
     assert.equal(s.dtype, 'auto');
     assert.equal(s.device, 'auto');
+    assert.equal(s.weights, 'auto');
     assert.equal(s.maxTokens, 64);
     assert.equal(s.debounceMs, 50);
     assert.equal(s.speculation, true); // the default
@@ -89,7 +91,7 @@ test('the server receives the options without launch or trace settings', () => {
     const options = serverOptionsOf(readSettings(from({ model: '1.5b', 'server.command': 'x' })));
     assert.deepEqual(Object.keys(options).sort(),
         ['adadec', 'debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxTokens', 'model', 'search', 'searchRollouts', 'searchSeconds',
-            'searchTemperature', 'speculation']);
+            'searchTemperature', 'speculation', 'weights']);
     assert.equal(options.model, '1.5b');
 });
 
@@ -108,6 +110,7 @@ test('package.json declares every setting with the same default as the code', ()
         'guidecode.model': DEFAULTS.model,
         'guidecode.dtype': DEFAULTS.dtype,
         'guidecode.device': DEFAULTS.device,
+        'guidecode.weights': DEFAULTS.weights,
         'guidecode.maxTokens': DEFAULTS.maxTokens,
         'guidecode.debounceMs': DEFAULTS.debounceMs,
         'guidecode.guides.healing': DEFAULTS.guides.healing,
