@@ -66,8 +66,13 @@ def load() -> KernelLoad:
     try:
         _build()
     except Exception as error:  # a missing compiler, ninja or header: say which, and go on without
-        first = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
-        why = f"the decoding kernel could not be built ({first[:300]}); install g++ to build it"
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        compiler_error = next((line for line in lines if "error:" in line), None)
+        if compiler_error is None and shutil.which("g++") is None and shutil.which("c++") is None:
+            why = "the decoding kernel could not be built: no C++ compiler found; install g++ to build it"
+        else:
+            first = compiler_error or (lines[0] if lines else type(error).__name__)
+            why = f"the decoding kernel could not be built ({first[:300]})"
         log.warning("%s; decoding-size passes run one row at a time instead", why)
         return KernelLoad(None, why)
     return KernelLoad(RowKernel.runnable()[-1])

@@ -96,17 +96,29 @@ void quantize_row(const float* __restrict row, int64_t K, int BS, int8_t* __rest
 }
 
 // Scalar and shared by every variant: the per-row quantization is part of the result's definition.
-QRows quantize_rows(const float* x, int64_t M, int64_t K, int BS) {
-  const int64_t nb = K / BS;
+// x: a contiguous [M, K] bf16 or float32 tensor (bf16 widens to float32 exactly).
+QRows quantize_rows(const at::Tensor& x, int BS) {
+  const int64_t M = x.size(0), K = x.size(1), nb = K / BS;
   QRows q{std::vector<int8_t>(M * K), std::vector<float>(M * nb), std::vector<int32_t>(M * nb), std::vector<float>(M * nb)};
   // Raw pointers: int8 stores may alias anything, so through the vectors every store would reload them.
   int8_t* __restrict xq = q.xq.data();
   float* __restrict dx = q.dx.data();
   int32_t* __restrict xsum = q.xsum.data();
   float* __restrict xsumf = q.xsumf.data();
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
+  const void* data = x.data_ptr();
   // Rows are independent: threads split them, and each row's codes are the same either way.
   at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t m = begin; m < end; ++m) quantize_row(x + m * K, K, BS, xq + m * K, dx + m * nb, xsum + m * nb, xsumf + m * nb);
+    std::vector<float> widened(bf16 ? K : 0);
+    for (int64_t m = begin; m < end; ++m) {
+      const float* row = static_cast<const float*>(data) + m * K;
+      if (bf16) {
+        const c10::BFloat16* src = static_cast<const c10::BFloat16*>(data) + m * K;
+        for (int64_t k = 0; k < K; ++k) widened[k] = float(src[k]);
+        row = widened.data();
+      }
+      quantize_row(row, K, BS, xq + m * K, dx + m * nb, xsum + m * nb, xsumf + m * nb);
+    }
   });
   return q;
 }
@@ -425,6 +437,21 @@ QWeights weights_from(at::TensorList parts, at::IntArrayRef form) {
 
 // ---------------------------------------------------------------- operators
 
+// out[m, n] = round(sums[m, n] + bias[n]): bias (exactly widened) added in float32, one rounding to T.
+template <typename T>
+void finish(const float* sums, const at::Tensor& bias, int64_t M, int64_t NP, int64_t N, T* out) {
+  const bool bf16_bias = bias.defined() && bias.scalar_type() == at::kBFloat16;
+  const void* b = bias.defined() ? bias.data_ptr() : nullptr;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      const float s = sums[m * NP + n];
+      if (!b)
+        out[m * N + n] = T(s);
+      else
+        out[m * N + n] = T(s + (bf16_bias ? float(static_cast<const c10::BFloat16*>(b)[n]) : static_cast<const float*>(b)[n]));
+    }
+}
+
 at::Tensor quant_rows(const at::Tensor& x, at::TensorList parts, at::IntArrayRef form, const c10::optional<at::Tensor>& bias, int64_t out_features, int64_t variant) {
   const QVariant v = QVariant(variant);
   TORCH_CHECK(variant >= Q_GENERIC && variant <= Q_AVX512VNNI && qcpu_runs(v), "quant_rows: variant ", variant, " does not run on this CPU");
@@ -434,16 +461,21 @@ at::Tensor quant_rows(const at::Tensor& x, at::TensorList parts, at::IntArrayRef
   const int64_t K = x.size(-1);
   TORCH_CHECK(K == w.K, "quant_rows: input has ", K, " features, the weights ", w.K);
   TORCH_CHECK(out_features > 0 && out_features <= w.G * COLS, "quant_rows: ", out_features, " outputs do not fit the codes");
-  const at::Tensor x2 = x.reshape({-1, K}).to(at::kFloat).contiguous();  // [M, K], exact for bf16
+  const at::Tensor x2 = x.reshape({-1, K}).contiguous();  // [M, K]
   const int64_t M = x2.size(0), NP = w.G * COLS;
-  const QRows rows = quantize_rows(x2.data_ptr<float>(), M, K, w.block);
-  at::Tensor sums = at::empty({M, NP}, x.options().dtype(at::kFloat));  // [M, NP]
-  qrun(QProblem{w, M, NP, &rows, sums.data_ptr<float>()}, v);
-  at::Tensor out = sums.narrow(1, 0, out_features);  // [M, N]
-  if (bias.has_value() && bias->defined()) out = out + bias->to(at::kFloat);  // one rounding per element
+  const QRows rows = quantize_rows(x2, w.block);
+  std::vector<float> sums(M * NP);  // [M, NP]
+  qrun(QProblem{w, M, NP, &rows, sums.data()}, v);
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = out_features;
-  return out.to(x.scalar_type()).reshape(shape);
+  at::Tensor out = at::empty(shape, x.options());  // [..., N], x's dtype
+  at::Tensor b = bias.has_value() && bias->defined() ? bias->contiguous() : at::Tensor();
+  TORCH_CHECK(!b.defined() || (b.numel() == out_features && (b.scalar_type() == at::kFloat || b.scalar_type() == at::kBFloat16)), "quant_rows: bias must be [out] float32 or bf16");
+  if (x.scalar_type() == at::kBFloat16)
+    finish(sums.data(), b, M, NP, out_features, out.data_ptr<c10::BFloat16>());
+  else
+    finish(sums.data(), b, M, NP, out_features, out.data_ptr<float>());
+  return out;
 }
 
 // Rounds float32 to bf16 bits, to nearest even (c10::BFloat16's rule for finite values).
@@ -552,10 +584,11 @@ at::Tensor quant_dequantize(at::TensorList parts, at::IntArrayRef form, int64_t 
 at::Tensor quant_inputs(const at::Tensor& x) {
   TORCH_CHECK(x.device().is_cpu() && x.size(-1) % XB == 0, "quant_inputs: CPU input whose size is a multiple of 32");
   const int64_t K = x.size(-1);
-  const at::Tensor x2 = x.reshape({-1, K}).to(at::kFloat).contiguous();  // [M, K]
+  const at::Tensor x2 = x.reshape({-1, K}).contiguous();  // [M, K]
+  TORCH_CHECK(x2.scalar_type() == at::kBFloat16 || x2.scalar_type() == at::kFloat, "quant_inputs: bf16 or float32 input");
   const int64_t M = x2.size(0);
-  const QRows rows = quantize_rows(x2.data_ptr<float>(), M, K, XB);
-  at::Tensor out = at::empty({M, K}, x2.options());  // [M, K]
+  const QRows rows = quantize_rows(x2, XB);
+  at::Tensor out = at::empty({M, K}, x2.options().dtype(at::kFloat));  // [M, K]
   float* o = out.data_ptr<float>();
   at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
     for (int64_t m = begin; m < end; ++m)
