@@ -22,6 +22,7 @@ import torch
 
 from decoders import row_kernel
 from decoders.quant import blocks
+from decoders.quant.fused import fuse_projections
 from decoders.quant.linear import PARTS, QuantKernel, QuantLinear, form, pack
 
 from .errors import GuidecodeError
@@ -76,7 +77,9 @@ def quantize_model(model: torch.nn.Module, gguf: Path | None, cache: Path | None
         bias = None if linear.bias is None else linear.bias.detach().clone()
         _replace(model, name, QuantLinear(packed, tuple(meta["form"]), linear.out_features, bias, kernel, meta["exact"]))
     quantized = [m for m in model.modules() if isinstance(m, QuantLinear)]
-    return QuantSummary(len(quantized), sum(m.exact for m in quantized), sum(m.weight_bytes for m in quantized))
+    summary = QuantSummary(len(quantized), sum(m.exact for m in quantized), sum(m.weight_bytes for m in quantized))
+    fuse_projections(model)  # the same values in fewer calls
+    return summary
 
 
 def _replace(model: torch.nn.Module, name: str, module: torch.nn.Module) -> None:

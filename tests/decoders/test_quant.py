@@ -121,3 +121,29 @@ def test_inputs_are_quantized_by_the_q8_0_rule(kernels):
     inverse = torch.where(scale != 0, 1 / scale, torch.zeros_like(scale))
     expected = (torch.round(blocks_ * inverse).clamp(-127, 127) * scale).reshape(5, 256)  # round: ties to even
     assert torch.equal(quantized_inputs(x), expected)
+
+
+def test_fused_projections_give_the_separate_layers_bits(tiny_model):
+    import copy
+    from unittest import mock
+
+    from assistant.progress import Progress
+    from assistant.quantize import quantize_model
+    from decoders.quant.fused import SharedProjection, fuse_projections
+
+    fused = copy.deepcopy(tiny_model).to(torch.bfloat16)
+    quantize_model(fused, None, None, Progress.silent())  # fuses q/k/v and gate/up
+    assert isinstance(fused.model.layers[0].self_attn.q_proj, SharedProjection)
+    apart = copy.deepcopy(tiny_model).to(torch.bfloat16)
+    with mock.patch("assistant.quantize.fuse_projections", lambda model: 0):
+        quantize_model(apart, None, None, Progress.silent())
+    assert isinstance(apart.model.layers[0].self_attn.q_proj, QuantLinear)
+    ids = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
+    for rows in (ids[:, :1], ids, torch.cat([ids] * 10, dim=1)):  # a step, a drafted pass, a prompt
+        assert torch.equal(fused(rows).logits, apart(rows).logits)
+    # A member called on another input than its group's last one computes that input's columns.
+    attention = fused.model.layers[0].self_attn
+    x, other = torch.randn(1, 3, 64).bfloat16(), torch.randn(1, 3, 64).bfloat16()
+    attention.q_proj(x)
+    assert torch.equal(attention.k_proj(other), apart.model.layers[0].self_attn.k_proj(other))
+    assert fuse_projections(apart) == 4  # two layers: attention and MLP each
