@@ -11,6 +11,7 @@ so only the first load pays for reading the blocks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -22,14 +23,14 @@ import torch
 
 from decoders import row_kernel
 from decoders.quant import blocks
-from decoders.quant.fused import fuse_projections
+from decoders.quant.fused import fuse_projections, install_group
 from decoders.quant.linear import PARTS, QuantKernel, QuantLinear, form, pack
 
 from .errors import GuidecodeError
 from .progress import Progress
 
 WEIGHTS = ("auto", "quantized", "dense")
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 log = logging.getLogger("guidecode")
 
 
@@ -56,30 +57,32 @@ def resolve_weights(weights: str, from_gguf: bool, device: torch.device) -> bool
 
 
 def quantize_model(model: torch.nn.Module, gguf: Path | None, cache: Path | None, progress: Progress) -> QuantSummary:
-    """Replace every nn.Linear of `model` by a QuantLinear, in place; codes from `gguf` where it
-    holds the layer, else requantized from the dense weight. `cache`: a folder for the packed layers."""
+    """Replace every nn.Linear of `model` by quantized layers, in place; codes from `gguf` where it
+    holds the layer, else requantized from the dense weight. `cache`: a folder for the packed layers
+    (the dense layers of a cached model are then never read)."""
     built = row_kernel.load()
     if built.kernel is None:
         raise GuidecodeError(f"quantized weights need guidecode's decoding kernel: {built.why_not}; or use --weights dense")
     kernel = QuantKernel.runnable()[-1]
-    names = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
-    stored = _read_cache(cache) if cache is not None else None
-    if stored is None:
-        with progress.phase("packing quantized weights (once; later loads read a cache)"):
-            stored = _pack_all(model, names, gguf)
-        if cache is not None:
-            _write_cache(cache, stored)
-    tensors, layers = stored
-    for name in names:
-        linear: torch.nn.Linear = model.get_submodule(name)
-        meta = layers[name]
-        packed = {part: tensors[f"{name}.{part}"] for part in PARTS if f"{name}.{part}" in tensors}
-        bias = None if linear.bias is None else linear.bias.detach().clone()
-        _replace(model, name, QuantLinear(packed, tuple(meta["form"]), linear.out_features, bias, kernel, meta["exact"]))
-    quantized = [m for m in model.modules() if isinstance(m, QuantLinear)]
-    summary = QuantSummary(len(quantized), sum(m.exact for m in quantized), sum(m.weight_bytes for m in quantized))
-    fuse_projections(model)  # the same values in fewer calls
+    if cache is not None and (stored := _read_cache(cache)) is not None:
+        return _install(model, *stored, kernel)
+    with progress.phase("packing quantized weights (once; later loads read a cache)"):
+        summary = _quantize_linears(model, gguf, kernel)
+        fuse_projections(model)  # the same values in fewer calls
+    if cache is not None:
+        _write_cache(cache, model, summary)
     return summary
+
+
+def _quantize_linears(model: torch.nn.Module, gguf: Path | None, kernel: QuantKernel) -> QuantSummary:
+    source = _GGUFTensors(gguf, model) if gguf is not None else None
+    for name in [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]:
+        linear: torch.nn.Linear = model.get_submodule(name)
+        codes = (source.codes(name, linear.weight) if source is not None else None) or blocks.from_dense(linear.weight)
+        bias = None if linear.bias is None else linear.bias.detach().float()  # added in float32 by the kernel
+        _replace(model, name, QuantLinear(pack(codes), form(codes), linear.out_features, bias, kernel, codes.exact))
+    quantized = [m for m in model.modules() if isinstance(m, QuantLinear)]
+    return QuantSummary(len(quantized), sum(m.exact for m in quantized), sum(m.weight_bytes for m in quantized))
 
 
 def _replace(model: torch.nn.Module, name: str, module: torch.nn.Module) -> None:
@@ -87,17 +90,19 @@ def _replace(model: torch.nn.Module, name: str, module: torch.nn.Module) -> None
     setattr(model.get_submodule(parent) if parent else model, child, module)
 
 
-def _pack_all(model: torch.nn.Module, names: list[str], gguf: Path | None) -> tuple[dict[str, torch.Tensor], dict[str, dict]]:
-    source = _GGUFTensors(gguf, model) if gguf is not None else None
-    tensors: dict[str, torch.Tensor] = {}
-    layers: dict[str, dict] = {}
-    for name in names:
-        weight = model.get_submodule(name).weight
-        codes = (source.codes(name, weight) if source is not None else None) or blocks.from_dense(weight)
-        for part, value in pack(codes).items():
-            tensors[f"{name}.{part}"] = value
-        layers[name] = {"form": list(form(codes)), "exact": codes.exact}
-    return tensors, layers
+def _install(model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict, kernel: QuantKernel) -> QuantSummary:
+    """Rebuild the quantized layers a cache holds (fused groups included) in `model`."""
+    for name, layer in meta["layers"].items():
+        packed = {part: tensors[f"{name}.{part}"] for part in PARTS if f"{name}.{part}" in tensors}
+        module = QuantLinear(packed, tuple(layer["form"]), layer["out_features"], tensors.get(f"{name}.bias"), kernel, layer["exact"])
+        parent, _, child = name.rpartition(".")
+        if layer.get("members"):
+            install_group(model.get_submodule(parent), child, module, [tuple(m) for m in layer["members"]])
+        else:
+            _replace(model, name, module)
+    if left := [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]:
+        raise GuidecodeError(f"the quantized cache does not match the model (no layer for {left[0]}); delete {meta.get('folder', 'the cache folder')} and load again")
+    return QuantSummary(**meta["summary"])
 
 
 class _GGUFTensors:
@@ -147,26 +152,36 @@ class _GGUFTensors:
         return [self.tensors[k] for k in keys if k in self.tensors]
 
 
-def _read_cache(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, dict]] | None:
+def _read_cache(folder: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
     from safetensors.torch import load_file
 
-    meta = folder / "layers.json"
-    if not meta.is_file():
+    meta_file = folder / "layers.json"
+    if not meta_file.is_file():
         return None
-    layers = json.loads(meta.read_text())
-    if layers.get("version") != CACHE_VERSION:
+    meta = json.loads(meta_file.read_text())
+    if meta.get("version") != CACHE_VERSION:
         return None
-    return load_file(str(folder / "packed.safetensors")), layers["layers"]
+    meta["folder"] = str(folder)
+    return load_file(str(folder / "packed.safetensors")), meta
 
 
-def _write_cache(folder: Path, stored: tuple[dict[str, torch.Tensor], dict[str, dict]]) -> None:
+def _write_cache(folder: Path, model: torch.nn.Module, summary: QuantSummary) -> None:
+    """The model's quantized layers as they run (fused groups as one layer each)."""
     from safetensors.torch import save_file
 
-    tensors, layers = stored
+    tensors: dict[str, torch.Tensor] = {}
+    layers: dict[str, dict] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, QuantLinear):
+            for part in (*PARTS, "bias"):
+                if getattr(module, part) is not None:
+                    tensors[f"{name}.{part}"] = getattr(module, part).contiguous()
+            layers[name] = {"form": list(module.form), "exact": module.exact, "out_features": module.out_features, "members": getattr(module, "members", None)}
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_file(tensors, str(tmp / "packed.safetensors"))
-    (tmp / "layers.json").write_text(json.dumps({"version": CACHE_VERSION, "layers": layers}))
+    meta = {"version": CACHE_VERSION, "summary": dataclasses.asdict(summary), "layers": layers}
+    (tmp / "layers.json").write_text(json.dumps(meta))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.replace(folder)

@@ -566,35 +566,49 @@ void dequantize_into(const QWeights& w, T* out) {
   });
 }
 
-// The weights as a dense [N, K] matrix of `dtype` (prompt chunks multiply it with a GEMM).
-at::Tensor quant_dequantize(at::TensorList parts, at::IntArrayRef form, int64_t out_features, at::ScalarType dtype) {
+// The weights as dense rows written into `out`, [groups * 16, K] of float32 or bf16 (prompt chunks
+// multiply them with a GEMM; the caller keeps one buffer for every layer).
+void quant_dequantize_into(at::TensorList parts, at::IntArrayRef form, at::Tensor out) {
   const QWeights w = weights_from(parts, form);
-  TORCH_CHECK(dtype == at::kFloat || dtype == at::kBFloat16, "quant_dequantize: float32 or bfloat16 only");
-  TORCH_CHECK(out_features > 0 && out_features <= w.G * COLS, "quant_dequantize: ", out_features, " outputs do not fit the codes");
-  at::Tensor dense = at::empty({w.G * COLS, w.K}, parts[3].options().dtype(dtype));  // [NP, K]
-  if (dtype == at::kFloat)
-    dequantize_into(w, dense.data_ptr<float>());
+  TORCH_CHECK(out.is_contiguous() && out.dim() == 2 && out.size(0) == w.G * COLS && out.size(1) == w.K, "quant_dequantize_into: out must be a contiguous [groups * 16, in] matrix");
+  if (out.scalar_type() == at::kFloat)
+    dequantize_into(w, out.data_ptr<float>());
+  else if (out.scalar_type() == at::kBFloat16)
+    dequantize_into(w, out.data_ptr<c10::BFloat16>());
   else
-    dequantize_into(w, dense.data_ptr<c10::BFloat16>());
-  return dense.narrow(0, 0, out_features);
+    TORCH_CHECK(false, "quant_dequantize_into: float32 or bfloat16 only");
 }
 
 // x [..., K] replaced by the values of its input codes (the kernel's quantization), in x's dtype:
 // wide passes multiply these, so a prompt computes what its tokens' steps compute, up to rounding.
+// Row by row into the output: a prompt chunk's layers allocate nothing else.
+template <typename T>
+void requantize_rows(const T* x, int64_t M, int64_t K, T* out) {
+  at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
+    const int64_t nb = K / XB;
+    std::vector<float> row(K), dx(nb), xsumf(nb);
+    std::vector<int8_t> xq(K);
+    std::vector<int32_t> xsum(nb);
+    for (int64_t m = begin; m < end; ++m) {
+      for (int64_t k = 0; k < K; ++k) row[k] = float(x[m * K + k]);
+      quantize_row(row.data(), K, XB, xq.data(), dx.data(), xsum.data(), xsumf.data());
+      for (int64_t k = 0; k < K; ++k) out[m * K + k] = T(float(xq[k]) * dx[k / XB]);
+    }
+  });
+}
+
 at::Tensor quant_inputs(const at::Tensor& x) {
   TORCH_CHECK(x.device().is_cpu() && x.size(-1) % XB == 0, "quant_inputs: CPU input whose size is a multiple of 32");
   const int64_t K = x.size(-1);
   const at::Tensor x2 = x.reshape({-1, K}).contiguous();  // [M, K]
-  TORCH_CHECK(x2.scalar_type() == at::kBFloat16 || x2.scalar_type() == at::kFloat, "quant_inputs: bf16 or float32 input");
-  const int64_t M = x2.size(0);
-  const QRows rows = quantize_rows(x2, XB);
-  at::Tensor out = at::empty({M, K}, x2.options().dtype(at::kFloat));  // [M, K]
-  float* o = out.data_ptr<float>();
-  at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t m = begin; m < end; ++m)
-      for (int64_t k = 0; k < K; ++k) o[m * K + k] = float(rows.xq[m * K + k]) * rows.dx[m * (K / XB) + k / XB];
-  });
-  return out.to(x.scalar_type()).reshape(x.sizes());
+  at::Tensor out = at::empty_like(x2);  // [M, K]
+  if (x2.scalar_type() == at::kBFloat16)
+    requantize_rows(x2.data_ptr<c10::BFloat16>(), x2.size(0), K, out.data_ptr<c10::BFloat16>());
+  else if (x2.scalar_type() == at::kFloat)
+    requantize_rows(x2.data_ptr<float>(), x2.size(0), K, out.data_ptr<float>());
+  else
+    TORCH_CHECK(false, "quant_inputs: bf16 or float32 input");
+  return out.reshape(x.sizes());
 }
 
 std::vector<int64_t> quant_variants() {
@@ -609,8 +623,8 @@ std::vector<int64_t> quant_variants() {
 TORCH_LIBRARY_FRAGMENT(guidecode, m) {
   m.def("quant_rows(Tensor x, Tensor[] parts, int[] form, Tensor? bias, int out_features, int variant) -> Tensor");
   m.impl("quant_rows", c10::DispatchKey::CPU, TORCH_FN(quant_rows));
-  m.def("quant_dequantize(Tensor[] parts, int[] form, int out_features, ScalarType dtype) -> Tensor");
-  m.impl("quant_dequantize", c10::DispatchKey::CPU, TORCH_FN(quant_dequantize));
+  m.def("quant_dequantize_into(Tensor[] parts, int[] form, Tensor(a!) out) -> ()");
+  m.impl("quant_dequantize_into", c10::DispatchKey::CPU, TORCH_FN(quant_dequantize_into));
   m.def("quant_inputs(Tensor x) -> Tensor");
   m.impl("quant_inputs", c10::DispatchKey::CPU, TORCH_FN(quant_inputs));
   m.def("quant_rows_variants() -> int[]", &quant_variants);

@@ -82,8 +82,18 @@ def _fuse(parent: torch.nn.Module, names: tuple[str, ...], members: list[QuantLi
     bias = None if members[0].bias is None else torch.cat([m.bias for m in members])
     out = sum(m.out_features for m in members)
     fused = QuantLinear(packed, members[0].form, out, bias, members[0].kernel, all(m.exact for m in members))
-    setattr(parent, "_".join(n.removesuffix("_proj") for n in names) + "_fused", fused)  # counted, checked, moved with the model
-    group, start = FusedGroup(fused), 0
+    spans, start = [], 0
     for name, member in zip(names, members):
-        setattr(parent, name, SharedProjection(group, start, start + member.out_features))
+        spans.append((name, start, start + member.out_features))
         start += member.out_features
+    install_group(parent, "_".join(n.removesuffix("_proj") for n in names) + "_fused", fused, spans)
+
+
+def install_group(parent: torch.nn.Module, name: str, fused: QuantLinear, spans: list[tuple[str, int, int]]) -> None:
+    """Register `fused` on `parent` as `name` (so it is counted, checked and moved with the model)
+    and replace each member named in `spans` (name, first column, end) by its share of it."""
+    fused.members = [list(span) for span in spans]  # how to rebuild the group from a cache
+    setattr(parent, name, fused)
+    group = FusedGroup(fused)
+    for member, start, end in spans:
+        setattr(parent, member, SharedProjection(group, start, end))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import threading
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -19,6 +21,18 @@ from .blocks import BlockCodes
 
 COLUMNS = 16  # output columns per packed group (the kernel's layout)
 MAX_ROWS = 64  # = decoders.linear_route.MAX_ROWS (kept here: that module imports this one)
+# Elements of the dense buffer a wide pass unpacks a layer into: 64 MB of bf16 holds any layer of
+# the 0.5B and 1.5B models but their output layer, which is unpacked in column slices.
+DENSE_SCRATCH = 32 * 2**20
+_local = threading.local()
+
+
+def _scratch(dtype: torch.dtype, numel: int) -> torch.Tensor:
+    """This thread's reusable 1-D buffer of `dtype` with at least `numel` elements."""
+    buffers = _local.__dict__.setdefault("buffers", {})
+    if dtype not in buffers or buffers[dtype].numel() < numel:
+        buffers[dtype] = torch.empty(numel, dtype=dtype)
+    return buffers[dtype][:numel]
 
 
 @dataclass(frozen=True)
@@ -110,19 +124,36 @@ class QuantLinear(torch.nn.Module):
         # The inputs quantized as the kernel quantizes them, so a prompt computes (up to the GEMM's
         # rounding) what the same tokens' steps compute: a completion then hardly depends on which
         # part of its prompt an earlier request had already prefilled.
-        return F.linear(quantized_inputs(x), self.dense(x.dtype), self.bias)
+        xq = quantized_inputs(x)
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        step = max(COLUMNS, DENSE_SCRATCH // self.in_features // COLUMNS * COLUMNS)  # columns unpacked at a time
+        outs = []
+        for start in range(0, self.out_features, step):
+            part = self.columns(start, min(start + step, self.out_features))
+            outs.append(F.linear(xq, part.dense(x.dtype), None if bias is None else bias[start : start + part.out_features]))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
 
     def dense(self, dtype: torch.dtype) -> torch.Tensor:
-        """The weights as a transient [out, in] matrix of `dtype`."""
-        return torch.ops.guidecode.quant_dequantize(self._parts(), self._form(), self.out_features, dtype)
+        """The weights as an [out, in] matrix of `dtype`: a view of this thread's reused buffer, valid
+        until the next call (a prompt pass unpacks one layer at a time, never all of them)."""
+        groups = self.d.shape[0]
+        buffer = _scratch(dtype, groups * COLUMNS * self.in_features).view(groups * COLUMNS, self.in_features)
+        torch.ops.guidecode.quant_dequantize_into(self._parts(), self._form(), buffer)
+        return buffer[: self.out_features]
+
+    def columns(self, start: int, end: int) -> "QuantLinear":
+        """The same layer cut to outputs [start, end); start a multiple of 16 (views, no copies)."""
+        if (start, end) == (0, self.out_features):
+            return self
+        assert start % COLUMNS == 0, start
+        g0, g1 = start // COLUMNS, -(-end // COLUMNS)
+        cut = {name: getattr(self, name)[g0:g1] for name in PARTS if getattr(self, name) is not None}
+        bias = None if self.bias is None else self.bias[start:end]
+        return QuantLinear(cut, self.form, end - start, bias, self.kernel, self.exact)
 
     def first_columns(self, columns: int) -> "QuantLinear":
-        """The same layer cut to its first `columns` outputs (rounded up to whole groups)."""
-        out = min(columns, self.out_features)
-        groups = -(-out // COLUMNS)
-        cut = {name: getattr(self, name)[:groups] for name in PARTS if getattr(self, name) is not None}
-        bias = None if self.bias is None else self.bias[:out]
-        return QuantLinear(cut, self.form, out, bias, self.kernel, self.exact)
+        """The same layer cut to its first `columns` outputs."""
+        return self.columns(0, min(columns, self.out_features))
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, block={self.block}, kernel={self.kernel.name}"

@@ -51,8 +51,11 @@ def test_the_embedded_model_runs_the_gguf_files_own_quantized_values(real_model,
     # Each layer's values are what the dense path dequantized (rounded to bf16 there).
     dense = dict(dense_real_model.model.named_modules())
     for name, module in real_model.model.named_modules():
-        if isinstance(module, QuantLinear) and name.endswith(("q_proj", "down_proj")) or name == "lm_head":
+        if name.endswith(("down_proj", "lm_head")):
             assert torch.equal(module.dense(torch.bfloat16), dense[name].weight), name
+        if name.endswith("qkv_fused"):  # q, k and v side by side, in one layer
+            parts = [dense[name.replace("qkv_fused", p)].weight for p in ("q_proj", "k_proj", "v_proj")]
+            assert torch.equal(module.dense(torch.bfloat16), torch.cat(parts)), name
     # Fewer bytes per token than half of bf16's.
     dense_bytes = sum(m.weight.numel() * 2 for m in dense_real_model.model.modules() if isinstance(m, torch.nn.Linear))
     assert summary.weight_bytes < 0.5 * dense_bytes
