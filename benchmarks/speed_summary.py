@@ -100,6 +100,7 @@ class MethodSummary:
     weight_bytes_per_token: int | None = None  # weights one pass reads; plain methods only
     decode_gb_per_s: float | None = None  # weight_bytes_per_token x decode tok/s / 1e9
     bandwidth_share: float | None = None  # decode_gb_per_s over the machine's measured read bandwidth
+    same_as_llama_cpp: Agreement | None = None  # fidelity against llama.cpp greedy on the same GGUF, where it ran
 
 
 def first_difference(a: list[int], b: list[int]) -> int | None:
@@ -157,6 +158,7 @@ def _summary(method: str, family: Family, mine: list[Run], by_prompt: dict[str, 
         same_as_transformers=agreement(mine, by_prompt[BASELINE]),
         prompt_tokens_per_second=statistics.median(p[0] for p in phases) if phases else None,
         decode_tokens_per_second=statistics.median(p[1] for p in phases) if phases else None,
+        same_as_llama_cpp=agreement(mine, by_prompt[PEER_BASELINE]) if by_prompt[PEER_BASELINE] else None,
     )
 
 
@@ -173,11 +175,13 @@ def report(result: dict):
 
     # Text, not markup: paths and pip extras ('.[peers]') hold brackets.
     table = Table(title=Text(_title(result["setup"])), title_justify="left", caption=Text(_caption(result)), caption_justify="left")
-    for column in _columns(result):
+    columns = _columns(result)
+    for column in columns:
         table.add_column(column, justify="left" if column in ("workload", "method") else "right")
+    lossless_at = columns.index("= ours plain")
     for workload in result["workloads"]:
         for row, m in zip(_rows(result, workload), workload["methods"]):
-            table.add_row(*row[:-2], _lossless_cell(m), row[-1])
+            table.add_row(*row[:lossless_at], _lossless_cell(m), *row[lossless_at + 1 :])
         table.add_section()
     return table
 
@@ -197,7 +201,12 @@ def _with_peer(result: dict) -> bool:
 
 def _columns(result: dict) -> list[str]:
     peer = ["× llama.cpp greedy"] if _with_peer(result) else []
-    return ["workload", "method", "tok/s (median)", "× transformers greedy", *peer, "accepted / pass", "= ours plain", "= transformers greedy"]
+    agree_peer = ["= llama.cpp greedy"] if _with_peer_agreement(result) else []
+    return ["workload", "method", "tok/s (median)", "× transformers greedy", *peer, "accepted / pass", "= ours plain", "= transformers greedy", *agree_peer]
+
+
+def _with_peer_agreement(result: dict) -> bool:
+    return any(m.get("same_as_llama_cpp") for w in result["workloads"] for m in w["methods"])
 
 
 def _rows(result: dict, workload: dict) -> list[list[str]]:
@@ -207,6 +216,8 @@ def _rows(result: dict, workload: dict) -> list[list[str]]:
         peer = [_number(m["ratio_to_peer"])] if _with_peer(result) else []
         speed = [f"{m['tokens_per_second']:.1f}", f"{m['ratio']:.2f}", *peer, _number(m["accepted_per_pass"])]
         agree = [Agreement(**m["same_as_ours_plain"]).cell(), Agreement(**m["same_as_transformers"]).cell()]
+        if _with_peer_agreement(result):
+            agree.append(Agreement(**m["same_as_llama_cpp"]).cell() if m.get("same_as_llama_cpp") else "–")
         rows.append([name, m["method"], *speed, *agree])
     return rows
 

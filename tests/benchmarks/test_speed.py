@@ -51,6 +51,9 @@ def test_lossless_counts_against_ours_plain_and_fidelity_against_transformers_gr
     assert fast.same_as_transformers.equal == 2 and fast.same_as_transformers.first_differences == {"c": 0}
     assert s[OURS_PLAIN].same_as_transformers.cell() == "2/3 (≠ at 0)"
     assert s[PEER_BASELINE].same_as_ours_plain.first_differences == {"a": 2}
+    assert s[OURS_PLAIN].same_as_llama_cpp.cell() == "2/3 (≠ at 2)"  # greedy agreement with the peer
+    no_peer = {k: v for k, v in FAMILIES.items() if k != PEER_BASELINE}
+    assert all(m.same_as_llama_cpp is None for m in summarize(runs_of_three_prompts(peer=False), no_peer))
     assert fast.accepted_per_pass == pytest.approx(3 / 4) and s[BASELINE].accepted_per_pass is None
     assert fast.tokens_per_second == 8.0  # median of 8, 8 and 1 tokens/s
     assert lossless(list(s.values()))
@@ -107,7 +110,9 @@ def test_table_shows_the_llama_cpp_column_only_when_it_ran():
     assert "× llama.cpp greedy" in with_peer and "= ours plain" in with_peer and "2/3 (≠ at 0)" in with_peer
     assert "'.[peers]'" in with_peer  # brackets printed as text, not taken for markup
     families = {k: v for k, v in FAMILIES.items() if k != PEER_BASELINE}
-    assert "× llama.cpp greedy" not in rendered(result_of(runs_of_three_prompts(peer=False), families))
+    without = rendered(result_of(runs_of_three_prompts(peer=False), families))
+    assert "× llama.cpp greedy" not in without and "= llama.cpp greedy" not in without
+    assert "= llama.cpp greedy" in with_peer
 
 
 def test_markdown_holds_the_same_rows_as_the_table():
