@@ -103,11 +103,19 @@ def load_model(
     loaded = _load_any(spec, torch_dtype, allow_download, progress)
     model = loaded.model.to(torch_device).eval()
     summary = None
-    if forced or resolve_weights(weights, loaded.gguf is not None, torch_device):
+    if forced or (resolve_weights(weights, loaded.gguf is not None, torch_device) and _kernel_runs()):
         cache = loaded.ready.with_name("quantized") if loaded.gguf is not None and loaded.ready is not None else None
         summary = quantize_model(model, loaded.gguf, cache, progress)
     seconds = time.perf_counter() - start
     return LoadedModel(model, loaded.tokenizer, loaded.name, torch_dtype, torch_device, seconds, loaded.from_cache, summary)
+
+
+def _kernel_runs() -> bool:
+    """Whether the quantized kernel could be built here; `--weights auto` keeps dense weights where
+    not (logged by the kernel's loader), `--weights quantized` then fails and says why."""
+    from decoders import row_kernel
+
+    return row_kernel.load().kernel is not None
 
 
 def _load_any(spec: str, dtype: torch.dtype, allow_download: bool, progress: Progress) -> _Weights:

@@ -121,6 +121,12 @@ def test_inputs_are_quantized_by_the_q8_0_rule(kernels):
     inverse = torch.where(scale != 0, 1 / scale, torch.zeros_like(scale))
     expected = (torch.round(blocks_ * inverse).clamp(-127, 127) * scale).reshape(5, 256)  # round: ties to even
     assert torch.equal(quantized_inputs(x), expected)
+    x16 = x.to(torch.bfloat16)  # bf16 rows take another code path: the same rule
+    blocks16 = x16.float().reshape(5, 8, 32)
+    scale16 = blocks16.abs().amax(-1, keepdim=True) / 127
+    inverse16 = torch.where(scale16 != 0, 1 / scale16, torch.zeros_like(scale16))
+    expected16 = (torch.round(blocks16 * inverse16).clamp(-127, 127) * scale16).reshape(5, 256).to(torch.bfloat16)
+    assert torch.equal(quantized_inputs(x16), expected16)
 
 
 def test_fused_projections_give_the_separate_layers_bits(tiny_model):
