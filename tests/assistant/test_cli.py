@@ -69,6 +69,13 @@ def test_bad_dtype(capsys, source):
     assert code == 1 and "unknown dtype 'int3'" in one_line_error(err)
 
 
+def test_bad_weights_and_prompt_budget(capsys, source):
+    code, _, err = run(capsys, "complete", f"{source}:2:5", "--weights", "int3")
+    assert code != 0 and "--weights" in err and "int3" in err
+    code, _, err = run(capsys, "complete", f"{source}:2:5", "--max-prompt-tokens", "0")
+    assert code != 0 and "--max-prompt-tokens" in err
+
+
 def test_not_utf8(capsys, tmp_path):
     path = tmp_path / "latin.py"
     path.write_bytes(b"x = '\xe9t\xe9'\n")
