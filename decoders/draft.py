@@ -135,6 +135,11 @@ class Verified:
 
 
 class Drafter(Protocol):
+    """A drafter may also keep `setup_seconds`: the part of its last `propose` spent catching up on
+    context it had not seen (a draft model prefilling the prompt, or the tokens written while
+    drafting was off). That is paid once per token of context, not per draft, so the adaptive
+    wrapper does not count it against drafting's rate."""
+
     def propose(self, context: Sequence[int], max_depth: int) -> DraftTree:
         """Continuations proposed after `context` (whose last token is the root), at most `max_depth` deep."""
 

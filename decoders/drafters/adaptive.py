@@ -10,6 +10,9 @@ then twice as many after each try that loses too (up to 32 times as many). So a 
 paying (no repetition to look up, a draft model that guesses badly) is switched off within a few
 rounds and costs ever less to retry. The draft depth follows the recent number of accepted tokens.
 
+A drafter's catch-up on context it had not seen (a draft model's prefill of the prompt) is not
+counted against drafting: it is paid once per token, not per round (Drafter.setup_seconds).
+
 What a drafted node costs depends on the machine: about 3% of a step where bf16 is native, about
 two thirds of one where it is emulated (benchmarks/passes.py). The wrapper measures it (a draft
 round's time beyond a plain round's, per node) and cuts drafts to the nodes whose cost, should the
@@ -109,7 +112,10 @@ class AdaptiveDrafter:
 
     def observe(self, verified: Verified) -> None:
         accepted, nodes = len(verified.path), len(verified.tree)
-        seconds = self.clock() - self._started
+        # A draft model's catch-up on the prompt (or on what was written while drafting was off)
+        # is paid once, not per round: counted, the first round would switch a good drafter off.
+        setup = getattr(self.inner, "setup_seconds", 0.0) if nodes else 0.0
+        seconds = max(0.0, self.clock() - self._started - setup)
         was_on = self.on
         (self.drafting if nodes else self.plain).add(1 + accepted, seconds)
         if nodes and self.plain.known:

@@ -121,3 +121,34 @@ def test_a_draft_model_is_asked_for_no_more_tokens_than_the_cap_keeps():
         written += 1 + len(tree)
     assert adaptive.on and max(drafter.asked) <= int(2 / 0.45)  # two plain rounds' time in nodes of 0.45
     assert machine.now < 0.6 * 300  # well under plain decoding's one unit a token
+
+
+@dataclass
+class CatchingUpDrafter(ChainDrafter):
+    """A draft model whose first proposal prefills a long prompt (`prefill` time units)."""
+
+    prefill: float = 30.0
+    setup_seconds: float = 0.0
+    seen: bool = False
+
+    def propose(self, context, max_depth):
+        self.setup_seconds = 0.0 if self.seen else self.prefill
+        self.machine.now += self.setup_seconds
+        self.seen = True
+        return super().propose(context, max_depth)
+
+
+def test_a_draft_models_prompt_prefill_does_not_switch_drafting_off():
+    """The first draft round carries the draft model's prefill of the prompt, once: counted as that
+    round's cost, it made drafting look 10x slower than plain rounds and turned a good drafter off."""
+    machine = Machine(per_node=0.1)
+    drafter = CatchingUpDrafter(machine, per_token=0.2)
+    adaptive = AdaptiveDrafter(drafter, clock=machine.clock)
+    written = 0
+    while written < 200:
+        tree = adaptive.propose([0], 8)
+        machine.now += 1 + machine.per_node * len(tree)
+        adaptive.observe(Verified([0], tree, torch.zeros(1 + len(tree), 4), list(range(len(tree)))))
+        written += 1 + len(tree)
+    assert adaptive.on and len(drafter.asked) > 20  # drafted on most rounds
+    assert machine.now - drafter.prefill < 0.6 * 200
