@@ -119,11 +119,12 @@ def _bench_passes(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .loading import load_model
 
     progress = Progress.to_stderr()
-    float32 = load_model(args.model, "float32", "cpu", False, progress)
-    bf16 = load_model(args.model, "bfloat16", "cpu", False, progress)
+    float32 = load_model(args.model, "float32", "cpu", False, progress, weights="dense")
+    bf16 = load_model(args.model, "bfloat16", "cpu", False, progress, weights="dense")
+    quantized = load_model(args.model, "bfloat16", "cpu", False, progress, weights="quantized")
     vocab = float32.model.config.vocab_size
     prompt = [(1009 * i + 17) % vocab for i in range(args.context)]  # fixed tokens: every route gets the same
-    results = passes.run(float32.model, bf16.model, prompt, args.repeat, progress=lambda line: err.print(line, style="dim"))
+    results = passes.run(float32.model, bf16.model, prompt, args.repeat, progress=lambda line: err.print(line, style="dim"), quantized=quantized.model)
     how = passes.setup(float32.name, args.context, args.repeat)
     if args.json:
         print(json.dumps(passes.to_json(results, how), indent=2))

@@ -6,7 +6,9 @@ tokens through the engine:
 - float32;
 - bf16 as PyTorch computes it (emulated on a CPU without avx512_bf16 or AMX);
 - bf16 with prompt chunks in float32 (decoders/emulated_bf16.py; what the engine does by itself
-  where bf16 is emulated).
+  where bf16 is emulated);
+- quantized weights (`--weights quantized`, the default for GGUF models; docs/quantization.md),
+  where that model is given.
 
 Passes of decoding size (decoders/linear_route.py: up to 64 tokens) run the engine's row kernel
 in every route; the routes differ in how prompt chunks are computed and in the weights' dtype.
@@ -31,6 +33,7 @@ from decoders.emulated_bf16 import native_bf16
 from decoders.linear_route import route_linears
 
 ROUTES = ("float32", "bf16 as is", "bf16, prompts in float32")
+QUANTIZED = "quantized weights"
 PASSES = (1, 4, 16)  # tokens in a pass after the prompt
 
 
@@ -61,16 +64,21 @@ def time_route(route: str, model: torch.nn.Module, prompt: list[int], repeat: in
     return RouteTimes(route, prefill_ms, pass_ms, engine.exact)
 
 
-def models_by_route(float32: torch.nn.Module, bf16: torch.nn.Module) -> dict[str, torch.nn.Module]:
+def models_by_route(float32: torch.nn.Module, bf16: torch.nn.Module, quantized: torch.nn.Module | None = None) -> dict[str, torch.nn.Module]:
     as_is, routed = bf16, copy.deepcopy(bf16)
     route_linears(as_is, emulated=False)
     route_linears(routed, emulated=True)
-    return dict(zip(ROUTES, (float32, as_is, routed)))
+    models = dict(zip(ROUTES, (float32, as_is, routed)))
+    if quantized is not None:
+        models[QUANTIZED] = quantized
+    return models
 
 
-def run(float32: torch.nn.Module, bf16: torch.nn.Module, prompt: list[int], repeat: int, progress: Callable[[str], None]) -> list[RouteTimes]:
+def run(
+    float32: torch.nn.Module, bf16: torch.nn.Module, prompt: list[int], repeat: int, progress: Callable[[str], None], quantized: torch.nn.Module | None = None
+) -> list[RouteTimes]:
     results = []
-    for route, model in models_by_route(float32, bf16).items():
+    for route, model in models_by_route(float32, bf16, quantized).items():
         progress(f"timing {route}")
         results.append(time_route(route, model, prompt, repeat))
     return results
