@@ -120,3 +120,16 @@ def test_bench_lsp_checks_its_options_before_starting_a_server(capsys, source):
     assert code == 2 and "--debounce-ms must be between 0 and 5000, got -5" in one_line_error(err)
     code, _, err = run(capsys, "bench", "lsp", "--file", str(source), "--start-line", "999")
     assert code == 2 and "is past the end of" in one_line_error(err)
+
+
+def test_complete_takes_the_servers_prompt_window_and_generate_the_configs():
+    from assistant.cli import COMPLETE_PROMPT_TOKENS, _config, build_parser
+    from assistant.config import AssistantConfig
+    from lsp.options import ServerOptions
+
+    complete = _config(build_parser().parse_args(["complete", "f.py:1:1"]))
+    generate = _config(build_parser().parse_args(["generate", "f.py"]))
+    assert complete.max_prompt_tokens == COMPLETE_PROMPT_TOKENS == ServerOptions().max_prompt_tokens
+    assert generate.max_prompt_tokens == AssistantConfig().max_prompt_tokens
+    asked = _config(build_parser().parse_args(["complete", "f.py:1:1", "--max-prompt-tokens", "3000"]))
+    assert asked.max_prompt_tokens == 3000
