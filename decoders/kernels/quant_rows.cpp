@@ -400,6 +400,11 @@ void qrun(const QProblem& p, QVariant v) {
   });
 }
 
+QVariant checked_variant(int64_t variant) {
+  TORCH_CHECK(variant >= Q_GENERIC && variant <= Q_AVX512VNNI && qcpu_runs(QVariant(variant)), "quant_rows: variant ", variant, " does not run on this CPU");
+  return QVariant(variant);
+}
+
 // ---------------------------------------------------------------- the packed tensors
 
 template <typename T>
@@ -453,8 +458,7 @@ void finish(const float* sums, const at::Tensor& bias, int64_t M, int64_t NP, in
 }
 
 at::Tensor quant_rows(const at::Tensor& x, at::TensorList parts, at::IntArrayRef form, const c10::optional<at::Tensor>& bias, int64_t out_features, int64_t variant) {
-  const QVariant v = QVariant(variant);
-  TORCH_CHECK(variant >= Q_GENERIC && variant <= Q_AVX512VNNI && qcpu_runs(v), "quant_rows: variant ", variant, " does not run on this CPU");
+  const QVariant v = checked_variant(variant);
   TORCH_CHECK(x.device().is_cpu(), "quant_rows: CPU tensors only");
   TORCH_CHECK(x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kFloat, "quant_rows: bf16 or float32 input");
   const QWeights w = weights_from(parts, form);
@@ -553,8 +557,8 @@ void dequantize_group(const QWeights& w, int64_t g, T* rows) {
 }
 
 template <typename T>
-void dequantize_into(const QWeights& w, T* out) {
-  const bool fast = qcpu_runs(Q_AVX512VNNI);
+void dequantize_into(const QWeights& w, T* out, QVariant v) {
+  const bool fast = v == Q_AVX512VNNI;
   at::parallel_for(0, w.G, 1, [&](int64_t begin, int64_t end) {
     for (int64_t g = begin; g < end; ++g) {
       T* rows = out + g * COLS * w.K;
@@ -568,13 +572,14 @@ void dequantize_into(const QWeights& w, T* out) {
 
 // The weights as dense rows written into `out`, [groups * 16, K] of float32 or bf16 (prompt chunks
 // multiply them with a GEMM; the caller keeps one buffer for every layer).
-void quant_dequantize_into(at::TensorList parts, at::IntArrayRef form, at::Tensor out) {
+void quant_dequantize_into(at::TensorList parts, at::IntArrayRef form, at::Tensor out, int64_t variant) {
+  const QVariant v = checked_variant(variant);
   const QWeights w = weights_from(parts, form);
   TORCH_CHECK(out.is_contiguous() && out.dim() == 2 && out.size(0) == w.G * COLS && out.size(1) == w.K, "quant_dequantize_into: out must be a contiguous [groups * 16, in] matrix");
   if (out.scalar_type() == at::kFloat)
-    dequantize_into(w, out.data_ptr<float>());
+    dequantize_into(w, out.data_ptr<float>(), v);
   else if (out.scalar_type() == at::kBFloat16)
-    dequantize_into(w, out.data_ptr<c10::BFloat16>());
+    dequantize_into(w, out.data_ptr<c10::BFloat16>(), v);
   else
     TORCH_CHECK(false, "quant_dequantize_into: float32 or bfloat16 only");
 }
@@ -605,9 +610,9 @@ AVX512_TARGET void requantize_row_bf16(const uint16_t* x, int64_t K, uint16_t* o
 }
 
 template <typename T>
-void requantize_rows(const T* x, int64_t M, int64_t K, T* out) {
+void requantize_rows(const T* x, int64_t M, int64_t K, T* out, QVariant v) {
   if constexpr (std::is_same_v<T, c10::BFloat16>) {
-    if (qcpu_runs(Q_AVX512VNNI)) {
+    if (v == Q_AVX512VNNI) {
       at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
         for (int64_t m = begin; m < end; ++m)
           requantize_row_bf16(reinterpret_cast<const uint16_t*>(x + m * K), K, reinterpret_cast<uint16_t*>(out + m * K));
@@ -628,15 +633,16 @@ void requantize_rows(const T* x, int64_t M, int64_t K, T* out) {
   });
 }
 
-at::Tensor quant_inputs(const at::Tensor& x) {
+at::Tensor quant_inputs(const at::Tensor& x, int64_t variant) {
+  const QVariant v = checked_variant(variant);
   TORCH_CHECK(x.device().is_cpu() && x.size(-1) % XB == 0, "quant_inputs: CPU input whose size is a multiple of 32");
   const int64_t K = x.size(-1);
   const at::Tensor x2 = x.reshape({-1, K}).contiguous();  // [M, K]
   at::Tensor out = at::empty_like(x2);  // [M, K]
   if (x2.scalar_type() == at::kBFloat16)
-    requantize_rows(x2.data_ptr<c10::BFloat16>(), x2.size(0), K, out.data_ptr<c10::BFloat16>());
+    requantize_rows(x2.data_ptr<c10::BFloat16>(), x2.size(0), K, out.data_ptr<c10::BFloat16>(), v);
   else if (x2.scalar_type() == at::kFloat)
-    requantize_rows(x2.data_ptr<float>(), x2.size(0), K, out.data_ptr<float>());
+    requantize_rows(x2.data_ptr<float>(), x2.size(0), K, out.data_ptr<float>(), v);
   else
     TORCH_CHECK(false, "quant_inputs: bf16 or float32 input");
   return out.reshape(x.sizes());
@@ -654,9 +660,9 @@ std::vector<int64_t> quant_variants() {
 TORCH_LIBRARY_FRAGMENT(guidecode, m) {
   m.def("quant_rows(Tensor x, Tensor[] parts, int[] form, Tensor? bias, int out_features, int variant) -> Tensor");
   m.impl("quant_rows", c10::DispatchKey::CPU, TORCH_FN(quant_rows));
-  m.def("quant_dequantize_into(Tensor[] parts, int[] form, Tensor(a!) out) -> ()");
+  m.def("quant_dequantize_into(Tensor[] parts, int[] form, Tensor(a!) out, int variant) -> ()");
   m.impl("quant_dequantize_into", c10::DispatchKey::CPU, TORCH_FN(quant_dequantize_into));
-  m.def("quant_inputs(Tensor x) -> Tensor");
+  m.def("quant_inputs(Tensor x, int variant) -> Tensor");
   m.impl("quant_inputs", c10::DispatchKey::CPU, TORCH_FN(quant_inputs));
   m.def("quant_rows_variants() -> int[]", &quant_variants);
 }

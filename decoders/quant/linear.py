@@ -82,10 +82,12 @@ def form(codes: BlockCodes) -> tuple[int, int, int, int]:
     return codes.bits, codes.block, codes.offset, codes.per_super
 
 
-def quantized_inputs(x: torch.Tensor) -> torch.Tensor:
+def quantized_inputs(x: torch.Tensor, kernel: QuantKernel | None = None) -> torch.Tensor:
     """x [..., K] rounded to the kernel's input codes (per block of 32: scale max|x| / 127, codes
-    round(x / scale), ties to even), as their values in x's dtype; the kernel's own rounding code."""
-    return torch.ops.guidecode.quant_inputs(x)
+    round(x / scale), ties to even), as their values in x's dtype; the kernel's own rounding code
+    (`kernel`: which variant's; default the fastest this CPU runs)."""
+    kernel = kernel or QuantKernel.runnable()[-1]
+    return torch.ops.guidecode.quant_inputs(x, kernel.variant)
 
 
 class QuantLinear(torch.nn.Module):
@@ -124,7 +126,7 @@ class QuantLinear(torch.nn.Module):
         # The inputs quantized as the kernel quantizes them, so a prompt computes (up to the GEMM's
         # rounding) what the same tokens' steps compute: a completion then hardly depends on which
         # part of its prompt an earlier request had already prefilled.
-        xq = quantized_inputs(x)
+        xq = quantized_inputs(x, self.kernel)
         bias = None if self.bias is None else self.bias.to(x.dtype)
         step = max(COLUMNS, DENSE_SCRATCH // self.in_features // COLUMNS * COLUMNS)  # columns unpacked at a time
         outs = []
@@ -138,7 +140,7 @@ class QuantLinear(torch.nn.Module):
         until the next call (a prompt pass unpacks one layer at a time, never all of them)."""
         groups = self.d.shape[0]
         buffer = _scratch(dtype, groups * COLUMNS * self.in_features).view(groups * COLUMNS, self.in_features)
-        torch.ops.guidecode.quant_dequantize_into(self._parts(), self._form(), buffer)
+        torch.ops.guidecode.quant_dequantize_into(self._parts(), self._form(), buffer, self.kernel.variant)
         return buffer[: self.out_features]
 
     def columns(self, start: int, end: int) -> "QuantLinear":

@@ -86,10 +86,12 @@ def test_the_kernel_computes_the_quantized_product(kernels, qtype, out):
 @pytest.mark.parametrize("qtype,out", FORMS, ids=lambda v: getattr(v, "name", str(v)))
 def test_wide_passes_unpack_the_same_weights(kernels, qtype, out):
     codes = blocks.from_gguf(random_blocks(qtype, rows=out, k=512, seed=2), qtype, 512)
-    q = layer(codes, kernels[-1])
     values = torch.from_numpy(blocks.values(codes))
-    assert torch.equal(q.dense(torch.float32), values)
-    assert torch.equal(q.dense(torch.bfloat16), values.to(torch.bfloat16))
+    for kernel in kernels:  # the portable unpacking too, which CPUs without AVX-512 run
+        q = layer(codes, kernel)
+        assert torch.equal(q.dense(torch.float32), values), kernel.name
+        assert torch.equal(q.dense(torch.bfloat16), values.to(torch.bfloat16)), kernel.name
+    q = layer(codes, kernels[-1])
     codes = blocks.from_gguf(random_blocks(T.Q5_0, rows=48, k=256), T.Q5_0, 256)
     q = layer(codes, kernels[-1])
     x = torch.randn(MAX_ROWS + 6, 256)
@@ -120,13 +122,15 @@ def test_inputs_are_quantized_by_the_q8_0_rule(kernels):
     scale = blocks_.abs().amax(-1, keepdim=True) / 127
     inverse = torch.where(scale != 0, 1 / scale, torch.zeros_like(scale))
     expected = (torch.round(blocks_ * inverse).clamp(-127, 127) * scale).reshape(5, 256)  # round: ties to even
-    assert torch.equal(quantized_inputs(x), expected)
+    for kernel in kernels:
+        assert torch.equal(quantized_inputs(x, kernel), expected), kernel.name
     x16 = x.to(torch.bfloat16)  # bf16 rows take another code path: the same rule
     blocks16 = x16.float().reshape(5, 8, 32)
     scale16 = blocks16.abs().amax(-1, keepdim=True) / 127
     inverse16 = torch.where(scale16 != 0, 1 / scale16, torch.zeros_like(scale16))
     expected16 = (torch.round(blocks16 * inverse16).clamp(-127, 127) * scale16).reshape(5, 256).to(torch.bfloat16)
-    assert torch.equal(quantized_inputs(x16), expected16)
+    for kernel in kernels:
+        assert torch.equal(quantized_inputs(x16, kernel), expected16), kernel.name
 
 
 def test_fused_projections_give_the_separate_layers_bits(tiny_model):
