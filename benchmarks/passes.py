@@ -1,6 +1,6 @@
 """What a forward pass costs on this machine, by its number of tokens, for each way to run the model.
 
-`guidecode bench passes`: for one model and three routes, side by side in one run, on the same
+`guidecode bench passes`: for one model and its routes, side by side in one run, on the same
 tokens through the engine:
 
 - float32;
