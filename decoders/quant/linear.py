@@ -50,6 +50,7 @@ class QuantKernel:
 
 
 PARTS = ("codes", "nibbles", "planes", "d", "sub", "dmin", "mins")  # the kernel's order
+_ABSENT = torch.empty(0, dtype=torch.uint8)  # an absent part, as the kernel reads it (never written)
 
 
 def pack(codes: BlockCodes) -> dict[str, torch.Tensor]:
@@ -109,8 +110,7 @@ class QuantLinear(torch.nn.Module):
         return self.bits, self.block, self.offset, self.per_super
 
     def _parts(self) -> list[torch.Tensor]:
-        empty = torch.empty(0, dtype=torch.uint8)
-        return [getattr(self, name) if getattr(self, name) is not None else empty for name in PARTS]
+        return [part if (part := getattr(self, name)) is not None else _ABSENT for name in PARTS]
 
     def _form(self) -> list[int]:
         return [self.bits, self.block, self.offset, self.per_super, self.in_features]

@@ -106,19 +106,25 @@ class ChainDrafter:
         pass
 
 
+def run_all_accepted(adaptive: AdaptiveDrafter, machine: Machine, tokens: int) -> list[DraftTree]:
+    """Decode `tokens` tokens where every drafted token is right; returns each round's tree."""
+    written, trees = 0, []
+    while written < tokens:
+        tree = adaptive.propose([0], 8)
+        machine.now += 1 + machine.per_node * len(tree)
+        adaptive.observe(Verified([0], tree, torch.zeros(1 + len(tree), 4), list(range(len(tree)))))
+        written, trees = written + 1 + len(tree), trees + [tree]
+    return trees
+
+
 def test_a_draft_model_is_asked_for_no_more_tokens_than_the_cap_keeps():
     """Tokens drafted only to be cut would cost a draft model's passes and count for nothing, so
     the cap bounds the depth asked for; with every token right, drafting then stays on."""
     machine = Machine(per_node=0.1)
     drafter = ChainDrafter(machine, per_token=0.35)
     adaptive = AdaptiveDrafter(drafter, clock=machine.clock)
-    written = 0
-    while written < 300:
-        tree = adaptive.propose([0], 8)
-        machine.now += 1 + machine.per_node * len(tree)
-        adaptive.observe(Verified([0], tree, torch.zeros(1 + len(tree), 4), list(range(len(tree)))))
-        assert len(tree) == (drafter.asked[-1] if tree else 0)  # nothing drafted was cut away
-        written += 1 + len(tree)
+    trees = run_all_accepted(adaptive, machine, 300)
+    assert all(len(tree) == asked for tree, asked in zip([t for t in trees if t], drafter.asked))  # nothing drafted was cut away
     assert adaptive.on and max(drafter.asked) <= int(2 / 0.45)  # two plain rounds' time in nodes of 0.45
     assert machine.now < 0.6 * 300  # well under plain decoding's one unit a token
 
@@ -144,11 +150,6 @@ def test_a_draft_models_prompt_prefill_does_not_switch_drafting_off():
     machine = Machine(per_node=0.1)
     drafter = CatchingUpDrafter(machine, per_token=0.2)
     adaptive = AdaptiveDrafter(drafter, clock=machine.clock)
-    written = 0
-    while written < 200:
-        tree = adaptive.propose([0], 8)
-        machine.now += 1 + machine.per_node * len(tree)
-        adaptive.observe(Verified([0], tree, torch.zeros(1 + len(tree), 4), list(range(len(tree)))))
-        written += 1 + len(tree)
+    run_all_accepted(adaptive, machine, 200)
     assert adaptive.on and len(drafter.asked) > 20  # drafted on most rounds
     assert machine.now - drafter.prefill < 0.6 * 200
