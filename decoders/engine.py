@@ -31,6 +31,7 @@ from transformers import DynamicCache
 
 from .draft import DraftTree
 from .invariant import use_exact_attention
+from .lean import LeanDecoder
 from .linear_route import MAX_ROWS, decoding_rows_agree, route_linears
 
 
@@ -62,6 +63,7 @@ class Engine:
         # transformers 5.25 renamed the forward's cache keyword (the old name warns there).
         self._cache_keyword = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self._cancel: threading.Event | None = None  # the flag of the forward pass in flight
+        self.passes = 0  # forward passes run for callers (the engine's own checks not counted)
         # transformers names its blocks *DecoderLayer (Llama, Qwen2, Mistral, Gemma, ...); a
         # model without them is still cancelled between steps, only not within one.
         self.interruptible = 0
@@ -83,25 +85,69 @@ class Engine:
         positions: torch.Tensor | None = None,  # [k] when not consecutive (a tree)
         visible: torch.Tensor | None = None,  # [k, cached + k] bool, which keys each token sees
         last_only: bool = False,
+        lean: "LeanDecoder | None | bool" = None,  # None: the engine's choice; False: transformers' forward
     ) -> torch.Tensor:
         """Append `tokens` to `cache` (in place) and return their logits, [len(tokens), vocab] float32
         ([1, vocab], the last token's, with `last_only`).
 
         Raises Interrupted (leaving `cache` half-written) if `cancel` is set meanwhile."""
         input_ids = torch.tensor([tokens], dtype=torch.long, device=self.device)  # [1, k]
+        position_ids = None if positions is None else positions.to(self.device)[None]  # [1, k]
+        mask = None if visible is None else visible.to(self.device)[None, None]  # [1, 1, k, cached + k]
+        if lean is None:
+            self.passes += 1
+            lean = self.lean
+        if lean and len(tokens) <= MAX_ROWS:
+            return lean.forward(input_ids, cache, position_ids, mask, last_only, cancel)[0].float()  # [k, vocab]
         # A prompt chunk needs only its last row: the output layer over 150k tokens would cost as
         # much as the rest of the model for every other row.
         extra: dict = {"logits_to_keep": 1} if last_only else {}
-        if positions is not None:
-            extra["position_ids"] = positions.to(self.device)[None]  # [1, k]
-        if visible is not None:
-            extra["attention_mask"] = visible.to(self.device)[None, None]  # [1, 1, k, cached + k]
+        if position_ids is not None:
+            extra["position_ids"] = position_ids
+        if mask is not None:
+            extra["attention_mask"] = mask
         self._cancel = cancel
         try:
             out = self.model(input_ids=input_ids, use_cache=True, **{self._cache_keyword: cache}, **extra)
         finally:
             self._cancel = None
         return out.logits[0].float()  # [k, vocab]
+
+    @cached_property
+    def lean(self) -> LeanDecoder | None:
+        """The lean path for decoding-size passes (decoders/lean.py) where the model has the plain
+        Llama layout and the path gives transformers' logits bit for bit on a probe; else None."""
+        decoder = LeanDecoder.for_model(self.model)
+        if decoder is None:
+            return None
+        return decoder if self._lean_agrees(decoder) else None
+
+    def _lean_agrees(self, decoder: LeanDecoder) -> bool:
+        """A step, a chain and a tree through `decoder` against transformers' forward, on forks of
+        one prefilled probe."""
+        vocab = self.model.config.vocab_size
+        probe = [(7919 * i + 11) % vocab for i in range(9)]
+        base = Session([], self._new_cache(), torch.empty(0), 0)
+        self._forward(base.cache, probe[:4], lean=False)
+        base.tokens.extend(probe[:4])
+        tree = DraftTree.from_paths([[(t + 1) % vocab for t in probe[5:8]], probe[5:]])
+        cached = len(base.tokens)
+        positions = cached + torch.tensor((0, *tree.depths))
+        visible = torch.cat([torch.ones(len(tree) + 1, cached, dtype=torch.bool), tree.visibility()], dim=1)
+        for tokens, pos, vis in ((probe[4:5], None, None), (probe[4:], None, None), ([probe[4], *tree.tokens], positions, visible)):
+            ours, theirs = self.fork(base), self.fork(base)
+            mine = self._forward(ours.cache, tokens, positions=pos, visible=vis, lean=decoder)
+            reference = self._forward(theirs.cache, tokens, positions=pos, visible=vis, lean=False)
+            same_cache = all(
+                torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+                for a, b in zip(ours.cache.layers, theirs.cache.layers)
+            )
+            if not (torch.equal(mine, reference) and same_cache):
+                return False
+        return True
+
+    def _new_cache(self) -> DynamicCache:
+        return DynamicCache(config=self.model.config)
 
     def prefill(
         self,
@@ -131,7 +177,7 @@ class Engine:
                 session.cache.crop(-drop)
             del session.tokens[shared:]
         else:
-            session = Session([], DynamicCache(config=self.model.config), torch.empty(0), 0)
+            session = Session([], self._new_cache(), torch.empty(0), 0)
         rest = prompt[shared:]
         step = chunk or len(rest)
         try:

@@ -25,6 +25,8 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+from .row_kernel import load
+
 NAME = "guidecode_exact"
 T = TypeVar("T")
 # Query blocks up to this length run in float64: decoding steps and draft verification.
@@ -45,10 +47,35 @@ def exact_attention(
     batch, heads, q_len, head_dim = query.shape
     if q_len > EXACT_MAX_QUERIES:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, is_causal, **kwargs)
+    scale = scaling if scaling is not None else head_dim**-0.5
+    if (variant := _kernel_variant(query, key, value, attention_mask)) is not None:
+        # [batch, q, heads, head_dim]
+        return torch.ops.guidecode.exact_attention(query, key, value, attention_mask, scale, variant), None
+    return _exact_attention_aten(query, key, value, attention_mask, scale)
+
+
+def _kernel_variant(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attention_mask: torch.Tensor | None) -> int | None:
+    """The fastest variant of decoders/kernels/attention.cpp for this call; None where it does not
+    apply (another device, an additive mask, a strided head dimension) or could not be built."""
+    if query.device.type != "cpu" or (attention_mask is not None and attention_mask.dtype != torch.bool):
+        return None
+    if any(t.stride(-1) != 1 for t in (query, key, value)):
+        return None
+    if load().kernel is None:
+        return None
+    return torch.ops.guidecode.exact_attention_variants()[-1]
+
+
+def _exact_attention_aten(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attention_mask: torch.Tensor | None, scale: float
+) -> tuple[torch.Tensor, None]:
+    """The same computation in PyTorch's float64 operations: for GPUs, additive masks, and CPUs
+    where the kernel could not be built. Exact for the same reason, though not bit for bit the
+    kernel's result (the sums run in another order)."""
+    batch, heads, q_len, head_dim = query.shape
     kv_heads, kv_len = key.shape[1], key.shape[2]
     group = heads // kv_heads  # query heads [h * group, (h + 1) * group) read kv head h
     q = query.reshape(batch, kv_heads, group * q_len, head_dim).double()
-    scale = scaling if scaling is not None else head_dim**-0.5
     scores = torch.matmul(q, key.double().transpose(-1, -2)) * scale  # [batch, kv_heads, group * q, kv]
     scores = scores.view(batch, kv_heads, group, q_len, kv_len)
     if attention_mask is None and q_len > 1:

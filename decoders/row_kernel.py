@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 
 KERNELS = Path(__file__).parent / "kernels"
-# One library: linear_rows.cpp (dense weights) and quant_rows.cpp (quantized weights).
-SOURCES = (KERNELS / "linear_rows.cpp", KERNELS / "quant_rows.cpp")
+# One library: linear_rows.cpp (dense weights), quant_rows.cpp (quantized weights), attention.cpp
+# (decoding-size attention, decoders/invariant.py) and lean_layer.cpp (decoders/lean.py).
+SOURCES = tuple(KERNELS / name for name in ("linear_rows.cpp", "quant_rows.cpp", "attention.cpp", "lean_layer.cpp"))
 # The kernel's variants, by the number the C++ side uses (its header says what each one is).
 VARIANTS = ("generic", "avx2", "avx512", "avx512bf16")
 # -ffp-contract=off: the portable variant's multiply and add must stay two roundings, as written.

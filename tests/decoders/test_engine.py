@@ -117,10 +117,11 @@ def test_cancel_interrupts_inside_a_forward_pass_and_spares_the_parent(tiny_mode
     parent = engine.prefill(ids)
     expected = engine.prefill(ids + prompt_ids(byte_tokenizer, "x = 1"))
     cancel = CancelFlag()
-    # Another thread sets the flag while layer 0 runs: layer 1 must not run.
+    # Another thread sets the flag while layer 0 runs: layer 1 must not run. The hooks sit on
+    # projections, which transformers' forward and the lean path (decoders/lean.py) both call.
     ran = []
     first, second = [m for m in tiny_model.modules() if type(m).__name__.endswith("DecoderLayer")]
-    hooks = [first.register_forward_hook(lambda *a: cancel.set()), second.register_forward_hook(lambda *a: ran.append(1))]
+    hooks = [first.mlp.down_proj.register_forward_hook(lambda *a: cancel.set()), second.self_attn.q_proj.register_forward_hook(lambda *a: ran.append(1))]
     try:
         assert engine.prefill(ids + prompt_ids(byte_tokenizer, "x = 1"), reuse=parent, cancel=cancel) is None
         child = engine.fork(parent)
