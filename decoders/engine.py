@@ -31,6 +31,7 @@ from transformers import DynamicCache
 
 from .draft import DraftTree
 from .invariant import use_exact_attention
+from .kv_cache import fork_layer, new_cache
 from .lean import LeanDecoder
 from .linear_route import MAX_ROWS, decoding_rows_agree, route_linears
 
@@ -147,7 +148,7 @@ class Engine:
         return True
 
     def _new_cache(self) -> DynamicCache:
-        return DynamicCache(config=self.model.config)
+        return new_cache(self.model.config)
 
     def prefill(
         self,
@@ -250,8 +251,8 @@ class Engine:
         root-to-node path of indices) and drop the rest.
 
         When the path is the tree's leading nodes (the first children) this is a crop. Otherwise
-        the accepted nodes' keys and values move next to the root, in place: the verification's
-        forward pass concatenated new tensors for every layer, so no fork shares them yet.
+        the accepted nodes' keys and values move next to the root, in place: the verification wrote
+        them where no fork sees them (decoders/kv_cache.py).
         """
         start, kept = len(session.tokens), len(path)
         if path != list(range(kept)):
@@ -303,12 +304,12 @@ class Engine:
     def fork(self, session: Session) -> Session:
         """An independent copy of `session`.
 
-        Cheap: DynamicLayer.update concatenates into new tensors and crop slices, so the key and
-        value tensors are never written in place and a fork can share them with its parent;
-        only the per-layer holders are copied. tests/decoders/test_engine.py checks this.
+        Cheap: the key and value buffers are shared; a write that another session could see goes
+        to a copy first (decoders/kv_cache.py), so only the per-layer holders are copied here.
+        tests/decoders/test_engine.py checks this.
         """
         cache = copy.copy(session.cache)
-        cache.layers = [copy.copy(layer) for layer in session.cache.layers]
+        cache.layers = [fork_layer(layer) for layer in session.cache.layers]
         return Session(list(session.tokens), cache, session.next_logits, session.prompt_length)
 
     def rollback(self, session: Session, n: int, next_logits: torch.Tensor | None = None) -> None:
