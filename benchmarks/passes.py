@@ -32,6 +32,8 @@ from decoders import Engine
 from decoders.emulated_bf16 import native_bf16
 from decoders.linear_route import route_linears
 
+from .weight_bytes import streamed_bytes
+
 ROUTES = ("float32", "bf16 as is", "bf16, prompts in float32")
 QUANTIZED = "quantized weights"
 PASSES = (1, 4, 16)  # tokens in a pass after the prompt
@@ -43,6 +45,17 @@ class RouteTimes:
     prefill_ms: float
     pass_ms: dict[int, float]  # tokens in the pass -> ms
     exact: bool  # Engine.exact: a speculative pass gives single steps' logits
+    linear_ms: float = 0.0  # the linear layers alone, each called once on one token's row: weight streaming
+    weight_bytes: int = 0  # what those calls read (benchmarks/weight_bytes.py)
+
+    @property
+    def rest_ms(self) -> float:
+        """A step's time outside its linear layers: attention, norms, the cache, Python."""
+        return self.pass_ms[1] - self.linear_ms
+
+    @property
+    def linear_gb_per_s(self) -> float:
+        return self.weight_bytes / self.linear_ms / 1e6 if self.linear_ms else 0.0
 
 
 def _median_ms(run: Callable[[], object], repeat: int) -> float:
@@ -61,7 +74,30 @@ def time_route(route: str, model: torch.nn.Module, prompt: list[int], repeat: in
     session = engine.prefill(prompt)
     after = [(7 * i + 3) % model.config.vocab_size for i in range(max(PASSES))]  # as many as the widest pass, whatever the prompt
     pass_ms = {n: _median_ms(lambda n=n: engine.extend(engine.fork(session), after[:n]), repeat) for n in PASSES}
-    return RouteTimes(route, prefill_ms, pass_ms, engine.exact)
+    linear_ms = _median_ms(_linear_layers_once(model), repeat)
+    return RouteTimes(route, prefill_ms, pass_ms, engine.exact, linear_ms, streamed_bytes(model))
+
+
+def _linear_layers_once(model: torch.nn.Module) -> Callable[[], None]:
+    """Calls each linear layer a step runs once, on a one-token row of its input width: the step's
+    weight streaming without the rest. Fused projections (decoders/quant/fused.py) count once, as
+    the fused layer; their members' shares are skipped."""
+    from decoders.quant.fused import SharedProjection
+    from decoders.quant.linear import QuantLinear
+
+    dtype = next(model.parameters()).dtype
+    layers = [
+        (m, torch.randn(1, 1, m.in_features, dtype=dtype))
+        for m in model.modules()
+        if isinstance(m, (QuantLinear, torch.nn.Linear)) and not isinstance(m, SharedProjection)
+    ]
+
+    @torch.inference_mode()
+    def run() -> None:
+        for layer, x in layers:
+            layer(x)
+
+    return run
 
 
 def models_by_route(float32: torch.nn.Module, bf16: torch.nn.Module, quantized: torch.nn.Module | None = None) -> dict[str, torch.nn.Module]:
@@ -112,6 +148,18 @@ def report(results: list[RouteTimes], how: dict) -> str:
         lines.append(f"| {r.route} | {' | '.join(cells)} | {r.pass_ms[16] / r.pass_ms[1]:.1f}x | {'yes' if r.exact else 'no'} |")
     lines.append("")
     lines.append("Each cell: ms (the ratio to float32's; below 1 is faster).")
+    lines += [
+        "",
+        "Where a step's time goes: its linear layers alone (each called once on one row: the weights streamed) and the rest.",
+        "",
+        "| route | weights read | linear layers alone | their GB/s | rest of the step | rest / step |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.route} | {r.weight_bytes / 1e6:,.0f} MB | {r.linear_ms:,.1f} ms | {r.linear_gb_per_s:.1f} | "
+            f"{r.rest_ms:,.1f} ms | {r.rest_ms / r.pass_ms[1]:.0%} |"
+        )
     return "\n".join(lines)
 
 

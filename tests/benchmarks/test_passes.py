@@ -30,5 +30,8 @@ def test_each_route_runs_as_named_and_the_report_shows_every_figure(byte_tokeniz
     text = passes.report(results, how)
     for r in results:
         assert f"| {r.route} | {r.prefill_ms:,.0f} ms" in text
+        # The linear layers alone: every weight byte once, in less time than the whole step.
+        assert r.weight_bytes > 0 and 0 < r.linear_ms and f"| {r.route} | {r.weight_bytes / 1e6:,.0f} MB | {r.linear_ms:,.1f} ms" in text
+    assert results[3].weight_bytes < results[1].weight_bytes  # quantized weights read fewer bytes than bf16
     assert "(1.00)" in text and "native bf16: no" in text
     assert passes.to_json(results, how)["routes"][2]["pass_ms"][16] == results[2].pass_ms[16]
