@@ -4,13 +4,14 @@ Speculation is lossless only if verifying k drafted tokens in one forward pass g
 logits, bit for bit, as k single-token steps. Two parts of a forward pass decide that: the
 linear layers (decoders/linear_route.py) and attention, made exact here. The fused SDPA kernel's
 blocking and its GQA paths depend on the query length. Here the scores, softmax and weighted sum
-run in float64 for the short query blocks of decoding and verification. Every product of two
-bf16/fp32 values is exact in float64 and the sums carry ~1e-16 relative error, far below the
-resolution of the bf16 or fp32 result, so the rounded output is the same whichever keys are
-masked out around a query, in whatever order, and however many queries share the call: a drafted
-tree's nodes get exactly what sequential steps get. It is also cheaper than the fused kernel for
-one query (no blocking set-up); long blocks (prompt prefill) go to PyTorch's SDPA, which both
-plain and speculative decoding share.
+run in float64 for the short query blocks of decoding and verification, each query alone:
+decoders/kernels/attention.cpp on CPUs (one fixed order of operations per query, the same bits on
+every variant), PyTorch's float64 operations elsewhere. Every product of two bf16/fp32 values is
+exact in float64 and the sums carry ~1e-16 relative error, far below the resolution of the bf16
+or fp32 result, so the rounded output is the same whichever keys are masked out around a query
+and however many queries share the call: a drafted tree's nodes get exactly what sequential steps
+get. Long blocks (prompt prefill) go to PyTorch's SDPA, which both plain and speculative decoding
+share.
 
 Whether a loaded model is invariant is checked by running it (`decoders.engine.Engine.exact`), not
 assumed; speculation is on by default only where that check passed.

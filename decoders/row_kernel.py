@@ -2,8 +2,9 @@
 
 The C++ sources are compiled on first use with PyTorch's extension builder (g++ and ninja; ~15 s,
 once per source, PyTorch version and machine; later processes load the built library), then
-registered as `torch.ops.guidecode.linear_rows` (and `quant_rows`, decoders/quant/linear.py). It picks its instruction set at run time, so a
-library built on one CPU runs on another. Where it cannot be built (no compiler), `load` returns
+registered as `torch.ops.guidecode.linear_rows` (and `quant_rows`, decoders/quant/linear.py;
+`exact_attention`, decoders/invariant.py; `lean_qkv` and `lean_rest`, decoders/lean.py). Each picks
+its instruction set at run time, so a library built on one CPU runs on another. Where it cannot be built (no compiler), `load` returns
 None and says why; decoders/linear_route.py then computes decoding-size passes one row at a time.
 """
 
