@@ -62,7 +62,11 @@ class ServerOptions:
             max_prompt_tokens=self.max_prompt_tokens,
             suffix_share=0.0625,  # the suffix follows the prefix in FIM prompts: each keystroke re-encodes it, so keep it short
             healing=self.guides.healing,
-            prefill_chunk=128,  # lets a superseded request stop during a long prefill
+            # Chunk boundaries let a superseded request keep the chunks it finished (cancellation
+            # itself reaches inside a chunk, between layers). Every chunk of a quantized model
+            # unpacks each layer's weights once more, so small chunks slow long prompts; the
+            # process keeps memory in proportion to the chunk, so large ones cost resident memory.
+            prefill_chunk=256,
             speculation=self.speculation,
             monitors=MonitorConfig(
                 enabled=MONITOR_NAMES if self.guides.monitors else (), language_server=self.language_server, choose_names=self.guides.name_choice
