@@ -132,9 +132,7 @@ class Engine:
         self._forward(base.cache, probe[:4], lean=False)
         base.tokens.extend(probe[:4])
         tree = DraftTree.from_paths([[(t + 1) % vocab for t in probe[5:8]], probe[5:]])
-        cached = len(base.tokens)
-        positions = cached + torch.tensor((0, *tree.depths))
-        visible = torch.cat([torch.ones(len(tree) + 1, cached, dtype=torch.bool), tree.visibility()], dim=1)
+        positions, visible = _tree_layout(len(base.tokens), tree)
         for tokens, pos, vis in ((probe[4:5], None, None), (probe[4:], None, None), ([probe[4], *tree.tokens], positions, visible)):
             ours, theirs = self.fork(base), self.fork(base)
             mine = self._forward(ours.cache, tokens, positions=pos, visible=vis, lean=decoder)
@@ -224,12 +222,9 @@ class Engine:
         its ancestors). Afterwards `token` is part of the session and the cache also holds every
         node; `keep` must follow, before any fork, to keep the accepted ones.
         """
-        cached = len(session.tokens)
         positions = visible = None
         if not tree.is_chain:  # a chain is plain causal attention at consecutive positions
-            positions = cached + torch.tensor((0, *tree.depths))  # [1 + n]
-            prefix = torch.ones(len(tree) + 1, cached, dtype=torch.bool)
-            visible = torch.cat([prefix, tree.visibility()], dim=1)  # [1 + n, cached + 1 + n]
+            positions, visible = _tree_layout(len(session.tokens), tree)
         logits = self._forward(session.cache, [token, *tree.tokens], cancel, positions, visible)
         session.tokens.append(token)
         session.next_logits = logits[0]
@@ -329,6 +324,14 @@ class Engine:
             return
         session.cache.crop(-(n + 1))
         session.next_logits = self._forward(session.cache, session.tokens[-1:])[-1]
+
+
+def _tree_layout(cached: int, tree: DraftTree) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions [1 + n] and visibility [1 + n, cached + 1 + n] of a root token and `tree`'s n
+    nodes appended after `cached` tokens: each sees the cache, the root and its ancestors."""
+    positions = cached + torch.tensor((0, *tree.depths))
+    prefix = torch.ones(len(tree) + 1, cached, dtype=torch.bool)
+    return positions, torch.cat([prefix, tree.visibility()], dim=1)
 
 
 def _path_rows(tree: DraftTree, tokens: list[int]) -> list[int]:

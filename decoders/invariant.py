@@ -19,6 +19,7 @@ assumed; speculation is on by default only where that check passed.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Callable, TypeVar
 
 import torch
@@ -49,19 +50,25 @@ def exact_attention(
     if q_len > EXACT_MAX_QUERIES:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, is_causal, **kwargs)
     scale = scaling if scaling is not None else head_dim**-0.5
-    if (variant := _kernel_variant(query, key, value, attention_mask)) is not None:
+    if (variant := kernel_variant(query, key, value, attention_mask)) is not None:
         # [batch, q, heads, head_dim]
         return torch.ops.guidecode.exact_attention(query, key, value, attention_mask, scale, variant), None
     return _exact_attention_aten(query, key, value, attention_mask, scale)
 
 
-def _kernel_variant(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attention_mask: torch.Tensor | None) -> int | None:
+def kernel_variant(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attention_mask: torch.Tensor | None) -> int | None:
     """The fastest variant of decoders/kernels/attention.cpp for this call; None where it does not
     apply (another device, an additive mask, a strided head dimension) or could not be built."""
     if query.device.type != "cpu" or (attention_mask is not None and attention_mask.dtype != torch.bool):
         return None
     if any(t.stride(-1) != 1 for t in (query, key, value)):
         return None
+    return _fastest_variant()
+
+
+@cache
+def _fastest_variant() -> int | None:
+    """Asked once per process: it is on the path of every layer of every step."""
     if load().kernel is None:
         return None
     return torch.ops.guidecode.exact_attention_variants()[-1]
@@ -71,8 +78,8 @@ def _exact_attention_aten(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attention_mask: torch.Tensor | None, scale: float
 ) -> tuple[torch.Tensor, None]:
     """The same computation in PyTorch's float64 operations: for GPUs, additive masks, and CPUs
-    where the kernel could not be built. Exact for the same reason, though not bit for bit the
-    kernel's result (the sums run in another order)."""
+    where the kernel could not be built. Exact for the same reason; its sums run in another order,
+    so its bits are not promised to be the kernel's."""
     batch, heads, q_len, head_dim = query.shape
     kv_heads, kv_len = key.shape[1], key.shape[2]
     group = heads // kv_heads  # query heads [h * group, (h + 1) * group) read kv head h

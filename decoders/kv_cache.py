@@ -62,7 +62,8 @@ class SlabLayer(DynamicLayer):
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        n, end = self.get_seq_length(), self.get_seq_length() + key_states.shape[-2]
+        n = self.get_seq_length()
+        end = n + key_states.shape[-2]
         slab = self._writable(n, end, key_states)
         slab.keys[:, :, n:end] = key_states
         slab.values[:, :, n:end] = value_states

@@ -1,12 +1,12 @@
 """Decoding-size passes through a Llama-family model's layers, without transformers' module machinery.
 
-A decoding step of the 0.5B model on a CPU spends about as long in Python as in its weights:
+A decoding step of a small model on a CPU spends a large share of its time outside its weights:
 transformers' forward runs output-capturing wrappers, keyword deprecation shims, mask builders,
 hooks and output dataclasses around every layer, for one row. Here the same layers' own parameters
 and submodules (the quantized or row-kernel linears, decoders/invariant.py's attention) run in a
 plain loop: the same tensor operations in the same order, so the logits are transformers' bit for
-bit. That is not assumed: `LeanDecoder.agrees` runs both on a probe (a step, a chain and a tree)
-and the engine uses this path only where they agree (decoders/engine.py); wider passes (prompt
+bit. That is not assumed: the engine runs both on a probe (a step, a chain and a tree;
+`Engine.lean`) and uses this path only where they agree; wider passes (prompt
 chunks) always run transformers' forward.
 
 Which models: the Llama layout that Qwen2, Llama and Mistral-style models share (RMSNorm, rotary
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from transformers.cache_utils import Cache
 
-from .invariant import _kernel_variant, exact_attention
+from .invariant import exact_attention, kernel_variant
 from .quant.fused import SharedProjection
 from .quant.linear import QuantLinear
 from .row_kernel import load
@@ -59,11 +59,9 @@ def _projections(modules: list[torch.nn.Module]) -> tuple[list[_Linear], bool] |
     where one is neither a QuantLinear nor such a share."""
     if all(isinstance(m, SharedProjection) for m in modules):
         fused = modules[0].group[0].layer
-        spans = [(m.group[0].layer, m.start, m.end) for m in modules]
-        starts = [0, *(m.end for m in modules[:-1])]
-        if all(layer is fused for layer, _, _ in spans) and [s for _, s, _ in spans] == starts and modules[-1].end == fused.out_features:
-            return [_linear_args(fused)] * len(modules), True
-        return None
+        one_group = all(m.group[0].layer is fused for m in modules)
+        in_order = [m.start for m in modules] == [0, *(m.end for m in modules[:-1])] and modules[-1].end == fused.out_features
+        return ([_linear_args(fused)] * len(modules), True) if one_group and in_order else None
     if all(isinstance(m, QuantLinear) for m in modules):
         return [_linear_args(m) for m in modules], False
     return None
@@ -110,8 +108,8 @@ class _QuantLayer:
 @dataclass
 class LeanDecoder:
     model: torch.nn.Module  # a *ForCausalLM of one of LAYOUTS
-    # Per layer, where its projections are quantized and fused and the C++ layer is built: the
-    # arguments for decoders/kernels/lean_layer.cpp; else the Python loop below.
+    # Per layer, where every projection is quantized and the C++ layer is built: the arguments
+    # for decoders/kernels/lean_layer.cpp; else the Python loop below.
     quantized: list[_QuantLayer] | None = None
 
     @staticmethod
@@ -196,7 +194,7 @@ class LeanDecoder:
             [args.heads, args.kv_heads, args.head_dim, int(args.qkv_fused), args.variant],
         )
         keys, values = cache.update(key, value, index)
-        attention = _kernel_variant(q, keys, values, visible)
+        attention = kernel_variant(q, keys, values, visible)
         if attention is None:  # a layout the attention kernel does not take: the Python layer
             return self._layer_after_cache(layer, h, q, keys, values, visible)
         return torch.ops.guidecode.lean_rest(

@@ -51,7 +51,6 @@ inline double lane_sum(const double* acc) {
   return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
-// qd: [D] in float64 (D a multiple of LANES after zero padding); kd likewise.
 // Eight float64 lanes, three ways: one AVX-512 register, two AVX2 registers, or scalars. Each lane
 // computes the same correctly rounded fma steps in each, so every variant gives the same bits.
 struct Scalar8 {
