@@ -19,6 +19,7 @@ A test is, in source order:
 from __future__ import annotations
 
 import ast
+import threading
 
 REPORT = "__guidecode_report__"  # the name the rewritten tests call; injected by the runner
 PROGRAM_TEST = "program"  # with no tests, running the program is the one test
@@ -44,8 +45,15 @@ def _check_function(module: ast.Module, entry_point: str | None) -> ast.Function
     return found[-1] if found else None
 
 
+# The sandbox runs programs on a pool of threads, each planning its tests. CPython 3.11 before
+# 3.11.8 keeps ast.parse's recursion count in shared state, and two threads parsing at once can
+# fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905).
+_PARSING = threading.Lock()
+
+
 def parse(tests: str) -> ast.Module:
-    return ast.parse(tests, filename="tests.py")
+    with _PARSING:
+        return ast.parse(tests, filename="tests.py")
 
 
 def test_names(tests: str | None, entry_point: str | None) -> tuple[str, ...]:
