@@ -290,7 +290,7 @@ AVX512_TARGET inline __m512 scales16(const c10::Half* d, const int8_t* sub) {
 
 // R rows by C groups of 16 columns: C weight vectors share each row's input broadcast, and the
 // R x C integer sums are independent chains for the multiply-add units.
-template <int R, int C, int BITS>
+template <int R, int C, int BITS, int BLOCK>
 AVX512_TARGET void qtile_avx512vnni(const QProblem& p, int64_t m0, int64_t g0) {
   const QWeights& w = p.w;
   const int64_t nb = w.blocks(), S = w.supers();
@@ -298,16 +298,19 @@ AVX512_TARGET void qtile_avx512vnni(const QProblem& p, int64_t m0, int64_t g0) {
   QUNROLL for (int r = 0; r < R; ++r) QUNROLL for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
   const int32_t* xrow[R];
   QUNROLL for (int r = 0; r < R; ++r) xrow[r] = (const int32_t*)(p.rows->xq.data() + (m0 + r) * w.K);
-  const int steps = w.block / 4;
+  constexpr int steps = BLOCK / 4;
   for (int64_t b = 0; b < nb; ++b) {
-    __m512i isum[R][C];
+    // Few rows: two chains per sum (even and odd steps), so multiply-adds need not wait for the one
+    // before; integer sums are exact in any order, so the result is the same.
+    constexpr int H = R <= 2 ? 2 : 1;
+    __m512i isum[R][C], isum2[R][C];
     QUNROLL for (int r = 0; r < R; ++r) {
       const __m512i start = _mm512_set1_epi32(-w.offset * p.rows->xsum[(m0 + r) * nb + b]);
-      QUNROLL for (int c = 0; c < C; ++c) isum[r][c] = start;
+      QUNROLL for (int c = 0; c < C; ++c) isum[r][c] = start, isum2[r][c] = _mm512_setzero_si512();
     }
     __m512i nib[C];
     QUNROLL for (int c = 0; c < C; ++c) nib[c] = _mm512_setzero_si512();
-    for (int s = 0; s < steps; ++s) {
+    QUNROLL for (int s = 0; s < steps; ++s) {
       const int64_t k4 = b * steps + s;
       __m512i wv[C];
       QUNROLL for (int c = 0; c < C; ++c) {
@@ -316,8 +319,14 @@ AVX512_TARGET void qtile_avx512vnni(const QProblem& p, int64_t m0, int64_t g0) {
       }
       QUNROLL for (int r = 0; r < R; ++r) {
         const __m512i xv = _mm512_set1_epi32(xrow[r][k4]);
-        QUNROLL for (int c = 0; c < C; ++c) isum[r][c] = _mm512_dpbusd_epi32(isum[r][c], wv[c], xv);
+        QUNROLL for (int c = 0; c < C; ++c) {
+          if (H == 2 && (s & 1)) isum2[r][c] = _mm512_dpbusd_epi32(isum2[r][c], wv[c], xv);
+          else isum[r][c] = _mm512_dpbusd_epi32(isum[r][c], wv[c], xv);
+        }
       }
+    }
+    if constexpr (H == 2) {
+      QUNROLL for (int r = 0; r < R; ++r) QUNROLL for (int c = 0; c < C; ++c) isum[r][c] = _mm512_add_epi32(isum[r][c], isum2[r][c]);
     }
     QUNROLL for (int c = 0; c < C; ++c) {
       const int64_t sb = ((g0 + c) * S + b / w.per_super) * COLS, bb = ((g0 + c) * nb + b) * COLS;
@@ -339,35 +348,52 @@ AVX512_TARGET void qtile_avx512vnni(const QProblem& p, int64_t m0, int64_t g0) {
 
 using QTile = void (*)(const QProblem&, int64_t, int64_t);
 
-constexpr int QNB = 2;  // column groups per AVX-512 tile
+constexpr int QNB = 2;      // column groups per AVX-512 tile of several rows
+constexpr int QNB_ONE = 4;  // ... and of one row: more independent sums while the weights stream
 
-template <int R, int C>
+template <int R, int C, int BLOCK>
 QTile avx512_for_bits(int bits) {
   switch (bits) {
-    case 4: return qtile_avx512vnni<R, C, 4>;
-    case 5: return qtile_avx512vnni<R, C, 5>;
-    case 6: return qtile_avx512vnni<R, C, 6>;
-    default: return qtile_avx512vnni<R, C, 8>;
+    case 4: return qtile_avx512vnni<R, C, 4, BLOCK>;
+    case 5: return qtile_avx512vnni<R, C, 5, BLOCK>;
+    case 6: return qtile_avx512vnni<R, C, 6, BLOCK>;
+    default: return qtile_avx512vnni<R, C, 8, BLOCK>;
   }
+}
+
+template <int R, int C>
+QTile avx512_for_block(int bits, int block) {
+  return block == 16 ? avx512_for_bits<R, C, 16>(bits) : avx512_for_bits<R, C, 32>(bits);
 }
 
 template <int C>
-QTile avx512_for(int r, int bits) {
+QTile avx512_for(int r, int bits, int block) {
   switch (r) {
-    case 1: return avx512_for_bits<1, C>(bits);
-    case 2: return avx512_for_bits<2, C>(bits);
-    case 3: return avx512_for_bits<3, C>(bits);
-    default: return avx512_for_bits<4, C>(bits);
+    case 1: return avx512_for_block<1, C>(bits, block);
+    case 2: return avx512_for_block<2, C>(bits, block);
+    case 3: return avx512_for_block<3, C>(bits, block);
+    default: return avx512_for_block<4, C>(bits, block);
   }
 }
 
-// The tile computing r rows of c groups (c is 1 except on AVX-512).
-QTile qtile_for(QVariant v, int r, int c, int bits) {
+QTile avx512_one_row(int c, int bits, int block) {
+  switch (c) {
+    case 1: return avx512_for_block<1, 1>(bits, block);
+    case 2: return avx512_for_block<1, 2>(bits, block);
+    case 3: return avx512_for_block<1, 3>(bits, block);
+    default: return avx512_for_block<1, 4>(bits, block);
+  }
+}
+
+// The tile computing r rows of c groups (c is 1 except on AVX-512: up to QNB_ONE for one row, QNB
+// for more).
+QTile qtile_for(QVariant v, int r, int c, int bits, int block) {
   static const QTile generic[QMB] = {qtile_generic<1>, qtile_generic<2>, qtile_generic<3>, qtile_generic<4>};
   static const QTile avx2[QMB] = {qtile_avx2<1>, qtile_avx2<2>, qtile_avx2<3>, qtile_avx2<4>};
   switch (v) {
     case Q_AVX512VNNI:
-      return c == 2 ? avx512_for<2>(r, bits) : avx512_for<1>(r, bits);
+      if (r == 1) return avx512_one_row(c, bits, block);
+      return c == 2 ? avx512_for<2>(r, bits, block) : avx512_for<1>(r, bits, block);
     case Q_AVX2:
       return avx2[r - 1];
     default:
@@ -388,14 +414,14 @@ bool qcpu_runs(QVariant v) {
 }
 
 void qrun(const QProblem& p, QVariant v) {
-  const int per_tile = v == Q_AVX512VNNI ? QNB : 1;
+  const int per_tile = v != Q_AVX512VNNI ? 1 : p.M == 1 ? QNB_ONE : QNB;
   const int64_t tiles = (p.w.G + per_tile - 1) / per_tile;
   // Threads split the column groups only; each column is computed by one thread either way.
   at::parallel_for(0, tiles, 2, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t g = t * per_tile;
       const int c = int(p.w.G - g < per_tile ? p.w.G - g : per_tile);
-      for (int64_t m0 = 0; m0 < p.M; m0 += QMB) qtile_for(v, int(p.M - m0 < QMB ? p.M - m0 : QMB), c, p.w.bits)(p, m0, g);
+      for (int64_t m0 = 0; m0 < p.M; m0 += QMB) qtile_for(v, int(p.M - m0 < QMB ? p.M - m0 : QMB), c, p.w.bits, p.w.block)(p, m0, g);
     }
   });
 }

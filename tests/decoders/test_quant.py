@@ -50,8 +50,9 @@ def layer(codes: blocks.BlockCodes, kernel: QuantKernel, bias: torch.Tensor | No
 
 
 # Every form the kernel takes: 8-bit codes with an offset, 4-bit, 5-bit and 6-bit codes (nibbles and
-# bit planes), 16-value blocks and sub-scales, minima; out sizes not a multiple of the 16-column group.
-FORMS = [(T.Q8_0, 40), (T.Q4_0, 17), (T.Q5_0, 48), (T.Q6_K, 33), (T.Q4_K, 16), (T.Q5_K, 20)]
+# bit planes), 16-value blocks and sub-scales, minima; out sizes not a multiple of the 16-column group,
+# and of 1 to 7 groups (a one-row tile takes up to four groups, wider ones two).
+FORMS = [(T.Q8_0, 100), (T.Q4_0, 17), (T.Q5_0, 72), (T.Q6_K, 33), (T.Q4_K, 16), (T.Q5_K, 52)]
 
 
 @pytest.mark.parametrize("qtype,out", FORMS, ids=lambda v: getattr(v, "name", str(v)))
