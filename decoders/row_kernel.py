@@ -80,21 +80,45 @@ def load() -> KernelLoad:
     return KernelLoad(RowKernel.runnable()[-1])
 
 
-def _build() -> None:
-    from torch.utils import cpp_extension
-
+def _library_name() -> str:
     source = b"".join(path.read_bytes() for path in SOURCES)
     digest = hashlib.sha256(source + torch.__version__.encode() + " ".join(CFLAGS + LDFLAGS).encode()).hexdigest()[:16]
+    return f"guidecode_linear_rows_{digest}"
+
+
+def build_directory() -> Path:
+    """Where the library is built: under PyTorch's extension root (TORCH_EXTENSIONS_DIR where set),
+    one folder per source, PyTorch version and flags."""
+    from torch.utils import cpp_extension
+
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension.get_default_build_root()
+    return Path(root) / "guidecode" / _library_name()
+
+
+def _build() -> None:
+    from filelock import FileLock
+    from torch.utils import cpp_extension
+
+    folder = build_directory()
+    folder.mkdir(parents=True, exist_ok=True)
     _put_ninja_on_path()
     log.info("loading the decoding kernel (the first time it is compiled: ~15 s)")
-    cpp_extension.load(
-        name=f"guidecode_linear_rows_{digest}",
-        sources=[str(path) for path in SOURCES],
-        extra_cflags=CFLAGS,
-        extra_ldflags=LDFLAGS,
-        is_python_module=False,  # registers torch.ops.guidecode.*
-        verbose=False,
-    )
+    # PyTorch's builder marks a build in progress with a plain `lock` file, taken on every load
+    # (even when nothing is left to compile) and waited on forever by the next process when its
+    # holder dies (an interrupted start, a killed server). Ours is an OS lock, released with its
+    # process: whoever holds it is the only guidecode process loading this folder, so a `lock`
+    # file found then was left by a dead one.
+    with FileLock(folder / "guidecode.lock"):
+        (folder / "lock").unlink(missing_ok=True)
+        cpp_extension.load(
+            name=folder.name,
+            sources=[str(path) for path in SOURCES],
+            extra_cflags=list(CFLAGS),  # copies: the builder appends to the lists it is given
+            extra_ldflags=list(LDFLAGS),
+            build_directory=str(folder),
+            is_python_module=False,  # registers torch.ops.guidecode.*
+            verbose=False,
+        )
 
 
 def _put_ninja_on_path() -> None:

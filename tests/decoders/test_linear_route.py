@@ -151,3 +151,27 @@ def test_a_copy_in_another_dtype_decides_anew(tiny_model):
 def test_a_model_never_prepared_gets_the_same_answer(byte_tokenizer):
     never = make_tiny_model(len(byte_tokenizer), seed=5).to(torch.bfloat16)
     assert Engine(never).exact
+
+
+def test_a_load_that_died_half_way_does_not_block_the_next(tmp_path):
+    """PyTorch's builder leaves its `lock` file behind when its process dies mid-load; the next
+    process must load the library all the same instead of waiting for it forever."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from decoders.row_kernel import build_directory
+
+    assert load().kernel is not None  # built here: its folder can be copied
+    built = build_directory()
+    root = tmp_path / "extensions"
+    copied = root / built.relative_to(built.parent.parent)
+    shutil.copytree(built, copied, ignore=shutil.ignore_patterns("*.lock", "lock"))
+    (copied / "lock").write_text("")  # as a process killed while loading leaves it
+    script = "from decoders.row_kernel import load, build_directory; k = load(); print(k.kernel is not None, build_directory())"
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(root)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", str(copied)]
+    assert not (copied / "lock").exists()
