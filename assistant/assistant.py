@@ -99,6 +99,23 @@ class Completion:
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
+    def to_json(self) -> dict:
+        """What the CLI's --json prints for a completion."""
+        return {
+            "completion": self.text,
+            "model": self.model,
+            "tokens": self.tokens,
+            "seconds": round(self.seconds, 4),
+            "tokens_per_second": round(self.tokens_per_second, 2),
+            "forward_passes": self.forward_passes,
+            "accepted_draft_tokens": self.accepted_draft_tokens,
+            "monitored": self.monitored,
+            "monitor_queries": self.monitor_queries,
+            "monitor_rejections": self.monitor_rejections,
+            "decided_steps": self.decided_steps,
+            "paused_steps": self.paused_steps,
+        }
+
 
 @dataclass
 class GeneratedFunction:
@@ -107,6 +124,10 @@ class GeneratedFunction:
     name: str
     completion: Completion
     replaced: tuple[int, int]  # character offsets in the input of the text that "\n" + body replaces
+
+    def to_json(self) -> dict:
+        """What the CLI's --json prints for a generated function."""
+        return {"function": self.function, "body": self.body, "name": self.name, **self.completion.to_json()}
 
 
 def _with_body(slot: FunctionSlot, completion: Completion) -> GeneratedFunction:

@@ -96,7 +96,7 @@ class Monitors:
         return self._index
 
     def _session(self, root: Path):
-        from lsp.analysis import AnalysisConfig, AnalysisSession  # the client pulls in asyncio machinery only when used
+        from .analysis import AnalysisConfig, AnalysisSession  # the client pulls in asyncio machinery only when used
 
         if root not in self._sessions:
             if not root.is_dir():

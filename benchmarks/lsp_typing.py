@@ -21,7 +21,7 @@ from pathlib import Path
 from lsprotocol import types as lsp
 from pygls.lsp.client import BaseLanguageClient
 
-from lsp.stats import percentile
+from assistant.analysis.stats import percentile
 
 from .environment import describe
 

@@ -30,15 +30,11 @@ import torch
 from transformers import DynamicCache
 
 from .draft import DraftTree
+from .interrupted import Interrupted
 from .invariant import use_exact_attention
 from .kv_cache import fork_layer, new_cache
 from .lean import LeanDecoder
 from .linear_route import MAX_ROWS, decoding_rows_agree, route_linears
-
-
-class Interrupted(Exception):
-    """The cancel flag was set during a forward pass."""
-
 
 @dataclass
 class Session:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from transformers.cache_utils import Cache
 
+from .interrupted import Interrupted
 from .invariant import exact_attention, kernel_variant
 from .quant.fused import SharedProjection
 from .quant.linear import QuantLinear
@@ -145,10 +146,8 @@ class LeanDecoder:
         cancel: threading.Event | None,
     ) -> torch.Tensor:
         """Logits [1, k, vocab] (or [1, 1, vocab] with `last_only`), in the model's dtype; appends
-        to `cache` as transformers' forward does. Raises engine.Interrupted when `cancel` is set
+        to `cache` as transformers' forward does. Raises Interrupted when `cancel` is set
         between layers."""
-        from .engine import Interrupted  # the engine imports this module
-
         inner, k = self.model.model, input_ids.shape[1]
         h = inner.embed_tokens(input_ids)  # [1, k, hidden]
         if positions is None:

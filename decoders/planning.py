@@ -50,7 +50,7 @@ from .draft import Drafter
 from .engine import Engine, Session, common_prefix
 from .guides import Guide, refine
 from .loop import CancelFlag, decode, generate
-from .monitors.lexer import Lexer
+from .lexer import Lexer
 from .sampling import SamplingConfig, derive_seed
 from .stopping import StopReason, StopRules
 

@@ -1,2 +1,3 @@
-"""Both directions of the Language Server Protocol: the server editors talk to, and the client
-through which monitors ask a language server about the workspace. (Filled by later issues.)"""
+"""The language server editors talk to (pygls): options, the completion service, handlers and
+the `guidecode.generate` command. It sits above the assistant; the monitors' own language-server
+client is `assistant.analysis`."""

@@ -23,6 +23,7 @@ from pygls.exceptions import JsonRpcInvalidRequest
 
 from assistant import GuidecodeError
 
+from .documents import document_offset, offset_position, workspace_for
 from .service import document_path
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ _tokens = itertools.count(1)
 
 
 async def generate_command(ls: "GuidecodeServer", args: list) -> dict:
-    from .server import document_offset, workspace_for
-
     target = args[0] if args and isinstance(args[0], dict) else {}
     uri, position = target.get("uri"), target.get("position") or {}
     try:
@@ -103,8 +102,6 @@ async def _search(ls: "GuidecodeServer", uri: str, text: str, offset: int, works
 
 
 async def _propose(ls: "GuidecodeServer", uri: str, text: str, generated) -> dict:
-    from .server import offset_position
-
     start, end = generated.replaced
     edit = lsp.TextEdit(range=lsp.Range(offset_position(text, start), offset_position(text, end)), new_text="\n" + generated.body)
     response = await ls.apply_edit_async(lsp.WorkspaceEdit(changes={uri: [edit]}), label=f"guidecode: body of {generated.name}")

@@ -17,6 +17,7 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.server import LanguageServer
 
 
+from .documents import document_offset, workspace_for, workspace_roots
 from .generate import GENERATE, generate_command
 from .options import ServerOptions, parse_options
 from .service import Answer, CompletionService, document_path
@@ -86,46 +87,6 @@ class GuidecodeServer(LanguageServer):
             self.send_notification(STATUS, {"state": state, "model": model, "lastLatencyMs": None if last_ms is None else round(last_ms, 1)})
         except Exception:  # the transport is gone (shutdown); status is best effort
             pass
-
-
-def document_offset(server: LanguageServer, uri: str, position: lsp.Position) -> tuple[str, int] | None:
-    """The document's text and the character offset of `position`, or None if either is unknown."""
-    document = server.workspace.text_documents.get(uri)
-    if document is None:
-        return None
-    lines = document.lines  # each with its line ending
-    if not 0 <= position.line < max(len(lines), 1):
-        return None
-    line = lines[position.line] if lines else ""
-    body = line.rstrip("\r\n")
-    if position.character > len(body.encode("utf-16-le")) // 2:
-        return None
-    column = document.position_codec.position_from_client_units(lines, position).character if lines else 0
-    return document.source, sum(len(l) for l in lines[: position.line]) + column
-
-
-def workspace_roots(server: LanguageServer) -> tuple[str, ...]:
-    """The editor's workspace folders as local paths (the root path if it sent no folders)."""
-    roots = [document_path(f.uri) for f in server.workspace.folders.values()] or [server.workspace.root_path]
-    return tuple(str(Path(r).resolve()) for r in roots if r and Path(r).is_dir())
-
-
-def workspace_for(server: LanguageServer, uri: str) -> str | None:
-    """The innermost workspace folder holding the document: the monitors analyse that project
-    (when the option `guides.monitors` is off, the assistant's monitor config has none enabled)."""
-    path = document_path(uri)
-    if path is None:
-        return None
-    holding = [root for root in workspace_roots(server) if Path(path).resolve().is_relative_to(root)]
-    return max(holding, key=len) if holding else None
-
-
-def offset_position(text: str, offset: int) -> lsp.Position:
-    """The LSP (UTF-16) position of character `offset`."""
-    before = text[:offset]
-    line = before.count("\n")
-    column = before[before.rfind("\n") + 1 :]
-    return lsp.Position(line=line, character=len(column.encode("utf-16-le")) // 2)
 
 
 def build_server(options: ServerOptions = ServerOptions(), loader=None) -> GuidecodeServer:

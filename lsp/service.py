@@ -79,6 +79,7 @@ class CompletionService:
         self._last_latency: float | None = None
         self.workspaces: tuple[str, ...] = ()
         self._sandbox_instance = None  # built on the first search: it probes bubblewrap once
+        self._loaded_assistant: Assistant | None = None  # the worker thread's own reference
 
     # -- the model ---------------------------------------------------------------------------
 
@@ -99,6 +100,7 @@ class CompletionService:
         self.warn(f"guidecode could not load a model: {future.exception()}")
 
     def _load(self, options: ServerOptions) -> Assistant:
+        self._loaded_assistant = None  # until this load succeeds: reconfiguring waits for it
         try:
             assistant = self.loader(options.assistant_config())
         except GuidecodeError as error:
@@ -113,6 +115,7 @@ class CompletionService:
             self.warn(assistant.speculation_note)
         self._check_reranking(assistant)
         self.stats.model = assistant.description
+        self._loaded_assistant = assistant
         return assistant
 
     def _check_reranking(self, assistant: Assistant) -> None:
@@ -134,11 +137,24 @@ class CompletionService:
             return
         if previous.needs_reload(options):
             self.start_loading()
-        elif self._assistant.done() and not self._assistant.exception():
-            assistant = self._assistant.result()
-            assistant.config = options.assistant_config()
-            assistant.monitors.reconfigure(assistant.config.monitors)
-            self._check_reranking(assistant)
+        else:
+            # Generations run on the worker thread and read the assistant's configuration there:
+            # it changes there too, after the load or the generation in flight and before the next
+            # (the worker runs one job at a time, in the order they came).
+            self.worker.submit(self._apply, options).add_done_callback(self._applied)
+
+    def _applied(self, future) -> None:
+        if future.exception() is not None:
+            self.warn(f"guidecode could not apply the new settings: {future.exception()}")
+
+    def _apply(self, options: ServerOptions) -> None:
+        """Runs on the worker thread."""
+        assistant = self._loaded_assistant
+        if assistant is None:  # the load failed; the next load reads self.options
+            return
+        assistant.config = options.assistant_config()
+        assistant.monitors.reconfigure(assistant.config.monitors)
+        self._check_reranking(assistant)
 
     async def assistant(self) -> Assistant:
         if self._assistant is None:

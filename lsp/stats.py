@@ -6,14 +6,7 @@ import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0..100) by nearest rank; None without data."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
-    return ordered[rank]
+from assistant.analysis.stats import percentile
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Monitor-guided decoding: guides whose rules come from static analysis of the workspace."""
 
-from .lexer import Lexer, Trigger
+from ..lexer import Lexer, Trigger
 from .monitor import MonitorContext, MonitorStats, NameMonitor, StaticAnalysis
 from .choice import NameChoice
 from .names import NameIndex

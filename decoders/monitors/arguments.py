@@ -32,9 +32,8 @@ from typing import Callable, Protocol
 
 import torch
 
-from .lexer import Lexer
+from ..lexer import Lexer, is_identifier_char
 from .monitor import MonitorContext
-from .names import is_identifier_char
 
 _OPENERS, _CLOSERS, _LAYOUT = "([{", ")]}", " \t\r\n\\#"  # "#": a comment's text is skipped by the lexer
 _POSITIONAL = ("positional_only", "positional_or_keyword")
@@ -42,7 +41,7 @@ _KEYWORD = ("positional_or_keyword", "keyword_only")
 _KINDS = (*_POSITIONAL, "keyword_only", "var_positional", "var_keyword")
 
 
-class Parameter(Protocol):  # lsp.analysis_replies.Parameter, duck-typed: decoders do not import lsp
+class Parameter(Protocol):  # assistant.analysis.replies.Parameter, duck-typed: decoders import nothing above them
     name: str
     kind: str
 

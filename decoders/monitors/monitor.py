@@ -26,8 +26,8 @@ from typing import Protocol
 
 import torch
 
-from .lexer import Lexer, Trigger
-from .names import NameIndex, is_identifier_char
+from ..lexer import Lexer, Trigger, is_identifier_char
+from .names import NameIndex
 
 
 class Member(Protocol):

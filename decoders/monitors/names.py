@@ -19,13 +19,10 @@ from typing import Iterable
 
 import torch
 
+from ..lexer import is_identifier_char
 from ..vocabulary import Vocabulary
 
 _COLUMNS = 32  # characters of each token classified up front; longer names fall back to a slow path
-
-
-def is_identifier_char(c: str) -> bool:
-    return c.isalnum() or c == "_"
 
 
 class NameIndex:

@@ -123,7 +123,7 @@ def test_bench_lsp_checks_its_options_before_starting_a_server(capsys, source):
 
 
 def test_complete_takes_the_servers_prompt_window_and_generate_the_configs():
-    from assistant.cli import COMPLETE_PROMPT_TOKENS, _config, build_parser
+    from assistant.cli.main import COMPLETE_PROMPT_TOKENS, _config, build_parser
     from assistant.config import AssistantConfig
     from lsp.options import ServerOptions
 

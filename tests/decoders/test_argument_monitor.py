@@ -1,5 +1,5 @@
 """The argument monitor on a small vocabulary, with signatures given as a table (the real
-language server's signatureHelp is read in lsp/analysis_replies.py and tested under tests/lsp)."""
+language server's signatureHelp is read in assistant/analysis/replies.py and tested in tests/assistant/test_analysis.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from decoders.monitors.arguments import ArgumentContext, ArgumentMonitor
 from decoders.sampling import SamplingConfig
 from decoders.verify import accept
 from decoders.vocabulary import Vocabulary
-from lsp.analysis_replies import Parameter, Signature, parse_parameters
+from assistant.analysis.replies import Parameter, Signature, parse_parameters
 
 TEXTS = ["", "f", "g", "(", ")", ",", ",)", "1,", " ", "1", "2", "a", "b", "c", "q", "=", "==", " =", "=1", "a=", "q=", "'", "[", "]", "*", "lambda", ":", "\n", ",\n"]
 IDS = {t: i for i, t in enumerate(TEXTS)}

@@ -16,12 +16,13 @@ from rich.live import Live
 from rich.syntax import Syntax
 from rich.table import Table
 
-from . import bench_command, embedded, sandbox_command, search_command
-from .cli_args import Parser, UsageError, monitor_list, name_list, parse_position, positive_float, positive_int, read_source, rerank_options
-from .config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig, RerankConfig
-from .errors import GuidecodeError
-from .progress import Progress
-from .quantize import WEIGHTS
+from .. import embedded
+from . import bench_command, sandbox_command, search_command
+from .args import Parser, UsageError, monitor_list, name_list, parse_position, positive_float, positive_int, read_source, rerank_options
+from ..config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig, RerankConfig
+from ..errors import GuidecodeError
+from ..progress import Progress
+from ..quantize import WEIGHTS
 
 
 COMPLETE_PROMPT_TOKENS = 1024
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     bench_command.add_parser(commands)
-    from .evaluation import command as eval_command
+    from . import eval_command
 
     eval_command.add_eval_parser(commands)
     eval_command.add_compare_parser(commands)
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _calibrate_parser(commands) -> None:
-    from .corpus import DEFAULT_PACKAGES
+    from ..corpus import DEFAULT_PACKAGES
 
     p = commands.add_parser("calibrate", help="learn the entropy above which the model's greedy choice is likely wrong (adaptive decoding)")
     p.add_argument("--model", default=embedded.DEFAULT_MODEL, help="as for complete (default: %(default)s)")
@@ -131,7 +132,7 @@ def _config(args: argparse.Namespace) -> AssistantConfig:
 
 
 def _load(args: argparse.Namespace):
-    from .assistant import Assistant  # torch and transformers load only for commands that need them
+    from ..assistant import Assistant  # torch and transformers load only for commands that need them
 
     return Assistant.load(_config(args), progress=Progress.to_stderr())
 
@@ -168,14 +169,14 @@ def _stream_code(console: Console, run) -> str:
 def cmd_complete(args: argparse.Namespace, out: Console, err: Console) -> int:
     path, line, column = parse_position(args.position)
     text = read_source(path)
-    from .documents import to_offset
+    from ..documents import to_offset
 
     cursor = to_offset(text, (line, column))  # checked before the model loads
     where = _workspace(args, path)
     assistant = _load(args)
     if args.json:
         completion = assistant.complete(text, cursor, **where)
-        print(json.dumps(_completion_json(completion)))
+        print(json.dumps(completion.to_json()))
         return 0
     result = _stream_code(out, lambda on_text: assistant.complete(text, cursor, on_text=on_text, **where))
     out.print(Syntax(result.text, "python"))
@@ -185,7 +186,7 @@ def cmd_complete(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _workspace(args: argparse.Namespace, path: Path | None) -> dict:
     """The workspace and document path for the monitors (checked before the model loads)."""
-    from .monitoring import project_root
+    from ..monitoring import project_root
 
     if args.workspace is not None and not args.workspace.is_dir():
         raise GuidecodeError(f"--workspace {args.workspace} is not a directory; pass the project's folder")
@@ -193,26 +194,9 @@ def _workspace(args: argparse.Namespace, path: Path | None) -> dict:
     return {"workspace": workspace, "path": path}
 
 
-def _completion_json(completion) -> dict:
-    return {
-        "completion": completion.text,
-        "model": completion.model,
-        "tokens": completion.tokens,
-        "seconds": round(completion.seconds, 4),
-        "tokens_per_second": round(completion.tokens_per_second, 2),
-        "forward_passes": completion.forward_passes,
-        "accepted_draft_tokens": completion.accepted_draft_tokens,
-        "monitored": completion.monitored,
-        "monitor_queries": completion.monitor_queries,
-        "monitor_rejections": completion.monitor_rejections,
-        "decided_steps": completion.decided_steps,
-        "paused_steps": completion.paused_steps,
-    }
-
-
 def cmd_generate(args: argparse.Namespace, out: Console, err: Console) -> int:
     text = read_source(Path(args.source))
-    from .functions import find_function_slot
+    from ..functions import find_function_slot
 
     find_function_slot(text, args.function)  # a missing function is reported before the model loads
     where = _workspace(args, None if args.source == "-" else Path(args.source))
@@ -222,7 +206,7 @@ def cmd_generate(args: argparse.Namespace, out: Console, err: Console) -> int:
         return search_command.cmd_search(args, text, tests, assistant, where, out, err)
     if args.json:
         generated = assistant.generate_function(text, args.function, **where)
-        print(json.dumps({"function": generated.function, "body": generated.body, "name": generated.name, **_completion_json(generated.completion)}))
+        print(json.dumps(generated.to_json()))
         return 0
     generated = _stream_code(out, lambda on_text: assistant.generate_function(text, args.function, on_text=on_text, **where))
     out.print(Syntax(generated.function, "python"))
@@ -243,7 +227,7 @@ def cmd_models(args: argparse.Namespace, out: Console, err: Console) -> int:
         chosen = [m for m in chosen if _installed(m)] or chosen[:1]
     for model in chosen:
         if args.action == "prepare":
-            from .loading import load_model
+            from ..loading import load_model
 
             loaded = load_model(model.name, dtype=args.dtype, progress=Progress.to_stderr())
             out.print(f"{model.name}: ready ({loaded.name}, {loaded.dtype}, loaded in {loaded.load_seconds:.1f} s)")
@@ -291,13 +275,14 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from .evaluation import command
+    from . import eval_command as command
 
     return command.cmd_compare(args, out, err)
 
 
 def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from .evaluation import SettingsError, command
+    from ..evaluation import SettingsError
+    from . import eval_command as command
 
     try:
         settings = command.settings_from_args(args)
@@ -307,7 +292,7 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from . import calibration
+    from .. import calibration
 
     return calibration.command(args, out, err)
 
@@ -336,7 +321,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("guidecode: interrupted", markup=False)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

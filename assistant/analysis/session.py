@@ -1,7 +1,7 @@
 """Static analysis for monitor-guided decoding: member names and signatures from a language server.
 
 Thread model. An `AnalysisSession` owns one language-server process (jedi-language-server through
-multilspy's own `JediServer`, or basedpyright through `lsp.pyright_server.PyrightServer`) and one
+multilspy's own `JediServer`, or basedpyright through `assistant.analysis.pyright.PyrightServer`) and one
 background thread running an asyncio loop; only that loop talks to the server and touches the
 document mirror. Decoding threads call `completions()` / `signature()` synchronously: each call
 hands one coroutine to the loop and waits for it at most its budget.
@@ -42,12 +42,12 @@ from typing import Callable
 
 from multilspy.language_server import LanguageServer
 
-from lsp.analysis_replies import Member, Parameter, Signature, members_from_reply, signature_from_reply
-from lsp.analysis_servers import (
+from .replies import Member, Parameter, Signature, members_from_reply, signature_from_reply
+from .servers import (
     CODE_POINT_COLUMNS, SERVERS, ExitAwareHandler, ServerExited, create_server, find_server_binary,
 )
-from lsp.document_sync import OpenDocument, incremental_change, lsp_position
-from lsp.stats import percentile
+from .document_sync import OpenDocument, incremental_change, lsp_position
+from .stats import percentile
 
 __all__ = ["AnalysisConfig", "AnalysisSession", "AnalysisStats", "Member", "Parameter", "Signature"]
 

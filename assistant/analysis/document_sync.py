@@ -23,7 +23,7 @@ class OpenDocument:
 
 def lsp_position(text: str, offset: int, utf16: bool = True) -> dict:
     """The LSP position of a character offset: line, and UTF-16 code units into that line (code
-    points with utf16=False, for a server that reads columns so; see analysis_servers)."""
+    points with utf16=False, for a server that reads columns so; see servers.py)."""
     line, start = 0, 0
     for match in LINE_BREAK.finditer(text, 0, offset):
         line, start = line + 1, match.end()

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import lsp.analysis as analysis
-from lsp.analysis import AnalysisConfig, AnalysisSession, Member, Parameter, Signature
-from lsp.analysis_replies import members_from_reply, signature_from_reply
-from lsp.analysis_servers import find_server_binary
-from lsp.document_sync import incremental_change, lsp_position
+import assistant.analysis.session as analysis
+from assistant.analysis import AnalysisConfig, AnalysisSession, Member, Parameter, Signature
+from assistant.analysis.replies import members_from_reply, signature_from_reply
+from assistant.analysis.servers import find_server_binary
+from assistant.analysis.document_sync import incremental_change, lsp_position
 
 SHAPES = '''\
 class Circle:

@@ -14,7 +14,10 @@ from __future__ import annotations
 import keyword
 from enum import Enum
 
-from .names import is_identifier_char
+
+def is_identifier_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
 
 _NOT_EXPRESSIONS = frozenset(keyword.kwlist) - {"True", "False", "None"}
 _IMPORT_HEADS = ("import", "from")

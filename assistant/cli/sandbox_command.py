@@ -12,7 +12,7 @@ from rich.table import Table
 
 from sandbox import Limits, RunResult, Sandbox, Status
 
-from .errors import GuidecodeError
+from ..errors import GuidecodeError
 
 _STYLE = {Status.PASSED: "bold green", Status.FAILED: "bold red"}
 
@@ -30,7 +30,7 @@ def add_parser(commands, positive_int, positive_float) -> None:
 
 def cmd_sandbox(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Exit code 0 when the run passed, 1 otherwise (so scripts can branch on it)."""
-    from .cli_args import read_source  # the CLI's reading rules (clear errors, UTF-8, "-" for stdin)
+    from .args import read_source  # the CLI's reading rules (clear errors, UTF-8, "-" for stdin)
 
     program = read_source(args.program)
     tests = read_source(args.tests) if args.tests else None

@@ -2,7 +2,7 @@
 
 jedi-language-server runs under `QuietJediServer` (multilspy's `JediServer`, told to skip the
 work monitors do not read), basedpyright under
-`lsp.pyright_server.PyrightServer`; both get an `ExitAwareHandler` in place of multilspy's JSON-RPC
+`pyright.PyrightServer`; both get an `ExitAwareHandler` in place of multilspy's JSON-RPC
 handler, so that a server that dies fails its pending requests at once instead of leaving them
 waiting forever.
 """
@@ -21,7 +21,7 @@ from multilspy.lsp_protocol_handler.server import LanguageServerHandler
 from multilspy.multilspy_config import Language, MultilspyConfig
 from multilspy.multilspy_logger import MultilspyLogger
 
-from lsp.pyright_server import PyrightServer
+from .pyright import PyrightServer
 
 # config name -> (executable, how a user gets it)
 SERVERS = {

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import embedded
-from .cli_args import Parser, UsageError, positive_int, read_source
-from .config import LANGUAGE_SERVERS, AssistantConfig, MonitorConfig
-from .progress import Progress
-from .quantize import WEIGHTS
+from .. import embedded
+from .args import Parser, UsageError, positive_int, read_source
+from ..config import LANGUAGE_SERVERS, AssistantConfig, MonitorConfig
+from ..progress import Progress
+from ..quantize import WEIGHTS
 
 
 def add_parser(commands) -> None:
@@ -116,7 +116,7 @@ def _bench_sandbox(args: argparse.Namespace, out: Console, err: Console) -> int:
 def _bench_passes(args: argparse.Namespace, out: Console, err: Console) -> int:
     from benchmarks import passes
 
-    from .loading import load_model
+    from ..loading import load_model
 
     progress = Progress.to_stderr()
     float32 = load_model(args.model, "float32", "cpu", False, progress, weights="dense")
@@ -138,7 +138,7 @@ def _bench_speed(args: argparse.Namespace, out: Console, err: Console) -> int:
     from benchmarks.speed_summary import report
     from benchmarks.workloads import load_prompts
 
-    from .loading import load_model
+    from ..loading import load_model
 
     try:
         files = speed.resolve_prompt_files(args.prompts or list(speed.SHIPPED))
@@ -175,7 +175,7 @@ def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
     from benchmarks.environment import describe
     from benchmarks.mgd_tasks import mine_tasks
 
-    from .assistant import Assistant
+    from ..assistant import Assistant
 
     for repo in args.repo:
         if not repo.is_dir():

@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 
-from .cli_args import non_negative_float
-from .errors import GuidecodeError
-from .progress import Progress
+from .args import non_negative_float
+from ..errors import GuidecodeError
+from ..progress import Progress
 
 
 def add_options(parser: argparse.ArgumentParser, positive_int, positive_float) -> None:
@@ -35,9 +35,9 @@ def add_options(parser: argparse.ArgumentParser, positive_int, positive_float) -
 
 def test_suite(args: argparse.Namespace, text: str):
     """The public tests for the function `args` names in `text` (empty: no search)."""
-    from .cli_args import read_source
-    from .functions import find_function_slot
-    from .search import TestSuite
+    from .args import read_source
+    from ..functions import find_function_slot
+    from ..search import TestSuite
 
     if args.no_search:
         return TestSuite("", (), ())
@@ -53,8 +53,8 @@ def cmd_search(args: argparse.Namespace, text: str, tests, assistant, where: dic
     from decoders.planning import PlanningConfig
     from sandbox import Sandbox
 
-    from .functions import find_function_slot
-    from .search import search_function
+    from ..functions import find_function_slot
+    from ..search import search_function
 
     sandbox = Sandbox()
     if sandbox.mode != "bubblewrap":
@@ -111,7 +111,4 @@ def _interrupt_sets(flag: threading.Event):
 
 
 def _as_json(found) -> dict:
-    from .cli import _completion_json
-
-    generated = found.generated
-    return {"function": generated.function, "body": generated.body, "name": generated.name, **_completion_json(generated.completion), "search": found.report()}
+    return {**found.generated.to_json(), "search": found.report()}

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from .config import MONITOR_NAMES
-from .errors import GuidecodeError
+from ..config import MONITOR_NAMES
+from ..errors import GuidecodeError
 
 
 class UsageError(GuidecodeError):

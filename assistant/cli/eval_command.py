@@ -12,11 +12,11 @@ from pathlib import Path
 from rich.console import Console
 
 from .. import embedded
-from ..cli_args import positive_int, rerank_options, shard
+from .args import positive_int, rerank_options, shard
 from ..progress import Progress
-from .harness import run_evaluation
-from .settings import EvalSettings
-from .summary import json_line, table
+from ..evaluation.harness import run_evaluation
+from ..evaluation.settings import EvalSettings
+from ..evaluation.summary import json_line, table
 
 
 def settings_from_args(args: argparse.Namespace) -> EvalSettings:
@@ -41,7 +41,7 @@ def run(settings: EvalSettings, as_json: bool, out: Console, err: Console) -> in
 
 
 def add_eval_parser(commands) -> None:
-    from .decoding import DECODERS
+    from ..evaluation.decoding import DECODERS
 
     names = "; ".join(f"{n}: {spec.help}" for n, spec in DECODERS.items())
     p = commands.add_parser("eval", help="pass@k of a decoder on HumanEval or a JSONL file of tasks, run in the sandbox")
@@ -79,7 +79,7 @@ def add_compare_parser(commands) -> None:
 
 
 def cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from . import compare
+    from ..evaluation import compare
 
     comparison = compare.compare(args.runs)
     if args.json:
