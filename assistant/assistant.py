@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from decoders import CancelFlag, Engine, row_kernel, GenerationResult, SamplingConfig, Session, StopRules, beam_search, generate
+from decoders import CancelFlag, Engine, GenerationResult, SamplingConfig, Session, StopRules, beam_search, generate, row_kernel
 from decoders.adadec import AdaDec, AdaDecConfig
 from decoders.contrast import ContrastConfig, SelectiveContrast
-from decoders.rerank import Reranker
-from decoders.samples import sample_many
 from decoders.draft import Drafter
-from decoders.loop import decode
 from decoders.drafters import default_drafter
 from decoders.guides import AllOf, Guide
 from decoders.healing import HealingGuide
+from decoders.loop import decode
 from decoders.monitors import NameChoice
+from decoders.rerank import Reranker
+from decoders.samples import sample_many
 from decoders.streaming import TextSink
 from decoders.vocabulary import Vocabulary
 
@@ -29,14 +29,15 @@ from . import scope as scopes
 from .config import AssistantConfig
 from .documents import Cursor, encodable, to_offset
 from .errors import GuidecodeError
+from .examples import without_examples
 from .functions import FunctionSlot, find_function_slot, find_function_slot_at
 from .loading import LoadedModel, dtype_name, load_model
-from .examples import without_examples
 from .lookahead import statement_boundary
 from .monitoring import Monitors
 from .progress import Progress
 from .prompt_window import PromptWindow
 from .prompts import PromptBuilder
+
 
 def _strip_leading(text: str, healed: str) -> str:
     """`text` without as much of the healed prompt text as it starts with."""
@@ -193,7 +194,7 @@ class Assistant:
         return self._drafter
 
     @classmethod
-    def load(cls, config: AssistantConfig = AssistantConfig(), progress: Progress | None = None) -> "Assistant":
+    def load(cls, config: AssistantConfig = AssistantConfig(), progress: Progress | None = None) -> Assistant:
         loaded = load_model(config.model, config.dtype, config.device, config.allow_download, progress, config.weights)
         draft = None
         if config.draft_model and config.speculation:
@@ -262,9 +263,15 @@ class Assistant:
         return [self.completion_for(request, result, None) for result in results]
 
     def prepare(
-        self, text: str, cursor: Cursor, max_new_tokens: int | None, guide: Guide | None, cancel: CancelFlag | None,
-        workspace: str | Path | None, path: str | Path | None,
-    ) -> "Request | Completion":
+        self,
+        text: str,
+        cursor: Cursor,
+        max_new_tokens: int | None,
+        guide: Guide | None,
+        cancel: CancelFlag | None,
+        workspace: str | Path | None,
+        path: str | Path | None,
+    ) -> Request | Completion:
         """Everything before decoding: scope, prompt, prefill and guides; a cancelled Completion
         if the prefill was cancelled."""
         start = time.perf_counter()
@@ -274,9 +281,7 @@ class Assistant:
         prompt, healed = self.window.build(text[:offset], text[offset:], heal=self.config.healing)
         where = (workspace, path, text[: offset - len(healed)], text[offset:])
         self.monitors.prefetch(*where)  # the language server answers while the prompt is read
-        session = self.engine.prefill(
-            prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel, on_partial=self._keep_partial
-        )
+        session = self.engine.prefill(prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel, on_partial=self._keep_partial)
         if session is None:
             return Completion("", self.loaded.name, 0, time.perf_counter() - start, "cancelled", scope.kind.value, len(prompt))
         setup = time.perf_counter()
@@ -288,7 +293,7 @@ class Assistant:
         line_start = text.rfind("\n", 0, offset) + 1
         return Request(start, text[:offset], text[offset:], line_start, scope, prompt, healed, session, guide, stop, stats, setup)
 
-    def completion_for(self, request: "Request", result: GenerationResult, reranker: Reranker | None) -> Completion:
+    def completion_for(self, request: Request, result: GenerationResult, reranker: Reranker | None) -> Completion:
         stats = request.stats
         return Completion(
             text=request.written(result.text),
@@ -353,7 +358,12 @@ class Assistant:
         return found.value
 
     def _decode(
-        self, session: Session, stop: StopRules, guide: Guide | None, cancel: CancelFlag | None, on_text: TextSink | None,
+        self,
+        session: Session,
+        stop: StopRules,
+        guide: Guide | None,
+        cancel: CancelFlag | None,
+        on_text: TextSink | None,
         reranker: Reranker | None = None,
     ) -> GenerationResult:
         """The one loop, or beam search when configured: beams take no drafter (speculation

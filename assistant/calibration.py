@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -122,8 +122,7 @@ def fit_threshold(h: np.ndarray, wrong: np.ndarray) -> tuple[float, FitStats]:
     wrong = wrong.astype(bool)
     if wrong.all() or not wrong.any():
         raise GuidecodeError(
-            f"greedy was {'wrong' if wrong.all() else 'right'} at all {len(h)} positions, so no threshold separates them; "
-            "calibrate on more tokens (--tokens)"
+            f"greedy was {'wrong' if wrong.all() else 'right'} at all {len(h)} positions, so no threshold separates them; calibrate on more tokens (--tokens)"
         )
     intercept, slope = fit_logistic(h, wrong)
     crossing = -intercept / slope if slope > 0 else float("nan")
@@ -193,9 +192,17 @@ def command(args: argparse.Namespace, out: Console, err: Console) -> int:
 def as_json(result: Calibration, saved: Path | None) -> dict:
     t = result.threshold
     return {
-        "model": t.model, "dtype": t.dtype, "device": result.device, "fingerprint": t.fingerprint, "threshold": t.value,
-        "method": t.stats.method, "positions": t.positions, "corpus": asdict(t.corpus), "stats": asdict(t.stats),
-        "seconds": round(result.seconds, 2), "saved": str(saved) if saved else None,
+        "model": t.model,
+        "dtype": t.dtype,
+        "device": result.device,
+        "fingerprint": t.fingerprint,
+        "threshold": t.value,
+        "method": t.stats.method,
+        "positions": t.positions,
+        "corpus": asdict(t.corpus),
+        "stats": asdict(t.stats),
+        "seconds": round(result.seconds, 2),
+        "saved": str(saved) if saved else None,
     }
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from .embedded import DEFAULT_MODEL
 from .errors import GuidecodeError
 
-
 MONITOR_NAMES = ("dereference", "imports", "arguments")
 LANGUAGE_SERVERS = ("jedi", "pyright")
 RERANKERS = ("adadec", "uscd")

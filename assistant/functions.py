@@ -91,10 +91,7 @@ def find_function_slot(text: str, name: str | None = None) -> FunctionSlot:
     else:
         unwritten = [f for f in functions if _is_unwritten(f)]
         if not unwritten:
-            raise GuidecodeError(
-                "no function to write: give a signature whose body is empty, only a docstring, "
-                "'...' or 'pass', or name one with --function"
-            )
+            raise GuidecodeError("no function to write: give a signature whose body is empty, only a docstring, '...' or 'pass', or name one with --function")
         fn = unwritten[0]
     return _slot(source, fn)
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import multiprocessing
+import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch

@@ -10,7 +10,7 @@ header (`if x:`) runs on into its first statement.
 from __future__ import annotations
 
 import textwrap
-from typing import Callable
+from collections.abc import Callable
 
 from .scope import python_parser
 

@@ -81,7 +81,7 @@ class Monitors:
         the first request; whether the monitors can run there."""
         if not self.config.enabled:
             return False
-        self.index  # built now: ~1 s
+        _ = self.index  # built now: ~1 s
         return self._session(Path(workspace).resolve()) is not None
 
     def reconfigure(self, config: MonitorConfig) -> None:

@@ -5,13 +5,13 @@ A `Progress` is passed down explicitly; library callers that want silence use `P
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress as RichProgress, SpinnerColumn, TextColumn
-from rich.progress import TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import Progress as RichProgress
 
 
 @dataclass
@@ -19,11 +19,11 @@ class Progress:
     console: Console | None  # None: report nothing
 
     @classmethod
-    def silent(cls) -> "Progress":
+    def silent(cls) -> Progress:
         return cls(None)
 
     @classmethod
-    def to_stderr(cls) -> "Progress":
+    def to_stderr(cls) -> Progress:
         """Bars on a terminal; silence when stderr is a pipe or a file (logs, tests, editors)."""
         console = Console(stderr=True)
         return cls(console if console.is_terminal else None)
@@ -46,7 +46,14 @@ class Progress:
         if self.console is None:
             yield lambda n, note="": None
             return
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TimeRemainingColumn())
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
         with RichProgress(*columns, console=self.console, transient=False) as bar:
             task = bar.add_task(description, total=total, completed=completed, note="")
             yield lambda n, note="": bar.update(task, advance=n, note=note)

@@ -5,8 +5,8 @@ the prefix's last token."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .prompts import PromptBuilder
 

@@ -9,7 +9,6 @@ contains the literal text "<|fim_suffix|>" cannot inject a control token.
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 
 
@@ -50,7 +49,7 @@ class PromptBuilder:
     fim: FimFormat | None  # None: the model gets the prefix only
 
     @classmethod
-    def for_tokenizer(cls, tokenizer) -> "PromptBuilder":
+    def for_tokenizer(cls, tokenizer) -> PromptBuilder:
         vocab = tokenizer.get_vocab()
         fim = next((f for f in FIM_FORMATS if all(m in vocab for m in f.markers)), None)
         return cls(tokenizer, fim)
@@ -78,7 +77,7 @@ class PromptBuilder:
     @functools.cached_property
     def stop_token_ids(self) -> frozenset[int]:
         """EOS and the family's end markers that this tokenizer actually has (computed once:
-        `get_vocab()` builds a 150k-entry dict, ~100 ms, which used to be paid by every request)."""
+        `get_vocab()` builds a 150k-entry dict, too slow to pay on every request)."""
         vocab = self.tokenizer.get_vocab()
         ids = {vocab[s] for s in (self.fim.stops if self.fim else ()) if s in vocab}
         if self.fim:

@@ -30,7 +30,7 @@ from .examples import docstring_spans  # the same docstrings as the prompt witho
 from .functions import find_function_slot
 
 SAME = "__guidecode_same"  # a dunder-style name no user program defines
-_SAME_SOURCE = f'''def {SAME}(actual, expected):
+_SAME_SOURCE = f"""def {SAME}(actual, expected):
     if isinstance(actual, (list, tuple)) and isinstance(expected, (list, tuple)) and isinstance(actual, list) == isinstance(expected, list):
         return len(actual) == len(expected) and all(map({SAME}, actual, expected))
     if isinstance(actual, float) or isinstance(expected, float):
@@ -39,16 +39,14 @@ _SAME_SOURCE = f'''def {SAME}(actual, expected):
         except TypeError:
             return False
     return actual == expected
-'''
+"""
 
 # Longest first, so that `==>` is not read as `==`; a lone `=` is not part of `<=`, `!=`, `:=`, `+=`...
 _SEPARATOR = re.compile(r"==>|=>|==|➞|->|→|\bshould\s+return\b|\breturns?\b|(?<![=!<>:+\-*/%&|^@])=(?![=>])", re.IGNORECASE)
 _CALL_START = re.compile(r"[\s:*>]+")  # where a call may start on a line: after a label, bullet or prompt
 _INPUT = re.compile(r"^\s*input\s*:\s*(?P<args>\S.*?)\s*$", re.IGNORECASE)
 _OUTPUT = re.compile(r"^\s*output\s*:\s*(?P<result>\S.*?)\s*$", re.IGNORECASE)
-_FOR = re.compile(
-    r"^\s*for\s+(?P<args>.+?),?\s+the\s+(?:output|result)\s+(?:should\s+be|will\s+be|is)\s+(?P<result>\S.*?)\s*$", re.IGNORECASE
-)
+_FOR = re.compile(r"^\s*for\s+(?P<args>.+?),?\s+the\s+(?:output|result)\s+(?:should\s+be|will\s+be|is)\s+(?P<result>\S.*?)\s*$", re.IGNORECASE)
 _PROSE_CONSTANTS = {"true": "True", "false": "False", "none": "None", "null": "None"}  # results written as in other languages
 _QUOTE = re.compile(r"[A-Za-z]*('''|\"\"\"|'|\")")
 _STRING = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")

@@ -41,7 +41,11 @@ class QuantSummary:
     weight_bytes: int  # bytes of the packed linear layers: what a decoding step streams
 
     def describe(self) -> str:
-        kind = "the GGUF file's values" if self.exact_layers == self.layers else f"{self.exact_layers} of {self.layers} layers the file's values, the rest requantized to 8 bits"
+        kind = (
+            "the GGUF file's values"
+            if self.exact_layers == self.layers
+            else f"{self.exact_layers} of {self.layers} layers the file's values, the rest requantized to 8 bits"
+        )
         return f"quantized weights ({kind}; {self.weight_bytes / 1e6:.0f} MB of linear layers)"
 
 
@@ -101,7 +105,9 @@ def _install(model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dic
         else:
             _replace(model, name, module)
     if left := [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]:
-        raise GuidecodeError(f"the quantized cache does not match the model (no layer for {left[0]}); delete {meta.get('folder', 'the cache folder')} and load again")
+        raise GuidecodeError(
+            f"the quantized cache does not match the model (no layer for {left[0]}); delete {meta.get('folder', 'the cache folder')} and load again"
+        )
     return QuantSummary(**meta["summary"])
 
 

@@ -108,9 +108,7 @@ def _docstring_owner(leaf: tree_sitter.Node) -> tree_sitter.Node | None:
     return block.parent if only_docstring and block.parent.type in ("function_definition", "class_definition") else None
 
 
-_BLOCK_KEYWORDS = frozenset(
-    {"def", "class", "if", "elif", "else", "for", "while", "with", "try", "except", "finally", "async", "match", "case"}
-)
+_BLOCK_KEYWORDS = frozenset({"def", "class", "if", "elif", "else", "for", "while", "with", "try", "except", "finally", "async", "match", "case"})
 
 
 def _first_word(line: str) -> str:

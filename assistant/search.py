@@ -11,22 +11,21 @@ the whole document with the new body in place; the document itself is never writ
 from __future__ import annotations
 
 import ast
-
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from decoders import GenerationResult
 from decoders.planning import PlanningConfig, Program, Scored, SearchResult, plan
 from sandbox import Outcome, RunResult, Sandbox, TestOutcome
 from sandbox.testplan import holds_assert, is_test_class, is_test_function, test_names, unprovided_arguments
 
+from .assistant import Completion, GeneratedFunction
 from .errors import GuidecodeError
 from .public_tests import PublicTests, docstring_tests
 from .test_imports import shown_module, with_module_aliases
-
-from .assistant import Completion, GeneratedFunction
 
 if TYPE_CHECKING:
     from decoders import CancelFlag
@@ -48,9 +47,14 @@ class TestSuite:
 
     @classmethod
     def build(
-        cls, document: str, entry_point: str, test_file: str | None = None, doctests: bool = True, label: str = "tests",
+        cls,
+        document: str,
+        entry_point: str,
+        test_file: str | None = None,
+        doctests: bool = True,
+        label: str = "tests",
         stem: str | None = None,
-    ) -> "TestSuite":
+    ) -> TestSuite:
         """The docstring's examples (unless `doctests` is off) followed by `test_file`'s tests,
         which are shown by their name in that file ("test_add", "<label> line 3"). `stem` names
         the document's module (lib.py: "lib"), which the test file may import."""
@@ -73,9 +77,14 @@ class TestSuite:
 
     @classmethod
     def load(
-        cls, document: str, entry_point: str, target: str | None, read: Callable[[Path], str], doctests: bool = True,
+        cls,
+        document: str,
+        entry_point: str,
+        target: str | None,
+        read: Callable[[Path], str],
+        doctests: bool = True,
         stem: str | None = None,
-    ) -> "TestSuite":
+    ) -> TestSuite:
         """`build` with the test file `target` names (`path` or `path::test_name`), read by `read`."""
         if not target:
             return cls.build(document, entry_point, None, doctests)
@@ -144,8 +153,12 @@ class SearchedFunction:
         """What the front ends print of the search (`--json`, the LSP command's answer)."""
         result = self.result
         return {
-            "rollouts": result.rollouts, "programs_run": len(result.programs), "stopped": result.stopped,
-            "passed": list(self.passed), "failed": list(self.failed), "seconds": round(result.seconds, 3),
+            "rollouts": result.rollouts,
+            "programs_run": len(result.programs),
+            "stopped": result.stopped,
+            "passed": list(self.passed),
+            "failed": list(self.failed),
+            "seconds": round(result.seconds, 3),
             "failures": [{"test": shown, "detail": detail} for shown, detail in self.failures],
         }
 
@@ -207,7 +220,7 @@ class Scorer:
         return Scored(share - self.brevity * len(text) / 100, passed == len(self.tests.names), passed)
 
 
-def _check_runnable(slot: "FunctionSlot", tests: TestSuite, sandbox: Sandbox) -> None:
+def _check_runnable(slot: FunctionSlot, tests: TestSuite, sandbox: Sandbox) -> None:
     """Refuses a test file that stops on an import the sandbox cannot satisfy whatever the body
     is (a module missing from its environment, or one beside the test file), before any program is
     written for it. Run once with `pass` as the body; a document that does not load then says
@@ -217,24 +230,28 @@ def _check_runnable(slot: "FunctionSlot", tests: TestSuite, sandbox: Sandbox) ->
         return
     stopped = shown_module(run.tests_error)
     if stopped != run.tests_error:  # a relative import of the user's project
-        fix = ("Of your project, the sandbox holds only the file under test (as the program being written): "
-               "move what the tests need from that module into the test file, or drop the import")
+        fix = (
+            "Of your project, the sandbox holds only the file under test (as the program being written): "
+            "move what the tests need from that module into the test file, or drop the import"
+        )
     elif "'pytest'" in stopped:
         fix = "Install pytest in guidecode's Python environment (pip install pytest): the sandbox gives runs a copy of it"
     else:
-        fix = (f"The sandbox runs {sandbox.isolation.interpreter} with its standard library (and pytest, from guidecode's "
-               "environment): move what the tests need into the test file, or drop the import")
+        fix = (
+            f"The sandbox runs {sandbox.isolation.interpreter} with its standard library (and pytest, from guidecode's "
+            "environment): move what the tests need into the test file, or drop the import"
+        )
     raise GuidecodeError(f"the test file cannot run in the sandbox, whatever the body: {stopped}. {fix}")
 
 
 def search_function(
-    assistant: "Assistant",
-    slot: "FunctionSlot",
+    assistant: Assistant,
+    slot: FunctionSlot,
     tests: TestSuite,
     sandbox: Sandbox,
     config: PlanningConfig = PlanningConfig(),
     brevity: float = 0.0,
-    cancel: "CancelFlag | None" = None,
+    cancel: CancelFlag | None = None,
     on_rollout: Callable[[int, Program], None] | None = None,
     workspace: str | Path | None = None,
     path: str | Path | None = None,
@@ -250,8 +267,16 @@ def search_function(
         return None
     scorer = Scorer(tests, lambda text: slot.program(slot.body(request.written(text))), sandbox, brevity)
     result = plan(
-        assistant.engine, request.session, assistant.loaded.tokenizer, request.stop, scorer, config, request.guide,
-        assistant.drafter(), cancel, on_rollout,
+        assistant.engine,
+        request.session,
+        assistant.loaded.tokenizer,
+        request.stop,
+        scorer,
+        config,
+        request.guide,
+        assistant.drafter(),
+        cancel,
+        on_rollout,
     )
     if result.best is None:
         return None

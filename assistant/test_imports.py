@@ -22,7 +22,7 @@ import re
 PACKAGE = "__guidecode_tests__"  # the stand-in package a test file with relative imports runs in
 _ALIAS = "__guidecode_module__"  # a dunder: the copy of the candidate's names leaves it (and the runner's) out
 
-_PREAMBLE = f'''def {_ALIAS}(names, modules, packages):
+_PREAMBLE = f"""def {_ALIAS}(names, modules, packages):
     import sys, types
 
     def put(name, module):  # and stub parent packages up to the top
@@ -49,7 +49,7 @@ _PREAMBLE = f'''def {_ALIAS}(names, modules, packages):
 
 {_ALIAS}({{k: v for k, v in globals().items() if not (k.startswith("__") and k.endswith("__"))}}, {{modules}}, {{packages}})
 del {_ALIAS}
-'''
+"""
 
 
 def modules_under_test(test_file: str, entry_point: str, stem: str | None) -> tuple[str, ...]:

@@ -61,7 +61,7 @@ class Threshold:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, record: dict) -> "Threshold":
+    def from_json(cls, record: dict) -> Threshold:
         corpus = dict(record["corpus"], packages=tuple(record["corpus"]["packages"]))
         return cls(**{**record, "corpus": CorpusSummary(**corpus), "stats": FitStats(**record["stats"])})
 

@@ -116,18 +116,14 @@ def hf_greedy(model, input_ids: list[int], max_new_tokens: int, eos_ids: set[int
     return _run(model, input_ids, greedy_config(model, max_new_tokens, eos_ids), eos_ids)
 
 
-def hf_prompt_lookup(
-    model, input_ids: list[int], max_new_tokens: int, eos_ids: set[int], num_tokens: int = 10
-) -> tuple[list[int], float]:
+def hf_prompt_lookup(model, input_ids: list[int], max_new_tokens: int, eos_ids: set[int], num_tokens: int = 10) -> tuple[list[int], float]:
     """Prompt lookup decoding: drafts of up to `num_tokens` copied from where the last n-gram
     appeared earlier in the context, verified in one forward."""
     config = greedy_config(model, max_new_tokens, eos_ids, prompt_lookup_num_tokens=num_tokens)
     return _run(model, input_ids, config, eos_ids)
 
 
-def hf_assisted(
-    model, draft_model, input_ids: list[int], max_new_tokens: int, eos_ids: set[int]
-) -> tuple[list[int], float]:
+def hf_assisted(model, draft_model, input_ids: list[int], max_new_tokens: int, eos_ids: set[int]) -> tuple[list[int], float]:
     """Assisted generation: `draft_model` (same vocabulary) proposes, `model` verifies."""
     config = greedy_config(model, max_new_tokens, eos_ids)
     _quiet_internal_deprecation()

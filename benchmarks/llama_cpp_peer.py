@@ -23,10 +23,10 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .environment import cpu_flags
 from .speed_summary import PEER_BASELINE, Decoded
@@ -37,8 +37,16 @@ DRAFT_TOKENS = 10
 # llama.cpp's ISA options and the /proc/cpuinfo flag each needs. Named, not GGML_NATIVE: a native
 # build on the AMX Xeon VMs enables AMX, whose tile loads die with SIGILL there (the VM does not
 # grant ggml's threads the tiles), so AMX stays off everywhere.
-_ISA = (("AVX", "avx"), ("AVX2", "avx2"), ("FMA", "fma"), ("F16C", "f16c"), ("AVX512", "avx512f"),
-        ("AVX512_VBMI", "avx512vbmi"), ("AVX512_VNNI", "avx512_vnni"), ("AVX512_BF16", "avx512_bf16"))
+_ISA = (
+    ("AVX", "avx"),
+    ("AVX2", "avx2"),
+    ("FMA", "fma"),
+    ("F16C", "f16c"),
+    ("AVX512", "avx512f"),
+    ("AVX512_VBMI", "avx512vbmi"),
+    ("AVX512_VNNI", "avx512_vnni"),
+    ("AVX512_BF16", "avx512_bf16"),
+)
 _NO_AMX = "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
 
 # Every knob of llama-cpp-python's sampler that could move a greedy token, at its neutral value.

@@ -100,7 +100,9 @@ async def run(plan: TypingPlan, model: str, dtype: str, options: dict | None = N
     client.feature(lsp.WINDOW_SHOW_MESSAGE)(lambda params: print(f"server: {params.message}", file=sys.stderr))
     started = time.perf_counter()
     await client.start_io(sys.executable, "-m", "assistant.cli", "serve", "--model", model, "--dtype", dtype)
-    await client.initialize_async(lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), initialization_options={"model": model, "dtype": dtype, **(options or {})}))
+    await client.initialize_async(
+        lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), initialization_options={"model": model, "dtype": dtype, **(options or {})})
+    )
     client.initialized(lsp.InitializedParams())
     await _wait_loaded(client, statuses)
     load_seconds = time.perf_counter() - started

@@ -15,10 +15,9 @@ completions are scored:
 from __future__ import annotations
 
 import statistics
-import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .mgd_tasks import MgdTask, check_accesses, identifiers
 
@@ -87,11 +86,17 @@ def score(scores: Scores, repo: Path, task: MgdTask, completion) -> None:
     scores.decode_seconds += completion.decode_seconds
     scores.monitor_queries += completion.monitor_queries
     scores.monitor_rejections += completion.monitor_rejections
-    scores.completions.append({
-        "task": task.id, "truth": task.rest_of_line, "written": written,
-        "next_identifier_match": matched, "reranked_steps": completion.paused_steps,
-        "tokens": completion.tokens, "decode_seconds": round(completion.decode_seconds, 4),
-    })
+    scores.completions.append(
+        {
+            "task": task.id,
+            "truth": task.rest_of_line,
+            "written": written,
+            "next_identifier_match": matched,
+            "reranked_steps": completion.paused_steps,
+            "tokens": completion.tokens,
+            "decode_seconds": round(completion.decode_seconds, 4),
+        }
+    )
 
 
 def run_model(assistant, repo: Path, tasks: list[MgdTask], max_new_tokens: int, on_task: Callable[[], None] = lambda: None) -> list[Scores]:

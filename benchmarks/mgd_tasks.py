@@ -45,15 +45,15 @@ the same name, and `from abc import ABC` would resolve into rich.
 from __future__ import annotations
 
 import ast
-import io
 import keyword
 import random
 import re
 import time
 import tokenize
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
 
 import jedi
 
@@ -400,9 +400,7 @@ def mine_repo(
         if progress is not None:
             progress(done, len(files))
     tasks = tasks[:limit] if limit is not None else tasks
-    return MiningReport(
-        tuple(tasks), len(files), analysed, skipped["large"], skipped["unparsable"], skipped["slow"], errors
-    )
+    return MiningReport(tuple(tasks), len(files), analysed, skipped["large"], skipped["unparsable"], skipped["slow"], errors)
 
 
 def mine_tasks(

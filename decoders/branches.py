@@ -40,9 +40,7 @@ class Branches:
             self.slots[branch].append(new[row])
         return {branch: logits[row] for row, branch in enumerate(order)}
 
-    def spawn(
-        self, parents: list[int], tokens: list[int], cancel: threading.Event | None = None
-    ) -> tuple[list[int], torch.Tensor]:
+    def spawn(self, parents: list[int], tokens: list[int], cancel: threading.Event | None = None) -> tuple[list[int], torch.Tensor]:
         """New branches, the i-th being branch `parents[i]` plus `tokens[i]`; returns their ids and
         the logits after each, [k, vocab]. The parents stay (`drop` them when done with)."""
         new, logits = self._append([self.slots[p] for p in parents], tokens, cancel)
@@ -57,9 +55,7 @@ class Branches:
         for branch in branches:
             del self.slots[branch]
 
-    def _append(
-        self, ancestry: list[list[int]], tokens: list[int], cancel: threading.Event | None
-    ) -> tuple[list[int], torch.Tensor]:
+    def _append(self, ancestry: list[list[int]], tokens: list[int], cancel: threading.Event | None) -> tuple[list[int], torch.Tensor]:
         """One forward pass: token i after the prefix and the slots `ancestry[i]`; returns the
         slots the tokens took and their logits, [k, vocab]."""
         dead = self._dead()

@@ -9,9 +9,10 @@ values with a crop, no copy.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol
 
 import torch
 
@@ -34,12 +35,12 @@ class DraftTree:
         return len(self.tokens)
 
     @classmethod
-    def chain(cls, tokens: Iterable[int]) -> "DraftTree":
+    def chain(cls, tokens: Iterable[int]) -> DraftTree:
         tokens = tuple(tokens)
         return cls(tokens, tuple(range(-1, len(tokens) - 1)))
 
     @classmethod
-    def from_paths(cls, paths: Iterable[Sequence[int]], max_nodes: int | None = None) -> "DraftTree":
+    def from_paths(cls, paths: Iterable[Sequence[int]], max_nodes: int | None = None) -> DraftTree:
         """The trie of several proposed continuations, earlier paths first; shared prefixes merge.
 
         max_nodes: stop adding nodes once the tree has this many (later paths are cut first)."""

@@ -1,20 +1,12 @@
 """bf16 on a CPU that emulates it: decode in bf16, compute prompt chunks in float32.
 
 Without native bf16 (avx512_bf16 or AMX), PyTorch's bf16 matrix product is fast for one row and
-slow for several. Measured with `guidecode bench passes` (the 0.5B model, 300 tokens of prompt,
-an AVX2-only AMD EPYC, 2 threads, median of 5; `benchmarks/results/passes-avx2-s12.json`):
-
-| pass | float32 | bf16 as is | bf16, prompts in float32 |
-|---|---:|---:|---:|
-| the 300-token prompt | 2.4 s | 11.4 s | 2.9 s |
-| 1 token (a decoding step) | 210 ms | 85 ms | 102 ms |
-| 16 tokens | 490 ms | 953 ms | 949 ms |
-
-So bf16 costs a decoding step less than half of float32's and a prompt 4.7 times as much. Here a
-pass wider than decoding size (decoders/linear_route.py: a prompt chunk) runs its linear layers
-in float32 (the weights converted for the call and dropped after it, so the model's memory stays
-bf16's) and rounds their outputs back to bf16. Decoding-size passes run the engine's own row
-kernel either way.
+slow for several: bf16 costs a decoding step less than float32 does, and a prompt several times as
+much (`guidecode bench passes` measures both on the machine at hand; docs/exactness.md has the
+figures). Here a pass wider than decoding size (decoders/linear_route.py: a prompt chunk) runs
+its linear layers in float32 (the weights converted for the call and dropped after it, so the
+model's memory stays bf16's) and rounds their outputs back to bf16. Decoding-size passes run the
+engine's own row kernel either way.
 
 Why this keeps speculation lossless: a prompt is prefilled the same way whether or not the
 decoding after it speculates, so only steps and verifications need to agree with each other, and

@@ -22,9 +22,9 @@ from __future__ import annotations
 import copy
 import inspect
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
 
 import torch
 from transformers import DynamicCache
@@ -35,6 +35,7 @@ from .invariant import use_exact_attention
 from .kv_cache import fork_layer, new_cache
 from .lean import LeanDecoder
 from .linear_route import MAX_ROWS, decoding_rows_agree, route_linears
+
 
 @dataclass
 class Session:
@@ -82,7 +83,7 @@ class Engine:
         positions: torch.Tensor | None = None,  # [k] when not consecutive (a tree)
         visible: torch.Tensor | None = None,  # [k, cached + k] bool, which keys each token sees
         last_only: bool = False,
-        lean: "LeanDecoder | None | bool" = None,  # None: the engine's choice; False: transformers' forward
+        lean: LeanDecoder | None | bool = None,  # None: the engine's choice; False: transformers' forward
     ) -> torch.Tensor:
         """Append `tokens` to `cache` (in place) and return their logits, [len(tokens), vocab] float32
         ([1, vocab], the last token's, with `last_only`).
@@ -133,10 +134,7 @@ class Engine:
             ours, theirs = self.fork(base), self.fork(base)
             mine = self._forward(ours.cache, tokens, positions=pos, visible=vis, lean=decoder)
             reference = self._forward(theirs.cache, tokens, positions=pos, visible=vis, lean=False)
-            same_cache = all(
-                torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
-                for a, b in zip(ours.cache.layers, theirs.cache.layers)
-            )
+            same_cache = all(torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values) for a, b in zip(ours.cache.layers, theirs.cache.layers))
             if not (torch.equal(mine, reference) and same_cache):
                 return False
         return True
@@ -227,7 +225,11 @@ class Engine:
         return logits
 
     def forward_nodes(
-        self, session: Session, tokens: list[int], positions: torch.Tensor, visible: torch.Tensor,
+        self,
+        session: Session,
+        tokens: list[int],
+        positions: torch.Tensor,
+        visible: torch.Tensor,
         cancel: threading.Event | None = None,
     ) -> torch.Tensor:
         """Append nodes at the given `positions` ([k]) that see the cache slots `visible` marks

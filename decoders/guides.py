@@ -13,8 +13,9 @@ tokens its full rule disallows; then choosing again is exactly choosing under th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Protocol
 
 import torch
 
@@ -23,7 +24,7 @@ class Guide(Protocol):
     def allowed(self) -> torch.Tensor | None:
         """[vocab] bool, True where the token may come next; None means no constraint."""
 
-    def advance(self, token: int) -> "Guide":
+    def advance(self, token: int) -> Guide:
         """The guide after `token` was emitted; `self` is not modified."""
 
 
@@ -47,7 +48,7 @@ class TokenSetGuide:
     mask: torch.Tensor  # [vocab] bool
 
     @classmethod
-    def of(cls, vocab_size: int, token_ids: Iterable[int]) -> "TokenSetGuide":
+    def of(cls, vocab_size: int, token_ids: Iterable[int]) -> TokenSetGuide:
         mask = torch.zeros(vocab_size, dtype=torch.bool)
         ids = list(token_ids)
         if not ids:
@@ -58,7 +59,7 @@ class TokenSetGuide:
         return cls(mask)
 
     @classmethod
-    def of_characters(cls, tokenizer, characters: str, also: Iterable[int] = ()) -> "TokenSetGuide":
+    def of_characters(cls, tokenizer, characters: str, also: Iterable[int] = ()) -> TokenSetGuide:
         """Tokens whose text is made only of `characters` (plus the ids in `also`, e.g. EOS)."""
         from .vocabulary import Vocabulary
 
@@ -69,7 +70,7 @@ class TokenSetGuide:
     def allowed(self) -> torch.Tensor:
         return self.mask
 
-    def advance(self, token: int) -> "TokenSetGuide":
+    def advance(self, token: int) -> TokenSetGuide:
         return self
 
 
@@ -88,7 +89,7 @@ class AllOf:
             out &= m
         return out
 
-    def advance(self, token: int) -> "AllOf":
+    def advance(self, token: int) -> AllOf:
         return AllOf(tuple(g.advance(token) for g in self.guides))
 
     def names_to_choose(self) -> tuple[str, ...] | None:

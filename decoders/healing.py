@@ -26,7 +26,7 @@ class HealingGuide:
         ids = self.vocabulary.starting_with(self.remaining) + self.vocabulary.prefixes_of(self.remaining)
         return self.vocabulary.mask(ids)
 
-    def advance(self, token: int) -> "HealingGuide":
+    def advance(self, token: int) -> HealingGuide:
         if not self.remaining:
             return self
         text = self.vocabulary.texts[token]

@@ -19,8 +19,9 @@ assumed; speculation is on by default only where that check passed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import torch
 from transformers import AttentionInterface

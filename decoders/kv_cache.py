@@ -95,7 +95,7 @@ class SlabLayer(DynamicLayer):
         if self._on_slab() and self.slab.owner is self:
             self.slab.filled = max(self.get_seq_length(), self.slab.protected)
 
-    def fork(self) -> "SlabLayer":
+    def fork(self) -> SlabLayer:
         """A copy sharing the slab; the slots both see are protected from either's writes."""
         twin = copy.copy(self)
         if self._on_slab():

@@ -86,7 +86,7 @@ class _QuantLayer:
     variant: int
 
     @staticmethod
-    def of(layer: torch.nn.Module) -> "_QuantLayer | None":
+    def of(layer: torch.nn.Module) -> _QuantLayer | None:
         attn, mlp = layer.self_attn, layer.mlp
         qkv = _projections([attn.q_proj, attn.k_proj, attn.v_proj])
         gate_up = _projections([mlp.gate_proj, mlp.up_proj])
@@ -96,7 +96,12 @@ class _QuantLayer:
         if len(kernels) != 1:
             return None
         return _QuantLayer(
-            qkv[0], qkv[1], _linear_args(attn.o_proj), gate_up[0], gate_up[1], _linear_args(mlp.down_proj),
+            qkv[0],
+            qkv[1],
+            _linear_args(attn.o_proj),
+            gate_up[0],
+            gate_up[1],
+            _linear_args(mlp.down_proj),
             heads=attn.q_proj.out_features // attn.head_dim,
             kv_heads=attn.k_proj.out_features // attn.head_dim,
             head_dim=attn.head_dim,
@@ -114,7 +119,7 @@ class LeanDecoder:
     quantized: list[_QuantLayer] | None = None
 
     @staticmethod
-    def for_model(model: torch.nn.Module) -> "LeanDecoder | None":
+    def for_model(model: torch.nn.Module) -> LeanDecoder | None:
         """The lean path for `model`, or None where its layout is not the plain Llama one."""
         config = getattr(model, "config", None)
         inner = getattr(model, "model", None)
@@ -189,7 +194,14 @@ class LeanDecoder:
         """_layer's operations, in two C++ calls around the cache update."""
         norm1, norm2 = layer.input_layernorm, layer.post_attention_layernorm
         q, key, value = torch.ops.guidecode.lean_qkv(
-            h, norm1.weight, norm1.variance_epsilon, *args.qkv[0], *args.qkv[1], *args.qkv[2], cos, sin,
+            h,
+            norm1.weight,
+            norm1.variance_epsilon,
+            *args.qkv[0],
+            *args.qkv[1],
+            *args.qkv[2],
+            cos,
+            sin,
             [args.heads, args.kv_heads, args.head_dim, int(args.qkv_fused), args.variant],
         )
         keys, values = cache.update(key, value, index)
@@ -197,7 +209,17 @@ class LeanDecoder:
         if attention is None:  # a layout the attention kernel does not take: the Python layer
             return self._layer_after_cache(layer, h, q, keys, values, visible)
         return torch.ops.guidecode.lean_rest(
-            h, q, keys, values, visible, layer.self_attn.scaling, *args.o, norm2.weight, norm2.variance_epsilon,
-            *args.gate_up[0], *args.gate_up[1], *args.down,
+            h,
+            q,
+            keys,
+            values,
+            visible,
+            layer.self_attn.scaling,
+            *args.o,
+            norm2.weight,
+            norm2.variance_epsilon,
+            *args.gate_up[0],
+            *args.gate_up[1],
+            *args.down,
             [args.hidden, args.intermediate, int(args.gate_up_fused), args.variant, attention],
         )

@@ -46,7 +46,7 @@ class Lexer:
         self.last_code_char = ""
         self.empty = False  # the string being read (or just closed) has no content
 
-    def clone(self) -> "Lexer":
+    def clone(self) -> Lexer:
         other = Lexer.__new__(Lexer)
         for name in Lexer.__slots__:
             setattr(other, name, getattr(self, name))

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 
 from .emulated_bf16 import float32_product, native_bf16
 from .invariant import EXACT_MAX_QUERIES, decided_once
-from .quant.linear import MAX_ROWS as QUANT_MAX_ROWS, QuantLinear
+from .quant.linear import MAX_ROWS as QUANT_MAX_ROWS
+from .quant.linear import QuantLinear
 from .row_kernel import RowKernel, load
 
 # The widest decoding-size pass; attention is exact for as many queries (decoders/invariant.py).

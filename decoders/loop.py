@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 
-from .draft import EMPTY, DraftTree, Drafter, Verified
+from .draft import EMPTY, Drafter, DraftTree, Verified
 from .engine import Engine, Interrupted, Session
 from .guides import Guide
 from .rerank import Reranker, Written
@@ -27,7 +27,6 @@ from .sampling import SamplingConfig, make_generator
 from .stopping import StopReason, StopRules
 from .streaming import TextSink, TextStream
 from .verify import accept
-
 
 # A threading.Event: set it from any thread; the loop checks it before every step.
 CancelFlag = threading.Event

@@ -13,12 +13,11 @@ probability of its whole edge: the rollout's tokens from the node up to the step
 child's token. That is the probability that the model, from the node, would first leave the
 rollout's path there, so the search branches first where the model most likely would, near the
 start of the program or deep in it.
-Measured on HumanEval (0.5B, 16 rollouts): with one node per token level, as PG-TD grows its
-tree, every branch fell within the first ~15 tokens of bodies up to 143 tokens long; with the
-child's token probability alone as its prior, branches went deep but mostly respelled the same
-program (`split()` for `split(' ')`), and the first 32 tasks passed 25 times against 27. With
-greedy rollouts, the later programs stayed near greedy's (102 of 164 passed the hidden tests);
-sampled ones after the first passed 110, with as many tasks solved on their public tests (123).
+Why this prior: with one node per token level, as PG-TD grows its tree, the branches all fall
+within the first few tokens of a body; with the child's token probability alone as its prior,
+branches go deep but mostly respell the same program (`split()` for `split(' ')`). Sampled
+rollouts after the first, rather than greedy ones, keep later programs from staying near greedy's.
+(What each choice measured: the README's test-guided search section.)
 An iteration
 - selects a path from the root by P-UCB, which weighs a child's value (the best reward found
   below it) against its prior (its edge's probability), discounted by how often it was tried:
@@ -41,16 +40,17 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 
 from .draft import Drafter
 from .engine import Engine, Session, common_prefix
 from .guides import Guide, refine
-from .loop import CancelFlag, decode, generate
 from .lexer import Lexer
+from .loop import CancelFlag, decode, generate
 from .sampling import SamplingConfig, derive_seed
 from .stopping import StopReason, StopRules
 
@@ -66,9 +66,8 @@ class PlanningConfig:
     ucb_constant: float = 4.0
     max_iterations: int | None = None  # selections in all (default: 8 per rollout); ended programs cost none
     # Rollouts after the first: above 0 each samples (temperature, top-p) from its own seed,
-    # derived from `seed` and its number, so a search is repeatable; 0 completes greedily. Sampled
-    # rollouts passed 110 of HumanEval's 164 at 16 rollouts (0.5B) against greedy rollouts' 102
-    # (README: the two runs were on two machines).
+    # derived from `seed` and its number, so a search is repeatable; 0 completes greedily
+    # (sampled rollouts solve more: the README's test-guided search section).
     temperature: float = 0.8
     top_p: float = 0.95
     seed: int = 0
@@ -126,10 +125,10 @@ _UNKNOWN = object()  # a node's guide before it is first needed
 class _Node:
     tokens: tuple[int, ...]  # generated tokens from the root to here
     prior: float  # the model's probability of the tokens past the parent, given the parent's
-    parent: "_Node | None"  # the node whose rollout this one branches from
+    parent: _Node | None  # the node whose rollout this one branches from
     visits: int = 0
     value: float = 0.0  # the best score of the programs at or below this node
-    children: list["_Node"] | None = None  # None until rolled out: the alternatives along its rollout
+    children: list[_Node] | None = None  # None until rolled out: the alternatives along its rollout
     program: Program | None = None  # its rollout's program (or the one it ends)
     guide: object = _UNKNOWN  # Guide | None, advanced along `tokens`, worked out when first needed
 
@@ -268,8 +267,16 @@ def _evaluate(search: _Search, node: _Node) -> Program | None:
     session = _session_at(search, node.tokens)
     steps = _Steps(search.config.top_k)
     result = generate(
-        search.engine, session, search.tokenizer, search.config.rollout_sampling(search.written + 1), search.stop,
-        guide, search.cancel, drafter=search.drafter, generated=node.tokens, on_step=steps,
+        search.engine,
+        session,
+        search.tokenizer,
+        search.config.rollout_sampling(search.written + 1),
+        search.stop,
+        guide,
+        search.cancel,
+        drafter=search.drafter,
+        generated=node.tokens,
+        on_step=steps,
     )
     search.passes += result.forward_passes
     if result.stop_reason == "cancelled":
@@ -278,7 +285,7 @@ def _evaluate(search: _Search, node: _Node) -> Program | None:
     search.written += 1
     search.generated += len(result.tokens) - len(node.tokens)
     node.program = _scored(search, tuple(result.tokens), result.stop_reason, result.text)
-    node.children = _alternatives(search, node, result.tokens[len(node.tokens):], result.stop_reason, steps)
+    node.children = _alternatives(search, node, result.tokens[len(node.tokens) :], result.stop_reason, steps)
     return node.program
 
 
@@ -299,13 +306,14 @@ def _alternatives(search: _Search, node: _Node, rolled: list[int], reason: StopR
     for i, (likely, chances) in enumerate(steps.seen[:last]):
         line = (line + pieces[i - 1]).rpartition("\n")[2] if i else line
         chosen = rolled[i] if i < len(rolled) else likely[0]
-        tokens, probabilities = likely[:search.config.top_k], chances[:search.config.top_k]
+        tokens, probabilities = likely[: search.config.top_k], chances[: search.config.top_k]
         if not (i < len(rolled) and idle[i]):
             prefix = (*node.tokens, *rolled[:i])
             inner = bool(line.strip())
             rest = _layout("".join(pieces[i:]), inner)
             children += [
-                _Node((*prefix, t), reach * p, node) for t, p in zip(tokens, probabilities)
+                _Node((*prefix, t), reach * p, node)
+                for t, p in zip(tokens, probabilities)
                 if t != chosen and p > 0 and not _spells(rest, _layout(search.decode([t]), inner))
             ]
         # A token refined away from (or sampled outside) the likeliest has at most the last one's probability.
@@ -319,7 +327,7 @@ def _spells(rest: str, start: str) -> bool:
     if not rest.startswith(start):
         return False
     cut_name = start[-1:].isidentifier() or start[-1:].isdigit()
-    follows = rest[len(start):len(start) + 1]
+    follows = rest[len(start) : len(start) + 1]
     return not (cut_name and (follows.isidentifier() or follows.isdigit()))
 
 
@@ -357,7 +365,7 @@ def _guide_at(node: _Node) -> object:
     only on choice (`refine`) is asked here, and _UNKNOWN means it refuses the token."""
     if node.guide is _UNKNOWN:
         guide = _guide_at(node.parent)
-        for token in node.tokens[len(node.parent.tokens):-1]:
+        for token in node.tokens[len(node.parent.tokens) : -1]:
             guide = guide.advance(token) if guide is not None else None
         last = node.tokens[-1]
         if guide is not None and refine(guide, last) is not None:

@@ -51,7 +51,7 @@ class RowKernel:
         return torch.ops.guidecode.linear_rows(x, weight, bias, self.variant)  # [..., out], x's dtype
 
     @staticmethod
-    def runnable() -> list["RowKernel"]:
+    def runnable() -> list[RowKernel]:
         """Every variant this CPU runs (after `load()`), slowest first."""
         return [RowKernel(v) for v in torch.ops.guidecode.linear_rows_variants()]
 

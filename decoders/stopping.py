@@ -7,8 +7,9 @@ assistant's scope rule (stop where the block ends) is another.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 TextStop = Callable[[str], "int | None"]
 StopReason = Literal["eos", "max_tokens", "stop", "cancelled"]

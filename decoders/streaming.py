@@ -8,7 +8,7 @@ everything streamed is a prefix of the final text.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .stopping import StopRules
 

@@ -20,8 +20,8 @@ first position the rule flags: the tokens before it are kept and the caller deci
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -81,9 +81,7 @@ def _choose(
     return token, children.get(token)
 
 
-def _sample_against(
-    masked: torch.Tensor, children: dict[int, int], sampling: SamplingConfig, generator: torch.Generator | None
-) -> tuple[int, int | None]:
+def _sample_against(masked: torch.Tensor, children: dict[int, int], sampling: SamplingConfig, generator: torch.Generator | None) -> tuple[int, int | None]:
     """A token distributed as the target's (masked) distribution, accepting a drafted child when possible."""
     residual = probabilities(masked, sampling).cpu()  # [vocab], a fresh tensor: ours to modify
     for token, child in children.items():

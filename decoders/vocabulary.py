@@ -21,7 +21,7 @@ class Vocabulary:
     by_text: dict[str, tuple[int, ...]]  # text -> ids (several ids may decode alike)
 
     @classmethod
-    def from_tokenizer(cls, tokenizer) -> "Vocabulary":
+    def from_tokenizer(cls, tokenizer) -> Vocabulary:
         n = len(tokenizer)
         special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}))
         decoded = tokenizer.batch_decode([[i] for i in range(n)], clean_up_tokenization_spaces=False)
@@ -30,7 +30,7 @@ class Vocabulary:
         return cls.from_texts(["" if i in special or "\ufffd" in t else t for i, t in enumerate(decoded)])
 
     @classmethod
-    def from_texts(cls, texts: "list[str] | tuple[str, ...]") -> "Vocabulary":
+    def from_texts(cls, texts: list[str] | tuple[str, ...]) -> Vocabulary:
         """From the text of each token id ("" for tokens that stand for no text)."""
         texts, n = tuple(texts), len(texts)
         order = tuple(sorted((i for i in range(n) if texts[i]), key=texts.__getitem__))

@@ -33,7 +33,7 @@ GENERATE = "guidecode.generate"
 _tokens = itertools.count(1)
 
 
-async def generate_command(ls: "GuidecodeServer", args: list) -> dict:
+async def generate_command(ls: GuidecodeServer, args: list) -> dict:
     target = args[0] if args and isinstance(args[0], dict) else {}
     uri, position = target.get("uri"), target.get("position") or {}
     try:
@@ -54,7 +54,7 @@ async def generate_command(ls: "GuidecodeServer", args: list) -> dict:
         raise JsonRpcInvalidRequest(str(error)) from None
 
 
-def _tests(ls: "GuidecodeServer", uri: str, text: str, offset: int, target: dict[str, Any]):
+def _tests(ls: GuidecodeServer, uri: str, text: str, offset: int, target: dict[str, Any]):
     from assistant.functions import find_function_slot_at
     from assistant.search import TestSuite
 
@@ -78,14 +78,14 @@ def _read(path: Path) -> str:
         raise GuidecodeError(f"the test file {path} is not UTF-8 text") from None
 
 
-async def _plain(ls: "GuidecodeServer", uri: str, text: str, offset: int, workspace: str | None) -> dict:
+async def _plain(ls: GuidecodeServer, uri: str, text: str, offset: int, workspace: str | None) -> dict:
     async with progress(ls, "guidecode: writing the function body") as report:
         generated = await ls.service.generate_function(text, offset, uri, workspace)
         report.end(f"{generated.completion.tokens} tokens in {generated.completion.seconds:.1f} s")
     return await _propose(ls, uri, text, generated)
 
 
-async def _search(ls: "GuidecodeServer", uri: str, text: str, offset: int, workspace: str | None, tests) -> dict:
+async def _search(ls: GuidecodeServer, uri: str, text: str, offset: int, workspace: str | None, tests) -> dict:
     total = len(tests.names)
     rollouts = ls.service.options.search_rollouts
     async with progress(ls, f"guidecode: searching for a body that passes {total} tests", cancellable=True) as report:
@@ -101,7 +101,7 @@ async def _search(ls: "GuidecodeServer", uri: str, text: str, offset: int, works
     return {**await _propose(ls, uri, text, found.generated), "search": found.report()}
 
 
-async def _propose(ls: "GuidecodeServer", uri: str, text: str, generated) -> dict:
+async def _propose(ls: GuidecodeServer, uri: str, text: str, generated) -> dict:
     start, end = generated.replaced
     edit = lsp.TextEdit(range=lsp.Range(offset_position(text, start), offset_position(text, end)), new_text="\n" + generated.body)
     response = await ls.apply_edit_async(lsp.WorkspaceEdit(changes={uri: [edit]}), label=f"guidecode: body of {generated.name}")
@@ -112,7 +112,7 @@ class Report:
     """Progress of one piece of work, safe to call from the worker thread; `cancel` is set when
     the user cancels it in the editor."""
 
-    def __init__(self, ls: "GuidecodeServer", token: str | None):
+    def __init__(self, ls: GuidecodeServer, token: str | None):
         self.ls, self.token = ls, token
         self.loop = asyncio.get_running_loop()
         self.cancel = threading.Event()
@@ -128,7 +128,7 @@ class Report:
 
 
 @asynccontextmanager
-async def progress(ls: "GuidecodeServer", title: str, cancellable: bool = False):
+async def progress(ls: GuidecodeServer, title: str, cancellable: bool = False):
     """$/progress around long work, when the client supports it; yields a `Report`. Leaving the
     block early (an error, or the request cancelled) sets the report's cancel flag."""
     capabilities = ls.client_capabilities.window

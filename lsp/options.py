@@ -36,7 +36,7 @@ class ServerOptions:
     weights: str = "auto"  # auto, quantized or dense (assistant/quantize.py)
     max_tokens: int = 64
     debounce_ms: int = 50
-    # A smaller window than the CLI's: on a 2-core CPU prefill costs ~3 ms a token.
+    # A smaller window than the CLI's: on a small CPU the prompt's prefill dominates a completion's latency.
     max_prompt_tokens: int = 1024
     guides: GuideOptions = field(default_factory=GuideOptions)
     speculation: bool = True  # lossless: the same completions, sooner (off where it cannot be exact)
@@ -74,18 +74,25 @@ class ServerOptions:
             rerank=RerankConfig(enabled=self.adadec),
         )
 
-    def search_config(self) -> "PlanningConfig":
+    def search_config(self) -> PlanningConfig:
         from decoders.planning import PlanningConfig  # here: loading the options needs no torch
 
         return PlanningConfig(rollouts=self.search_rollouts, seconds=self.search_seconds, temperature=self.search_temperature)
 
-    def needs_reload(self, other: "ServerOptions") -> bool:
+    def needs_reload(self, other: ServerOptions) -> bool:
         return (self.model, self.dtype, self.device, self.weights) != (other.model, other.dtype, other.device, other.weights)
 
 
-_CAMEL = {"maxTokens": "max_tokens", "debounceMs": "debounce_ms", "maxPromptTokens": "max_prompt_tokens", "languageServer": "language_server",
-          "searchRollouts": "search_rollouts", "searchSeconds": "search_seconds",
-          "searchTemperature": "search_temperature", "nameChoice": "name_choice"}
+_CAMEL = {
+    "maxTokens": "max_tokens",
+    "debounceMs": "debounce_ms",
+    "maxPromptTokens": "max_prompt_tokens",
+    "languageServer": "language_server",
+    "searchRollouts": "search_rollouts",
+    "searchSeconds": "search_seconds",
+    "searchTemperature": "search_temperature",
+    "nameChoice": "name_choice",
+}
 
 
 def _check(name: str, value: Any) -> str | None:

@@ -8,7 +8,6 @@ after shutdown — gets an empty result or a JSON-RPC error, never a dead server
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
@@ -16,11 +15,10 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.server import LanguageServer
 
-
 from .documents import document_offset, workspace_for, workspace_roots
 from .generate import GENERATE, generate_command
 from .options import ServerOptions, parse_options
-from .service import Answer, CompletionService, document_path
+from .service import Answer, CompletionService
 
 log = logging.getLogger("guidecode.lsp")
 

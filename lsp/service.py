@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from urllib.parse import urlparse
-from urllib.request import url2pathname
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Callable
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from assistant import Assistant, AssistantConfig, GuidecodeError
 from assistant.progress import Progress
@@ -263,7 +263,9 @@ class CompletionService:
         try:
             return await loop.run_in_executor(
                 self.worker,
-                lambda: search_function(assistant, slot, tests, sandbox, config, cancel=cancel, on_rollout=on_rollout, workspace=workspace, path=document_path(uri)),
+                lambda: search_function(
+                    assistant, slot, tests, sandbox, config, cancel=cancel, on_rollout=on_rollout, workspace=workspace, path=document_path(uri)
+                ),
             )
         finally:
             self.status("idle", self.options.model, self._last_latency)

@@ -12,7 +12,6 @@ mistake or a shortcut does: exiting early, printing "passed", rebinding names, r
 SystemExit, replacing AssertionError or os.write.
 """
 
-import ast
 import json
 import os
 import resource
@@ -76,7 +75,7 @@ def main() -> None:
         record["nonce"] = nonce
         line = (dumps(record) + "\n").encode()
         while line:
-            line = line[write(fd, line):]
+            line = line[write(fd, line) :]
 
     def test_reporter(name, error, case="") -> None:
         if isinstance(error, memory_error):

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from . import libraries
@@ -56,7 +56,7 @@ class Isolation:
         return {**ENV, "HOME": INSIDE_HOME if self.bubblewrap else str(workdir), "TMPDIR": "/tmp"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def runner_directory() -> Path:
     """A copy of the runner's files (and `lib/`, for the libraries runs get) that a run's own uid
     can read. The checkout itself may sit below a directory only its owner may enter (a
@@ -81,7 +81,7 @@ def provide_libraries() -> None:
         _copy_libraries()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _copy_libraries() -> None:
     target = runner_directory() / LIBRARIES
     libraries.copy_into(target)
@@ -127,7 +127,7 @@ def interpreters() -> list[str]:
 
 
 def _starts(isolation: Isolation, user: tuple[int, int] | None) -> str:
-    """"" if a trivial program runs under `isolation` as `user`, else what went wrong."""
+    """ "" if a trivial program runs under `isolation` as `user`, else what went wrong."""
     workdir = Path(os.environ.get("TMPDIR", "/tmp"))
     argv = isolation.command(workdir, ["-c", "import sys; print(sys.version_info[0])"])
     extra = {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
@@ -135,7 +135,7 @@ def _starts(isolation: Isolation, user: tuple[int, int] | None) -> str:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20, env=isolation.environment(workdir), **extra)
     except (OSError, subprocess.SubprocessError) as error:
         return str(error)
-    return "" if done.returncode == 0 and done.stdout.strip() == "3" else (done.stderr.strip().splitlines() or ["exit code %d" % done.returncode])[-1]
+    return "" if done.returncode == 0 and done.stdout.strip() == "3" else (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
 
 
 def _first_that_starts(bwrap: str | None) -> tuple[Isolation | None, str]:
@@ -152,7 +152,7 @@ def _first_that_starts(bwrap: str | None) -> tuple[Isolation | None, str]:
     return None, "; ".join(failures)
 
 
-@lru_cache(maxsize=None)
+@cache
 def choose(mode: str = "auto") -> Isolation:
     """The isolation to use: "auto" (bubblewrap when it works here, else the weaker mode, saying
     why), "bubblewrap" (an error if it cannot run) or "none"."""

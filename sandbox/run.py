@@ -18,20 +18,19 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from . import libraries, testplan
 from .collect import Collected, collect
 from .isolation import Isolation, choose, provide_libraries
 from .limits import Limits
+from .result import RunResult
 from .spawn import spawn
 from .uids import run_user
-from .result import RunResult
-from .verdict import Report, SandboxError, verdict
-
+from .verdict import Report, verdict
 
 REPORT_FD, INFO_FD = 3, 4  # the run's descriptors for the runner's report and bubblewrap's info
 
@@ -166,8 +165,7 @@ def _plan(tests: str | None, entry_point: str | None) -> tuple[str, ...]:
         raise ValueError(f"the tests do not parse: {error.msg} (line {error.lineno})") from None
     if not names:
         raise ValueError(
-            "the tests hold no test: write top-level asserts, test_* functions, or a check(candidate) "
-            "function full of asserts together with an entry point"
+            "the tests hold no test: write top-level asserts, test_* functions, or a check(candidate) function full of asserts together with an entry point"
         )
     return names
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 UID_BASE = 4_000_000  # far from login uids and from the usual subordinate-uid ranges
 UID_COUNT = 65_536  # the range leased from

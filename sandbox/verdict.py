@@ -30,7 +30,7 @@ class Report:
     foreign_lines: int = 0  # lines that did not carry the nonce: not the runner's
 
     @classmethod
-    def parse(cls, data: bytes, nonce: str) -> "Report":
+    def parse(cls, data: bytes, nonce: str) -> Report:
         report = cls()
         for line in data.decode("utf-8", "replace").splitlines():
             try:
@@ -75,7 +75,9 @@ def _signal_verdict(sig: int, cpu_s: float, limits: Limits, report: Report) -> t
     return Status.KILLED, f"killed by {signal.Signals(sig).name}"
 
 
-def _status(names: tuple[str, ...], report: Report, collected: Collected, sig: int | None, code: int | None, cpu_s: float, limits: Limits) -> tuple[Status, str]:
+def _status(
+    names: tuple[str, ...], report: Report, collected: Collected, sig: int | None, code: int | None, cpu_s: float, limits: Limits
+) -> tuple[Status, str]:
     if collected.timed_out:
         return Status.TIMEOUT, f"wall time limit ({limits.timeout_s:g} s) reached"
     if collected.over_output:

@@ -3,6 +3,7 @@ embedded 0.5B model (loaded once per test session; needs the 'models' extra)."""
 
 from __future__ import annotations
 
+import copy
 import os
 
 import pytest
@@ -81,3 +82,16 @@ def exact_real_model(real_model):
     from decoders import Engine
 
     return real_model if Engine(real_model.model).exact else load_model("0.5b", dtype="bfloat16")
+
+
+@pytest.fixture(scope="module", params=["bf16", "fp32", "quantized"])
+def tiny_cpu_model(tiny_model, request):
+    """Speculation runs in bf16, in float32 and from quantized weights: each must be lossless."""
+    if request.param == "quantized":
+        from assistant.progress import Progress
+        from assistant.quantize import quantize_model
+
+        model = copy.deepcopy(tiny_model).to(torch.bfloat16)
+        quantize_model(model, None, None, Progress.silent())
+        return model
+    return copy.deepcopy(tiny_model).to(torch.bfloat16 if request.param == "bf16" else torch.float32)

@@ -37,12 +37,12 @@ def incremental_change(old: str, new: str) -> dict:
     prefix = _common_length(old, new, min(len(old), len(new)), from_end=False)
     suffix = _common_length(old, new, min(len(old), len(new)) - prefix, from_end=True)
     # LSP counts "\r\n" as one break, so a boundary between its halves has no position
-    if prefix and old[prefix - 1] == "\r" and "\n" in (old[prefix:prefix + 1], new[prefix:prefix + 1]):
+    if prefix and old[prefix - 1] == "\r" and "\n" in (old[prefix : prefix + 1], new[prefix : prefix + 1]):
         prefix -= 1
-    if suffix and old[-suffix] == "\n" and "\r" in (old[-suffix - 1:-suffix], new[-suffix - 1:-suffix]):
+    if suffix and old[-suffix] == "\n" and "\r" in (old[-suffix - 1 : -suffix], new[-suffix - 1 : -suffix]):
         suffix -= 1
     span = {"start": lsp_position(old, prefix), "end": lsp_position(old, len(old) - suffix)}
-    return {"range": span, "text": new[prefix:len(new) - suffix]}
+    return {"range": span, "text": new[prefix : len(new) - suffix]}
 
 
 def _common_length(a: str, b: str, limit: int, from_end: bool) -> int:
@@ -51,6 +51,6 @@ def _common_length(a: str, b: str, limit: int, from_end: bool) -> int:
     lo, hi = 0, limit
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        same = a[len(a) - mid:] == b[len(b) - mid:] if from_end else a[:mid] == b[:mid]
+        same = a[len(a) - mid :] == b[len(b) - mid :] if from_end else a[:mid] == b[:mid]
         lo, hi = (mid, hi) if same else (lo, mid - 1)
     return lo

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from multilspy.language_server import LanguageServer
 from multilspy.lsp_protocol_handler.server import ProcessLaunchInfo
@@ -85,14 +85,13 @@ class PyrightServer(LanguageServer):
             return None
 
         self.server.on_request("workspace/configuration", configuration)
-        for method in ("client/registerCapability", "client/unregisterCapability",
-                       "window/workDoneProgress/create", "workspace/diagnostic/refresh"):
+        for method in ("client/registerCapability", "client/unregisterCapability", "window/workDoneProgress/create", "workspace/diagnostic/refresh"):
             self.server.on_request(method, null)
         for method in ("window/logMessage", "$/progress", "textDocument/publishDiagnostics", "telemetry/event"):
             self.server.on_notification(method, null)
 
     @asynccontextmanager
-    async def start_server(self) -> AsyncIterator["PyrightServer"]:
+    async def start_server(self) -> AsyncIterator[PyrightServer]:
         self._register_client_handlers()
         async with super().start_server():
             await self.server.start()

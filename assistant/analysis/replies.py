@@ -80,7 +80,7 @@ def signature_from_reply(reply) -> Signature | None:
 def _parameter_label(signature_label: str, label) -> str:
     if isinstance(label, list) and len(label) == 2:  # [start, end) in UTF-16 units of the label
         encoded = signature_label.encode("utf-16-le")
-        return encoded[2 * label[0]: 2 * label[1]].decode("utf-16-le", errors="replace")
+        return encoded[2 * label[0] : 2 * label[1]].decode("utf-16-le", errors="replace")
     return label if isinstance(label, str) else ""
 
 
@@ -89,14 +89,14 @@ def parameter_list(label: str) -> list[str] | None:
     start = label.find("(")
     if start < 0:
         return None
-    inner = label[start + 1:]
+    inner = label[start + 1 :]
     cuts = [-1]
     for i, ch, depth in _outside_quotes(inner):
         if ch == "," and depth == 0:
             cuts.append(i)
         elif ch == ")" and depth == -1:  # the parenthesis that closes the parameter list
             cuts.append(i)
-            pieces = [inner[a + 1:b].strip() for a, b in zip(cuts, cuts[1:])]
+            pieces = [inner[a + 1 : b].strip() for a, b in zip(cuts, cuts[1:])]
             return [p for p in pieces if p]
     return None  # unbalanced: the label was cut short
 
@@ -137,7 +137,7 @@ def parse_parameters(pieces: list[str]) -> tuple[Parameter, ...]:
         elif piece.startswith("*"):
             params.append(Parameter(_name(piece[1:]), "var_positional", False))
             keyword_only = True
-        elif (name := _name(piece)):
+        elif name := _name(piece):
             kind = "keyword_only" if keyword_only else "positional_or_keyword"
             params.append(Parameter(name, kind, _has_default(piece)))
     return tuple(params)

@@ -71,9 +71,8 @@ class ExitAwareHandler(LanguageServerHandler):
     that has exited waits forever for its reply, and so does `shutdown()` when closing it."""
 
     @classmethod
-    def replacing(cls, handler: LanguageServerHandler) -> "ExitAwareHandler":
-        return cls(handler.process_launch_info, logger=handler.logger,
-                   start_independent_lsp_process=handler.start_independent_lsp_process)
+    def replacing(cls, handler: LanguageServerHandler) -> ExitAwareHandler:
+        return cls(handler.process_launch_info, logger=handler.logger, start_independent_lsp_process=handler.start_independent_lsp_process)
 
     def exited(self) -> bool:
         return self.process is None or self.process.returncode is not None

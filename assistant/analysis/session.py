@@ -34,19 +34,24 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from concurrent.futures import CancelledError
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from multilspy.language_server import LanguageServer
 
+from .document_sync import OpenDocument, incremental_change, lsp_position
 from .replies import Member, Parameter, Signature, members_from_reply, signature_from_reply
 from .servers import (
-    CODE_POINT_COLUMNS, SERVERS, ExitAwareHandler, ServerExited, create_server, find_server_binary,
+    CODE_POINT_COLUMNS,
+    SERVERS,
+    ExitAwareHandler,
+    ServerExited,
+    create_server,
+    find_server_binary,
 )
-from .document_sync import OpenDocument, incremental_change, lsp_position
 from .stats import percentile
 
 __all__ = ["AnalysisConfig", "AnalysisSession", "AnalysisStats", "Member", "Parameter", "Signature"]
@@ -153,7 +158,7 @@ class AnalysisSession:
         self._changed = threading.Condition()  # notified whenever _running or availability changes
         self._closed = False
 
-    def __enter__(self) -> "AnalysisSession":
+    def __enter__(self) -> AnalysisSession:
         self.start()
         return self
 
@@ -361,8 +366,11 @@ class AnalysisSession:
         uri = Path(self.root, ".guidecode-warm-up.py").as_uri()
         for text in WARM_UP:
             running.sync(uri, text)
-            params = {"textDocument": {"uri": uri}, "position": lsp_position(text, len(text)),
-                      "context": {"triggerKind": TRIGGER_CHARACTER, "triggerCharacter": "."}}
+            params = {
+                "textDocument": {"uri": uri},
+                "position": lsp_position(text, len(text)),
+                "context": {"triggerKind": TRIGGER_CHARACTER, "triggerCharacter": "."},
+            }
             started = time.perf_counter()
             await running.handler.send.completion(params)
             if time.perf_counter() - started < self.config.budget_s / 2:

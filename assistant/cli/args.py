@@ -71,7 +71,9 @@ def rerank_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     parser.add_argument("--threshold", type=float, help=f"{prefix}entropy threshold in nats (default: the one `guidecode calibrate` learned for the model)")
     parser.add_argument("--top-k", type=positive_int, default=3, help=f"{prefix}candidates looked ahead from at a pause (default: %(default)s)")
     parser.add_argument("--lookahead", type=positive_int, help=f"{prefix}tokens per candidate (default: 5; with the syntactic lookahead: at most 16)")
-    parser.add_argument("--scoring", choices=("mean", "sum", "min"), default="mean", help=f"{prefix}how a lookahead's log-probabilities score (default: %(default)s)")
+    parser.add_argument(
+        "--scoring", choices=("mean", "sum", "min"), default="mean", help=f"{prefix}how a lookahead's log-probabilities score (default: %(default)s)"
+    )
     parser.add_argument("--alpha", type=float, default=0.5, help="uscd: weight of the contrast (default: %(default)s)")
 
 

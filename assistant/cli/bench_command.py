@@ -6,15 +6,16 @@ import argparse
 import json
 import os
 import shutil
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
 
 from .. import embedded
-from .args import Parser, UsageError, positive_int, read_source
 from ..config import LANGUAGE_SERVERS, AssistantConfig, MonitorConfig
 from ..progress import Progress
 from ..quantize import WEIGHTS
+from .args import Parser, UsageError, positive_int, read_source
 
 
 def add_parser(commands) -> None:
@@ -53,14 +54,18 @@ def add_parser(commands) -> None:
     box.add_argument("--json", action="store_true")
     speed = benches.add_parser("speed", help="speculative decoding against transformers (and llama.cpp when installed), side by side")
     speed.add_argument(
-        "--prompts", action="append", metavar="FILE.jsonl",
+        "--prompts",
+        action="append",
+        metavar="FILE.jsonl",
         help="a JSONL file of {id, prompt, max_new_tokens?}, or a shipped workload: humaneval, infile, edit (repeatable; default: all three)",
     )
     speed.add_argument("--model", default=embedded.DEFAULT_MODEL)
     speed.add_argument("--draft-model", help="a smaller model with the same tokenizer (adds assisted generation and our draft-model drafter)")
     speed.add_argument("--dtype", default="auto")
     speed.add_argument(
-        "--weights", choices=WEIGHTS, default="auto",
+        "--weights",
+        choices=WEIGHTS,
+        default="auto",
         help="what our model (and draft) run from; transformers' copies always run dense (default: %(default)s: quantized for GGUF models on a CPU)",
     )
     speed.add_argument("--limit", type=positive_int, help="only the first N prompts of each file")
@@ -104,7 +109,12 @@ def _bench_sandbox(args: argparse.Namespace, out: Console, err: Console) -> int:
     from benchmarks import sandbox_overhead
     from benchmarks.environment import cpu_name
 
-    setup = {"cpu": cpu_name(), "cores": os.cpu_count(), "bubblewrap": shutil.which("bwrap") or "not installed", "user": "root" if os.geteuid() == 0 else "unprivileged"}
+    setup = {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "bubblewrap": shutil.which("bwrap") or "not installed",
+        "user": "root" if os.geteuid() == 0 else "unprivileged",
+    }
     result = sandbox_overhead.run(args.repeat, args.jobs)
     if args.json:
         print(json.dumps({**setup, **result, "timings": [asdict(t) for t in result["timings"]]}, indent=2))
@@ -163,7 +173,12 @@ def _bench_speed(args: argparse.Namespace, out: Console, err: Console) -> int:
     else:
         out.print(report(result), width=None if out.is_terminal else 200)  # a file or pipe gets the table unwrapped
     if not result["lossless"]:
-        err.print("guidecode: NOT LOSSLESS: a speculative method of ours gave tokens other than ours without speculation (see '= ours plain')", style="bold red", markup=False, highlight=False)
+        err.print(
+            "guidecode: NOT LOSSLESS: a speculative method of ours gave tokens other than ours without speculation (see '= ours plain')",
+            style="bold red",
+            markup=False,
+            highlight=False,
+        )
         return 1
     return 0
 
@@ -199,7 +214,7 @@ def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
         with Bar(console=err, transient=True) as bar:
             job = bar.add_task(f"{assistant.loaded.name}: completing", total=total)
             for repo, repo_tasks in tasks.items():
-                results[repo] += mgd.run_model(assistant, repo, repo_tasks, args.max_tokens, on_task=lambda: bar.advance(job))
+                results[repo] += mgd.run_model(assistant, repo, repo_tasks, args.max_tokens, on_task=partial(bar.advance, job))
         assistant.close()
         del assistant
     setup = {

@@ -12,20 +12,37 @@ from pathlib import Path
 from rich.console import Console
 
 from .. import embedded
-from .args import positive_int, rerank_options, shard
-from ..progress import Progress
 from ..evaluation.harness import run_evaluation
 from ..evaluation.settings import EvalSettings
 from ..evaluation.summary import json_line, table
+from ..progress import Progress
+from .args import positive_int, rerank_options, shard
 
 
 def settings_from_args(args: argparse.Namespace) -> EvalSettings:
     """Raises SettingsError for a bad combination (e.g. --samples 5 with a deterministic decoder)."""
     return EvalSettings(
-        dataset=args.dataset, decoder=args.decoder, samples=args.samples, limit=args.limit, model=args.model,
-        dtype=args.dtype, device=args.device, weights=args.weights, max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
-        seed=args.seed, beam_width=args.beam_width,
-        threshold=args.threshold, top_k=args.top_k, lookahead=args.lookahead, scoring=args.scoring, alpha=args.alpha, rollouts=args.rollouts, timeout_s=args.timeout, out=args.out,
+        dataset=args.dataset,
+        decoder=args.decoder,
+        samples=args.samples,
+        limit=args.limit,
+        model=args.model,
+        dtype=args.dtype,
+        device=args.device,
+        weights=args.weights,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        beam_width=args.beam_width,
+        threshold=args.threshold,
+        top_k=args.top_k,
+        lookahead=args.lookahead,
+        scoring=args.scoring,
+        alpha=args.alpha,
+        rollouts=args.rollouts,
+        timeout_s=args.timeout,
+        out=args.out,
         shard=args.shard,
     ).resolved()
 
@@ -45,7 +62,12 @@ def add_eval_parser(commands) -> None:
 
     names = "; ".join(f"{n}: {spec.help}" for n, spec in DECODERS.items())
     p = commands.add_parser("eval", help="pass@k of a decoder on HumanEval or a JSONL file of tasks, run in the sandbox")
-    p.add_argument("--dataset", required=True, metavar="humaneval|FILE", help="humaneval, or a .jsonl(.gz) file of {task_id, prompt, test, entry_point[, canonical_solution]}")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        metavar="humaneval|FILE",
+        help="humaneval, or a .jsonl(.gz) file of {task_id, prompt, test, entry_point[, canonical_solution]}",
+    )
     p.add_argument("--decoder", choices=list(DECODERS), default="greedy", help=f"{names} (default: %(default)s)")
     p.add_argument("--samples", type=positive_int, help="samples per task (default: 10 for sampling; greedy, beam and canonical take 1 only)")
     p.add_argument("--limit", type=positive_int, help="only the first N tasks")
@@ -63,7 +85,9 @@ def add_eval_parser(commands) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds each program may run with its tests (default: %(default)s)")
     p.add_argument("--out", type=Path, help="run folder; an interrupted run resumes from it (default: runs/eval/<dataset>-<decoder>[-r<rollouts>]-<model>)")
     p.add_argument(
-        "--shard", type=shard, metavar="I/N",
+        "--shard",
+        type=shard,
+        metavar="I/N",
         help="do only tasks I, I+N, I+2N, ... of the run: start N processes, 1/N to N/N, with the same options "
         "(and --out) to share a run between them; the last to finish writes summary.json, and the same command "
         "without --shard resumes whatever a stopped shard left",

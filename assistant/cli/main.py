@@ -17,33 +17,50 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from .. import embedded
-from . import bench_command, sandbox_command, search_command
-from .args import Parser, UsageError, monitor_list, name_list, parse_position, positive_float, positive_int, read_source, rerank_options
 from ..config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig, RerankConfig
 from ..errors import GuidecodeError
 from ..progress import Progress
 from ..quantize import WEIGHTS
-
+from . import bench_command, sandbox_command, search_command
+from .args import Parser, UsageError, monitor_list, name_list, parse_position, positive_float, positive_int, read_source, rerank_options
 
 COMPLETE_PROMPT_TOKENS = 1024
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
     names = ", ".join(embedded.EMBEDDED)
-    parser.add_argument("--model", default=embedded.DEFAULT_MODEL, help=f"embedded ({names}), a local directory, a .gguf file or a hub id (default: %(default)s)")
+    parser.add_argument(
+        "--model", default=embedded.DEFAULT_MODEL, help=f"embedded ({names}), a local directory, a .gguf file or a hub id (default: %(default)s)"
+    )
     parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float16 or float32")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--weights", choices=WEIGHTS, default="auto", help="auto (a GGUF model's own quantized values on a CPU, else dense), quantized (8-bit codes per block; dense models are requantized) or dense")
+    parser.add_argument(
+        "--weights",
+        choices=WEIGHTS,
+        default="auto",
+        help="auto (a GGUF model's own quantized values on a CPU, else dense), quantized (8-bit codes per block; dense models are requantized) or dense",
+    )
     parser.add_argument("--allow-download", action="store_true", help="fetch hub models missing from the local cache")
     parser.add_argument("--max-tokens", type=positive_int, default=None, help="most tokens to generate")
-    parser.add_argument("--max-prompt-tokens", type=positive_int, default=None, help=f"the prompt's budget around the cursor (default: {COMPLETE_PROMPT_TOKENS} for complete, as the language server; 2048 for generate); fewer tokens, a faster first answer")
+    parser.add_argument(
+        "--max-prompt-tokens",
+        type=positive_int,
+        default=None,
+        help=f"the prompt's budget around the cursor (default: {COMPLETE_PROMPT_TOKENS} for complete, as the language server; 2048 for generate); fewer tokens, a faster first answer",
+    )
     parser.add_argument("--no-speculation", action="store_true", help="decode without drafting (the output is the same; only slower)")
     parser.add_argument("--draft-model", help="a smaller model with the same tokenizer that drafts too (e.g. 0.5b for --model 1.5b)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of highlighted code")
     parser.add_argument("--workspace", type=Path, help="project folder the monitors analyse (default: the file's project root; none for stdin)")
     parser.add_argument("--no-monitors", action="store_true", help="decode without static-analysis monitors")
-    parser.add_argument("--monitors", type=monitor_list, default=None, metavar="NAMES", help=f"comma-separated monitors to run (default: all: {','.join(MONITOR_NAMES)})")
-    parser.add_argument("--no-name-choice", action="store_true", help="after `obj.`, choose among the listed members token by token (plain masked greedy) rather than by whole-name probability")
+    parser.add_argument(
+        "--monitors", type=monitor_list, default=None, metavar="NAMES", help=f"comma-separated monitors to run (default: all: {','.join(MONITOR_NAMES)})"
+    )
+    parser.add_argument(
+        "--no-name-choice",
+        action="store_true",
+        help="after `obj.`, choose among the listed members token by token (plain masked greedy) rather than by whole-name probability",
+    )
     parser.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi", help="the monitors' language server (default: %(default)s)")
     parser.add_argument("--adadec", action="store_true", help="uncertainty-adaptive reranking: uncertain steps look ahead and rerank")
     parser.add_argument("--syntactic-lookahead", action="store_true", help="with --adadec: look ahead to the end of a statement")
@@ -96,7 +113,13 @@ def _calibrate_parser(commands) -> None:
     p.add_argument("--model", default=embedded.DEFAULT_MODEL, help="as for complete (default: %(default)s)")
     p.add_argument("--dtype", default="auto")
     p.add_argument("--device", default="auto")
-    p.add_argument("--packages", type=name_list, default=DEFAULT_PACKAGES, metavar="A,B,C", help=f"installed packages (import names) whose code is read (default: {','.join(DEFAULT_PACKAGES)})")
+    p.add_argument(
+        "--packages",
+        type=name_list,
+        default=DEFAULT_PACKAGES,
+        metavar="A,B,C",
+        help=f"installed packages (import names) whose code is read (default: {','.join(DEFAULT_PACKAGES)})",
+    )
     p.add_argument("--tokens", type=positive_int, default=40_000, help="tokens of code to read (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="which files and windows are read (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object: model, threshold, method, corpus, stats, seconds, saved")
@@ -112,7 +135,9 @@ def _config(args: argparse.Namespace) -> AssistantConfig:
         allow_download=args.allow_download,
         speculation=not args.no_speculation,
         draft_model=args.draft_model,
-        monitors=MonitorConfig(enabled=() if args.no_monitors else args.monitors or MONITOR_NAMES, language_server=args.language_server, choose_names=not args.no_name_choice),
+        monitors=MonitorConfig(
+            enabled=() if args.no_monitors else args.monitors or MONITOR_NAMES, language_server=args.language_server, choose_names=not args.no_name_choice
+        ),
     )
     if args.max_tokens:
         kwargs["max_new_tokens"] = args.max_tokens
@@ -304,7 +329,17 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-COMMANDS = {"complete": cmd_complete, "generate": cmd_generate, "models": cmd_models, "serve": cmd_serve, "bench": bench_command.cmd_bench, "eval": cmd_eval, "compare": cmd_compare, "calibrate": cmd_calibrate, "sandbox": sandbox_command.cmd_sandbox}
+COMMANDS = {
+    "complete": cmd_complete,
+    "generate": cmd_generate,
+    "models": cmd_models,
+    "serve": cmd_serve,
+    "bench": bench_command.cmd_bench,
+    "eval": cmd_eval,
+    "compare": cmd_compare,
+    "calibrate": cmd_calibrate,
+    "sandbox": sandbox_command.cmd_sandbox,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

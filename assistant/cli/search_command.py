@@ -17,27 +17,36 @@ from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 
-from .args import non_negative_float
 from ..errors import GuidecodeError
 from ..progress import Progress
+from .args import non_negative_float
 
 
 def add_options(parser: argparse.ArgumentParser, positive_int, positive_float) -> None:
     group = parser.add_argument_group("test-guided search (when the docstring shows examples, or with --tests)")
-    group.add_argument("--tests", metavar="FILE[::TEST]", help="public tests: top-level asserts, test_* functions and Test* classes' test_* methods (pytest style) calling the function by name; FILE::test_name, FILE::TestClass or FILE::TestClass::test_name keeps that one")
+    group.add_argument(
+        "--tests",
+        metavar="FILE[::TEST]",
+        help="public tests: top-level asserts, test_* functions and Test* classes' test_* methods (pytest style) calling the function by name; FILE::test_name, FILE::TestClass or FILE::TestClass::test_name keeps that one",
+    )
     group.add_argument("--no-doctests", action="store_true", help="do not use the docstring's examples as tests")
     group.add_argument("--no-search", action="store_true", help="write the body in one pass, even where there are tests")
     group.add_argument("--rollouts", type=positive_int, default=16, help="most programs the search writes (default: %(default)s)")
     group.add_argument("--time-budget", type=positive_float, metavar="SECONDS", help="stop searching after this long (the best program so far is kept)")
-    group.add_argument("--rollout-temperature", type=non_negative_float, default=0.8, metavar="T",
-                       help="rollouts after the first (greedy's) sample at T, top-p 0.95, each from its own seed; 0: all greedy (default: %(default)s)")
+    group.add_argument(
+        "--rollout-temperature",
+        type=non_negative_float,
+        default=0.8,
+        metavar="T",
+        help="rollouts after the first (greedy's) sample at T, top-p 0.95, each from its own seed; 0: all greedy (default: %(default)s)",
+    )
 
 
 def test_suite(args: argparse.Namespace, text: str):
     """The public tests for the function `args` names in `text` (empty: no search)."""
-    from .args import read_source
     from ..functions import find_function_slot
     from ..search import TestSuite
+    from .args import read_source
 
     if args.no_search:
         return TestSuite("", (), ())
@@ -88,7 +97,8 @@ def cmd_search(args: argparse.Namespace, text: str, tests, assistant, where: dic
     err.print(
         f"{len(found.passed)} of {len(tests.names)} tests pass; search stopped ({result.stopped}) after {result.rollouts} "
         f"programs written, {len(result.programs)} run, in {result.seconds:.1f} s; {assistant.description}",
-        style="dim", soft_wrap=True,
+        style="dim",
+        soft_wrap=True,
     )
     return 0
 
@@ -97,6 +107,7 @@ def cmd_search(args: argparse.Namespace, text: str, tests, assistant, where: dic
 def _interrupt_sets(flag: threading.Event):
     """The first Ctrl-C stops the search (the best program so far is printed); a second one
     interrupts as usual."""
+
     def handler(signum, frame):
         if flag.is_set():
             raise KeyboardInterrupt

@@ -83,11 +83,18 @@ def _row(folder: Path, config: dict, records: dict, base: dict) -> Row:
     steps = sum(r.get("steps", 0) for r in records.values())
     differ = sum(r["completion"] != base[k]["completion"] for k, r in records.items() if k[1] == 0 and k in base)
     return Row(
-        run=folder.name, decoder=config.get("decoder", "?"), model=str(config.get("model", "")),
-        pass_at_1=round(sum(passed) / len(passed), 4), passed=sum(r["result"]["status"] == "passed" for r in records.values()),
-        answers=len(records), seconds=round(sum(r["seconds"] for r in records.values()), 1), tokens=sum(r["tokens"] for r in records.values()),
+        run=folder.name,
+        decoder=config.get("decoder", "?"),
+        model=str(config.get("model", "")),
+        pass_at_1=round(sum(passed) / len(passed), 4),
+        passed=sum(r["result"]["status"] == "passed" for r in records.values()),
+        answers=len(records),
+        seconds=round(sum(r["seconds"] for r in records.values()), 1),
+        tokens=sum(r["tokens"] for r in records.values()),
         paused_share=round(sum(r.get("paused", 0) for r in records.values()) / steps, 4) if steps else None,
-        differ=differ, pass_ratio=None, time_ratio=None,
+        differ=differ,
+        pass_ratio=None,
+        time_ratio=None,
     )
 
 
@@ -101,7 +108,12 @@ def table(comparison: Comparison) -> Table:
 
 
 def markdown(comparison: Comparison) -> str:
-    lines = [_caption(comparison), "", "| run | pass@1 | passed | vs first | generation | vs first | tokens | paused | differ |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        _caption(comparison),
+        "",
+        "| run | pass@1 | passed | vs first | generation | vs first | tokens | paused | differ |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     lines += ["| " + " | ".join(_cells(row)) + " |" for row in comparison.rows]
     return "\n".join(lines)
 
@@ -114,5 +126,14 @@ def _caption(comparison: Comparison) -> str:
 def _cells(row: Row) -> tuple[str, ...]:
     times = lambda r: f"{r:.2f}x" if r is not None else "–"  # noqa: E731
     paused = f"{row.paused_share:.1%}" if row.paused_share is not None else ""
-    return (row.run, f"{row.pass_at_1:.1%}", f"{row.passed}/{row.answers}", times(row.pass_ratio), f"{row.seconds:.0f} s",
-            times(row.time_ratio), str(row.tokens), paused, str(row.differ))
+    return (
+        row.run,
+        f"{row.pass_at_1:.1%}",
+        f"{row.passed}/{row.answers}",
+        times(row.pass_ratio),
+        f"{row.seconds:.0f} s",
+        times(row.time_ratio),
+        str(row.tokens),
+        paused,
+        str(row.differ),
+    )

@@ -6,8 +6,9 @@ to build it); reranking and search decoders plug in the same way with `register`
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import GuidecodeError
 from ..functions import splice
@@ -50,13 +51,13 @@ class Decoder(Protocol):
 @dataclass(frozen=True)
 class DecoderSpec:
     name: str
-    build: Callable[["EvalSettings", Progress], Decoder]
+    build: Callable[[EvalSettings, Progress], Decoder]
     uses: tuple[str, ...]  # EvalSettings fields that change its output: saved, and compared on resume
     help: str
     deterministic: bool = True  # one sample per task: more would repeat it
     default_samples: int = 1
     loads_model: bool = True
-    check: Callable[["EvalSettings", Sequence[Task]], None] | None = None  # before anything loads
+    check: Callable[[EvalSettings, Sequence[Task]], None] | None = None  # before anything loads
     greedy_at_zero: bool = False  # takes --temperature 0 as "greedy" (others sample: 0 is the greedy decoder)
 
 
@@ -85,7 +86,7 @@ def sample_seed(seed: int, task_id: str, sample: int) -> int:
 class AssistantDecoder:
     """Writes each body with `Assistant.generate_function`; monitors stay off (no workspace)."""
 
-    def __init__(self, assistant: "Assistant", max_tokens: int, seed: int | None = None):
+    def __init__(self, assistant: Assistant, max_tokens: int, seed: int | None = None):
         self.assistant = assistant
         self.max_tokens = max_tokens
         self.seed = seed  # None: deterministic decoding, no per-sample seed
@@ -124,7 +125,7 @@ class AssistantDecoder:
 class SamplingDecoder(AssistantDecoder):
     """Samples with a seed each; a task's samples are decoded side by side (Assistant.sample)."""
 
-    def __init__(self, assistant: "Assistant", max_tokens: int, seed: int):
+    def __init__(self, assistant: Assistant, max_tokens: int, seed: int):
         super().__init__(assistant, max_tokens, seed)
         self.seed: int = seed
 
@@ -133,8 +134,7 @@ class SamplingDecoder(AssistantDecoder):
         generated = self.assistant.sample_function(task.prompt, seeds, name=task.entry_point, max_new_tokens=self.max_tokens)
         return [
             # The batch's time is shared: each sample is charged its part of it.
-            Candidate(g.body, splice(task.prompt, g.body, g.replaced), g.completion.tokens, g.completion.seconds / len(samples),
-                      g.completion.stop_reason, seed)
+            Candidate(g.body, splice(task.prompt, g.body, g.replaced), g.completion.tokens, g.completion.seconds / len(samples), g.completion.stop_reason, seed)
             for g, seed in zip(generated, seeds)
         ]
 
@@ -156,33 +156,38 @@ class CanonicalDecoder:
         pass
 
 
-def _load_assistant(settings: "EvalSettings", progress: Progress, **decoding) -> "Assistant":
+def _load_assistant(settings: EvalSettings, progress: Progress, **decoding) -> Assistant:
     from ..assistant import Assistant
     from ..config import AssistantConfig, MonitorConfig
 
     config = AssistantConfig(
-        model=settings.model, dtype=settings.dtype, device=settings.device, weights=settings.weights, max_new_tokens=settings.max_tokens,
-        monitors=MonitorConfig(enabled=()), **decoding,
+        model=settings.model,
+        dtype=settings.dtype,
+        device=settings.device,
+        weights=settings.weights,
+        max_new_tokens=settings.max_tokens,
+        monitors=MonitorConfig(enabled=()),
+        **decoding,
     )
     assistant = Assistant.load(config, progress)
     assistant.warm_up()  # one-off set-up (kernels, the exactness probe) stays out of the first sample's time
     return assistant
 
 
-def _build_greedy(settings: "EvalSettings", progress: Progress) -> Decoder:
+def _build_greedy(settings: EvalSettings, progress: Progress) -> Decoder:
     return AssistantDecoder(_load_assistant(settings, progress), settings.max_tokens)
 
 
-def _build_sampling(settings: "EvalSettings", progress: Progress) -> Decoder:
+def _build_sampling(settings: EvalSettings, progress: Progress) -> Decoder:
     assistant = _load_assistant(settings, progress, temperature=settings.temperature, top_p=settings.top_p)
     return SamplingDecoder(assistant, settings.max_tokens, settings.seed)
 
 
-def _build_beam(settings: "EvalSettings", progress: Progress) -> Decoder:
+def _build_beam(settings: EvalSettings, progress: Progress) -> Decoder:
     return AssistantDecoder(_load_assistant(settings, progress, beam_width=settings.beam_width), settings.max_tokens)
 
 
-def _build_adadec(settings: "EvalSettings", progress: Progress, syntactic: bool = False) -> Decoder:
+def _build_adadec(settings: EvalSettings, progress: Progress, syntactic: bool = False) -> Decoder:
     from ..config import RerankConfig
 
     lookahead = settings.lookahead or (16 if syntactic else 5)
@@ -190,20 +195,20 @@ def _build_adadec(settings: "EvalSettings", progress: Progress, syntactic: bool 
     return _reranking_decoder(settings, progress, rerank)
 
 
-def _build_uscd(settings: "EvalSettings", progress: Progress) -> Decoder:
+def _build_uscd(settings: EvalSettings, progress: Progress) -> Decoder:
     from ..config import RerankConfig
 
     return _reranking_decoder(settings, progress, RerankConfig(True, "uscd", settings.threshold, alpha=settings.alpha))
 
 
-def _reranking_decoder(settings: "EvalSettings", progress: Progress, rerank) -> Decoder:
+def _reranking_decoder(settings: EvalSettings, progress: Progress, rerank) -> Decoder:
     assistant = _load_assistant(settings, progress, rerank=rerank)
     if settings.threshold is None:
         assistant.learned_threshold()  # none learned for this model: fail now, not on the first task
     return AssistantDecoder(assistant, settings.max_tokens)
 
 
-def _check_functions(settings: "EvalSettings", tasks: Sequence[Task]) -> None:
+def _check_functions(settings: EvalSettings, tasks: Sequence[Task]) -> None:
     """Every prompt has its entry point to write (a malformed dataset fails before the model loads)."""
     from ..functions import find_function_slot
 
@@ -214,7 +219,7 @@ def _check_functions(settings: "EvalSettings", tasks: Sequence[Task]) -> None:
             raise GuidecodeError(f"task {task.task_id}: {error}") from None
 
 
-def _check_canonical(settings: "EvalSettings", tasks: Sequence[Task]) -> None:
+def _check_canonical(settings: EvalSettings, tasks: Sequence[Task]) -> None:
     missing = [t.task_id for t in tasks if t.canonical_solution is None]
     if missing:
         raise GuidecodeError(f"the canonical decoder needs each task's 'canonical_solution'; task {missing[0]} has none")
@@ -223,36 +228,51 @@ def _check_canonical(settings: "EvalSettings", tasks: Sequence[Task]) -> None:
 register(DecoderSpec("greedy", _build_greedy, MODEL_SETTINGS, "the most likely token at each step", check=_check_functions))
 register(
     DecoderSpec(
-        "sampling", _build_sampling, MODEL_SETTINGS + ("temperature", "top_p", "seed"),
-        "temperature and top-p sampling, a seed per sample", deterministic=False, default_samples=10, check=_check_functions,
+        "sampling",
+        _build_sampling,
+        MODEL_SETTINGS + ("temperature", "top_p", "seed"),
+        "temperature and top-p sampling, a seed per sample",
+        deterministic=False,
+        default_samples=10,
+        check=_check_functions,
     )
 )
 register(DecoderSpec("beam", _build_beam, MODEL_SETTINGS + ("beam_width",), "beam search, --beam-width wide", check=_check_functions))
 ADADEC_SETTINGS = MODEL_SETTINGS + ("threshold", "top_k", "lookahead", "scoring")
 register(
     DecoderSpec(
-        "adadec", _build_adadec, ADADEC_SETTINGS,
+        "adadec",
+        _build_adadec,
+        ADADEC_SETTINGS,
         "greedy, but uncertain steps (entropy above the learned threshold) look ahead from the top --top-k and rerank",
         check=_check_functions,
     )
 )
 register(
     DecoderSpec(
-        "adadec-syntactic", lambda settings, progress: _build_adadec(settings, progress, syntactic=True), ADADEC_SETTINGS,
+        "adadec-syntactic",
+        lambda settings, progress: _build_adadec(settings, progress, syntactic=True),
+        ADADEC_SETTINGS,
         "adadec whose lookahead runs to the end of a statement (tree-sitter), at most --lookahead (16) tokens",
         check=_check_functions,
     )
 )
 register(
     DecoderSpec(
-        "uscd", _build_uscd, MODEL_SETTINGS + ("threshold", "alpha"),
+        "uscd",
+        _build_uscd,
+        MODEL_SETTINGS + ("threshold", "alpha"),
         "greedy, but uncertain steps subtract what the model says without the docstring's examples (--alpha)",
         check=_check_functions,
     )
 )
 register(
     DecoderSpec(
-        "canonical", lambda settings, progress: CanonicalDecoder(), (), "the dataset's canonical_solution, no model",
-        loads_model=False, check=_check_canonical,
+        "canonical",
+        lambda settings, progress: CanonicalDecoder(),
+        (),
+        "the dataset's canonical_solution, no model",
+        loads_model=False,
+        check=_check_canonical,
     )
 )

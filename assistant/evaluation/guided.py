@@ -26,20 +26,20 @@ if TYPE_CHECKING:
     from .settings import EvalSettings
 
 
-def _public_sandbox(settings: "EvalSettings") -> "Sandbox":
+def _public_sandbox(settings: EvalSettings) -> Sandbox:
     from sandbox import Limits, Sandbox
 
     return Sandbox(Limits(timeout_s=settings.timeout_s))
 
 
-def _public_tests(task: Task) -> "TestSuite":
+def _public_tests(task: Task) -> TestSuite:
     from ..search import TestSuite
 
     return TestSuite.build(task.prompt, task.entry_point)
 
 
 class SearchDecoder(AssistantDecoder):
-    def __init__(self, settings: "EvalSettings", progress: Progress):
+    def __init__(self, settings: EvalSettings, progress: Progress):
         from decoders.planning import PlanningConfig
 
         super().__init__(_load_assistant(settings, progress), settings.max_tokens)
@@ -63,8 +63,9 @@ class SearchDecoder(AssistantDecoder):
         _, rerun = _first_best(self.sandbox, [program], tests)
         public = (len(found.passed), len(tests.names))
         # tokens: every rollout's, as sample-and-filter counts every sample's (the cost, not the answer's length)
-        return Candidate(found.generated.body, program, found.result.generated, c.seconds, c.stop_reason,
-                         rollouts=found.result.rollouts, public=public, public_rerun=rerun)
+        return Candidate(
+            found.generated.body, program, found.result.generated, c.seconds, c.stop_reason, rollouts=found.result.rollouts, public=public, public_rerun=rerun
+        )
 
 
 # Samples are drawn this many at a time, side by side, and tested before the next batch: the first
@@ -74,7 +75,7 @@ SAMPLE_BATCH = 4
 
 
 class SampleFilterDecoder(AssistantDecoder):
-    def __init__(self, settings: "EvalSettings", progress: Progress):
+    def __init__(self, settings: EvalSettings, progress: Progress):
         assistant = _load_assistant(settings, progress, temperature=settings.temperature, top_p=settings.top_p)
         super().__init__(assistant, settings.max_tokens, settings.seed)
         self.sandbox = _public_sandbox(settings)
@@ -92,7 +93,7 @@ class SampleFilterDecoder(AssistantDecoder):
         programs: list[str] = []
         chosen, passed = 0, None  # passed: public tests the chosen sample passes, once a batch ran them
         for batch in range(0, len(seeds), SAMPLE_BATCH):
-            new = self.assistant.sample_function(task.prompt, seeds[batch:batch + SAMPLE_BATCH], name=task.entry_point, max_new_tokens=self.max_tokens)
+            new = self.assistant.sample_function(task.prompt, seeds[batch : batch + SAMPLE_BATCH], name=task.entry_point, max_new_tokens=self.max_tokens)
             drawn += new
             programs += [slot.program(g.body) for g in new]
             if tests.empty:
@@ -105,11 +106,12 @@ class SampleFilterDecoder(AssistantDecoder):
         g = drawn[chosen]
         tokens = sum(d.completion.tokens for d in drawn)
         public = (passed or 0, len(tests.names))
-        return Candidate(g.body, programs[chosen], tokens, time.perf_counter() - start, g.completion.stop_reason, seeds[chosen],
-                         rollouts=len(drawn), public=public)
+        return Candidate(
+            g.body, programs[chosen], tokens, time.perf_counter() - start, g.completion.stop_reason, seeds[chosen], rollouts=len(drawn), public=public
+        )
 
 
-def _first_best(sandbox: "Sandbox", programs: list[str], tests: "TestSuite") -> tuple[int, int]:
+def _first_best(sandbox: Sandbox, programs: list[str], tests: TestSuite) -> tuple[int, int]:
     """The first program passing every public test, else the first passing most; and how many it passes."""
     from sandbox import Job, Outcome
 
@@ -120,25 +122,30 @@ def _first_best(sandbox: "Sandbox", programs: list[str], tests: "TestSuite") -> 
     return best, passed[best]
 
 
-def _build_search(settings: "EvalSettings", progress: Progress) -> SearchDecoder:
+def _build_search(settings: EvalSettings, progress: Progress) -> SearchDecoder:
     return SearchDecoder(settings, progress)
 
 
-def _build_sample_filter(settings: "EvalSettings", progress: Progress) -> SampleFilterDecoder:
+def _build_sample_filter(settings: EvalSettings, progress: Progress) -> SampleFilterDecoder:
     return SampleFilterDecoder(settings, progress)
 
 
 register(
     DecoderSpec(
-        "search", _build_search, MODEL_SETTINGS + ("rollouts", "temperature", "top_p", "seed"),
+        "search",
+        _build_search,
+        MODEL_SETTINGS + ("rollouts", "temperature", "top_p", "seed"),
         "planning search (MCTS over tokens) whose rewards are the docstring's examples run in the sandbox, at most --rollouts programs"
         " (the first greedy's, the others sampled at --temperature and --top-p; --temperature 0: all greedy)",
-        check=_check_functions, greedy_at_zero=True,
+        check=_check_functions,
+        greedy_at_zero=True,
     )
 )
 register(
     DecoderSpec(
-        "sample-filter", _build_sample_filter, MODEL_SETTINGS + ("rollouts", "temperature", "top_p", "seed"),
+        "sample-filter",
+        _build_sample_filter,
+        MODEL_SETTINGS + ("rollouts", "temperature", "top_p", "seed"),
         "draw --rollouts programs, keep the first passing the docstring's examples (else the one passing most)",
         check=_check_functions,
     )

@@ -4,7 +4,7 @@ the sandbox, the decoder, the loop, and summary.json."""
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from sandbox import SandboxError
 
@@ -19,7 +19,9 @@ from .summary import summarize
 
 
 def run_evaluation(
-    settings: EvalSettings, progress: Progress = Progress.silent(), say: Callable[[str], None] = lambda line: None,
+    settings: EvalSettings,
+    progress: Progress = Progress.silent(),
+    say: Callable[[str], None] = lambda line: None,
     executor: Executor | None = None,
 ) -> dict:
     """Evaluate, resuming what the run folder holds; returns the summary (also in summary.json).
@@ -54,7 +56,12 @@ def run_evaluation(
 
 
 def _generate(
-    settings: EvalSettings, tasks: Sequence[Task], samples: int, executor: Executor, store: RunStore, progress: Progress,
+    settings: EvalSettings,
+    tasks: Sequence[Task],
+    samples: int,
+    executor: Executor,
+    store: RunStore,
+    progress: Progress,
     say: Callable[[str], None],
 ) -> tuple[dict, LoopResult]:
     """Builds the decoder and runs the loop over what is not saved yet: (the decoder's description, the loop's result)."""
@@ -77,8 +84,14 @@ def _generate(
 
 
 def _summary(
-    settings: EvalSettings, dataset: Dataset, tasks: Sequence[Task], samples: int, described: dict, store: RunStore,
-    result: LoopResult, sandbox: str,
+    settings: EvalSettings,
+    dataset: Dataset,
+    tasks: Sequence[Task],
+    samples: int,
+    described: dict,
+    store: RunStore,
+    result: LoopResult,
+    sandbox: str,
 ) -> dict:
     """The run's summary: over all its tasks, with what other shards have saved so far too."""
     records = store.records() if settings.shard else result.records

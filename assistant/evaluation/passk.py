@@ -7,7 +7,7 @@ n in the hundreds, so it is computed as the product 1 - prod_{i=n-c+1}^{n} (1 - 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

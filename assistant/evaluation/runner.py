@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Protocol
 
 from sandbox.result import RunResult
 
@@ -38,8 +39,13 @@ class LoopResult:
 
 
 def evaluate(
-    tasks: Sequence[Task], samples: int, decoder: Decoder, executor: Executor, store: RunStore,
-    progress: Progress = Progress.silent(), workers: int = 2,
+    tasks: Sequence[Task],
+    samples: int,
+    decoder: Decoder,
+    executor: Executor,
+    store: RunStore,
+    progress: Progress = Progress.silent(),
+    workers: int = 2,
 ) -> LoopResult:
     start = time.perf_counter()
     saved, pending = _split(tasks, samples, store)

@@ -63,14 +63,13 @@ class EvalSettings:
             (self.lookahead is None or self.lookahead >= 1, f"--lookahead must be at least 1, got {self.lookahead}"),
             (self.rollouts >= 1, f"--rollouts must be at least 1, got {self.rollouts}"),
             (self.timeout_s > 0, f"--timeout must be positive, got {self.timeout_s}"),
-            (self.shard is None or 1 <= self.shard[0] <= self.shard[1],
-             f"--shard I/N needs 1 <= I <= N, got {self.shard_label}"),
+            (self.shard is None or 1 <= self.shard[0] <= self.shard[1], f"--shard I/N needs 1 <= I <= N, got {self.shard_label}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise SettingsError(message)
 
-    def resolved(self) -> "EvalSettings":
+    def resolved(self) -> EvalSettings:
         """With the decoder's default number of samples; a deterministic decoder takes one only, and
         temperature 0 only a decoder reading it as greedy."""
         spec = lookup(self.decoder)

@@ -31,7 +31,7 @@ class RunStore:
         self.root = root
 
     @classmethod
-    def open(cls, root: Path, settings: dict) -> "RunStore":
+    def open(cls, root: Path, settings: dict) -> RunStore:
         """The run folder for `settings`: new, or an earlier run with the same settings to resume."""
         store = cls(root)
         if root.exists() and not root.is_dir():
@@ -111,6 +111,4 @@ def _check_same(root: Path, saved: dict, settings: dict) -> None:
     differ = [key for key in sorted(saved.keys() | settings.keys()) if saved.get(key) != settings.get(key)]
     if differ:
         details = "; ".join(f"{key}: {saved.get(key)!r} there, {settings.get(key)!r} now" for key in differ)
-        raise GuidecodeError(
-            f"--out {root} holds a run with other settings ({details}); pick another --out, or delete that folder to start over"
-        )
+        raise GuidecodeError(f"--out {root} holds a run with other settings ({details}); pick another --out, or delete that folder to start over")

@@ -13,8 +13,9 @@ rounds and costs ever less to retry. The draft depth follows the recent number o
 A drafter's catch-up on context it had not seen (a draft model's prefill of the prompt) is not
 counted against drafting: it is paid once per token, not per round (Drafter.setup_seconds).
 
-What a drafted node costs depends on the machine: about 3% of a step where bf16 is native, about
-two thirds of one where it is emulated (benchmarks/passes.py). The wrapper measures it (a draft
+What a drafted node costs depends on the machine and the weights (`guidecode bench passes` shows
+it: little where a pass's rows share the weights' streaming, much more where bf16 is emulated).
+The wrapper measures it (a draft
 round's time beyond a plain round's, per node) and cuts drafts to the nodes whose cost, should the
 whole draft be rejected, stays within `max_extra_steps` plain rounds; until it is known, drafts
 have `min_depth` nodes. A fresh wrapper's first round is plain, so the comparison starts at once.
@@ -23,8 +24,8 @@ have `min_depth` nodes. A fresh wrapper's first round is plain, so the compariso
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from ..draft import EMPTY, Drafter, DraftTree, Verified
 

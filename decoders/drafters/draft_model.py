@@ -15,8 +15,8 @@ for bit, so the draft is exactly the one stepping token by token would give; onl
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 

@@ -7,8 +7,8 @@ The longest suffix that occurs earlier wins; its most recent occurrences come fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

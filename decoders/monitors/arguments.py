@@ -27,8 +27,9 @@ way is removed with it: they all meet the same state.
 from __future__ import annotations
 
 import keyword
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 
@@ -61,7 +62,7 @@ class CallRule:
     keyword_only: bool
 
     @classmethod
-    def of(cls, signature: Signature | None) -> "CallRule | None":
+    def of(cls, signature: Signature | None) -> CallRule | None:
         params = signature.parameters if signature is not None else ()
         if signature is None or any(p.name == "..." or p.kind not in _KINDS for p in params):
             return None  # basedpyright's gradual `...` (or a kind we do not know): anything goes
@@ -150,7 +151,7 @@ class ArgumentMonitor:
     frames: tuple[Frame, ...]
 
     @classmethod
-    def start(cls, context: ArgumentContext) -> "ArgumentMonitor":
+    def start(cls, context: ArgumentContext) -> ArgumentMonitor:
         """The monitor at the end of the prefix; nothing is asked until a rule must be checked."""
         lexer, frames, _ = _scan(Lexer(), (), context.base.prefix, 0, None)
         if frames and frames[-1].state == "equals":  # the user's own `name=` at the cursor: a keyword, unchecked
@@ -160,7 +161,7 @@ class ArgumentMonitor:
     def allowed(self) -> torch.Tensor | None:
         return None  # see the module docstring: every rule is checked on the chosen token
 
-    def advance(self, token: int) -> "ArgumentMonitor":
+    def advance(self, token: int) -> ArgumentMonitor:
         text = self.context.base.index.vocabulary.texts[token]
         if not text:
             return self

@@ -29,7 +29,7 @@ inside it and decide every other step.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -146,7 +146,7 @@ class NameChoice:
     def _candidates(self, masked: torch.Tensor, names: tuple[str, ...]) -> dict[str, list[int]]:
         """name -> tokens, for the names whose first token is among the `top_k` best allowed ones,
         best first token first (shorter names first among equals), while their trie stays within
-        `max_nodes`: each node costs the pass ~3% of a step on a CPU."""
+        `max_nodes`: each node adds to the pass's cost."""
         first = masked.topk(min(self.top_k, masked.shape[-1]))
         rank = {int(t): i for i, (t, v) in enumerate(zip(first.indices, first.values)) if torch.isfinite(v)}
         encoded = [(name, tokens) for name in names if (tokens := self.encode(name)) and tokens[0] in rank]

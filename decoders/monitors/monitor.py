@@ -104,7 +104,7 @@ class NameMonitor:
     pending: Pending | None
 
     @classmethod
-    def start(cls, context: MonitorContext) -> "NameMonitor":
+    def start(cls, context: MonitorContext) -> NameMonitor:
         """The monitor at the end of the prefix, which may end inside a monitored identifier
         (`obj.` or `obj.ge`): then that identifier is constrained from here on."""
         lexer, trigger, at = _scan(context)
@@ -140,7 +140,7 @@ class NameMonitor:
         p = self.pending
         return p.names if p is not None and p.required and not p.partial else None
 
-    def advance(self, token: int) -> "NameMonitor":
+    def advance(self, token: int) -> NameMonitor:
         text = self.context.index.vocabulary.texts[token]
         if not text:
             return self

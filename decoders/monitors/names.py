@@ -15,7 +15,7 @@ by a precomputed [tokens, 32] table of "is an identifier character" as one tenso
 from __future__ import annotations
 
 import bisect
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

@@ -124,8 +124,16 @@ def from_gguf(data: np.ndarray, qtype: int, in_features: int) -> BlockCodes:
     got = read(np.ascontiguousarray(data).reshape(-1, size))
     per_row = lambda part: None if part is None else part.reshape(rows, -1)  # noqa: E731
     return BlockCodes(
-        got.codes.reshape(rows, in_features), got.bits, got.offset, got.block,
-        per_row(got.d), per_row(got.sub), per_row(got.dmin), per_row(got.mins), got.per_super, True,
+        got.codes.reshape(rows, in_features),
+        got.bits,
+        got.offset,
+        got.block,
+        per_row(got.d),
+        per_row(got.sub),
+        per_row(got.dmin),
+        per_row(got.mins),
+        got.per_super,
+        True,
     )
 
 

@@ -25,7 +25,7 @@ GROUPS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
 class SharedProjection(torch.nn.Module):
     """Computes its group's fused layer once per input and returns its own columns of the output."""
 
-    def __init__(self, group: "FusedGroup", start: int, end: int):
+    def __init__(self, group: FusedGroup, start: int, end: int):
         super().__init__()
         self.group = [group]  # a list: the fused layer is registered once, on the parent module
         self.start, self.end = start, end

@@ -9,9 +9,8 @@ prefilled alike with or without speculation, so only its speed matters there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -44,7 +43,7 @@ class QuantKernel:
         return ("generic", "avx2", "avx512vnni")[self.variant]
 
     @staticmethod
-    def runnable() -> list["QuantKernel"]:
+    def runnable() -> list[QuantKernel]:
         """Every variant this CPU runs (after decoders.row_kernel.load()), slowest first."""
         return [QuantKernel(v) for v in torch.ops.guidecode.quant_rows_variants()]
 
@@ -94,7 +93,9 @@ def quantized_inputs(x: torch.Tensor, kernel: QuantKernel | None = None) -> torc
 class QuantLinear(torch.nn.Module):
     """y = x W^T + b with W held as packed codes (see blocks.py for what they stand for)."""
 
-    def __init__(self, packed: dict[str, torch.Tensor], form: tuple[int, int, int, int], out_features: int, bias: torch.Tensor | None, kernel: QuantKernel, exact: bool):
+    def __init__(
+        self, packed: dict[str, torch.Tensor], form: tuple[int, int, int, int], out_features: int, bias: torch.Tensor | None, kernel: QuantKernel, exact: bool
+    ):
         super().__init__()
         self.bits, self.block, self.offset, self.per_super = form
         self.in_features = packed["d"].shape[1] * self.block * self.per_super
@@ -143,7 +144,7 @@ class QuantLinear(torch.nn.Module):
         torch.ops.guidecode.quant_dequantize_into(self._parts(), self._form(), buffer, self.kernel.variant)
         return buffer[: self.out_features]
 
-    def columns(self, start: int, end: int) -> "QuantLinear":
+    def columns(self, start: int, end: int) -> QuantLinear:
         """The same layer cut to outputs [start, end); start a multiple of 16 (views, no copies)."""
         if (start, end) == (0, self.out_features):
             return self
@@ -153,7 +154,7 @@ class QuantLinear(torch.nn.Module):
         bias = None if self.bias is None else self.bias[start:end]
         return QuantLinear(cut, self.form, end - start, bias, self.kernel, self.exact)
 
-    def first_columns(self, columns: int) -> "QuantLinear":
+    def first_columns(self, columns: int) -> QuantLinear:
         """The same layer cut to its first `columns` outputs."""
         return self.columns(0, min(columns, self.out_features))
 

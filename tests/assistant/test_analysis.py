@@ -14,11 +14,11 @@ import pytest
 
 import assistant.analysis.session as analysis
 from assistant.analysis import AnalysisConfig, AnalysisSession, Member, Parameter, Signature
+from assistant.analysis.document_sync import incremental_change, lsp_position
 from assistant.analysis.replies import members_from_reply, signature_from_reply
 from assistant.analysis.servers import find_server_binary
-from assistant.analysis.document_sync import incremental_change, lsp_position
 
-SHAPES = '''\
+SHAPES = """\
 class Circle:
     def __init__(self, radius: float, *, name: str = "c"):
         self.radius = radius
@@ -29,7 +29,7 @@ class Circle:
 
     def scale(self, k, /, extra=1, *args, flag=False, **kw):
         return Circle(self.radius * k)
-'''
+"""
 # main.py on disk says something else: an answer that mentions `only_on_disk` came from the disk.
 ON_DISK = "class Circle:\n    def only_on_disk(self):\n        pass\n\nc = Circle()\nc.\n"
 USE = "from shapes import Circle\n\nc = Circle(2.0)\nc."
@@ -154,9 +154,15 @@ def test_signatures_give_each_parameter_its_kind(jedi):
 
 def test_the_parser_reads_what_each_server_sends():
     # recorded from jedi-language-server 0.41.3: string labels without the "/" and "*" markers
-    jedi = {"signatures": [{"label": "def scale(k, /, extra=1, *args, flag=False, **kw)", "parameters": [
-        {"label": "k"}, {"label": "extra=1"}, {"label": "*args"}, {"label": "flag=False"}, {"label": "**kw"}]}],
-        "activeSignature": 0}
+    jedi = {
+        "signatures": [
+            {
+                "label": "def scale(k, /, extra=1, *args, flag=False, **kw)",
+                "parameters": [{"label": "k"}, {"label": "extra=1"}, {"label": "*args"}, {"label": "flag=False"}, {"label": "**kw"}],
+            }
+        ],
+        "activeSignature": 0,
+    }
     assert signature_from_reply(jedi).parameters == (
         Parameter("k", "positional_only", False),
         Parameter("extra", "positional_or_keyword", True),
@@ -166,14 +172,19 @@ def test_the_parser_reads_what_each_server_sends():
     )
     # recorded from basedpyright 1.40.2: [start, end] labels, markers as parameters, untyped
     # `*args, **kw` shown as "...", defaults holding quotes, escapes and brackets
-    pyright = {"signatures": [
-        {"label": '(*values: object, sep: str | None = " ", end: str | None = "\\n", '
-                  "flush: Literal[False] = False) -> None",
-         "parameters": [{"label": [1, 16]}, {"label": [18, 39]}, {"label": [41, 63]}, {"label": [65, 94]}]},
-        {"label": "(k: Unknown, /, extra: int = 1, ..., flag: bool = False) -> None",
-         "parameters": [{"label": [1, 11]}, {"label": [13, 14]}, {"label": [16, 30]},
-                        {"label": [32, 35]}, {"label": [37, 55]}]},
-    ], "activeSignature": 1}
+    pyright = {
+        "signatures": [
+            {
+                "label": '(*values: object, sep: str | None = " ", end: str | None = "\\n", flush: Literal[False] = False) -> None',
+                "parameters": [{"label": [1, 16]}, {"label": [18, 39]}, {"label": [41, 63]}, {"label": [65, 94]}],
+            },
+            {
+                "label": "(k: Unknown, /, extra: int = 1, ..., flag: bool = False) -> None",
+                "parameters": [{"label": [1, 11]}, {"label": [13, 14]}, {"label": [16, 30]}, {"label": [32, 35]}, {"label": [37, 55]}],
+            },
+        ],
+        "activeSignature": 1,
+    }
     assert signature_from_reply(pyright).parameters == (
         Parameter("k", "positional_only", False),
         Parameter("extra", "positional_or_keyword", True),
@@ -185,8 +196,7 @@ def test_the_parser_reads_what_each_server_sends():
     assert [p.name for p in signature_from_reply(pyright).parameters] == ["values", "sep", "end", "flush"]
     # no "(...)" in the label: the per-parameter labels, offsets into the label included
     bare = {"signatures": [{"label": "x: int, y=')'", "parameters": [{"label": [0, 6]}, {"label": "y=')'"}]}]}
-    assert signature_from_reply(bare).parameters == (
-        Parameter("x", "positional_or_keyword", False), Parameter("y", "positional_or_keyword", True))
+    assert signature_from_reply(bare).parameters == (Parameter("x", "positional_or_keyword", False), Parameter("y", "positional_or_keyword", True))
     assert signature_from_reply({"signatures": []}) is None and signature_from_reply(None) is None
 
     items = [
@@ -308,8 +318,7 @@ def test_a_query_past_its_budget_gives_none_in_time(tmp_path):
     assert session.completions("main.py", USE + "\n\n", len(USE)) is None  # closed: no answer, no raise
 
 
-@pytest.mark.skipif(find_server_binary("pyright") is None,
-                    reason="basedpyright-langserver is not installed (pip install basedpyright)")
+@pytest.mark.skipif(find_server_binary("pyright") is None, reason="basedpyright-langserver is not installed (pip install basedpyright)")
 def test_basedpyright_members_and_signatures(tmp_path):
     with AnalysisSession(write_workspace(tmp_path), AnalysisConfig(server="pyright")) as session:
         assert session.available, session.unavailable_reason

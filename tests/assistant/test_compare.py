@@ -2,15 +2,21 @@
 
 import json
 
-import pytest
-
 from assistant.cli import main
 from assistant.evaluation.compare import compare
 
 
 def record(task, passed, seconds, completion="x", sample=0, tokens=10, steps=0, paused=0):
-    return {"task_id": task, "sample": sample, "completion": completion, "tokens": tokens, "seconds": seconds,
-            "steps": steps, "paused": paused, "result": {"status": "passed" if passed else "failed"}}
+    return {
+        "task_id": task,
+        "sample": sample,
+        "completion": completion,
+        "tokens": tokens,
+        "seconds": seconds,
+        "steps": steps,
+        "paused": paused,
+        "result": {"status": "passed" if passed else "failed"},
+    }
 
 
 def make_run(root, name, decoder, records, finished=True):
@@ -25,7 +31,9 @@ def make_run(root, name, decoder, records, finished=True):
 
 def test_runs_compare_on_the_tasks_all_finished(tmp_path):
     greedy = make_run(tmp_path, "greedy", "greedy", [record("t1", True, 1.0), record("t2", False, 2.0), record("t3", False, 3.0)])
-    adadec = make_run(tmp_path, "adadec", "adadec", [record("t1", True, 2.0, steps=10, paused=1), record("t2", True, 2.0, "y", steps=10, paused=1)], finished=False)
+    adadec = make_run(
+        tmp_path, "adadec", "adadec", [record("t1", True, 2.0, steps=10, paused=1), record("t2", True, 2.0, "y", steps=10, paused=1)], finished=False
+    )
     result = compare([greedy, adadec])
     assert result.tasks == 2 and result.partial == (str(adadec),)
     base, other = result.rows

@@ -18,8 +18,14 @@ def fake_model(tmp_path, monkeypatch, parts: list[bytes], sha256: str | None = N
     monkeypatch.setenv("GUIDECODE_CACHE", str(tmp_path / "cache"))
     whole = b"".join(parts)
     return embedded.EmbeddedModel(
-        "fake", "Fake-Model", "fake_model_part{n}", "data/part{n:02d}.bin", len(parts), len(whole),
-        sha256 or hashlib.sha256(whole).hexdigest(), "models",
+        "fake",
+        "Fake-Model",
+        "fake_model_part{n}",
+        "data/part{n:02d}.bin",
+        len(parts),
+        len(whole),
+        sha256 or hashlib.sha256(whole).hexdigest(),
+        "models",
     )
 
 

@@ -10,8 +10,8 @@ import pytest
 from assistant.errors import GuidecodeError
 from assistant.evaluation import EvalSettings, SettingsError, load_dataset, mean_pass_at_k, pass_at_k
 from assistant.evaluation.decoding import sample_seed
-from assistant.functions import splice
 from assistant.evaluation.store import RunStore
+from assistant.functions import splice
 
 TASK = {"task_id": "t/0", "prompt": "def f():\n", "test": "assert f() == 1\n", "entry_point": "f"}
 

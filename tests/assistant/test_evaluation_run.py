@@ -277,9 +277,8 @@ def test_humaneval_canonical_solutions_all_pass(capsys, tmp_path):
 
 
 def test_a_sandbox_failure_stops_the_run_and_is_not_saved(dataset, tmp_path):
-    from sandbox import SandboxError
-
     from assistant.errors import GuidecodeError
+    from sandbox import SandboxError
 
     class Broken(CountingSandbox):
         def run(self, program, tests=None, entry_point=None):
@@ -322,8 +321,12 @@ def test_uscd_contrasts_at_uncertain_steps(capsys, dataset, tmp_path, tiny_assis
 
 
 def test_search_and_sample_filter_spend_their_rollouts_on_the_public_examples(capsys, tmp_path, tiny_assistants):
-    task = {"task_id": "toy/inc", "prompt": 'def inc(x):\n    """Add one.\n    >>> inc(1)\n    2\n    >>> inc(-1)\n    0\n    """\n',
-            "test": CHECK + "    assert candidate(5) == 6\n", "entry_point": "inc"}
+    task = {
+        "task_id": "toy/inc",
+        "prompt": 'def inc(x):\n    """Add one.\n    >>> inc(1)\n    2\n    >>> inc(-1)\n    0\n    """\n',
+        "test": CHECK + "    assert candidate(5) == 6\n",
+        "entry_point": "inc",
+    }
     plain = {**TASKS[0], "task_id": "toy/plain"}  # no example in its docstring: nothing to search against
     dataset = tmp_path / "examples.jsonl"
     dataset.write_text(json.dumps(task) + "\n" + json.dumps(plain) + "\n")

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from assistant import embedded
-from assistant.loading import resolve_dtype
 from assistant.errors import GuidecodeError
+from assistant.loading import resolve_dtype
 from assistant.quantize import resolve_weights
 
 
@@ -43,7 +43,6 @@ def test_weights_names_and_errors():
 
 @pytest.mark.real_model
 def test_the_embedded_model_runs_the_gguf_files_own_quantized_values(real_model, dense_real_model):
-    from decoders.quant.linear import QuantLinear
 
     summary = real_model.quantized
     assert summary is not None and summary.layers == summary.exact_layers == 24 * 7 + 1

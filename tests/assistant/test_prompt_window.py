@@ -1,9 +1,9 @@
 """The prompt window around the cursor: within budget, and stable while the user types."""
 
+import torch
+
 from assistant import Assistant, AssistantConfig
 from assistant.loading import LoadedModel
-
-import torch
 
 
 def make_assistant(model, tokenizer, **config) -> Assistant:
@@ -34,7 +34,7 @@ def test_consecutive_completions_reuse_the_kv_cache(tiny_model, byte_tokenizer):
     text = "".join(f"value_{i} = compute({i})\n" for i in range(400))
     cursor = len(text) // 2
     first = assistant.complete(text[:cursor] + text[cursor:], cursor)
-    second = assistant.complete(text[: cursor] + "v" + text[cursor:], cursor + 1)
+    second = assistant.complete(text[:cursor] + "v" + text[cursor:], cursor + 1)
     assert first.reused_prompt_tokens == 0
     assert second.reused_prompt_tokens >= second.prompt_tokens - 8
 

@@ -1,9 +1,8 @@
-from assistant.functions import find_function_slot
-from assistant.prompts import PromptBuilder
-
 import pytest
 
 from assistant.errors import GuidecodeError
+from assistant.functions import find_function_slot
+from assistant.prompts import PromptBuilder
 
 
 def test_byte_tokenizer_has_no_fim_and_falls_back_to_the_prefix(byte_tokenizer):

@@ -113,7 +113,7 @@ def test_a_call_spread_over_lines_while_its_brackets_are_open():
 
 
 def test_lines_that_are_not_examples_give_nothing():
-    body = "Returns true if x is big.\nf(x) = 1 + x / 2, if x is even.\nf(n) = f(n - 1) + f(n - 2)\nf(1) => a list of words\nf(2) == \"\"broken\""
+    body = 'Returns true if x is big.\nf(x) = 1 + x / 2, if x is even.\nf(n) = f(n - 1) + f(n - 2)\nf(1) => a list of words\nf(2) == ""broken"'
     assert docstring_tests(doc(body), "f").empty
 
 
@@ -140,9 +140,8 @@ def test_arguments_cannot_close_the_call_early():
 
 
 def test_examples_of_other_functions_are_ignored():
-    text = (
-        "def g(x):\n    \"\"\"\n    >>> g(1)\n    2\n    \"\"\"\n\n\n"
-        + doc(">>> g(1)\n2\n>>> f(g(1))\n3\n>>> obj.f(1)\n4\n\ng(2) == 3\nother_f(1) == 2\nf (5) == 6")
+    text = 'def g(x):\n    """\n    >>> g(1)\n    2\n    """\n\n\n' + doc(
+        ">>> g(1)\n2\n>>> f(g(1))\n3\n>>> obj.f(1)\n4\n\ng(2) == 3\nother_f(1) == 2\nf (5) == 6"
     )
     assert docstring_tests(text, "f").examples == ("f(g(1)) == 3", "obj.f(1) == 4", "f(5) == 6")
     assert docstring_tests(text, "g").examples == ("g(1) == 2",)
@@ -166,10 +165,10 @@ def test_indentation_does_not_matter():
     "text",
     [
         "def f(x):\n    return x\n",  # no docstring
-        "def f(x):\n    y = 1\n    \"\"\"f(1) == 2\"\"\"\n",  # a string that is not the first statement
-        "def g(x):\n    \"\"\"f(1) == 2\"\"\"\n",  # no such function
+        'def f(x):\n    y = 1\n    """f(1) == 2"""\n',  # a string that is not the first statement
+        'def g(x):\n    """f(1) == 2"""\n',  # no such function
         "",
-        "def f(x):\n    \"\"\"\"\"\"\n",
+        'def f(x):\n    """"""\n',
     ],
 )
 def test_no_docstring_or_no_examples_gives_empty_tests(text):
@@ -199,7 +198,12 @@ def test_odd_docstrings_never_raise_and_stay_well_formed(body):
 
 
 def test_broken_documents_never_raise():
-    for text in ['def f(x):\n    """never closed\n    >>> f(1)\n    2\n', "def f(:\n    'f(1) == 2'\n", 'def f(x):\n    b"f(1) == 2"\n', 'def f(x):\n    f"{x}(1) == 2"\n']:
+    for text in [
+        'def f(x):\n    """never closed\n    >>> f(1)\n    2\n',
+        "def f(:\n    'f(1) == 2'\n",
+        'def f(x):\n    b"f(1) == 2"\n',
+        'def f(x):\n    f"{x}(1) == 2"\n',
+    ]:
         assert well_formed(docstring_tests(text, "f"))
 
 

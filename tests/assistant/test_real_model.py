@@ -57,12 +57,25 @@ def test_cli_complete_json_on_a_file_outside_the_repository(tmp_path):
     path.write_text("class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n        \n")
     out = subprocess.run(
         [sys.executable, "-m", "assistant.cli", "complete", f"{path}:6:9", "--json"],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     result = json.loads(out.stdout)
     assert set(result) == {
-        "completion", "model", "tokens", "seconds", "tokens_per_second", "forward_passes", "accepted_draft_tokens",
-        "monitored", "monitor_queries", "monitor_rejections", "decided_steps", "paused_steps",
+        "completion",
+        "model",
+        "tokens",
+        "seconds",
+        "tokens_per_second",
+        "forward_passes",
+        "accepted_draft_tokens",
+        "monitored",
+        "monitor_queries",
+        "monitor_rejections",
+        "decided_steps",
+        "paused_steps",
     }
     assert result["monitored"]  # no project marker above it: the file's own folder is the workspace
     assert "self.items" in result["completion"] and result["model"] == "Qwen2.5-Coder-0.5B-Instruct"

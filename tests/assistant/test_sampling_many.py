@@ -8,7 +8,6 @@ import torch
 from assistant import Assistant, AssistantConfig
 from assistant.errors import GuidecodeError
 from assistant.loading import LoadedModel
-from tests.decoders.test_speculative import tiny_cpu_model  # noqa: F401 (the fixture)
 
 TEXT = 'def f(x):\n    """Twice x."""\n    \n\ny = f(2)\n'
 CURSOR = TEXT.index("    \n") + 4

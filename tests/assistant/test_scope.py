@@ -1,6 +1,6 @@
 import pytest
 
-from assistant.scope import ScopeKind, Scope, block_end, decide, finish, repeats_next_line
+from assistant.scope import Scope, ScopeKind, block_end, decide, finish, repeats_next_line
 
 
 def at_end(text):
@@ -30,7 +30,7 @@ def test_scope_is_decided_from_the_syntax(text, kind, indent):
 
 def test_scope_records_what_follows_the_cursor():
     text = "class A:\n    def g(self):\n        \n\n    def h(self): pass\n"
-    scope = decide(text, text.index("\n\n") )
+    scope = decide(text, text.index("\n\n"))
     assert scope.kind is ScopeKind.BLOCK and scope.header_indent == 4
     assert scope.next_line == "    def h(self): pass"
 

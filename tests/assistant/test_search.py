@@ -37,7 +37,10 @@ def test_one_test_function_can_be_picked_pytest_style():
         only_test("def test_(:\n", "test_")
 
 
-CLASSES = TESTS + "\nclass TestInc:\n    STEP = 1\n\n    def test_one(self):\n        assert inc(1) == 2\n\n    def test_zero(self):\n        assert inc(0) == self.STEP\n"
+CLASSES = (
+    TESTS
+    + "\nclass TestInc:\n    STEP = 1\n\n    def test_one(self):\n        assert inc(1) == 2\n\n    def test_zero(self):\n        assert inc(0) == self.STEP\n"
+)
 
 
 def test_a_test_class_or_one_of_its_methods_can_be_picked():
@@ -131,8 +134,11 @@ def test_a_test_file_that_cannot_import_in_the_sandbox_is_refused_before_the_sea
     source.write_text(DOC)
     tests.write_text("import not_a_module_here\nfrom inc import inc\n\ndef test_two():\n    assert inc(2) == 3\n")
     code, _, err = run(capsys, "generate", source, "--tests", tests, "--rollouts", 2)
-    assert code == 1 and "the test file cannot run in the sandbox, whatever the body: ModuleNotFoundError: No module named " \
-        "'not_a_module_here'. The sandbox runs " in " ".join(err.split())
+    assert (
+        code == 1
+        and "the test file cannot run in the sandbox, whatever the body: ModuleNotFoundError: No module named 'not_a_module_here'. The sandbox runs "
+        in " ".join(err.split())
+    )
     tests.write_text("from .helpers import make\nfrom .inc import inc\n\ndef test_two():\n    assert inc(2) == make(3)\n")
     code, _, err = run(capsys, "generate", source, "--tests", tests, "--rollouts", 2)
     assert code == 1 and "No module named '.helpers'. Of your project, the sandbox holds only the file under test" in " ".join(err.split())

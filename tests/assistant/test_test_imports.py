@@ -14,23 +14,26 @@ RIGHT = DOC + "    return x + 1\n\n\nSTEP = 1\n"
 WRONG = DOC + "    return x\n"
 
 
-@pytest.mark.parametrize(("source", "stem", "expected"), [
-    ("from inc_mod import inc\n", None, ("inc_mod",)),  # imports the function being written: no name needed
-    ("from inc_mod import inc as f, STEP\n", "other", ("inc_mod",)),
-    ("import inc_mod\n", "inc_mod", ("inc_mod",)),
-    ("import src.inc_mod as m\n", "inc_mod", ("src.inc_mod",)),
-    ("from pkg import inc_mod\n", "inc_mod", ("pkg.inc_mod",)),
-    ("from pkg.inc_mod import STEP\n", "inc_mod", ("pkg.inc_mod",)),
-    ("def test_a():\n    from inc_mod import STEP\n", "inc_mod", ("inc_mod",)),  # inside a test too
-    ("import inc_mod\nfrom inc_mod import inc\n", "inc_mod", ("inc_mod",)),  # once
-    ("import inc_mod\n", None, ()),  # the document's name is unknown (stdin)
-    ("import os, math\nfrom collections import Counter\n", "inc_mod", ()),
-    ("from .inc_mod import inc\n", "inc_mod", ("__guidecode_tests__.inc_mod",)),  # relative: in the stand-in package
-    ("from .somewhere import inc\n", None, ("__guidecode_tests__.somewhere",)),
-    ("from . import inc_mod\n", "inc_mod", ("__guidecode_tests__.inc_mod",)),
-    ("from ..src.inc_mod import STEP\n", "inc_mod", ("__guidecode_tests__.src.inc_mod",)),
-    ("from .helpers import make\n", "inc_mod", ()),
-])
+@pytest.mark.parametrize(
+    ("source", "stem", "expected"),
+    [
+        ("from inc_mod import inc\n", None, ("inc_mod",)),  # imports the function being written: no name needed
+        ("from inc_mod import inc as f, STEP\n", "other", ("inc_mod",)),
+        ("import inc_mod\n", "inc_mod", ("inc_mod",)),
+        ("import src.inc_mod as m\n", "inc_mod", ("src.inc_mod",)),
+        ("from pkg import inc_mod\n", "inc_mod", ("pkg.inc_mod",)),
+        ("from pkg.inc_mod import STEP\n", "inc_mod", ("pkg.inc_mod",)),
+        ("def test_a():\n    from inc_mod import STEP\n", "inc_mod", ("inc_mod",)),  # inside a test too
+        ("import inc_mod\nfrom inc_mod import inc\n", "inc_mod", ("inc_mod",)),  # once
+        ("import inc_mod\n", None, ()),  # the document's name is unknown (stdin)
+        ("import os, math\nfrom collections import Counter\n", "inc_mod", ()),
+        ("from .inc_mod import inc\n", "inc_mod", ("__guidecode_tests__.inc_mod",)),  # relative: in the stand-in package
+        ("from .somewhere import inc\n", None, ("__guidecode_tests__.somewhere",)),
+        ("from . import inc_mod\n", "inc_mod", ("__guidecode_tests__.inc_mod",)),
+        ("from ..src.inc_mod import STEP\n", "inc_mod", ("__guidecode_tests__.src.inc_mod",)),
+        ("from .helpers import make\n", "inc_mod", ()),
+    ],
+)
 def test_the_imports_that_mean_the_file_under_test(source, stem, expected):
     assert modules_under_test(source, "inc", stem) == expected
 
@@ -45,15 +48,18 @@ def sandbox() -> Sandbox:
     return Sandbox(Limits(timeout_s=10.0))
 
 
-@pytest.mark.parametrize("test_file", [
-    "from inc_mod import inc, STEP\n\ndef test_two():\n    assert inc(2) == 2 + STEP\n",
-    "import inc_mod\n\ndef test_two():\n    assert inc_mod.inc(2) == 3\n",
-    "import pkg.inc_mod\nfrom pkg import inc_mod as m\n\ndef test_two():\n    assert pkg.inc_mod.inc(2) == m.inc(2) == 3\n",
-    "from inc_mod import inc\nassert inc(0) == 1\n",
-    "from .inc_mod import inc, STEP\n\ndef test_two():\n    assert inc(2) == 2 + STEP\n",
-    "from . import inc_mod\n\ndef test_two():\n    assert inc_mod.inc(2) == 3\n",
-    "from ..src.inc_mod import inc\n\ndef test_two():\n    assert inc(2) == 3\n",
-])
+@pytest.mark.parametrize(
+    "test_file",
+    [
+        "from inc_mod import inc, STEP\n\ndef test_two():\n    assert inc(2) == 2 + STEP\n",
+        "import inc_mod\n\ndef test_two():\n    assert inc_mod.inc(2) == 3\n",
+        "import pkg.inc_mod\nfrom pkg import inc_mod as m\n\ndef test_two():\n    assert pkg.inc_mod.inc(2) == m.inc(2) == 3\n",
+        "from inc_mod import inc\nassert inc(0) == 1\n",
+        "from .inc_mod import inc, STEP\n\ndef test_two():\n    assert inc(2) == 2 + STEP\n",
+        "from . import inc_mod\n\ndef test_two():\n    assert inc_mod.inc(2) == 3\n",
+        "from ..src.inc_mod import inc\n\ndef test_two():\n    assert inc(2) == 3\n",
+    ],
+)
 def test_in_the_sandbox_the_imports_give_the_candidate(sandbox, test_file):
     suite = TestSuite.build(DOC, "inc", test_file, stem="inc_mod")
     right = sandbox.run(RIGHT, suite.source)
@@ -83,16 +89,19 @@ def test_a_relative_import_of_another_module_stops_the_tests_and_names_it_as_wri
     assert found.failures == (("test_two", "not run: the tests stopped: ModuleNotFoundError: No module named '.helpers'"),)
 
 
-@pytest.mark.parametrize(("source", "missing"), [
-    ("def test_a(tmp_path):\n    pass\n", {"test_a": ("tmp_path",)}),
-    ("def test_a(x=1, *, y=2):\n    pass\n", {}),
-    ("import pytest\n\n@pytest.mark.parametrize('x,y', [(1, 2)])\ndef test_a(x, y, monkeypatch):\n    pass\n", {"test_a": ("monkeypatch",)}),
-    ("@pytest.mark.parametrize(['x', 'y'], [(1, 2)])\ndef test_a(x, y):\n    pass\n", {}),
-    ("@pytest.mark.parametrize(NAMES, VALUES)\ndef test_a(x, y):\n    pass\n", {}),  # only the run can tell
-    ("def helper(x):\n    pass\n", {}),
-    ("class TestA:\n    def test_a(self, tmp_path):\n        pass\n\n    def test_b(self):\n        pass\n", {"TestA::test_a": ("tmp_path",)}),
-    ("@pytest.mark.parametrize('x', [1])\nclass TestA:\n    def test_a(self, x):\n        pass\n", {}),
-])
+@pytest.mark.parametrize(
+    ("source", "missing"),
+    [
+        ("def test_a(tmp_path):\n    pass\n", {"test_a": ("tmp_path",)}),
+        ("def test_a(x=1, *, y=2):\n    pass\n", {}),
+        ("import pytest\n\n@pytest.mark.parametrize('x,y', [(1, 2)])\ndef test_a(x, y, monkeypatch):\n    pass\n", {"test_a": ("monkeypatch",)}),
+        ("@pytest.mark.parametrize(['x', 'y'], [(1, 2)])\ndef test_a(x, y):\n    pass\n", {}),
+        ("@pytest.mark.parametrize(NAMES, VALUES)\ndef test_a(x, y):\n    pass\n", {}),  # only the run can tell
+        ("def helper(x):\n    pass\n", {}),
+        ("class TestA:\n    def test_a(self, tmp_path):\n        pass\n\n    def test_b(self):\n        pass\n", {"TestA::test_a": ("tmp_path",)}),
+        ("@pytest.mark.parametrize('x', [1])\nclass TestA:\n    def test_a(self, x):\n        pass\n", {}),
+    ],
+)
 def test_the_arguments_nothing_gives_a_test(source, missing):
     from sandbox.testplan import unprovided_arguments
 

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.mgd_tasks import AccessCheck, check_accesses, identifiers, member_accesses, mine_repo, mine_tasks
 
-SHAPES = '''\
+SHAPES = """\
 import util
 
 
@@ -28,9 +28,9 @@ def make_shape():
 
 def limit():
     return util.LIMIT
-'''
+"""
 
-UTIL = '''\
+UTIL = """\
 import os
 
 
@@ -39,9 +39,9 @@ def join(*parts):
 
 
 LIMIT = 3
-'''
+"""
 
-MAIN = '''\
+MAIN = """\
 import os
 import shapes
 import util
@@ -67,7 +67,7 @@ def main():
 
 def patch():
     util.LIMIT = 4
-'''
+"""
 
 # (path, line, member, defined_in): cross-file members only. Dropped: self.run and Local().go
 # (same file), os.path/path.join (stdlib), str.upper, the leading-dot `.area()`, and the

@@ -89,14 +89,28 @@ def test_phase_rates_where_the_first_token_was_timed():
     assert run(OURS_PLAIN, "a", [1], 1.0).phase_rates is None
 
 
-def result_of(runs: list[Run], families: dict) -> dict:
-    summaries = summarize(runs, families)
+def a_setup(**fields) -> dict:
+    """The `setup` block of a `bench speed` result, as the tests' runs describe it."""
     machine = {"cpu": "test", "cores": 2, "torch": "t", "transformers": "t"}
-    setup = {"model": "m", "draft_model": None, "dtype": "bfloat16", "device": "cpu", "timing": "wall", "repetitions": 1,
-             "baselines": "transformers on an untouched copy", "peer": "llama.cpp rows skipped: pip install -e '.[peers]'", "machine": machine}
+    return {
+        "model": "m",
+        "draft_model": None,
+        "dtype": "bfloat16",
+        "device": "cpu",
+        "timing": "wall",
+        "repetitions": 1,
+        "baselines": "transformers on an untouched copy",
+        "peer": "llama.cpp rows skipped: pip install -e '.[peers]'",
+        "machine": machine,
+        **fields,
+    }
+
+
+def result_of(runs: list[Run], families: dict) -> dict:
     from dataclasses import asdict
 
-    return {"setup": setup, "lossless": lossless(summaries), "workloads": [{"workload": "w", "methods": [asdict(m) for m in summaries], "runs": []}]}
+    summaries = summarize(runs, families)
+    return {"setup": a_setup(), "lossless": lossless(summaries), "workloads": [{"workload": "w", "methods": [asdict(m) for m in summaries], "runs": []}]}
 
 
 def rendered(result: dict) -> str:
@@ -230,9 +244,7 @@ def test_prompt_files_are_shipped_names_or_existing_paths(tmp_path):
 def test_cli_reports_a_malformed_prompts_file_before_loading_a_model(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x"}\n')
-    out = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "bench", "speed", "--prompts", str(bad)], capture_output=True, text=True, timeout=60
-    )
+    out = subprocess.run([sys.executable, "-m", "assistant.cli", "bench", "speed", "--prompts", str(bad)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr.startswith("guidecode: error:") and "bad.jsonl" in out.stderr and "prompt" in out.stderr
 

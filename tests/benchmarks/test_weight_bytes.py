@@ -12,6 +12,8 @@ import torch
 from benchmarks.speed_summary import BASELINE, OURS_PLAIN, PEER_BASELINE, Decoded, Run, markdown, report, summarize
 from benchmarks.weight_bytes import gguf_streamed_bytes, read_bandwidth, streamed_bytes
 
+from .test_speed import a_setup
+
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 
@@ -109,10 +111,11 @@ def test_without_a_bandwidth_the_rate_stays_and_the_share_goes():
 
 
 def result_with_bytes() -> dict:
-    machine = {"cpu": "test", "cores": 2, "torch": "t", "transformers": "t"}
-    setup = {"model": "m", "draft_model": None, "dtype": "bfloat16", "device": "cpu", "timing": "wall", "repetitions": 1,
-             "baselines": "transformers on an untouched copy", "peer": "llama.cpp rows: test", "machine": machine,
-             "weights": "quantized weights (the GGUF file's values; 500 MB of linear layers)", "read_bandwidth_gb_per_s": 20.0}
+    setup = a_setup(
+        peer="llama.cpp rows: test",
+        weights="quantized weights (the GGUF file's values; 500 MB of linear layers)",
+        read_bandwidth_gb_per_s=20.0,
+    )
     methods = [asdict(m) for m in summarize(runs(), FAMILIES, PER_PASS, 20.0)]
     return {"setup": setup, "lossless": True, "workloads": [{"workload": "w", "methods": methods, "runs": []}]}
 

@@ -12,7 +12,7 @@ import torch
 from decoders import Engine, SamplingConfig, StopRules, TokenSetGuide, generate
 from decoders.adadec import AdaDec, AdaDecConfig, entropy, guided
 
-from .test_speculative import PROMPTS, drafters, tiny_cpu_model  # noqa: F401 (the fixture)
+from .test_speculative import PROMPTS, drafters
 
 STEPS = 30
 

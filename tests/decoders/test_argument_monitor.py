@@ -6,15 +6,45 @@ from __future__ import annotations
 import pytest
 import torch
 
+from assistant.analysis.replies import Parameter, Signature, parse_parameters
 from decoders.draft import EMPTY
 from decoders.monitors import MonitorContext, NameIndex
 from decoders.monitors.arguments import ArgumentContext, ArgumentMonitor
 from decoders.sampling import SamplingConfig
 from decoders.verify import accept
 from decoders.vocabulary import Vocabulary
-from assistant.analysis.replies import Parameter, Signature, parse_parameters
 
-TEXTS = ["", "f", "g", "(", ")", ",", ",)", "1,", " ", "1", "2", "a", "b", "c", "q", "=", "==", " =", "=1", "a=", "q=", "'", "[", "]", "*", "lambda", ":", "\n", ",\n"]
+TEXTS = [
+    "",
+    "f",
+    "g",
+    "(",
+    ")",
+    ",",
+    ",)",
+    "1,",
+    " ",
+    "1",
+    "2",
+    "a",
+    "b",
+    "c",
+    "q",
+    "=",
+    "==",
+    " =",
+    "=1",
+    "a=",
+    "q=",
+    "'",
+    "[",
+    "]",
+    "*",
+    "lambda",
+    ":",
+    "\n",
+    ",\n",
+]
 IDS = {t: i for i, t in enumerate(TEXTS)}
 INDEX = NameIndex(Vocabulary.from_texts(TEXTS))
 
@@ -28,7 +58,9 @@ SIGNATURES = {  # the callee before "(" -> its signature
     "one": _signature(("p", "positional_or_keyword")),
     "po": _signature(("a", "positional_only"), ("c", "keyword_only")),
     "kw": _signature(("a", "positional_or_keyword"), ("kw", "var_keyword")),
-    "va": _signature(("args", "var_positional"),),
+    "va": _signature(
+        ("args", "var_positional"),
+    ),
     "gradual": Signature("(...)", parse_parameters(["..."])),  # basedpyright's untyped *args, **kw
 }
 
@@ -151,7 +183,6 @@ def test_refined_sampling_keeps_the_distribution_restricted_to_allowed_tokens():
     assert IDS[","] not in draws
     expected = torch.softmax(torch.tensor([1.0, 0.0]), 0)[0].item()
     assert draws.count(IDS[")"]) / len(draws) == pytest.approx(expected, abs=0.035)
-
 
 
 def test_a_trailing_comma_that_ends_the_line_is_allowed_after_the_last_positional():

@@ -7,7 +7,6 @@ import torch
 from decoders import CancelFlag, Engine, StopRules, TokenSetGuide, beam_search, generate
 from decoders.branches import Branches
 from tests.decoders.test_loop import AlternatingGuide
-from tests.decoders.test_speculative import tiny_cpu_model  # noqa: F401 (the fixture)
 
 PROMPTS = ["def f(x):\n", "class A:\n    ", "import os\nx = "]
 
@@ -71,9 +70,7 @@ def test_width_one_is_greedy_decoding_under_a_guide(tiny_model, byte_tokenizer, 
     guide = {
         "mask": TokenSetGuide.of_characters(byte_tokenizer, "0123456789"),
         "refine": RefusingGuide(byte_tokenizer, "aeiou \n"),
-        "stateful": AlternatingGuide(
-            TokenSetGuide.of_characters(byte_tokenizer, "xyz").mask, TokenSetGuide.of_characters(byte_tokenizer, "123").mask
-        ),
+        "stateful": AlternatingGuide(TokenSetGuide.of_characters(byte_tokenizer, "xyz").mask, TokenSetGuide.of_characters(byte_tokenizer, "123").mask),
     }[kind]
     stop = StopRules(max_new_tokens=30)
     plain = greedy(tiny_model, byte_tokenizer, stop=stop, guide=guide)

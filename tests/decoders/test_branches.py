@@ -8,8 +8,6 @@ import torch
 from decoders import Engine
 from decoders.branches import Branches
 
-from .test_speculative import tiny_cpu_model  # noqa: F401 (the fixture)
-
 
 def test_side_by_side_equals_one_at_a_time_bit_for_bit(tiny_cpu_model, byte_tokenizer):  # noqa: F811
     engine = Engine(tiny_cpu_model)

@@ -12,7 +12,7 @@ from decoders import Engine, StopRules, TokenSetGuide, generate
 from decoders.contrast import ContrastConfig, SelectiveContrast, contrast
 
 from .test_adadec import median_entropy
-from .test_speculative import PROMPTS, drafters, tiny_cpu_model  # noqa: F401 (the fixture)
+from .test_speculative import PROMPTS, drafters
 
 LAME = "# no examples\n"
 
@@ -46,7 +46,9 @@ def test_contrast_changes_some_uncertain_choices_and_no_certain_one(tiny_model, 
     engine = Engine(tiny_model)
     changed = 0
     for prompt in PROMPTS:
-        reranker = SelectiveContrast(engine, ContrastConfig(threshold=median_entropy(engine, byte_tokenizer, prompt), alpha=1.0), byte_tokenizer(LAME)["input_ids"])
+        reranker = SelectiveContrast(
+            engine, ContrastConfig(threshold=median_entropy(engine, byte_tokenizer, prompt), alpha=1.0), byte_tokenizer(LAME)["input_ids"]
+        )
         run(engine, byte_tokenizer, prompt, reranker)
         assert 0 < reranker.stats.pauses < reranker.stats.steps
         changed += reranker.stats.changed

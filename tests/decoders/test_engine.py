@@ -14,9 +14,9 @@ def test_greedy_matches_transformers_generate(tiny_model, byte_tokenizer):
     engine = Engine(tiny_model)
     for text in ["def add(a, b):\n", "import os\nfor x in", "class A:"]:
         ids = prompt_ids(byte_tokenizer, text)
-        expected = tiny_model.generate(
-            torch.tensor([ids], device=tiny_model.device), max_new_tokens=40, do_sample=False, eos_token_id=None, pad_token_id=0
-        )[0, len(ids) :].tolist()
+        expected = tiny_model.generate(torch.tensor([ids], device=tiny_model.device), max_new_tokens=40, do_sample=False, eos_token_id=None, pad_token_id=0)[
+            0, len(ids) :
+        ].tolist()
         result = generate(engine, engine.prefill(ids), byte_tokenizer, SamplingConfig(), StopRules(max_new_tokens=40))
         assert result.tokens == expected
         assert result.stop_reason == "max_tokens"

@@ -8,8 +8,6 @@ from decoders.draft import DraftTree
 from decoders.invariant import _exact_attention_aten
 from decoders.row_kernel import load
 
-from .test_speculative import tiny_cpu_model  # noqa: F401  (the bf16, float32 and quantized tiny models)
-
 
 def kernel_variants() -> list[int]:
     assert load().kernel is not None, load().why_not

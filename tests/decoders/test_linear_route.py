@@ -107,7 +107,7 @@ def test_the_check_catches_rows_that_depend_on_the_row_count(tiny_model, monkeyp
 
     def by_count(self, x, weight, bias):
         out = F.linear(x, weight, bias)
-        return out + 2.0 ** -6 * out.abs() if x.shape[:-1].numel() in (3, 41) else out  # 3 and 41 rows differ
+        return out + 2.0**-6 * out.abs() if x.shape[:-1].numel() in (3, 41) else out  # 3 and 41 rows differ
 
     monkeypatch.setattr(LinearRoute, "linear", by_count)
     engine = Engine(model)

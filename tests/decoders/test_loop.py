@@ -92,9 +92,7 @@ def test_streamed_chunks_add_up_to_the_text(tiny_model, byte_tokenizer):
 
 def test_cancel_flag_stops_at_the_next_step(tiny_model, byte_tokenizer):
     cancel = CancelFlag()
-    result = run(
-        tiny_model, byte_tokenizer, stop=StopRules(max_new_tokens=200), cancel=cancel, on_text=lambda _: cancel.set()
-    )
+    result = run(tiny_model, byte_tokenizer, stop=StopRules(max_new_tokens=200), cancel=cancel, on_text=lambda _: cancel.set())
     assert result.stop_reason == "cancelled"
     assert len(result.tokens) < 5
 

@@ -14,7 +14,35 @@ from decoders.sampling import SamplingConfig
 from decoders.verify import accept
 from decoders.vocabulary import Vocabulary
 
-TEXTS = ["", "obj", ".", "get", "ge", "t", "gex", "items", "(", ")", ".get", ".gex", ".items", "get(", "\n", " ", "x", "=", "import", "os", "path", "po", ",", ".path", "1", "#", "'"]
+TEXTS = [
+    "",
+    "obj",
+    ".",
+    "get",
+    "ge",
+    "t",
+    "gex",
+    "items",
+    "(",
+    ")",
+    ".get",
+    ".gex",
+    ".items",
+    "get(",
+    "\n",
+    " ",
+    "x",
+    "=",
+    "import",
+    "os",
+    "path",
+    "po",
+    ",",
+    ".path",
+    "1",
+    "#",
+    "'",
+]
 IDS = {t: i for i, t in enumerate(TEXTS)}
 VOCAB = Vocabulary.from_texts(TEXTS)
 INDEX = NameIndex(VOCAB)

@@ -13,7 +13,7 @@ from decoders import Engine, StopRules, generate
 from decoders.monitors import NameChoice, NameIndex
 from decoders.vocabulary import Vocabulary
 
-from .test_speculative import drafters, tiny_cpu_model  # noqa: F401 (the fixture)
+from .test_speculative import drafters
 
 PROMPT = "config = load()\nvalue = config."
 # None starts with the tiny model's first choice here ("t"), and masked greedy writes `date` from
@@ -33,7 +33,7 @@ class Members:
     def allowed(self) -> torch.Tensor | None:
         return None if self.done else self.index.mask(self.names, self.partial)
 
-    def advance(self, token: int) -> "Members":
+    def advance(self, token: int) -> Members:
         partial = self.partial
         for c in "" if self.done else self.index.vocabulary.texts[token]:
             if not (c.isalnum() or c == "_"):
@@ -152,7 +152,7 @@ class Refusing:
         mask[self.refused] = False
         return mask
 
-    def advance(self, token: int) -> "Refusing":
+    def advance(self, token: int) -> Refusing:
         return Refusing(self.members.advance(token), self.refused, self.step + 1)
 
     def names_to_choose(self) -> tuple[str, ...] | None:

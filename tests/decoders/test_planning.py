@@ -10,8 +10,8 @@ import torch
 
 from decoders import CancelFlag, Engine, StopRules, TokenSetGuide, generate
 from decoders.guides import best_allowed
-from decoders.sampling import SamplingConfig
 from decoders.planning import PlanningConfig, Scored, _idle_steps, _layout, _spells, plan
+from decoders.sampling import SamplingConfig
 
 PROMPT = "def f(x):\n    return"
 STOP = StopRules(max_new_tokens=12)
@@ -155,7 +155,12 @@ def test_a_cancelled_search_returns_what_it_has(tiny_model, byte_tokenizer):
 def test_sampled_rollouts_start_from_greedy_and_repeat_with_their_seed(tiny_model, byte_tokenizer):
     sampled = PlanningConfig(rollouts=6, temperature=1.0, seed=3)
     texts = {}
-    for name, config in {"greedy": PlanningConfig(rollouts=6, temperature=0.0), "sampled": sampled, "again": sampled, "other seed": replace(sampled, seed=4)}.items():
+    for name, config in {
+        "greedy": PlanningConfig(rollouts=6, temperature=0.0),
+        "sampled": sampled,
+        "again": sampled,
+        "other seed": replace(sampled, seed=4),
+    }.items():
         _, _, result = search(tiny_model, byte_tokenizer, Counting(lambda text: 0.0), config)
         assert result.programs[0].text == greedy_text(tiny_model, byte_tokenizer)  # the first rollout is greedy's either way
         texts[name] = [p.text for p in result.programs]

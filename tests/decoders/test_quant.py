@@ -3,11 +3,11 @@ depend on the other rows of a call, nor its bits on the CPU's instruction set.""
 
 from __future__ import annotations
 
+import gguf
 import numpy as np
 import pytest
 import torch
 
-import gguf
 from decoders import row_kernel
 from decoders.quant import blocks
 from decoders.quant.linear import MAX_ROWS, QuantKernel, QuantLinear, form, pack, quantized_inputs

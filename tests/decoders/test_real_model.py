@@ -6,7 +6,7 @@ import torch
 from decoders import Engine, SamplingConfig, StopRules, generate
 
 PROMPTS = [
-    "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
+    'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n',
     "<|fim_prefix|>import json\n\ndef load(path):\n    with open(path) as f:\n        <|fim_suffix|>\n<|fim_middle|>",
     "class Stack:\n    def __init__(self):\n",
 ]
@@ -56,7 +56,9 @@ def test_greedy_speculation_equals_plain_greedy_on_the_real_model(exact_real_mod
     # A guide that changes the output: no token containing "return" or digits.
     guide = None
     if guided:
-        banned = {i for i, text in enumerate(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))) if "return" in text or any(c.isdigit() for c in text)}
+        banned = {
+            i for i, text in enumerate(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))) if "return" in text or any(c.isdigit() for c in text)
+        }
         guide = TokenSetGuide.of(model.config.vocab_size, [i for i in range(len(tokenizer)) if i not in banned])
     stop = StopRules(max_new_tokens=40, eos_token_ids=frozenset({tokenizer.eos_token_id}))
     drafters = _speculative_drafters(model)

@@ -7,7 +7,6 @@ import pytest
 from decoders import CancelFlag, Engine, SamplingConfig, StopRules, TokenSetGuide, generate
 from decoders.samples import sample_many
 from tests.decoders.test_loop import AlternatingGuide
-from tests.decoders.test_speculative import tiny_cpu_model  # noqa: F401 (the fixture)
 
 PROMPT = "def f(x):\n    return"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 from dataclasses import dataclass
@@ -17,19 +16,6 @@ from decoders.sampling import probabilities
 from decoders.verify import accept
 
 from ..conftest import make_tiny_model
-
-@pytest.fixture(scope="module", params=["bf16", "fp32", "quantized"])
-def tiny_cpu_model(tiny_model, request):
-    """Speculation runs in bf16, in float32 and from quantized weights: each must be lossless."""
-    if request.param == "quantized":
-        from assistant.progress import Progress
-        from assistant.quantize import quantize_model
-
-        model = copy.deepcopy(tiny_model).to(torch.bfloat16)
-        quantize_model(model, None, None, Progress.silent())
-        return model
-    return copy.deepcopy(tiny_model).to(torch.bfloat16 if request.param == "bf16" else torch.float32)
-
 
 PROMPTS = [
     "def add(a, b):\n    return a + b\n\ndef add3(a, b, c):\n    return a",

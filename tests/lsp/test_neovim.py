@@ -26,7 +26,7 @@ TIMEOUT = 180  # seconds for the whole editor session; the Lua script bounds eve
 
 NVIM = shutil.which("nvim")
 # Skipped on a developer machine without Neovim; in CI (CI=true) a missing editor is a failure.
-pytestmark = pytest.mark.skipif(NVIM is None and not os.environ.get("CI"), reason="needs Neovim: apt-get install -y neovim")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(NVIM is None and not os.environ.get("CI"), reason="needs Neovim: apt-get install -y neovim")]
 
 
 def run_neovim(tmp_path: Path, model_dir: Path) -> tuple[dict, str]:

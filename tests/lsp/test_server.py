@@ -8,6 +8,8 @@ from pygls.exceptions import JsonRpcException
 
 from tests.lsp.conftest import start_session, stop_session
 
+pytestmark = pytest.mark.slow  # a server process per test
+
 URI = "file:///tmp/guidecode-test/app.py"
 TEXT = "import os\n\ndef main():\n    path = os.getcwd()\n    print(path\n"
 
@@ -42,12 +44,8 @@ def test_inline_completion_completion_typed_ahead_and_lru(tiny_model_dir):
         assert completion.items[0].text_edit.new_text == proposal
         # the user types the first character of the proposal: the rest comes back without the model
         typed = proposal[0]
-        change = lsp.TextDocumentContentChangeEvent_Type1(
-            range=lsp.Range(lsp.Position(4, 14), lsp.Position(4, 14)), text=typed
-        )
-        session.client.text_document_did_change(
-            lsp.DidChangeTextDocumentParams(lsp.VersionedTextDocumentIdentifier(version=2, uri=URI), [change])
-        )
+        change = lsp.TextDocumentContentChangeEvent_Type1(range=lsp.Range(lsp.Position(4, 14), lsp.Position(4, 14)), text=typed)
+        session.client.text_document_did_change(lsp.DidChangeTextDocumentParams(lsp.VersionedTextDocumentIdentifier(version=2, uri=URI), [change]))
         rest = await session.inline(URI, 4, 14 + len(typed))
         if len(proposal) > 1:
             assert rest[0].insert_text == proposal[1:]

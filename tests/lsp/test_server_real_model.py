@@ -29,8 +29,7 @@ def test_inline_completion_with_the_embedded_model():
 @pytest.mark.real_model
 def test_completions_in_a_workspace_folder_are_monitored(tmp_path):
     (tmp_path / "geometry.py").write_text(
-        "class Polygon:\n    def __init__(self, points):\n        self.points = list(points)\n\n"
-        "    def vertex_count(self):\n        return len(self.points)\n"
+        "class Polygon:\n    def __init__(self, points):\n        self.points = list(points)\n\n    def vertex_count(self):\n        return len(self.points)\n"
     )
     text = "from geometry import Polygon\n\n\ndef describe(poly: Polygon) -> str:\n    n = poly."
     uri = (tmp_path / "app.py").as_uri()  # an unsaved document: nothing on disk

@@ -30,7 +30,9 @@ def test_new_settings_reach_the_assistant_on_its_worker_thread(tiny_model_dir):
 
     async def scenario():
         options = ServerOptions(model=str(tiny_model_dir), dtype=TEST_DTYPE, max_tokens=5)
-        service = CompletionService(options, status=lambda *a: None, warn=warnings.append, loader=lambda config: _Watched.load(config, progress=Progress.silent()))
+        service = CompletionService(
+            options, status=lambda *a: None, warn=warnings.append, loader=lambda config: _Watched.load(config, progress=Progress.silent())
+        )
         service.start_loading()
         assistant = await service.assistant()
         assert assistant.config.max_new_tokens == 5

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import Limits, Status
-from sandbox import uids
+from sandbox import Limits, Status, uids
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: a run must not see it
 WRONG = "def add(a, b):\n    return 0\n"

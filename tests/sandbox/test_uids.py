@@ -11,8 +11,6 @@ import pytest
 
 from sandbox import uids
 
-
-
 HOLD = """
 import sys, time
 sys.path.insert(0, {root!r})

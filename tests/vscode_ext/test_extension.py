@@ -11,6 +11,8 @@ import pytest
 
 EXT = Path(__file__).resolve().parents[2] / "vscode-ext"
 
+pytestmark = pytest.mark.slow  # npm builds and runs the extension's own tests
+
 
 def npm(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run(["npm", *args], cwd=EXT, capture_output=True, text=True, timeout=timeout)
