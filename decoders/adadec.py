@@ -23,7 +23,7 @@ import torch
 from .branches import Branches
 from .engine import Engine, Session
 from .guides import Guide, best_allowed, guided  # noqa: F401 (guided: re-exported)
-from .rerank import EntropyGate, entropy  # noqa: F401 (entropy: re-exported for callers of this module)
+from .rerank import EntropyGate, check_threshold, entropy  # noqa: F401 (entropy: re-exported for callers of this module)
 
 SCORINGS = ("mean", "sum", "min")
 # (text generated before the pause, the lookahead's text so far) -> whether the lookahead has
@@ -39,7 +39,7 @@ class AdaDecConfig:
     scoring: str = "mean"  # of the lookahead's log-probabilities: mean, sum or min
 
     def __post_init__(self) -> None:
-        EntropyGate(self.threshold)  # its rules
+        check_threshold(self.threshold)
         if self.top_k < 2:
             raise ValueError(f"top_k must be at least 2 (with one candidate there is nothing to rerank), got {self.top_k}")
         if self.lookahead < 1:

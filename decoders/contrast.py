@@ -22,7 +22,7 @@ import torch
 
 from .engine import Engine, Session
 from .guides import Guide, best_allowed, guided
-from .rerank import EntropyGate
+from .rerank import EntropyGate, check_threshold
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ContrastConfig:
     beta: float = 0.1  # plausibility: keep tokens with at least beta times the top probability
 
     def __post_init__(self) -> None:
-        EntropyGate(self.threshold)  # its rules
+        check_threshold(self.threshold)
         if not self.alpha > 0:
             raise ValueError(f"alpha must be positive (0 is greedy decoding), got {self.alpha}")
         if not 0 < self.beta <= 1:

@@ -136,13 +136,18 @@ class Verified:
 
 
 class Drafter(Protocol):
-    """A drafter may also keep `setup_seconds`: the part of its last `propose` spent catching up on
-    context it had not seen (a draft model prefilling the prompt, or the tokens written while
-    drafting was off). That is paid once per token of context, not per draft, so the adaptive
-    wrapper does not count it against drafting's rate."""
+    """Drafters subclass this. `setup_seconds`: the part of the last `propose` spent catching up on
+    context the drafter had not seen (a draft model prefilling the prompt, or the tokens written
+    while drafting was off); 0 for drafters that keep no state of their own. That is paid once per
+    token of context, not per draft, so the adaptive wrapper does not count it against drafting's
+    rate."""
+
+    setup_seconds: float = 0.0
 
     def propose(self, context: Sequence[int], max_depth: int) -> DraftTree:
         """Continuations proposed after `context` (whose last token is the root), at most `max_depth` deep."""
+        ...
 
     def observe(self, verified: Verified) -> None:
         """Learn from a verification (what the target model computed and what it accepted)."""
+        ...

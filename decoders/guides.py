@@ -4,11 +4,12 @@ A guide is a value: `allowed()` says which tokens may follow the sequence it has
 `advance(token)` returns the guide for the sequence one token longer, leaving `self` unchanged.
 That is what lets speculation and search fork a sequence with its guides for free.
 
-A guide may also define `refine(token)`, for rules too costly to state over the whole vocabulary
-in advance (a monitor would have to ask a language server about every token that contains a
-"."): after `token` was chosen under `allowed()`, it returns None if the token stands, else the
-tokens to remove (`token` among them) before choosing again. `refine` must only ever remove
-tokens its full rule disallows; then choosing again is exactly choosing under the full rule.
+A guide may also override `refine(token)`, for rules too costly to state over the whole
+vocabulary in advance (a monitor would have to ask a language server about every token that
+contains a "."): after `token` was chosen under `allowed()`, it returns None if the token stands,
+else the tokens to remove (`token` among them) before choosing again. `refine` must only ever
+remove tokens its full rule disallows; then choosing again is exactly choosing under the full
+rule. Guides subclass `Guide`, whose optional methods answer "nothing to add" by default.
 """
 
 from __future__ import annotations
@@ -23,26 +24,36 @@ import torch
 class Guide(Protocol):
     def allowed(self) -> torch.Tensor | None:
         """[vocab] bool, True where the token may come next; None means no constraint."""
+        ...
 
     def advance(self, token: int) -> Guide:
         """The guide after `token` was emitted; `self` is not modified."""
+        ...
+
+    def refine(self, token: int) -> torch.Tensor | None:
+        """[vocab] bool of tokens to remove because `token` broke a rule checked only on choice;
+        None if it stands (the default: every choice under `allowed()` stands)."""
+        return None
+
+    def names_to_choose(self) -> tuple[str, ...] | None:
+        """The names one of which the guide requires from this step on, whole (an identifier
+        starts here that must be one of them; decoders/monitors/choice.py); None if it requires
+        none (the default)."""
+        return None
 
 
 def refine(guide: Guide | None, token: int) -> torch.Tensor | None:
-    """[vocab] bool of tokens to remove because `token` broke a rule checked only on choice; None if it stands."""
-    check = getattr(guide, "refine", None)
-    return check(token) if check is not None else None
+    """`guide.refine(token)`, or None without a guide."""
+    return guide.refine(token) if guide is not None else None
 
 
 def names_to_choose(guide: Guide | None) -> tuple[str, ...] | None:
-    """The names one of which the guide requires from this step on, whole (an identifier starts
-    here that must be one of them; decoders/monitors/choice.py); None if it requires none."""
-    ask = getattr(guide, "names_to_choose", None)
-    return ask() if ask is not None else None
+    """`guide.names_to_choose()`, or None without a guide."""
+    return guide.names_to_choose() if guide is not None else None
 
 
 @dataclass(frozen=True)
-class TokenSetGuide:
+class TokenSetGuide(Guide):
     """Allows only a fixed set of tokens at every step (e.g. digits and EOS)."""
 
     mask: torch.Tensor  # [vocab] bool
@@ -75,7 +86,7 @@ class TokenSetGuide:
 
 
 @dataclass(frozen=True)
-class AllOf:
+class AllOf(Guide):
     """Several guides at once: a token must be allowed by each."""
 
     guides: tuple[Guide, ...]

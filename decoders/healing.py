@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import torch
 
+from .guides import Guide
 from .vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
-class HealingGuide:
+class HealingGuide(Guide):
     vocabulary: Vocabulary
     remaining: str  # text the output must still produce before it is free
 

@@ -114,7 +114,7 @@ def generate(
                 continue
             chosen = [choice]
             # What the reranker already saw follow its choice is the best draft there is.
-            hint = reranker.hint() if drafter is not None and hasattr(reranker, "hint") else []
+            hint = reranker.hint() if drafter is not None else []
             continue
         if written:  # the session holds the chosen tokens already, and the logits after them
             verdict = accept(session.next_logits[None], EMPTY, guide, sampling, generator, pause)

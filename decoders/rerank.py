@@ -54,18 +54,32 @@ class Written:
 class Reranker(Protocol):
     stats: RerankStats
 
-    def pauses(self, masked: torch.Tensor, guide: Guide | None = None, row: torch.Tensor | None = None) -> bool: ...
+    def pauses(self, masked: torch.Tensor, guide: Guide | None = None, row: torch.Tensor | None = None) -> bool:
+        """Whether the step whose guided logits are `masked` ([vocab]) is the reranker's to decide."""
+        ...
 
-    def choose(self, session: Session, guide: Guide | None) -> int | Written: ...
+    def choose(self, session: Session, guide: Guide | None) -> int | Written:
+        """The token for the paused step (or tokens already written into the session)."""
+        ...
+
+    def hint(self) -> list[int]:
+        """Tokens the reranker saw follow its last choice, for the loop to draft next (verified
+        like any draft); the default: none."""
+        return []
 
 
-class EntropyGate:
+def check_threshold(threshold: float) -> None:
+    if not threshold >= 0:
+        raise ValueError(f"the entropy threshold must be >= 0 nats, got {threshold}")
+
+
+class EntropyGate(Reranker):
     """Pauses where the guided distribution's entropy is above `threshold` nats (learned per
-    model by `guidecode calibrate`): where greedy's first choice is likely wrong."""
+    model by `guidecode calibrate`): where greedy's first choice is likely wrong. The rerankers
+    built on it say how they choose."""
 
     def __init__(self, threshold: float):
-        if not threshold >= 0:
-            raise ValueError(f"the entropy threshold must be >= 0 nats, got {threshold}")
+        check_threshold(threshold)
         self.threshold = threshold
         self.stats = RerankStats()
 

@@ -50,7 +50,7 @@ class _Rate:
 
 
 @dataclass
-class AdaptiveDrafter:
+class AdaptiveDrafter(Drafter):
     inner: Drafter
     max_depth: int = 8
     min_depth: int = 2
@@ -115,7 +115,7 @@ class AdaptiveDrafter:
         accepted, nodes = len(verified.path), len(verified.tree)
         # A draft model's catch-up on the prompt (or on what was written while drafting was off)
         # is paid once, not per round: counted, the first round would switch a good drafter off.
-        setup = getattr(self.inner, "setup_seconds", 0.0) if nodes else 0.0
+        setup = self.inner.setup_seconds if nodes else 0.0
         seconds = max(0.0, self.clock() - self._started - setup)
         was_on = self.on
         (self.drafting if nodes else self.plain).add(1 + accepted, seconds)

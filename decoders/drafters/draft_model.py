@@ -26,7 +26,7 @@ from .ngram import NgramDrafter
 
 
 @dataclass
-class DraftModelDrafter:
+class DraftModelDrafter(Drafter):
     engine: Engine  # over the draft model
     depth: int = 4
     min_confidence: float = 0.4

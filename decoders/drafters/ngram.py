@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..draft import DraftTree, Verified
+from ..draft import Drafter, DraftTree, Verified
 
 
 @dataclass
-class NgramDrafter:
+class NgramDrafter(Drafter):
     max_ngram: int = 4
     min_ngram: int = 2
     depth: int = 8  # tokens per continuation

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..draft import DraftTree, Verified
+from ..draft import Drafter, DraftTree, Verified
 
 # Paths of candidate ranks from the root: (0,) is the best candidate after the root, (0, 1) the
 # runner-up after that, ... Wide near the root, a long spine of best guesses (where acceptance is).
@@ -32,7 +32,7 @@ DEFAULT_TEMPLATE: tuple[tuple[int, ...], ...] = (
 
 
 @dataclass
-class TokenRecycling:
+class TokenRecycling(Drafter):
     vocab_size: int
     top_k: int = 8
     template: tuple[tuple[int, ...], ...] = DEFAULT_TEMPLATE

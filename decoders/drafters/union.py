@@ -9,7 +9,7 @@ from ..draft import Drafter, DraftTree, Verified
 
 
 @dataclass
-class UnionDrafter:
+class UnionDrafter(Drafter):
     drafters: tuple[Drafter, ...]
     # A verification's cost grows with its width (`guidecode bench passes` measures it): a merged
     # tree is cut to the leading paths' nodes.

@@ -33,6 +33,7 @@ from typing import Protocol
 
 import torch
 
+from ..guides import Guide
 from ..lexer import Lexer, is_identifier_char
 from .monitor import MonitorContext
 
@@ -108,8 +109,7 @@ class ArgumentContext:
         """The rule of the call whose "(" ends `before`, in the document `before + after`."""
         if before not in self._rules:
             self.base.stats.queries += 1
-            ask = getattr(self.base.analysis, "signature", None)
-            rule = CallRule.of(ask(self.base.path, before + after, len(before)) if ask else None)
+            rule = CallRule.of(self.base.analysis.signature(self.base.path, before + after, len(before)))
             self.base.stats.constrained += rule is not None
             self._rules[before] = rule
         return self._rules[before]
@@ -144,7 +144,7 @@ Check = tuple[str, Frame, str]  # ("keyword" | "comma", the call before the char
 
 
 @dataclass(frozen=True)
-class ArgumentMonitor:
+class ArgumentMonitor(Guide):
     context: ArgumentContext
     generated: str
     lexer: Lexer

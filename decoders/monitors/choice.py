@@ -43,7 +43,7 @@ def is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
 
-class NameChoice:
+class NameChoice(Reranker):
     def __init__(
         self,
         engine: Engine,
@@ -173,4 +173,4 @@ class NameChoice:
         return logits
 
     def hint(self) -> list[int]:
-        return self.inner.hint() if self.inner is not None and hasattr(self.inner, "hint") and not self._ending else []
+        return self.inner.hint() if self.inner is not None and not self._ending else []

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
+from ..guides import Guide
 from ..lexer import Lexer, Trigger, is_identifier_char
 from .names import NameIndex
 
@@ -37,6 +38,12 @@ class Member(Protocol):
 class StaticAnalysis(Protocol):
     def completions(self, path: str, text: str, offset: int) -> tuple[Member, ...] | None:
         """The names a language server completes at `offset` of `text`; None if it cannot say."""
+        ...
+
+    def signature(self, path: str, text: str, offset: int) -> Any | None:
+        """The signature of the call whose "(" ends at `offset` (decoders/monitors/arguments.py's
+        `Signature`); None if it cannot say."""
+        ...
 
 
 @dataclass
@@ -97,7 +104,7 @@ class Pending:
 
 
 @dataclass(frozen=True)
-class NameMonitor:
+class NameMonitor(Guide):
     context: MonitorContext
     generated: str
     lexer: Lexer

@@ -11,6 +11,7 @@ import torch
 
 from decoders import Engine, SamplingConfig, StopRules, TokenSetGuide, generate
 from decoders.adadec import AdaDec, AdaDecConfig, entropy, guided
+from decoders.draft import Drafter
 
 from .test_speculative import PROMPTS, drafters
 
@@ -133,7 +134,7 @@ def test_bad_settings_are_refused(tiny_model, byte_tokenizer):
         generate(engine, session, byte_tokenizer, SamplingConfig(temperature=0.7), reranker=AdaDec(engine, AdaDecConfig(threshold=1.0)))
 
 
-class SilentDrafter:
+class SilentDrafter(Drafter):
     """Never proposes anything: whatever is accepted came from the reranker's hint."""
 
     def propose(self, context, max_depth):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 
-from decoders.draft import DraftTree, Verified
+from decoders.draft import Drafter, DraftTree, Verified
 from decoders.drafters import AdaptiveDrafter
 from decoders.drafters.recycling import DEFAULT_TEMPLATE
 
@@ -23,7 +23,7 @@ class Machine:
 
 
 @dataclass
-class TemplateDrafter:
+class TemplateDrafter(Drafter):
     """Proposes Token Recycling's 17-node template shape; the first `right` tokens of its leading
     path are what the model writes."""
 
@@ -89,7 +89,7 @@ def test_bad_parameters_are_refused():
 
 
 @dataclass
-class ChainDrafter:
+class ChainDrafter(Drafter):
     """A draft model: a chain as deep as it is asked for, each drafted token a forward pass of its
     own (`per_token` time units), all of them right."""
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from decoders import CancelFlag, Engine, StopRules, TokenSetGuide, beam_search, generate
+from decoders import CancelFlag, Engine, Guide, StopRules, TokenSetGuide, beam_search, generate
 from decoders.branches import Branches
 from tests.decoders.test_loop import AlternatingGuide
 
@@ -35,7 +35,7 @@ def logprob(model, tokenizer, prompt, tokens) -> float:
 
 
 @dataclass(frozen=True)
-class RefusingGuide:
+class RefusingGuide(Guide):
     """No mask in advance; a chosen token whose text is in `refused` is turned down on choice."""
 
     tokenizer: object

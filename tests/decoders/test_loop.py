@@ -3,7 +3,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from decoders import CancelFlag, Engine, SamplingConfig, StopRules, TokenSetGuide, generate
+from decoders import CancelFlag, Engine, Guide, SamplingConfig, StopRules, TokenSetGuide, generate
 
 
 def run(model, tokenizer, prompt="def f(x):\n", **kwargs):
@@ -21,7 +21,7 @@ def test_token_set_guide_constrains_every_step(tiny_model, byte_tokenizer):
 
 
 @dataclass(frozen=True)
-class AlternatingGuide:
+class AlternatingGuide(Guide):
     """Stateful: even steps allow only `a`, odd steps only `b`."""
 
     a: torch.Tensor

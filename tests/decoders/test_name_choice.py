@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from decoders import Engine, StopRules, generate
+from decoders import Engine, Guide, StopRules, generate
 from decoders.monitors import NameChoice, NameIndex
 from decoders.vocabulary import Vocabulary
 
@@ -22,7 +22,7 @@ NAMES = ("beta", "bind", "date", "depth", "dir", "done")
 
 
 @dataclass(frozen=True)
-class Members:
+class Members(Guide):
     """A stand-in for the dereference monitor: one of `names` must be written, then anything goes."""
 
     index: NameIndex
@@ -137,7 +137,7 @@ def test_dunder_names_are_candidates_only_where_the_model_starts_one(tiny_model,
 
 
 @dataclass(frozen=True)
-class Refusing:
+class Refusing(Guide):
     """`Members`, and at the second step one token is refused."""
 
     members: Members

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from decoders import CancelFlag, Engine, StopRules, TokenSetGuide, generate
-from decoders.guides import best_allowed
+from decoders.guides import Guide, best_allowed
 from decoders.planning import PlanningConfig, Scored, _idle_steps, _layout, _spells, plan
 from decoders.sampling import SamplingConfig
 
@@ -73,7 +73,7 @@ def test_it_finds_a_program_greedy_misses(tiny_model, byte_tokenizer):
 
 
 @dataclass(frozen=True)
-class ForcedStart:
+class ForcedStart(Guide):
     """Only `first` may come for the first `forced` steps, then any of `rest`: the model is sure
     of the start, so the likeliest way off greedy's path lies deeper."""
 

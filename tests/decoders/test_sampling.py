@@ -1,6 +1,6 @@
 import torch
 
-from decoders.guides import AllOf, TokenSetGuide, apply_mask
+from decoders.guides import AllOf, Guide, TokenSetGuide, apply_mask
 from decoders.sampling import SamplingConfig, probabilities, top_p_filter
 from decoders.stopping import StopRules
 
@@ -24,7 +24,7 @@ def test_filters_never_modify_logits_in_place():
 def test_all_of_intersects_and_ignores_unconstrained():
     a, b = TokenSetGuide.of(10, [1, 2, 3]), TokenSetGuide.of(10, [2, 3, 4])
 
-    class Free:
+    class Free(Guide):
         def allowed(self):
             return None
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from decoders import Engine, SamplingConfig, StopRules, TokenSetGuide, generate
-from decoders.draft import EMPTY, DraftTree, Verified
+from decoders.draft import EMPTY, Drafter, DraftTree, Verified
 from decoders.drafters import AdaptiveDrafter, DraftModelDrafter, NgramDrafter, TokenRecycling, UnionDrafter
 from decoders.sampling import probabilities
 from decoders.verify import accept
@@ -25,7 +25,7 @@ PROMPTS = [
 
 
 @dataclass
-class WrongDrafter:
+class WrongDrafter(Drafter):
     """Proposes random trees: almost never accepted, so every verification path is exercised."""
 
     vocab: int
@@ -45,7 +45,7 @@ class WrongDrafter:
 
 
 @dataclass
-class OracleDrafter:
+class OracleDrafter(Drafter):
     """Proposes, as the second of two paths, the tokens plain decoding is known to produce next:
     accepted nodes then sit behind a decoy, so keeping them moves keys and values."""
 
@@ -232,7 +232,7 @@ def test_speculative_sampling_keeps_the_target_distribution(guided):
 
 
 @dataclass
-class ScriptLookup:
+class ScriptLookup(Drafter):
     """Guesses from a known continuation of `base`, with every third guessed token wrong."""
 
     base: list[int]
