@@ -27,9 +27,9 @@ from decoders.quant.fused import fuse_projections, install_group
 from decoders.quant.linear import PARTS, QuantKernel, QuantLinear, form, pack
 
 from .errors import GuidecodeError
+from .options import WEIGHTS
 from .progress import Progress
 
-WEIGHTS = ("auto", "quantized", "dense")
 CACHE_VERSION = 3
 log = logging.getLogger("guidecode")
 

@@ -1,7 +1,8 @@
 """What the `guidecode` commands share about their arguments: the usage error, the parser that
 reports one line, argument types, the reranking options, and reading the user's source file.
 Kept apart from cli.py so that every command's module (bench, eval, sandbox, search) uses the
-same rules without importing the CLI."""
+same rules without importing the CLI. Options a user configures take their flags from the schema
+(flags.py)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,6 @@ def checked(convert, noun: str, ok=lambda number: number > 0):
 
 positive_int = checked(int, "a positive integer")
 positive_float = checked(float, "a positive number")
-non_negative_float = checked(float, "a number >= 0", lambda number: number >= 0)
 
 
 def _pair(value: str) -> tuple[int, int]:
@@ -65,16 +65,6 @@ def name_list(value: str) -> tuple[str, ...]:
     if not names:
         raise argparse.ArgumentTypeError(f"expected comma-separated names, got {value!r}")
     return names
-
-
-def rerank_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
-    parser.add_argument("--threshold", type=float, help=f"{prefix}entropy threshold in nats (default: the one `guidecode calibrate` learned for the model)")
-    parser.add_argument("--top-k", type=positive_int, default=3, help=f"{prefix}candidates looked ahead from at a pause (default: %(default)s)")
-    parser.add_argument("--lookahead", type=positive_int, help=f"{prefix}tokens per candidate (default: 5; with the syntactic lookahead: at most 16)")
-    parser.add_argument(
-        "--scoring", choices=("mean", "sum", "min"), default="mean", help=f"{prefix}how a lookahead's log-probabilities score (default: %(default)s)"
-    )
-    parser.add_argument("--alpha", type=float, default=0.5, help="uscd: weight of the contrast (default: %(default)s)")
 
 
 def parse_position(text: str) -> tuple[Path, int, int]:

@@ -13,8 +13,8 @@ from rich.console import Console
 
 from .. import embedded
 from ..config import LANGUAGE_SERVERS, AssistantConfig, MonitorConfig
+from ..options import WEIGHTS
 from ..progress import Progress
-from ..quantize import WEIGHTS
 from .args import Parser, UsageError, positive_int, read_source
 
 

@@ -11,12 +11,30 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .. import embedded
 from ..evaluation.harness import run_evaluation
 from ..evaluation.settings import EvalSettings
 from ..evaluation.summary import json_line, table
 from ..progress import Progress
-from .args import positive_int, rerank_options, shard
+from .args import positive_int, shard
+from .flags import add_flags
+
+EVAL_OPTIONS = (
+    "model",
+    "dtype",
+    "device",
+    "weights",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "beam_width",
+    "threshold",
+    "top_k",
+    "lookahead",
+    "scoring",
+    "alpha",
+    "search_rollouts",
+)
 
 
 def settings_from_args(args: argparse.Namespace) -> EvalSettings:
@@ -40,7 +58,7 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
         lookahead=args.lookahead,
         scoring=args.scoring,
         alpha=args.alpha,
-        rollouts=args.rollouts,
+        rollouts=args.search_rollouts,
         timeout_s=args.timeout,
         out=args.out,
         shard=args.shard,
@@ -71,17 +89,10 @@ def add_eval_parser(commands) -> None:
     p.add_argument("--decoder", choices=list(DECODERS), default="greedy", help=f"{names} (default: %(default)s)")
     p.add_argument("--samples", type=positive_int, help="samples per task (default: 10 for sampling; greedy, beam and canonical take 1 only)")
     p.add_argument("--limit", type=positive_int, help="only the first N tasks")
-    p.add_argument("--model", default=embedded.DEFAULT_MODEL, help="as for complete (default: %(default)s)")
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--weights", choices=("auto", "quantized", "dense"), default="auto", help="as for complete (default: %(default)s)")
-    p.add_argument("--max-tokens", type=positive_int, default=512, help="most tokens per completion (default: %(default)s)")
-    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default: %(default)s)")
-    p.add_argument("--top-p", type=float, default=0.95, help="sampling top-p (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="sampling: each sample's seed derives from it, the task and the sample's index (default: %(default)s)")
-    p.add_argument("--beam-width", type=positive_int, default=4, help="beam search width (default: %(default)s)")
-    rerank_options(p, "adadec: ")
-    p.add_argument("--rollouts", type=positive_int, default=16, help="search, sample-filter: programs the model may write per task (default: %(default)s)")
+    # Sampling decoders sample (temperature 0.8), the beam decoder has beams; each sample's seed
+    # derives from --seed, the task and the sample's index; search and sample-filter write at most
+    # --rollouts programs per task.
+    add_flags(p, EVAL_OPTIONS, {"max_tokens": 512, "temperature": 0.8, "top_p": 0.95, "seed": 0, "beam_width": 4})
     p.add_argument("--timeout", type=float, default=10.0, help="seconds each program may run with its tests (default: %(default)s)")
     p.add_argument("--out", type=Path, help="run folder; an interrupted run resumes from it (default: runs/eval/<dataset>-<decoder>[-r<rollouts>]-<model>)")
     p.add_argument(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -17,55 +18,56 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from .. import embedded
-from ..config import LANGUAGE_SERVERS, MONITOR_NAMES, AssistantConfig, MonitorConfig, RerankConfig
+from ..config import MONITOR_NAMES, AssistantConfig, from_options
 from ..errors import GuidecodeError
+from ..options import OPTION
 from ..progress import Progress
-from ..quantize import WEIGHTS
 from . import bench_command, sandbox_command, search_command
-from .args import Parser, UsageError, monitor_list, name_list, parse_position, positive_float, positive_int, read_source, rerank_options
+from .args import Parser, UsageError, monitor_list, name_list, parse_position, positive_float, positive_int, read_source
+from .flags import add_flags, values
 
-COMPLETE_PROMPT_TOKENS = 1024
+SERVE_OPTIONS = ("model", "dtype", "device", "weights")
 
 
-def _model_options(parser: argparse.ArgumentParser) -> None:
-    names = ", ".join(embedded.EMBEDDED)
-    parser.add_argument(
-        "--model", default=embedded.DEFAULT_MODEL, help=f"embedded ({names}), a local directory, a .gguf file or a hub id (default: %(default)s)"
-    )
-    parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float16 or float32")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument(
-        "--weights",
-        choices=WEIGHTS,
-        default="auto",
-        help="auto (a GGUF model's own quantized values on a CPU, else dense), quantized (8-bit codes per block; dense models are requantized) or dense",
-    )
-    parser.add_argument("--allow-download", action="store_true", help="fetch hub models missing from the local cache")
-    parser.add_argument("--max-tokens", type=positive_int, default=None, help="most tokens to generate")
-    parser.add_argument(
-        "--max-prompt-tokens",
-        type=positive_int,
-        default=None,
-        help=f"the prompt's budget around the cursor (default: {COMPLETE_PROMPT_TOKENS} for complete, as the language server; 2048 for generate); fewer tokens, a faster first answer",
-    )
-    parser.add_argument("--no-speculation", action="store_true", help="decode without drafting (the output is the same; only slower)")
-    parser.add_argument("--draft-model", help="a smaller model with the same tokenizer that drafts too (e.g. 0.5b for --model 1.5b)")
+# The options `complete` and `generate` take (their flags come from the options schema).
+DECODING_OPTIONS = (
+    "model",
+    "dtype",
+    "device",
+    "weights",
+    "allow_download",
+    "max_tokens",
+    "max_prompt_tokens",
+    "speculation",
+    "draft_model",
+    "healing",
+    "monitors",
+    "name_choice",
+    "language_server",
+    "adadec",
+    "syntactic_lookahead",
+    "uscd",
+    "threshold",
+    "top_k",
+    "lookahead",
+    "scoring",
+    "alpha",
+)
+SEARCH_OPTIONS = ("search", "search_rollouts", "search_seconds", "search_temperature")
+
+
+def _model_options(parser: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+    add_flags(parser, DECODING_OPTIONS, defaults)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of highlighted code")
     parser.add_argument("--workspace", type=Path, help="project folder the monitors analyse (default: the file's project root; none for stdin)")
-    parser.add_argument("--no-monitors", action="store_true", help="decode without static-analysis monitors")
     parser.add_argument(
-        "--monitors", type=monitor_list, default=None, metavar="NAMES", help=f"comma-separated monitors to run (default: all: {','.join(MONITOR_NAMES)})"
+        "--monitors",
+        dest="monitor_names",
+        type=monitor_list,
+        default=None,
+        metavar="NAMES",
+        help=f"comma-separated monitors to run (default: all: {','.join(MONITOR_NAMES)})",
     )
-    parser.add_argument(
-        "--no-name-choice",
-        action="store_true",
-        help="after `obj.`, choose among the listed members token by token (plain masked greedy) rather than by whole-name probability",
-    )
-    parser.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi", help="the monitors' language server (default: %(default)s)")
-    parser.add_argument("--adadec", action="store_true", help="uncertainty-adaptive reranking: uncertain steps look ahead and rerank")
-    parser.add_argument("--syntactic-lookahead", action="store_true", help="with --adadec: look ahead to the end of a statement")
-    parser.add_argument("--uscd", action="store_true", help="selective contrast: uncertain steps subtract what the model says without the docstrings' examples")
-    rerank_options(parser, "with --adadec: ")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,21 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     complete = commands.add_parser("complete", help="complete the code at a position of a file")
     complete.add_argument("position", metavar="PATH:LINE:COL", help="file and 1-based line and column of the cursor")
-    _model_options(complete)
+    # The language server's prompt window: a one-line completion answers sooner (docs/quantization.md).
+    _model_options(complete, {"max_prompt_tokens": OPTION["max_prompt_tokens"].default_in("editor")})
 
     generate = commands.add_parser("generate", help="write a function body from its signature and docstring")
     generate.add_argument("source", nargs="?", default="-", metavar="FILE", help="Python file, or - for stdin (default)")
     generate.add_argument("--function", help="the function to write (default: the first with an empty body)")
     _model_options(generate)
-    search_command.add_options(generate, positive_int, positive_float)
+    search_command.add_options(generate, SEARCH_OPTIONS)
 
     serve = commands.add_parser("serve", help="run the language server (stdio, or --tcp HOST:PORT)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     serve.add_argument("--stdio", action="store_true", help="use stdio (the default; accepted because LSP clients pass it)")
-    serve.add_argument("--model", default=embedded.DEFAULT_MODEL, help="default model (editors may override it)")
-    serve.add_argument("--dtype", default="auto")
-    serve.add_argument("--device", default="auto")
-    serve.add_argument("--weights", choices=WEIGHTS, default="auto")
+    add_flags(serve, SERVE_OPTIONS)  # the defaults an editor's settings may override
     serve.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     bench_command.add_parser(commands)
@@ -110,9 +110,7 @@ def _calibrate_parser(commands) -> None:
     from ..corpus import DEFAULT_PACKAGES
 
     p = commands.add_parser("calibrate", help="learn the entropy above which the model's greedy choice is likely wrong (adaptive decoding)")
-    p.add_argument("--model", default=embedded.DEFAULT_MODEL, help="as for complete (default: %(default)s)")
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--device", default="auto")
+    add_flags(p, ("model", "dtype", "device"))
     p.add_argument(
         "--packages",
         type=name_list,
@@ -127,33 +125,10 @@ def _calibrate_parser(commands) -> None:
 
 
 def _config(args: argparse.Namespace) -> AssistantConfig:
-    kwargs = dict(
-        model=args.model,
-        dtype=args.dtype,
-        device=args.device,
-        weights=args.weights,
-        allow_download=args.allow_download,
-        speculation=not args.no_speculation,
-        draft_model=args.draft_model,
-        monitors=MonitorConfig(
-            enabled=() if args.no_monitors else args.monitors or MONITOR_NAMES, language_server=args.language_server, choose_names=not args.no_name_choice
-        ),
-    )
-    if args.max_tokens:
-        kwargs["max_new_tokens"] = args.max_tokens
-    if args.max_prompt_tokens:
-        kwargs["max_prompt_tokens"] = args.max_prompt_tokens
-    elif args.command == "complete":
-        # The language server's window: a one-line completion of a 300-line file then answers in
-        # ~1 s where 2,048 tokens took ~2 s (docs/quantization.md).
-        kwargs["max_prompt_tokens"] = COMPLETE_PROMPT_TOKENS
-    if args.adadec and args.uscd:
-        raise UsageError("--adadec and --uscd are two decoders: choose one")
-    if args.adadec or args.uscd:
-        lookahead = args.lookahead or (16 if args.syntactic_lookahead else 5)
-        method = "uscd" if args.uscd else "adadec"
-        kwargs["rerank"] = RerankConfig(True, method, args.threshold, args.top_k, lookahead, args.scoring, args.syntactic_lookahead, args.alpha)
-    return AssistantConfig(**kwargs)
+    config = from_options(values(args, DECODING_OPTIONS))
+    if args.monitor_names is not None and config.monitors.enabled:
+        return replace(config, monitors=replace(config.monitors, enabled=args.monitor_names))
+    return config
 
 
 def _load(args: argparse.Namespace):
@@ -291,7 +266,7 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     host, port = _host_port(args.tcp) if args.tcp else (None, None)
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="guidecode %(levelname)s %(name)s: %(message)s")
-    server = build_server(ServerOptions(model=args.model, dtype=args.dtype, device=args.device, weights=args.weights))
+    server = build_server(ServerOptions(**values(args, SERVE_OPTIONS)))
     if host is None:
         server.start_io()  # stdout carries the protocol: nothing else may print there
     else:

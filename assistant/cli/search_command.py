@@ -19,10 +19,10 @@ from rich.syntax import Syntax
 
 from ..errors import GuidecodeError
 from ..progress import Progress
-from .args import non_negative_float
+from .flags import add_flags
 
 
-def add_options(parser: argparse.ArgumentParser, positive_int, positive_float) -> None:
+def add_options(parser: argparse.ArgumentParser, search_options: tuple[str, ...]) -> None:
     group = parser.add_argument_group("test-guided search (when the docstring shows examples, or with --tests)")
     group.add_argument(
         "--tests",
@@ -30,16 +30,7 @@ def add_options(parser: argparse.ArgumentParser, positive_int, positive_float) -
         help="public tests: top-level asserts, test_* functions and Test* classes' test_* methods (pytest style) calling the function by name; FILE::test_name, FILE::TestClass or FILE::TestClass::test_name keeps that one",
     )
     group.add_argument("--no-doctests", action="store_true", help="do not use the docstring's examples as tests")
-    group.add_argument("--no-search", action="store_true", help="write the body in one pass, even where there are tests")
-    group.add_argument("--rollouts", type=positive_int, default=16, help="most programs the search writes (default: %(default)s)")
-    group.add_argument("--time-budget", type=positive_float, metavar="SECONDS", help="stop searching after this long (the best program so far is kept)")
-    group.add_argument(
-        "--rollout-temperature",
-        type=non_negative_float,
-        default=0.8,
-        metavar="T",
-        help="rollouts after the first (greedy's) sample at T, top-p 0.95, each from its own seed; 0: all greedy (default: %(default)s)",
-    )
+    add_flags(group, search_options)
 
 
 def test_suite(args: argparse.Namespace, text: str):
@@ -48,7 +39,7 @@ def test_suite(args: argparse.Namespace, text: str):
     from ..search import TestSuite
     from .args import read_source
 
-    if args.no_search:
+    if not args.search:
         return TestSuite("", (), ())
     slot = find_function_slot(text, args.function)
     stem = None if args.source == "-" else Path(args.source).stem  # the module a test file imports it as
@@ -68,10 +59,10 @@ def cmd_search(args: argparse.Namespace, text: str, tests, assistant, where: dic
     sandbox = Sandbox()
     if sandbox.mode != "bubblewrap":
         err.print(f"[yellow]warning:[/] candidates run with weaker isolation ({sandbox.mode})")
-    config = PlanningConfig(rollouts=args.rollouts, seconds=args.time_budget, temperature=args.rollout_temperature)
+    config = PlanningConfig(rollouts=args.search_rollouts, seconds=args.search_seconds, temperature=args.search_temperature)
     slot = find_function_slot(text, args.function)
     progress = Progress.to_stderr() if not args.json else Progress.silent()
-    with progress.count(f"searching ({len(tests.names)} tests)", total=args.rollouts) as advance:
+    with progress.count(f"searching ({len(tests.names)} tests)", total=args.search_rollouts) as advance:
         done = [0]
 
         def on_rollout(rollouts: int, best) -> None:

@@ -17,7 +17,7 @@ def make_assistant(model, tokenizer, **config) -> Assistant:
 
 @pytest.mark.parametrize("width", [0, -1])
 def test_a_bad_beam_width_is_rejected_with_a_message(width):
-    with pytest.raises(GuidecodeError, match=f"beam_width must be at least 1 .*got {width}"):
+    with pytest.raises(GuidecodeError, match=f"beam_width must be an integer from 1 to .*, got {width}"):
         AssistantConfig(beam_width=width)
 
 

@@ -45,7 +45,7 @@ def test_malformed_positions(capsys, position):
 
 def test_malformed_arguments(capsys, source):
     code, _, err = run(capsys, "complete", f"{source}:1:1", "--max-tokens", "-3")
-    assert code == 2 and "positive integer" in one_line_error(err)
+    assert code == 2 and "--max-tokens: must be an integer from 1 to" in one_line_error(err)
     code, _, err = run(capsys, "frobnicate")
     assert code == 2 and "invalid choice" in one_line_error(err)
 
@@ -64,7 +64,7 @@ def test_missing_model_path(capsys, source):
 
 def test_bad_dtype(capsys, source):
     code, _, err = run(capsys, "complete", f"{source}:2:5", "--dtype", "int3")
-    assert code == 1 and "unknown dtype 'int3'" in one_line_error(err)
+    assert code == 2 and "--dtype: must be one of auto, bfloat16, float16, float32, got 'int3'" in one_line_error(err)
 
 
 def test_bad_weights_and_prompt_budget(capsys, source):
@@ -121,13 +121,30 @@ def test_bench_lsp_checks_its_options_before_starting_a_server(capsys, source):
 
 
 def test_complete_takes_the_servers_prompt_window_and_generate_the_configs():
-    from assistant.cli.main import COMPLETE_PROMPT_TOKENS, _config, build_parser
+    from assistant.cli.main import _config, build_parser
     from assistant.config import AssistantConfig
     from lsp.options import ServerOptions
 
     complete = _config(build_parser().parse_args(["complete", "f.py:1:1"]))
     generate = _config(build_parser().parse_args(["generate", "f.py"]))
-    assert complete.max_prompt_tokens == COMPLETE_PROMPT_TOKENS == ServerOptions().max_prompt_tokens
+    assert complete.max_prompt_tokens == ServerOptions().max_prompt_tokens < AssistantConfig().max_prompt_tokens
     assert generate.max_prompt_tokens == AssistantConfig().max_prompt_tokens
     asked = _config(build_parser().parse_args(["complete", "f.py:1:1", "--max-prompt-tokens", "3000"]))
     assert asked.max_prompt_tokens == 3000
+
+
+def test_every_option_flag_parses_to_the_config_the_schema_describes():
+    from assistant.cli.main import _config, build_parser
+
+    args = ["complete", "f.py:1:1", "--max-tokens", "7", "--no-healing", "--no-name-choice", "--language-server", "pyright", "--dtype", "BF16"]
+    config = _config(build_parser().parse_args([*args, "--adadec", "--top-k", "2", "--syntactic-lookahead"]))
+    assert (config.max_new_tokens, config.healing, config.dtype) == (7, False, "bfloat16")
+    assert (config.monitors.choose_names, config.monitors.language_server) == (False, "pyright")
+    assert (config.rerank.enabled, config.rerank.method, config.rerank.top_k, config.rerank.lookahead) == (True, "adadec", 2, 16)
+    assert _config(build_parser().parse_args(["generate", "f.py", "--no-monitors", "--monitors", "imports"])).monitors.enabled == ()
+    assert _config(build_parser().parse_args(["generate", "f.py", "--monitors", "imports"])).monitors.enabled == ("imports",)
+
+
+def test_adadec_and_uscd_together_are_refused(capsys, source):
+    code, _, err = run(capsys, "complete", f"{source}:2:5", "--adadec", "--uscd")
+    assert code == 1 and "adadec and uscd are two decoders: choose one" in one_line_error(err)

@@ -94,7 +94,7 @@ def test_generate_without_search_or_with_bad_tests(capsys, tmp_path, tiny):
     code, _, err = run(capsys, "generate", source, "--tests", empty, "--no-doctests")
     assert code == 1 and "holds no test" in err
     code, _, err = run(capsys, "generate", source, "--rollout-temperature", "-0.5")
-    assert code == 2 and "--rollout-temperature: expected a number >= 0, got '-0.5'" in err
+    assert code == 2 and "--rollout-temperature: must be a number from 0 to 2, got '-0.5'" in err
 
 
 def test_generate_searches_with_greedy_rollouts_on_request(capsys, tmp_path, tiny, monkeypatch):

@@ -37,7 +37,7 @@ def test_the_whole_name_choice_is_on_with_the_monitors_and_a_guide_option_turns_
     assert problems == [] and options.assistant_config().monitors.choose_names is False
     assert options.assistant_config().monitors.enabled == ("dereference", "imports", "arguments")  # the monitors stay on
     _, problems = parse_options({"guides": {"nameChoice": "no"}})
-    assert problems == ["guide nameChoice='no' must be true or false; using the default"]
+    assert problems == ["guidecode option guides.nameChoice='no' must be true or false; using the default True"]
 
 
 def test_the_search_samples_as_the_cli_does_unless_an_option_says_otherwise():
@@ -47,5 +47,24 @@ def test_the_search_samples_as_the_cli_does_unless_an_option_says_otherwise():
     for bad in (3, -0.5, "hot", True):
         options, problems = parse_options({"searchTemperature": bad})
         assert options.search_temperature == 0.8 and problems == [
-            f"guidecode option searchTemperature={bad!r} must be a number from 0 (every program greedy) to 2; using the default 0.8"
+            f"guidecode option searchTemperature={bad!r} must be a number from 0 to 2; using the default 0.8"
         ]
+
+
+def test_unknown_keys_and_a_guides_value_that_is_no_object_are_reported():
+    options, problems = parse_options({"maxTokenz": 3, "guides": True, "maxTokens": 7})
+    assert options == ServerOptions(max_tokens=7)
+    assert sorted(problems) == ["guidecode option guides must be an object, got True; using the defaults", "unknown guidecode option 'maxTokenz' ignored"]
+    _, problems = parse_options({"guides": {"colour": True}})
+    assert problems == ["unknown guidecode option 'guides.colour' ignored"]
+
+
+def test_a_change_of_model_dtype_device_or_weights_reloads_and_no_other_does():
+    base = ServerOptions()
+    assert base.needs_reload(base.replace(dtype="float32")) and base.needs_reload(base.replace(weights="dense"))
+    assert not base.needs_reload(base.replace(max_tokens=9, adadec=True, debounce_ms=0))
+
+
+def test_an_alias_is_accepted_under_its_canonical_name():
+    options, problems = parse_options({"dtype": "BF16"})
+    assert problems == [] and options.dtype == "bfloat16"

@@ -77,8 +77,8 @@ export async function generateFunction(getClient: ClientSource): Promise<Generat
 /** All guides follow one switch: off when every one is on, otherwise all on. Returns the new value. */
 export async function toggleGuides(): Promise<boolean> {
     const config = api.getConfiguration(SECTION);
-    // readSettings sees every declared guidecode.guides.* key, so new guides join without code here.
-    const guides = readSettings((key) => config.get(key)).guides;
+    // Every guide the options schema declares (guidecode.guides.*), so new guides join without code here.
+    const guides: Record<string, boolean> = readSettings((key) => config.get(key)).guides;
     const keys = Object.keys(guides);
     const value = !keys.every((key) => guides[key]);
     for (const key of keys) {

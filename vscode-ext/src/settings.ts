@@ -1,30 +1,11 @@
+import { GuidecodeOptions, OPTION_DEFAULTS, OPTION_SPECS, OptionSpec } from './options.generated';
 import { getConfiguration } from './vscodeapi';
 
 export const SECTION = 'guidecode';
 
-export const DTYPES = ['auto', 'bfloat16', 'float16', 'float32'] as const;
-export const DEVICES = ['auto', 'cpu', 'cuda'] as const;
-export const WEIGHTS = ['auto', 'quantized', 'dense'] as const;
-export const TRACES = ['off', 'messages', 'verbose'] as const;
-export const LANGUAGE_SERVERS = ['jedi', 'pyright'] as const;
+export type { GuidecodeOptions };
 
-/** The options object the server receives (initializationOptions and didChangeConfiguration). */
-export interface GuidecodeOptions {
-    model: string;
-    dtype: (typeof DTYPES)[number];
-    device: (typeof DEVICES)[number];
-    weights: (typeof WEIGHTS)[number];
-    maxTokens: number;
-    debounceMs: number;
-    guides: Record<string, boolean>;
-    speculation: boolean;
-    languageServer: (typeof LANGUAGE_SERVERS)[number];
-    adadec: boolean;
-    search: boolean;
-    searchRollouts: number;
-    searchSeconds: number;
-    searchTemperature: number;
-}
+export const TRACES = ['off', 'messages', 'verbose'] as const;
 
 export interface ServerLaunch {
     command: string;
@@ -38,20 +19,7 @@ export interface Settings extends GuidecodeOptions {
 }
 
 export const DEFAULTS: Readonly<Settings> = {
-    model: '0.5b',
-    dtype: 'auto',
-    device: 'auto',
-    weights: 'auto',
-    maxTokens: 64,
-    debounceMs: 50,
-    guides: { healing: true, monitors: true, nameChoice: true },
-    speculation: true,
-    languageServer: 'jedi',
-    adadec: false,
-    search: true,
-    searchRollouts: 8,
-    searchSeconds: 60,
-    searchTemperature: 0.8,
+    ...OPTION_DEFAULTS,
     server: { command: 'guidecode', pythonPath: '', args: [] },
     trace: 'off',
 };
@@ -59,8 +27,8 @@ export const DEFAULTS: Readonly<Settings> = {
 /** Reads one key below the `guidecode` section, e.g. `server.args`. */
 export type Getter = (key: string) => unknown;
 
-// Hand-edited settings.json can hold anything; a wrong type falls back to the default
-// rather than reaching the server.
+// Hand-edited settings.json can hold anything; a value the server would refuse (its rules are
+// OPTION_SPECS, generated from the same schema) falls back to the default rather than reaching it.
 function oneOf<T extends string>(allowed: readonly T[], value: unknown, fallback: T): T {
     return allowed.includes(value as T) ? (value as T) : fallback;
 }
@@ -69,49 +37,51 @@ function text(value: unknown, fallback: string): string {
     return typeof value === 'string' && value.trim() !== '' ? value.trim() : fallback;
 }
 
-function count(value: unknown, min: number, fallback: number, max = Infinity): number {
-    return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max ? value : fallback;
+function valid(spec: OptionSpec, value: unknown): boolean {
+    if (spec.type === 'boolean') {
+        return typeof value === 'boolean';
+    }
+    if (spec.type === 'string') {
+        return typeof value === 'string' && value.trim() !== '' && (!spec.enum || spec.enum.includes(value.trim()));
+    }
+    const number = typeof value === 'number' && Number.isFinite(value) && (spec.type === 'number' || Number.isInteger(value));
+    return number && (spec.minimum === undefined || (value as number) >= spec.minimum) && (spec.maximum === undefined || (value as number) <= spec.maximum);
 }
 
-/** A number within [min, max]; the server refuses one outside, so it falls back here instead. */
-function between(value: unknown, min: number, max: number, fallback: number): number {
-    return typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max ? value : fallback;
+/** A setting's value: `guides.healing` is set either under that key or inside the `guides` object. */
+function lookup(get: Getter, key: string): unknown {
+    const [head, tail] = key.split('.', 2);
+    const value = get(key);
+    if (value !== undefined || tail === undefined) {
+        return value;
+    }
+    const group = get(head);
+    return group && typeof group === 'object' ? (group as Record<string, unknown>)[tail] : undefined;
 }
 
-function flag(value: unknown, fallback: boolean): boolean {
-    return typeof value === 'boolean' ? value : fallback;
-}
-
-/** Every boolean under `guides`, so guide keys added later need no code change here. */
-function guides(value: unknown): Record<string, boolean> {
-    const result = { ...DEFAULTS.guides };
-    if (value && typeof value === 'object') {
-        for (const [key, on] of Object.entries(value)) {
-            if (typeof on === 'boolean') {
-                result[key] = on;
-            }
+/** Every option the server takes, each valid by its rule or else its default. */
+function readOptions(get: Getter): GuidecodeOptions {
+    const options = structuredClone(OPTION_DEFAULTS) as unknown as Record<string, unknown>;
+    for (const spec of OPTION_SPECS) {
+        const value = lookup(get, spec.key);
+        if (!valid(spec, value)) {
+            continue;
+        }
+        const [head, tail] = spec.key.split('.', 2);
+        const clean = typeof value === 'string' ? value.trim() : value;
+        if (tail === undefined) {
+            options[head] = clean;
+        } else {
+            (options[head] as Record<string, unknown>)[tail] = clean;
         }
     }
-    return result;
+    return options as unknown as GuidecodeOptions;
 }
 
 export function readSettings(get: Getter): Settings {
     const args = get('server.args');
     return {
-        model: text(get('model'), DEFAULTS.model),
-        dtype: oneOf(DTYPES, get('dtype'), DEFAULTS.dtype),
-        device: oneOf(DEVICES, get('device'), DEFAULTS.device),
-        weights: oneOf(WEIGHTS, get('weights'), DEFAULTS.weights),
-        maxTokens: count(get('maxTokens'), 1, DEFAULTS.maxTokens),
-        debounceMs: count(get('debounceMs'), 0, DEFAULTS.debounceMs),
-        guides: guides(get('guides')),
-        speculation: flag(get('speculation'), DEFAULTS.speculation),
-        languageServer: oneOf(LANGUAGE_SERVERS, get('languageServer'), DEFAULTS.languageServer),
-        adadec: flag(get('adadec'), DEFAULTS.adadec),
-        search: flag(get('search'), DEFAULTS.search),
-        searchRollouts: count(get('searchRollouts'), 1, DEFAULTS.searchRollouts, 256),
-        searchSeconds: between(get('searchSeconds'), 1, 3600, DEFAULTS.searchSeconds),
-        searchTemperature: between(get('searchTemperature'), 0, 2, DEFAULTS.searchTemperature),
+        ...readOptions(get),
         server: {
             command: text(get('server.command'), DEFAULTS.server.command),
             pythonPath: text(get('server.pythonPath'), ''),

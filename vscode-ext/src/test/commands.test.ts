@@ -40,16 +40,14 @@ test('toggleGuides turns the default-on guides (healing, monitors, nameChoice) o
 
 test('toggleGuides switches every guide together: mixed becomes all on, all on becomes all off', async () => {
     mock.settings.set('guidecode.guides.healing', false);
-    mock.settings.set('guidecode.guides.scope', true);
     assert.equal(await toggleGuides(), true);
     assert.equal(mock.settings.get('guidecode.guides.healing'), true);
-    assert.equal(mock.settings.get('guidecode.guides.scope'), true);
+    assert.equal(mock.settings.get('guidecode.guides.monitors'), true);
     assert.equal(await toggleGuides(), false);
     assert.equal(mock.settings.get('guidecode.guides.healing'), false);
-    assert.equal(mock.settings.get('guidecode.guides.scope'), false);
     assert.equal(mock.settings.get('guidecode.guides.monitors'), false);
     assert.equal(mock.settings.get('guidecode.guides.nameChoice'), false);
-    assert.equal(mock.updates.length, 8); // four guides, twice
+    assert.equal(mock.updates.length, 6); // the three guides the options schema declares, twice
 });
 
 test('toggleGuides writes to the workspace when the workspace sets the guide', async () => {

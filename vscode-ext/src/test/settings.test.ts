@@ -16,6 +16,7 @@ test('every setting has its default when nothing is set', () => {
         device: 'auto',
         weights: 'auto',
         maxTokens: 64,
+        maxPromptTokens: 1024,
         debounceMs: 50,
         guides: { healing: true, monitors: true, nameChoice: true },
         speculation: true,
@@ -82,16 +83,16 @@ test('numbers past the server\'s ranges fall back too, so it is never sent one i
     assert.deepEqual([s.searchRollouts, s.searchSeconds, s.searchTemperature], [8, 60, 0.8]);
 });
 
-test('guides keep every boolean key, so new guides need no code change', () => {
-    const s = readSettings(from({ guides: { scope: false, syntax: true, bogus: 'x' } }));
-    assert.deepEqual(s.guides, { healing: true, monitors: true, nameChoice: true, scope: false, syntax: true });
+test('guides are read from the guides object or their own keys; keys the server does not know are not sent', () => {
+    const s = readSettings(from({ guides: { monitors: false, syntax: true, healing: 'x' }, 'guides.nameChoice': false }));
+    assert.deepEqual(s.guides, { healing: true, monitors: false, nameChoice: false });
 });
 
 test('the server receives the options without launch or trace settings', () => {
     const options = serverOptionsOf(readSettings(from({ model: '1.5b', 'server.command': 'x' })));
     assert.deepEqual(Object.keys(options).sort(),
-        ['adadec', 'debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxTokens', 'model', 'search', 'searchRollouts', 'searchSeconds',
-            'searchTemperature', 'speculation', 'weights']);
+        ['adadec', 'debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxPromptTokens', 'maxTokens', 'model', 'search', 'searchRollouts',
+            'searchSeconds', 'searchTemperature', 'speculation', 'weights']);
     assert.equal(options.model, '1.5b');
 });
 
@@ -112,6 +113,7 @@ test('package.json declares every setting with the same default as the code', ()
         'guidecode.device': DEFAULTS.device,
         'guidecode.weights': DEFAULTS.weights,
         'guidecode.maxTokens': DEFAULTS.maxTokens,
+        'guidecode.maxPromptTokens': DEFAULTS.maxPromptTokens,
         'guidecode.debounceMs': DEFAULTS.debounceMs,
         'guidecode.guides.healing': DEFAULTS.guides.healing,
         'guidecode.guides.monitors': DEFAULTS.guides.monitors,
