@@ -129,7 +129,7 @@ def test_the_caption_sets_decoding_against_the_read_bandwidth():
     assert "ours + fast, w: 0.50 GB" not in text
 
 
-@pytest.mark.parametrize("name", ["speed-amx-xeon-0.5b.json", "speed-amx-xeon-1.5b-draft-0.5b.json"])
+@pytest.mark.parametrize("name", ["speed-amx-xeon-0.5b-dense.json", "speed-amx-xeon-1.5b-draft-0.5b-dense.json"])
 def test_committed_results_without_the_new_fields_still_render(name):
     result = json.loads((RESULTS / name).read_text(encoding="utf-8"))
     assert "weight_bytes_per_token" not in result["workloads"][0]["methods"][0]  # written before the fields existed

@@ -1,0 +1,648 @@
+"""The results tables of README.md and docs/*.md, generated from the committed result files.
+
+A page holds named blocks,
+
+    <!-- generated: NAME -->
+    ...
+    <!-- end generated: NAME -->
+
+whose text is what `BLOCKS[NAME]()` returns: Markdown made from files of benchmarks/results/, each
+table followed by a caption line per file it read ("From `benchmarks/results/X.json`: how it was
+obtained, on <machine kind>"). So a measured figure lives once, in its result file, and a page
+cannot drift from it unnoticed:
+
+    python -m benchmarks.report           # rewrite every block of README.md and docs/*.md
+    python -m benchmarks.report --check   # exit 1, listing stale and unknown blocks (tests/test_docs.py runs it)
+
+To add a table: write a function that returns its Markdown (read files with `load`, end with
+`caption(...)` of what it read), add one entry to BLOCKS, put the two markers where it goes in a
+page (each marker a line of its own), and run the command. A file's machine kind is its `machine_kind` key, else the kind its name
+holds (one of MACHINES); its "how" is what HOW makes of its benchmark's setup record (by the file
+name's first word), else its `how` text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import speed_summary
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+MACHINES = {
+    "amx-xeon": "Intel Xeon with AMX",
+    "avx512-epyc": "AMD EPYC with avx512_bf16",
+    "avx2-epyc": "AMD EPYC, AVX2 only",
+}
+
+# A marker is a line of its own, so a page may quote one inline.
+BLOCK = re.compile(r"^<!-- generated: (?P<name>[\w.-]+) -->\n(?P<body>.*?)^<!-- end generated: (?P=name) -->$", re.S | re.M)
+MARKER = re.compile(r"^<!-- (end )?generated: ([\w.-]+) -->$", re.M)
+
+
+class ReportError(Exception):
+    """A block that cannot be rendered: an unknown name, a missing or unreadable result file."""
+
+
+# --------------------------------------------------------------------------- result files
+
+
+@dataclass(frozen=True)
+class Result:
+    file: str  # name inside benchmarks/results/
+    data: dict
+
+    @property
+    def kind(self) -> str:
+        """The machine kind it was measured on."""
+        kind = self.data.get("machine_kind") or next((k for k in MACHINES if k in self.file), None)
+        if kind not in MACHINES:
+            raise ReportError(f"benchmarks/results/{self.file}: no machine kind (a 'machine_kind' key or one of {', '.join(MACHINES)} in its name)")
+        return kind
+
+    @property
+    def how(self) -> str:
+        prefix = self.file.split("-")[0]
+        if prefix in HOW:
+            return HOW[prefix](self.data)
+        if isinstance(self.data.get("how"), str):
+            return self.data["how"]
+        raise ReportError(f"benchmarks/results/{self.file}: it does not say how it was obtained (a 'how' text, or a setup HOW can read)")
+
+
+_read: list[str] | None = None  # while recording: the files the blocks being rendered load
+
+
+def load(file: str) -> Result:
+    """A committed result file by its name in benchmarks/results/."""
+    path = RESULTS / file
+    if not path.is_file():
+        raise ReportError(f"benchmarks/results/{file}: no such result file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ReportError(f"benchmarks/results/{file}: not JSON ({e})") from e
+    if _read is not None:
+        _read.append(file)
+    return Result(file, data)
+
+
+def caption(*results: Result) -> str:
+    """One line per file under a table: which file, how it was obtained, on which machine kind."""
+    lines = []
+    for r in results:
+        how = r.how.strip().rstrip(".")
+        lines.append(f"From `benchmarks/results/{r.file}`: {how}; on {r.kind} ({MACHINES[r.kind]}).")
+    return "\n\n".join(lines)
+
+
+# How a benchmark's own setup record reads, for files that carry a setup rather than a `how` text.
+
+
+def _model_flag(name: str | None, flag: str = "--model") -> str:
+    short = {"Qwen2.5-Coder-0.5B-Instruct": "0.5b", "Qwen2.5-Coder-1.5B-Instruct": "1.5b"}
+    if not name or (short.get(name) == "0.5b" and flag == "--model"):
+        return ""  # the default
+    return f" {flag} {short.get(name, name)}"
+
+
+def _versions(machine: dict) -> str:
+    return f"torch {machine['torch']}, transformers {machine['transformers']}, {machine['cores']} cores"
+
+
+def _speed_how(data: dict) -> str:
+    s = data["setup"]
+    counts = {w["prompts"] for w in s["workloads"].values()}
+    limit = f" --limit {counts.pop()}" if len(counts) == 1 else ""
+    repeat = f" --repeat {s['repetitions']}" if s["repetitions"] > 1 else ""
+    command = f"guidecode bench speed{_model_flag(s['model'])}{_model_flag(s['draft_model'], '--draft-model')}{limit}{repeat} --json"
+    weights = s.get("weights") or "dense bf16 weights (today's `--weights dense`; the file predates the option)"
+    peer = s.get("peer", "").split(" on /")[0].removeprefix("llama.cpp rows: ")
+    workloads = ", ".join(f"{name} ({w['prompts']} prompts)" for name, w in s["workloads"].items())
+    return (
+        f"`{command}`: {s['model']}" + (f" with draft model {s['draft_model']}" if s["draft_model"] else "") + f", {s['dtype']}, ours on {weights}; "
+        f"workloads {workloads}; transformers on a separately loaded, untouched copy"
+        + (f"; llama.cpp: {peer} on the same GGUF file" if peer.startswith("llama-cpp-python") else "")
+        + f"; {s['timing']}; {_versions(s['machine'])}"
+    )
+
+
+def _passes_how(data: dict) -> str:
+    s = data["setup"]
+    bf16 = "native bf16" if s["native_bf16"] else "bf16 emulated by the CPU"
+    return (
+        f"`guidecode bench passes{_model_flag(s['model'])} --context {s['context']} --repeat {s['repeat']} --json`: {s['model']}, "
+        f"{s['context']} tokens of prompt, median of {s['repeat']}, {s['threads']} threads, {bf16}; {_versions(s)}"
+    )
+
+
+def _lsp_how(data: dict) -> str:
+    h = data["how"]
+    dtype = " --dtype float32" if "(float32" in h["model"] else ""
+    options = ", ".join(f"{k}={v}" for k, v in h["server_options"].items()) or "the server's defaults"
+    return (
+        f"`guidecode bench lsp --file {Path(h['file']).name} --start-line {h['start_line']} --chars {h['typed_chars']}{dtype} --json` "
+        f"(the standard library's {Path(h['file']).name}, {h['file_lines']} lines): {h['model']}, typing {h['typing_cps']:g} characters/s with "
+        f"{h['line_pause_s']:g} s of pause per line, {options}, {h['repetitions']} run; {_versions(h)}"
+    )
+
+
+def _serve_memory_how(data: dict) -> str:
+    run = data["runs"][0]
+    flag = "" if "0.5B" in run["model"] else " --model 1.5b"
+    return f"`python -m benchmarks.serve_memory{flag} --file {Path(run['file']).name}` (the standard library's): {data['how']}; {_versions(run['machine'])}"
+
+
+HOW: dict[str, Callable[[dict], str]] = {"speed": _speed_how, "passes": _passes_how, "lsp": _lsp_how, "serve": _serve_memory_how}
+
+
+# --------------------------------------------------------------------------- Markdown helpers
+
+
+def table(header: list[str], rows: list[list[str]], right: int = 1) -> str:
+    """A Markdown table; columns from index `right` on are right-aligned."""
+    align = ["---" if i < right else "---:" for i in range(len(header))]
+    return "\n".join("| " + " | ".join(row) + " |" for row in [header, align, *rows])
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}x"
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}% ({part}/{whole})"
+
+
+def _methods(result: Result, workload: str) -> dict[str, dict]:
+    return {m["method"]: m for w in result.data["workloads"] if w["workload"] == workload for m in w["methods"]}
+
+
+def _default(methods: dict[str, dict]) -> dict:
+    return next(m for name, m in methods.items() if name.endswith("(default)"))
+
+
+def _workloads(result: Result) -> list[str]:
+    return [w["workload"] for w in result.data["workloads"]]
+
+
+def _lossless_line(result: Result) -> str:
+    ours = [m for w in result.data["workloads"] for m in w["methods"] if m["family"] == "ours"]
+    prompts = sum(w["methods"][0]["prompts"] for w in result.data["workloads"])
+    if result.data.get("lossless"):
+        return f"Lossless: every method of ours gave the tokens of our plain decoding on all {prompts} prompts."
+    broken = sorted({m["method"] for m in ours if m["same_as_ours_plain"]["equal"] < m["same_as_ours_plain"]["prompts"]})
+    return f"NOT lossless: {', '.join(broken)} differed from our plain decoding."
+
+
+# --------------------------------------------------------------------------- speed (docs/speculation.md, docs/quantization.md)
+
+
+def speed_table(file: str) -> str:
+    """`guidecode bench speed`'s table, as the command prints it."""
+    r = load(file)
+    rows = [row for w in r.data["workloads"] for row in speed_summary._rows(r.data, w)]
+    header = speed_summary._columns(r.data)
+    return "\n\n".join([table(header, rows, right=2), _lossless_line(r), caption(r)])
+
+
+def speed_phases(*files: str) -> str:
+    """Plain decoding against llama.cpp on the same GGUF: prompt and decoding apart, and the share of the read bandwidth."""
+    rows, results = [], [load(f) for f in files]
+    for r in results:
+        bandwidth = r.data["setup"]["read_bandwidth_gb_per_s"]
+        for workload in _workloads(r):
+            m = _methods(r, workload)
+            ours, peer = m[speed_summary.OURS_PLAIN], m[speed_summary.PEER_BASELINE]
+            rows.append(
+                [
+                    r.data["setup"]["model"].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct"),
+                    workload,
+                    _x(ours["ratio_to_peer"]),
+                    _x(_default(m)["ratio_to_peer"]),
+                    f"{ours['decode_tokens_per_second']:.1f} / {peer['decode_tokens_per_second']:.1f}",
+                    f"{ours['prompt_tokens_per_second']:.0f} / {peer['prompt_tokens_per_second']:.0f}",
+                    f"{ours['weight_bytes_per_token'] / 1e9:.2f} / {peer['weight_bytes_per_token'] / 1e9:.2f}",
+                    f"{ours['bandwidth_share']:.0%} / {peer['bandwidth_share']:.0%} of {bandwidth:.1f}",
+                ]
+            )
+    header = [
+        "model",
+        "workload",
+        "ours plain ÷ llama.cpp greedy",
+        "ours default ÷ llama.cpp greedy",
+        "decoding tok/s, ours / llama.cpp",
+        "prompt tok/s, ours / llama.cpp",
+        "GB of weights a token, ours / llama.cpp",
+        "read bandwidth used while decoding (GB/s measured)",
+    ]
+    return "\n\n".join([table(header, rows, right=2), caption(*results)])
+
+
+def drafter_choice() -> str:
+    """The default drafter: the runs that chose it (dense weights), each method's tok/s and accepted tokens a pass."""
+    runs = [
+        ("speed-amx-xeon-0.5b-dense-union-drafter.json", "adaptive union of n-gram and Token Recycling"),
+        ("speed-amx-xeon-0.5b-dense.json", "adaptive n-gram lookup"),
+        ("speed-amx-xeon-1.5b-draft-0.5b-dense-union-drafter.json", "adaptive union of n-gram, Token Recycling and the draft model"),
+        ("speed-amx-xeon-1.5b-draft-0.5b-dense.json", "adaptive draft model"),
+    ]
+    columns = ["ours, no speculation", "ours + n-gram", "ours + token recycling", "ours + draft model"]
+    rows, results = [], []
+    for file, default in runs:
+        r = load(file)
+        results.append(r)
+        for workload in _workloads(r):
+            m = _methods(r, workload)
+            cells = [_speed_cell(m.get(c)) for c in columns]
+            rows.append(
+                [r.data["setup"]["model"].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct"), default, workload, *cells, _speed_cell(_default(m))]
+            )
+    header = ["model", "default drafter in the run", "workload", *columns, "the run's default"]
+    note = "Cells: tok/s (median), then drafted tokens accepted per forward pass."
+    return "\n\n".join([table(header, rows, right=3), note, caption(*results)])
+
+
+def _speed_cell(m: dict | None) -> str:
+    if m is None:
+        return "–"
+    drafted = m["accepted_per_pass"] is not None and m["method"] != speed_summary.OURS_PLAIN
+    accepted = f" ({m['accepted_per_pass']:.2f})" if drafted else ""
+    return f"{m['tokens_per_second']:.1f}{accepted}"
+
+
+# --------------------------------------------------------------------------- forward passes (docs/exactness.md)
+
+
+def passes_table(file: str) -> str:
+    """`guidecode bench passes`: what a forward pass costs by its number of tokens, per route."""
+    r = load(file)
+    context = r.data["setup"]["context"]
+    sizes = sorted({int(n) for route in r.data["routes"] for n in route["pass_ms"]})
+    rows = []
+    for route in r.data["routes"]:
+        linear = route.get("linear_ms")
+        linear_cell = f"{linear:.1f} ms ({route['weight_bytes'] / linear / 1e6:.1f} GB/s)" if linear else "–"
+        rest = f"{route['pass_ms']['1'] - linear:.1f} ms" if linear else "–"
+        times = [f"{route['pass_ms'][str(n)]:.0f} ms" for n in sizes]
+        rows.append([route["route"], f"{route['prefill_ms']:.0f} ms", *times, linear_cell, rest, "yes" if route["exact"] else "no"])
+    header = [
+        "route",
+        f"the {context}-token prompt",
+        *[f"{n} token{'s' * (n > 1)}" for n in sizes],
+        "linear layers of a step alone",
+        "the rest of a step",
+        "rows exact at every pass size",
+    ]
+    return "\n\n".join([table(header, rows), caption(r)])
+
+
+# --------------------------------------------------------------------------- quantized weights (docs/quantization.md)
+
+
+def quantized_fidelity() -> str:
+    """HumanEval greedy with the file's quantized values against dense bf16, same machine and code."""
+    rows, results = [], []
+    for file in ("eval-greedy-0.5b-quantized-vs-dense-amx-xeon.json", "eval-greedy-1.5b-quantized-vs-dense-amx-xeon.json"):
+        r = load(file)
+        results.append(r)
+        dense, quantized = r.data["runs"]["dense"], r.data["runs"]["quantized"]
+        rows.append(
+            [
+                r.data["model"],
+                _pct(quantized["passed"], quantized["n_tasks"]),
+                _pct(dense["passed"], dense["n_tasks"]),
+                ", ".join(t.removeprefix("HumanEval/") for t in r.data["only_quantized_passed"]),
+                ", ".join(t.removeprefix("HumanEval/") for t in r.data["only_dense_passed"]),
+                f"{quantized['generation_seconds']:.0f} s / {dense['generation_seconds']:.0f} s",
+            ]
+        )
+    header = ["model", "pass@1, quantized", "pass@1, dense bf16", "HumanEval tasks only quantized passed", "only dense passed", "generation, quantized / dense"]
+    return "\n\n".join([table(header, rows), caption(*results)])
+
+
+def serve_memory() -> str:
+    """Resident memory of the language server's model process, dense against quantized."""
+    r = load("serve-memory-amx-xeon-0.5b.json")
+    rows = [[run["model"], run["weights"], f"{run['rss_mb']:,} MB", f"{run['uss_mb']:,} MB", str(run["completions"])] for run in r.data["runs"]]
+    return "\n\n".join([table(["model", "`--weights`", "resident (RSS)", "unique (USS)", "completions before measuring"], rows, right=2), caption(r)])
+
+
+# --------------------------------------------------------------------------- editor latency (docs/editors.md)
+
+
+def lsp_latency() -> str:
+    """`guidecode bench lsp`: the typing replay through the real server, one column per run."""
+    runs = [("lsp-avx2-epyc-0.5b-auto.json", "`--dtype auto`: bf16, prompts in float32"), ("lsp-avx2-epyc-0.5b-float32.json", "`--dtype float32`")]
+    results = [load(file) for file, _ in runs]
+
+    def quantiles(q: dict, unit: str = "ms", scale: float = 1.0) -> str:
+        return f"{q['p50'] / scale:.1f} / {q['p95'] / scale:.1f} {unit} (n = {q['n']})" if q.get("n") else "–"
+
+    measures: list[tuple[str, Callable[[dict], str]]] = [
+        ("first request on the newly opened file", lambda d: f"{d['first_request_ms'] / 1000:.1f} s"),
+        ("warm one-line completions, p50 / p95", lambda d: quantiles(d["server"]["latencyMsByKind"].get("warm/line", {}), "s", 1000)),
+        ("typed-ahead answers, p50 / p95 (server side)", lambda d: quantiles(d["server"]["latencyMsByKind"].get("typed-ahead", {}))),
+        ("stale generation abandoned, p50 / p95", lambda d: quantiles(d["server"]["abandonMs"])),
+        ("prompt tokens whose prefill the cache saved", lambda d: f"{d['server']['prefillTokensSaved'] / d['server']['promptTokens']:.0%}"),
+        ("drafted tokens accepted per forward pass", lambda d: f"{d['server']['speculation']['acceptedPerPass']:.2f}"),
+        ("requests / model answers / cancelled", lambda d: f"{d['server']['requests']} / {d['server']['completions']} / {d['server']['cancelled']}"),
+    ]
+    header = ["measure", *[label for _, label in runs]]
+    rows = [[name, *[cell(r.data) for r in results]] for name, cell in measures]
+    return "\n\n".join([table(header, rows), caption(*results)])
+
+
+# --------------------------------------------------------------------------- HumanEval (docs/search.md, docs/evaluation.md)
+
+SEARCH_RUNS = [  # (model, decoder as the table names it, rollouts, file)
+    ("0.5B", "greedy", 1, "eval-greedy-0.5b-avx2-epyc.json"),
+    ("0.5B", "planning search", 4, "eval-search4-sampled-0.5b-avx2-epyc.json"),
+    ("0.5B", "planning search", 16, "eval-search16-sampled-0.5b-avx2-epyc.json"),
+    ("0.5B", "sample-and-filter", 16, "eval-sample-filter16-0.5b-avx2-epyc.json"),
+    ("1.5B", "greedy", 1, "eval-greedy-1.5b-avx2-epyc.json"),
+    ("1.5B", "planning search", 4, "eval-search4-sampled-1.5b-avx2-epyc.json"),
+    ("1.5B", "planning search", 16, "eval-search16-sampled-1.5b-avx2-epyc.json"),
+    ("1.5B", "sample-and-filter", 16, "eval-sample-filter16-1.5b-avx2-epyc.json"),
+]
+
+
+def _solved_public(record: dict) -> bool:
+    public = record.get("public")
+    return bool(public) and public[1] > 0 and public[0] == public[1]
+
+
+def search_humaneval() -> str:
+    """HumanEval pass@1 on the hidden tests: greedy, planning search and sample-and-filter at a budget of programs."""
+    rows, results, greedy = [], [], {}
+    for model, decoder, rollouts, file in SEARCH_RUNS:
+        r = load(file)
+        results.append(r)
+        d = r.data
+        greedy.setdefault(model, d["passed"])
+        public = f"{d['public_solved']} of {d['with_public_tests']}" if d.get("with_public_tests") else "–"
+        right = sum(t["passed"] for t in d["tasks"].values() if _solved_public(t))
+        rows.append(
+            [
+                model,
+                decoder,
+                str(rollouts),
+                _pct(d["passed"], d["n_tasks"]),
+                f"{d['passed'] / greedy[model]:.2f}x",
+                public,
+                f"{right} of {d['public_solved']}" if d.get("with_public_tests") else "–",
+                f"{d['rollouts']:,}" if d.get("rollouts") else str(d["n_tasks"]),
+            ]
+        )
+    header = [
+        "model",
+        "decoder",
+        "programs a task (at most)",
+        "pass@1, hidden tests",
+        "× greedy",
+        "tasks whose answer passes its public tests",
+        "of those, right",
+        "programs written",
+    ]
+    return "\n\n".join([table(header, rows, right=2), caption(*results)])
+
+
+def search_vs_sample_filter() -> str:
+    """Planning search against sample-and-filter at 16 programs, task by task."""
+    rows, results = [], []
+    for model in ("0.5b", "1.5b"):
+        search, sampled = load(f"eval-search16-sampled-{model}-avx2-epyc.json"), load(f"eval-sample-filter16-{model}-avx2-epyc.json")
+        results += [search, sampled]
+        s, f = search.data["tasks"], sampled.data["tasks"]
+        both = sum(s[t]["passed"] and f[t]["passed"] for t in s)
+        only_s = sum(s[t]["passed"] and not f[t]["passed"] for t in s)
+        only_f = sum(f[t]["passed"] and not s[t]["passed"] for t in s)
+        public_only_s = sum(_solved_public(s[t]) and not _solved_public(f[t]) for t in s)
+        public_only_f = sum(_solved_public(f[t]) and not _solved_public(s[t]) for t in s)
+        rows.append([model.upper(), str(both), str(only_s), str(only_f), f"{_sign_test(only_s, only_f):.2f}", str(public_only_s), str(public_only_f)])
+    header = [
+        "model",
+        "tasks both pass",
+        "search only",
+        "sample-and-filter only",
+        "two-sided sign test p",
+        "public tests passed: search only",
+        "sample-and-filter only",
+    ]
+    return "\n\n".join([table(header, rows), caption(*results)])
+
+
+def _sign_test(a: int, b: int) -> float:
+    """Two-sided exact sign test on a and b discordant outcomes."""
+    from math import comb
+
+    n, k = a + b, min(a, b)
+    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+
+
+def humaneval_greedy() -> str:
+    """Greedy HumanEval pass@1 by model, machine kind and weights: every committed greedy run."""
+    rows, results = [], []
+    for model in ("0.5b", "1.5b"):
+        r = load(f"eval-greedy-{model}-avx2-epyc.json")
+        results.append(r)
+        rows.append([r.data["model"], r.kind, "dense bf16", _pct(r.data["passed"], r.data["n_tasks"])])
+        q = load(f"eval-greedy-{model}-quantized-vs-dense-amx-xeon.json")
+        results.append(q)
+        for weights, run in q.data["runs"].items():
+            rows.append(
+                [q.data["model"], q.kind, "dense bf16" if weights == "dense" else "the GGUF file's quantized values", _pct(run["passed"], run["n_tasks"])]
+            )
+    return "\n\n".join([table(["model", "machine kind", "weights", "pass@1"], rows, right=3), caption(*results)])
+
+
+# --------------------------------------------------------------------------- README
+
+
+def headline() -> str:
+    """One row per technique: its best committed figure and the page that explains it."""
+    speed05 = load("speed-amx-xeon-0.5b-quantized.json")
+    speed15 = load("speed-amx-xeon-1.5b-draft-0.5b-quantized.json")
+    fidelity = load("eval-greedy-0.5b-quantized-vs-dense-amx-xeon.json")
+    search, greedy = load("eval-search16-sampled-1.5b-avx2-epyc.json"), load("eval-greedy-1.5b-avx2-epyc.json")
+
+    def ratios(r: Result, pick: Callable[[dict[str, dict]], dict]) -> str:
+        return " / ".join(_x(pick(_methods(r, w))["ratio_to_peer"]) for w in _workloads(r))
+
+    def default(m: dict[str, dict]) -> dict:
+        return _default(m)
+
+    def plain(m: dict[str, dict]) -> dict:
+        return m[speed_summary.OURS_PLAIN]
+
+    workloads = " / ".join(_workloads(speed05))
+    dense, quantized = fidelity.data["runs"]["dense"], fidelity.data["runs"]["quantized"]
+    d = search.data
+    rows = [
+        [
+            "[Lossless speculation](docs/speculation.md)",
+            f"0.5B, default drafter: {ratios(speed05, default)} llama.cpp greedy's tok/s ({workloads}); "
+            f"1.5B with the 0.5B draft model: {ratios(speed15, default)}; every prompt gives the tokens of decoding without it",
+            speed05.kind,
+        ],
+        [
+            "[Quantized weights](docs/quantization.md)",
+            f"0.5B without speculation: {ratios(speed05, plain)} llama.cpp greedy on the same GGUF; "
+            f"HumanEval greedy {quantized['passed']}/164 quantized against {dense['passed']}/164 dense",
+            speed05.kind,
+        ],
+        [
+            "[Test-guided search](docs/search.md)",
+            f"1.5B, 16 programs: HumanEval pass@1 {_pct(d['passed'], d['n_tasks'])}, {d['passed'] / greedy.data['passed']:.2f}x greedy's {greedy.data['passed']}",
+            search.kind,
+        ],
+        ["[Monitor-guided decoding](docs/monitors.md)", "measured by `guidecode bench mgd --json` (see the page)", "–"],
+        ["[AdaDec and USCD](docs/adaptive.md)", "measured by `guidecode eval --decoder adadec` and `--decoder uscd` (see the page)", "–"],
+        ["[Sandbox](docs/sandbox.md)", "measured by `guidecode bench sandbox --json` (see the page)", "–"],
+    ]
+    sources = ", ".join(f"`{r.file}` ({r.kind})" for r in (speed05, speed15, fidelity, search, greedy))
+    note = f"From `benchmarks/results/`: {sources}; each page's tables give how every file was obtained."
+    return "\n\n".join([table(["technique", "best measured figure", "machine kind"], rows, right=3), note])
+
+
+# --------------------------------------------------------------------------- docs/benchmarks.md, docs/configuration.md
+
+
+def results_index() -> str:
+    """Every committed result file, its machine kind and the blocks made from it."""
+    global _read
+    used: dict[str, list[str]] = {}
+    for name, render in BLOCKS.items():
+        if name == "results-index":
+            continue
+        _read = []
+        try:
+            render()
+        finally:
+            files, _read = _read, None
+        for file in dict.fromkeys(files):
+            used.setdefault(file, []).append(name)
+    rows = []
+    for path in sorted(RESULTS.glob("*.json")):
+        r = load(path.name)
+        command = re.search(r"`([^`]*)`|(guidecode \w+(?: \w+)?)", r.how)
+        first = next((g for g in command.groups() if g), "") if command else ""
+        rows.append(
+            [f"`{path.name}`", f"`{' '.join(first.split()[:3])}`" if first else "–", r.kind, ", ".join(f"`{b}`" for b in used.get(path.name, [])) or "–"]
+        )
+    return table(["file", "benchmark", "machine kind", "generated blocks made from it"], rows, right=9)
+
+
+def options() -> str:
+    """The options table: to be generated from the options' single declaration."""
+    return (
+        "_The table of options is generated from their single declaration and is not filled in yet. Until it is, `guidecode complete --help` lists the flags._"
+    )
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def _one(render: Callable[..., str], *files: str) -> Callable[[], str]:
+    return lambda: render(*files)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "headline": headline,
+    "speed-0.5b": _one(speed_table, "speed-amx-xeon-0.5b-quantized.json"),
+    "speed-1.5b-draft-0.5b": _one(speed_table, "speed-amx-xeon-1.5b-draft-0.5b-quantized.json"),
+    "speed-phases": _one(speed_phases, "speed-amx-xeon-0.5b-quantized.json", "speed-amx-xeon-1.5b-draft-0.5b-quantized.json"),
+    "drafter-choice": drafter_choice,
+    "passes-amx-xeon": _one(passes_table, "passes-amx-xeon-0.5b.json"),
+    "passes-avx2-epyc": _one(passes_table, "passes-avx2-epyc-0.5b.json"),
+    "quantized-fidelity": quantized_fidelity,
+    "serve-memory": serve_memory,
+    "lsp-latency": lsp_latency,
+    "search-humaneval": search_humaneval,
+    "search-vs-sample-filter": search_vs_sample_filter,
+    "humaneval-greedy": humaneval_greedy,
+    "results-index": results_index,
+    "options": options,
+}
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def pages(root: Path = ROOT) -> list[Path]:
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def render(name: str) -> str:
+    if name not in BLOCKS:
+        raise ReportError(f"unknown block {name!r} (known: {', '.join(BLOCKS)})")
+    return BLOCKS[name]().strip() + "\n"
+
+
+def rewrite(text: str, where: str = "page") -> tuple[str, list[str]]:
+    """The text with every block rendered anew, and the problems found (unknown names, unreadable
+    files, markers that do not pair up)."""
+    problems = []
+    opened = [m.group(2) for m in MARKER.finditer(text) if not m.group(1)]
+    paired = [m.group("name") for m in BLOCK.finditer(text)]
+    if sorted(opened) != sorted(paired) or len(MARKER.findall(text)) != 2 * len(paired):
+        problems.append(
+            f"{where}: generated-block markers that do not pair up (opened: {', '.join(opened) or 'none'}; closed in pairs: {', '.join(paired) or 'none'})"
+        )
+
+    def block(m: re.Match) -> str:
+        name = m.group("name")
+        try:
+            body = render(name)
+        except ReportError as e:
+            problems.append(f"{where}: block {name}: {e}")
+            return m.group(0)
+        return f"<!-- generated: {name} -->\n{body}<!-- end generated: {name} -->"
+
+    return BLOCK.sub(block, text), problems
+
+
+def check(root: Path = ROOT) -> list[str]:
+    """Problems of every page: stale blocks (the command would change them), unknown blocks, unreadable files."""
+    problems = []
+    for page in pages(root):
+        where = str(page.relative_to(root))
+        text = page.read_text(encoding="utf-8")
+        new, found = rewrite(text, where)
+        problems += found
+        if new != text:
+            stale = [m.group("name") for m, n in zip(BLOCK.finditer(text), BLOCK.finditer(new)) if m.group(0) != n.group(0)]
+            problems.append(f"{where}: stale block(s) {', '.join(stale)}: run python -m benchmarks.report")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 listing stale and unknown blocks")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check()
+        for p in problems:
+            print(p, file=sys.stderr)
+        return 1 if problems else 0
+    failed = False
+    for page in pages():
+        text = page.read_text(encoding="utf-8")
+        new, problems = rewrite(text, str(page.relative_to(ROOT)))
+        for p in problems:
+            print(p, file=sys.stderr)
+        failed |= bool(problems)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+            print(f"rewrote {page.relative_to(ROOT)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
