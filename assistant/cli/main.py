@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from rich.console import Console
 from rich.live import Live
@@ -28,6 +30,8 @@ from .flags import add_flags, values
 
 SERVE_OPTIONS = ("model", "dtype", "device", "weights")
 
+Result = TypeVar("Result")
+
 
 # The options `complete` and `generate` take (their flags come from the options schema).
 DECODING_OPTIONS = (
@@ -38,6 +42,10 @@ DECODING_OPTIONS = (
     "allow_download",
     "max_tokens",
     "max_prompt_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "beam_width",
     "speculation",
     "draft_model",
     "healing",
@@ -154,8 +162,8 @@ def _monitor_note(completion, assistant) -> str:
     return assistant.monitors.notes[-1] if assistant.monitors.notes else "monitors off"
 
 
-def _stream_code(console: Console, run) -> str:
-    """Run `run(on_text)` showing the code highlighted as it grows; returns the final text."""
+def _stream_code(console: Console, run: Callable[[Callable[[str], None]], Result]) -> Result:
+    """Run `run(on_text)` showing the code highlighted as it grows; returns what `run` returns."""
     shown = [""]
     with Live(Syntax("", "python"), console=console, transient=True, auto_refresh=False) as live:
 
@@ -219,7 +227,7 @@ def cmd_models(args: argparse.Namespace, out: Console, err: Console) -> int:
     unknown = [n for n in names if embedded.lookup(n) is None]
     if unknown:
         raise UsageError(f"unknown embedded model {unknown[0]!r}; choose from {', '.join(embedded.EMBEDDED)}")
-    chosen = [embedded.lookup(n) for n in names]
+    chosen = [m for m in map(embedded.lookup, names) if m is not None]  # all found: unknown names were refused above
     if args.action == "list":
         out.print(_models_table(chosen))
         return 0
@@ -264,13 +272,13 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
     from lsp.options import ServerOptions
     from lsp.server import build_server
 
-    host, port = _host_port(args.tcp) if args.tcp else (None, None)
+    address = _host_port(args.tcp) if args.tcp else None
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="guidecode %(levelname)s %(name)s: %(message)s")
     server = build_server(ServerOptions(**values(args, SERVE_OPTIONS)))
-    if host is None:
+    if address is None:
         server.start_io()  # stdout carries the protocol: nothing else may print there
     else:
-        server.start_tcp(host, port)
+        server.start_tcp(*address)
     return 0
 
 
