@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from decoders import CancelFlag, Engine, GenerationResult, SamplingConfig, Session, StopRules, beam_search, generate, row_kernel
+from decoders import CancelFlag, Engine, GenerationResult, Plugins, SamplingConfig, Session, StopRules, beam_search, generate, row_kernel
 from decoders.adadec import AdaDec, AdaDecConfig
 from decoders.contrast import ContrastConfig, SelectiveContrast
 from decoders.draft import Drafter
@@ -372,7 +372,8 @@ class Assistant:
             width = self.config.beam_width
             return beam_search(self.engine, session, self.loaded.tokenizer, stop, width, guide, cancel=cancel, on_text=on_text)
         sampling = SamplingConfig(self.config.temperature, self.config.top_p, self.config.seed)
-        return generate(self.engine, session, self.loaded.tokenizer, sampling, stop, guide, cancel, on_text, self.drafter(), reranker)
+        plugins = Plugins(sampling=sampling, stop=stop, guide=guide, reranker=reranker, drafter=self.drafter(), cancel=cancel, on_text=on_text)
+        return generate(self.engine, session, self.loaded.tokenizer, plugins)
 
     def close(self) -> None:
         """Stop the language servers the monitors started."""

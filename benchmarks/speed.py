@@ -82,7 +82,7 @@ class WorkloadResult:
 
 
 def _ours(engine, tokenizer, eos: frozenset[int], drafter_factory) -> Decode:
-    from decoders import StopRules, generate
+    from decoders import Plugins, StopRules, generate
 
     drafter = drafter_factory() if drafter_factory else None  # one per method: learned tables persist across prompts
 
@@ -90,7 +90,7 @@ def _ours(engine, tokenizer, eos: frozenset[int], drafter_factory) -> Decode:
         start = time.perf_counter()  # prefill inside the clock, as transformers' generate includes its own
         session = engine.prefill(ids)
         prefilled = time.perf_counter()  # the prompt's logits are there: the first token costs no pass more
-        result = generate(engine, session, tokenizer, stop=StopRules(budget, eos), drafter=drafter)
+        result = generate(engine, session, tokenizer, Plugins(stop=StopRules(budget, eos), drafter=drafter))
         return Decoded(result.tokens, time.perf_counter() - start, result.forward_passes, result.accepted, prefilled - start)
 
     return timed

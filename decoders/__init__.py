@@ -3,7 +3,7 @@
 from .beam import Beam, BeamResult, beam_search
 from .engine import Engine, Session
 from .guides import Guide, TokenSetGuide
-from .loop import CancelFlag, GenerationResult, generate
+from .loop import CancelFlag, GenerationResult, Plugins, generate
 from .sampling import SamplingConfig
 from .stopping import StopRules
 
@@ -14,6 +14,7 @@ __all__ = [
     "Engine",
     "GenerationResult",
     "Guide",
+    "Plugins",
     "SamplingConfig",
     "Session",
     "StopRules",

@@ -42,7 +42,8 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import Enum
+from typing import Final, Literal
 
 import torch
 
@@ -50,7 +51,7 @@ from .draft import Drafter
 from .engine import Engine, Session, common_prefix
 from .guides import Guide, refine
 from .lexer import Lexer
-from .loop import CancelFlag, decode, generate
+from .loop import CancelFlag, Plugins, decode, generate
 from .sampling import SamplingConfig, derive_seed
 from .stopping import StopReason, StopRules
 
@@ -118,7 +119,13 @@ class SearchResult:
     generated: int = 0  # tokens the model wrote over all rollouts (a rollout's own, past the node it began at)
 
 
-_UNKNOWN = object()  # a node's guide before it is first needed
+class _Unknown(Enum):
+    """A sentinel of its own type, so that `guide is _UNKNOWN` narrows a node's guide to `Guide | None`."""
+
+    GUIDE = "unknown"
+
+
+_UNKNOWN: Final = _Unknown.GUIDE  # a node's guide before it is first needed
 
 
 @dataclass(eq=False)
@@ -130,7 +137,7 @@ class _Node:
     value: float = 0.0  # the best score of the programs at or below this node
     children: list[_Node] | None = None  # None until rolled out: the alternatives along its rollout
     program: Program | None = None  # its rollout's program (or the one it ends)
-    guide: object = _UNKNOWN  # Guide | None, advanced along `tokens`, worked out when first needed
+    guide: Guide | None | _Unknown = _UNKNOWN  # advanced along `tokens`, worked out when first needed
 
 
 # A sampled rollout's token is looked up among a step's most likely this many, for its
@@ -266,18 +273,9 @@ def _evaluate(search: _Search, node: _Node) -> Program | None:
             return node.program
     session = _session_at(search, node.tokens)
     steps = _Steps(search.config.top_k)
-    result = generate(
-        search.engine,
-        session,
-        search.tokenizer,
-        search.config.rollout_sampling(search.written + 1),
-        search.stop,
-        guide,
-        search.cancel,
-        drafter=search.drafter,
-        generated=node.tokens,
-        on_step=steps,
-    )
+    sampling = search.config.rollout_sampling(search.written + 1)
+    plugins = Plugins(sampling=sampling, stop=search.stop, guide=guide, drafter=search.drafter, cancel=search.cancel, on_step=steps)
+    result = generate(search.engine, session, search.tokenizer, plugins, generated=node.tokens)
     search.passes += result.forward_passes
     if result.stop_reason == "cancelled":
         return None
@@ -359,7 +357,7 @@ def _idle_steps(before: str, pieces: list[str]) -> list[bool]:
     return [inside and i > last_code for i, inside in enumerate(in_comment)]
 
 
-def _guide_at(node: _Node) -> object:
+def _guide_at(node: _Node) -> Guide | None | _Unknown:
     """The guide after `node.tokens`: its parent's, advanced along the chain between them. The
     node's own token came from the parent rollout's guided top-k; a guide that checks some rules
     only on choice (`refine`) is asked here, and _UNKNOWN means it refuses the token."""

@@ -29,6 +29,10 @@ from .draft import ROOT, DraftTree
 from .guides import Guide, apply_mask, guided, refine
 from .sampling import SamplingConfig, probabilities
 
+# Asked at each step before the verifier chooses, with the step's guided logits ([vocab]), the
+# guide there and the step's own logits ([vocab]): is this step left to the caller (a reranker)?
+Pause = Callable[[torch.Tensor, Guide | None, torch.Tensor], bool]
+
 
 @dataclass
 class Accepted:
@@ -44,7 +48,7 @@ def accept(
     guide: Guide | None,
     sampling: SamplingConfig,
     generator: torch.Generator | None,
-    pause: Callable[..., bool] | None = None,  # given a step's guided logits, guide and logits: leave it to a reranker?
+    pause: Pause | None = None,
 ) -> Accepted:
     tokens: list[int] = []
     path: list[int] = []

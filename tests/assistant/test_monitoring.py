@@ -24,7 +24,7 @@ def test_without_a_marker_the_files_folder_is_the_workspace(tmp_path):
     "kwargs, message",
     [
         ({"enabled": ("dereference", "typestate")}, "unknown monitor 'typestate'"),
-        ({"language_server": "pylance"}, "unknown language server 'pylance'"),
+        ({"language_server": "pylance"}, "language_server must be one of jedi, pyright, got 'pylance'"),
         ({"budget_s": 0}, "latency budget must be positive"),
     ],
 )

@@ -9,7 +9,7 @@ import statistics
 import pytest
 import torch
 
-from decoders import Engine, SamplingConfig, StopRules, TokenSetGuide, generate
+from decoders import Engine, Plugins, SamplingConfig, StopRules, TokenSetGuide, generate
 from decoders.adadec import AdaDec, AdaDecConfig, entropy, guided
 from decoders.draft import Drafter
 
@@ -36,7 +36,7 @@ def median_entropy(engine, tokenizer, prompt, guide=None) -> float:
 
 def run(engine, tokenizer, prompt, reranker=None, guide=None, drafter=None):
     session = engine.prefill(tokenizer(prompt)["input_ids"])
-    return generate(engine, session, tokenizer, stop=stop_for(tokenizer), guide=guide, drafter=drafter, reranker=reranker)
+    return generate(engine, session, tokenizer, Plugins(stop=stop_for(tokenizer), guide=guide, drafter=drafter, reranker=reranker))
 
 
 def test_entropy_in_nats_over_the_allowed_tokens():
@@ -75,7 +75,7 @@ def test_a_pause_keeps_the_candidate_whose_lookahead_scores_best(tiny_model, byt
         # Recomputed from scratch: the continuation is greedy after the candidate, the
         # log-probabilities are the model's, the score their mean.
         plain = engine.prefill(ids + [look.token])
-        greedy = generate(engine, plain, byte_tokenizer, stop=StopRules(max_new_tokens=3))
+        greedy = generate(engine, plain, byte_tokenizer, Plugins(stop=StopRules(max_new_tokens=3)))
         assert list(look.tokens) == [look.token, *greedy.tokens]
         full = engine.extend(engine.prefill(ids), list(look.tokens))  # [4, vocab]: rows after each token
         rows = torch.cat([session.next_logits[None], full[:-1]])
@@ -129,9 +129,8 @@ def test_bad_settings_are_refused(tiny_model, byte_tokenizer):
     with pytest.raises(ValueError, match="threshold"):
         AdaDecConfig(threshold=-1.0)
     engine = Engine(tiny_model)
-    session = engine.prefill(byte_tokenizer("x = ")["input_ids"])
     with pytest.raises(ValueError, match="sampling"):
-        generate(engine, session, byte_tokenizer, SamplingConfig(temperature=0.7), reranker=AdaDec(engine, AdaDecConfig(threshold=1.0)))
+        Plugins(sampling=SamplingConfig(temperature=0.7), reranker=AdaDec(engine, AdaDecConfig(threshold=1.0)))
 
 
 class SilentDrafter(Drafter):

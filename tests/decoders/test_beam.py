@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from decoders import CancelFlag, Engine, Guide, StopRules, TokenSetGuide, beam_search, generate
+from decoders import CancelFlag, Engine, Guide, Plugins, StopRules, TokenSetGuide, beam_search, generate
 from decoders.branches import Branches
 from tests.decoders.test_loop import AlternatingGuide
 
@@ -17,7 +17,7 @@ def ids(tokenizer, text):
 
 def greedy(model, tokenizer, prompt="def f(x):\n", **kwargs):
     engine = Engine(model)
-    return generate(engine, engine.prefill(ids(tokenizer, prompt)), tokenizer, **kwargs)
+    return generate(engine, engine.prefill(ids(tokenizer, prompt)), tokenizer, Plugins(**kwargs))
 
 
 def beams(model, tokenizer, prompt="def f(x):\n", **kwargs):

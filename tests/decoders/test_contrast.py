@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from decoders import Engine, StopRules, TokenSetGuide, generate
+from decoders import Engine, Plugins, StopRules, TokenSetGuide, generate
 from decoders.contrast import ContrastConfig, SelectiveContrast, contrast
 
 from .test_adadec import median_entropy
@@ -20,7 +20,7 @@ LAME = "# no examples\n"
 def run(engine, tokenizer, prompt, reranker=None, guide=None, drafter=None):
     session = engine.prefill(tokenizer(prompt)["input_ids"])
     stop = StopRules(max_new_tokens=30, eos_token_ids=frozenset({tokenizer.eos_token_id}))
-    return generate(engine, session, tokenizer, stop=stop, guide=guide, drafter=drafter, reranker=reranker)
+    return generate(engine, session, tokenizer, Plugins(stop=stop, guide=guide, drafter=drafter, reranker=reranker))
 
 
 def test_the_contrast_formula_and_the_plausibility_rule():

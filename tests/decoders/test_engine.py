@@ -9,7 +9,7 @@ def prompt_ids(tokenizer, text="def add(a, b):\n    return"):
 
 
 def test_greedy_matches_transformers_generate(tiny_model, byte_tokenizer):
-    from decoders import SamplingConfig, StopRules, generate
+    from decoders import Plugins, StopRules, generate
 
     engine = Engine(tiny_model)
     for text in ["def add(a, b):\n", "import os\nfor x in", "class A:"]:
@@ -17,7 +17,7 @@ def test_greedy_matches_transformers_generate(tiny_model, byte_tokenizer):
         expected = tiny_model.generate(torch.tensor([ids], device=tiny_model.device), max_new_tokens=40, do_sample=False, eos_token_id=None, pad_token_id=0)[
             0, len(ids) :
         ].tolist()
-        result = generate(engine, engine.prefill(ids), byte_tokenizer, SamplingConfig(), StopRules(max_new_tokens=40))
+        result = generate(engine, engine.prefill(ids), byte_tokenizer, Plugins(stop=StopRules(max_new_tokens=40)))
         assert result.tokens == expected
         assert result.stop_reason == "max_tokens"
 

@@ -1,4 +1,4 @@
-from decoders import Engine, StopRules, generate
+from decoders import Engine, Plugins, StopRules, generate
 from decoders.healing import HealingGuide
 from decoders.vocabulary import Vocabulary
 
@@ -15,7 +15,7 @@ def test_healing_forces_the_taken_back_text_then_frees(tiny_model, byte_tokenize
     vocab = Vocabulary.from_tokenizer(byte_tokenizer)
     engine = Engine(tiny_model)
     prompt = byte_tokenizer("def f(x):\n")["input_ids"]
-    result = generate(engine, engine.prefill(prompt), byte_tokenizer, stop=StopRules(max_new_tokens=12), guide=HealingGuide(vocab, "ret"))
+    result = generate(engine, engine.prefill(prompt), byte_tokenizer, Plugins(stop=StopRules(max_new_tokens=12), guide=HealingGuide(vocab, "ret")))
     assert result.text.startswith("ret")
     guide = HealingGuide(vocab, "ret")
     for token in result.tokens[:3]:

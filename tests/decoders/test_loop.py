@@ -3,13 +3,13 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from decoders import CancelFlag, Engine, Guide, SamplingConfig, StopRules, TokenSetGuide, generate
+from decoders import CancelFlag, Engine, Guide, Plugins, SamplingConfig, StopRules, TokenSetGuide, generate
 
 
 def run(model, tokenizer, prompt="def f(x):\n", **kwargs):
     engine = Engine(model)
     session = engine.prefill(tokenizer(prompt)["input_ids"])
-    return generate(engine, session, tokenizer, **kwargs)
+    return generate(engine, session, tokenizer, Plugins(**kwargs))
 
 
 def test_token_set_guide_constrains_every_step(tiny_model, byte_tokenizer):
@@ -95,6 +95,30 @@ def test_cancel_flag_stops_at_the_next_step(tiny_model, byte_tokenizer):
     result = run(tiny_model, byte_tokenizer, stop=StopRules(max_new_tokens=200), cancel=cancel, on_text=lambda _: cancel.set())
     assert result.stop_reason == "cancelled"
     assert len(result.tokens) < 5
+
+
+def test_only_rounds_that_go_on_cost_a_forward_pass(tiny_model, byte_tokenizer):
+    done = run(tiny_model, byte_tokenizer, stop=StopRules(max_new_tokens=10))
+    # The prompt's logits choose the first token; the round that takes the last runs nothing.
+    assert (len(done.tokens), done.forward_passes) == (10, 9)
+    cancel = CancelFlag()
+    cancel.set()
+    cancelled = run(tiny_model, byte_tokenizer, stop=StopRules(max_new_tokens=10), cancel=cancel)
+    assert (cancelled.stop_reason, cancelled.tokens, cancelled.forward_passes) == ("cancelled", done.tokens[:1], 0)
+
+
+def test_resuming_after_generated_tokens_ends_where_one_call_ends(tiny_model, byte_tokenizer):
+    letters = TokenSetGuide.of_characters(byte_tokenizer, "xyz").mask
+    digits = TokenSetGuide.of_characters(byte_tokenizer, "123").mask
+    stop = StopRules(max_new_tokens=12)
+    whole = run(tiny_model, byte_tokenizer, stop=stop, guide=AlternatingGuide(letters, digits))
+    head = whole.tokens[:5]
+    engine = Engine(tiny_model)
+    session = engine.prefill(byte_tokenizer("def f(x):\n")["input_ids"] + head)
+    # The budget counts the resumed tokens, and the guide given has seen them.
+    rest = generate(engine, session, byte_tokenizer, Plugins(stop=stop, guide=AlternatingGuide(letters, digits, step=5)), generated=head)
+    assert (rest.tokens, rest.text, rest.stop_reason) == (whole.tokens, whole.text, whole.stop_reason)
+    assert rest.forward_passes == whole.forward_passes - len(head)
 
 
 def test_sampling_is_reproducible_by_seed(tiny_model, byte_tokenizer):

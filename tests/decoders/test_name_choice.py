@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from decoders import Engine, Guide, StopRules, generate
+from decoders import Engine, Guide, Plugins, StopRules, generate
 from decoders.monitors import NameChoice, NameIndex
 from decoders.vocabulary import Vocabulary
 
@@ -73,7 +73,7 @@ def whole_name_logprob(engine, session, tokenizer, index, name: str) -> float:
 def run(engine, tokenizer, index, names, reranker=None, drafter=None, steps=12):
     session = engine.prefill(tokenizer(PROMPT)["input_ids"])
     stop = StopRules(max_new_tokens=steps, eos_token_ids=frozenset({tokenizer.eos_token_id}))
-    return generate(engine, session, tokenizer, stop=stop, guide=Members(index, names), drafter=drafter, reranker=reranker)
+    return generate(engine, session, tokenizer, Plugins(stop=stop, guide=Members(index, names), drafter=drafter, reranker=reranker))
 
 
 def chooser(engine, tokenizer, index) -> NameChoice:
@@ -91,7 +91,7 @@ def replayed(engine, tokenizer, index, names, tokens: list[int], steps: int) -> 
     for token in tokens:
         guide = guide.advance(token)
     stop = StopRules(max_new_tokens=steps, eos_token_ids=frozenset({tokenizer.eos_token_id}))
-    return generate(engine, session, tokenizer, stop=stop, guide=guide).tokens
+    return generate(engine, session, tokenizer, Plugins(stop=stop, guide=guide)).tokens
 
 
 def test_the_listed_name_most_likely_as_a_whole_is_written_and_then_ended(tiny_model, byte_tokenizer):
@@ -167,11 +167,11 @@ def test_a_guide_that_refuses_a_token_of_the_name_ends_it_there(tiny_model, byte
     guide = Refusing(Members(index, NAMES), second)
     stop = StopRules(max_new_tokens=12, eos_token_ids=frozenset({byte_tokenizer.eos_token_id}))
     fresh = engine.prefill(byte_tokenizer(PROMPT)["input_ids"])
-    result = generate(engine, fresh, byte_tokenizer, stop=stop, guide=guide, reranker=chooser(engine, byte_tokenizer, index))
+    result = generate(engine, fresh, byte_tokenizer, Plugins(stop=stop, guide=guide, reranker=chooser(engine, byte_tokenizer, index)))
     assert result.tokens[0] == name_tokens(byte_tokenizer, best)[0] and result.tokens[1] != second
     # The kept first token's cache is right: greedy goes on from it as from a fresh prefill.
     again = engine.prefill(byte_tokenizer(PROMPT)["input_ids"] + result.tokens[:1])
-    rest = generate(engine, again, byte_tokenizer, stop=replace(stop, max_new_tokens=11), guide=guide.advance(result.tokens[0]))
+    rest = generate(engine, again, byte_tokenizer, Plugins(stop=replace(stop, max_new_tokens=11), guide=guide.advance(result.tokens[0])))
     assert rest.tokens == result.tokens[1:]
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import pytest
 import torch
 
-from decoders import CancelFlag, Engine, StopRules, TokenSetGuide, generate
+from decoders import CancelFlag, Engine, Plugins, StopRules, TokenSetGuide, generate
 from decoders.guides import Guide, best_allowed
 from decoders.planning import PlanningConfig, Scored, _idle_steps, _layout, _spells, plan
 from decoders.sampling import SamplingConfig
@@ -29,7 +29,7 @@ def search(model, tokenizer, reward, config=PlanningConfig(rollouts=8), **kwargs
 
 def greedy_text(model, tokenizer, stop=STOP, guide=None) -> str:
     engine = Engine(model)
-    return generate(engine, engine.prefill(ids(tokenizer, PROMPT)), tokenizer, stop=stop, guide=guide).text
+    return generate(engine, engine.prefill(ids(tokenizer, PROMPT)), tokenizer, Plugins(stop=stop, guide=guide)).text
 
 
 class Counting:
@@ -93,7 +93,7 @@ def test_the_second_rollout_leaves_greedys_path_where_the_model_most_likely_woul
     guide = ForcedStart(TokenSetGuide.of_characters(byte_tokenizer, "a"), letters, forced=4)
     engine = Engine(tiny_model)
     steps = []
-    greedy = generate(engine, engine.prefill(ids(byte_tokenizer, PROMPT)), byte_tokenizer, stop=STOP, guide=guide, on_step=steps.append)
+    greedy = generate(engine, engine.prefill(ids(byte_tokenizer, PROMPT)), byte_tokenizer, Plugins(stop=STOP, guide=guide, on_step=steps.append))
     top = [torch.softmax(step.float(), -1).topk(2) for step in steps[: len(greedy.tokens)]]
     # Leaving at step i with the runner-up: greedy's tokens before i, then the runner-up.
     leave = [math.prod(float(t.values[0]) for t in top[:i]) * float(top[i].values[1]) for i in range(len(top))]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from decoders import Engine, SamplingConfig, StopRules, generate
+from decoders import Engine, Plugins, StopRules, generate
 
 PROMPTS = [
     'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n',
@@ -26,7 +26,7 @@ def test_greedy_equals_transformers_generate(real_model, prompt):
         pad_token_id=tokenizer.pad_token_id,
     )[0, len(ids) :].tolist()
     engine = Engine(model)
-    result = generate(engine, engine.prefill(ids), tokenizer, SamplingConfig(), StopRules(max_new_tokens=32))
+    result = generate(engine, engine.prefill(ids), tokenizer, Plugins(stop=StopRules(max_new_tokens=32)))
     assert result.tokens == expected
 
 
@@ -66,7 +66,7 @@ def test_greedy_speculation_equals_plain_greedy_on_the_real_model(exact_real_mod
         drafters = {"adaptive union": drafters["adaptive union"]}
     for prompt in PROMPTS[:2]:
         ids = tokenizer(prompt)["input_ids"]
-        plain = generate(engine, engine.prefill(ids), tokenizer, stop=stop, guide=guide)
+        plain = generate(engine, engine.prefill(ids), tokenizer, Plugins(stop=stop, guide=guide))
         for name, drafter in drafters.items():
-            fast = generate(engine, engine.prefill(ids), tokenizer, stop=stop, guide=guide, drafter=drafter)
+            fast = generate(engine, engine.prefill(ids), tokenizer, Plugins(stop=stop, guide=guide, drafter=drafter))
             assert fast.tokens == plain.tokens, (name, prompt)

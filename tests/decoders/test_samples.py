@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from decoders import CancelFlag, Engine, SamplingConfig, StopRules, TokenSetGuide, generate
+from decoders import CancelFlag, Engine, Plugins, SamplingConfig, StopRules, TokenSetGuide, generate
 from decoders.samples import sample_many
 from tests.decoders.test_loop import AlternatingGuide
 
@@ -20,7 +20,7 @@ def configs(n: int, temperature: float = 1.2) -> list[SamplingConfig]:
 
 
 def one_at_a_time(engine, tokenizer, samplings, **kwargs):
-    return [generate(engine, engine.prefill(ids(tokenizer, PROMPT)), tokenizer, s, **kwargs) for s in samplings]
+    return [generate(engine, engine.prefill(ids(tokenizer, PROMPT)), tokenizer, Plugins(sampling=s, **kwargs)) for s in samplings]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from decoders import Engine, SamplingConfig, StopRules, TokenSetGuide, generate
+from decoders import Engine, Plugins, SamplingConfig, StopRules, TokenSetGuide, generate
 from decoders.draft import EMPTY, Drafter, DraftTree, Verified
 from decoders.drafters import AdaptiveDrafter, DraftModelDrafter, NgramDrafter, TokenRecycling, UnionDrafter
 from decoders.sampling import probabilities
@@ -69,9 +69,9 @@ def plain_and_speculative(model, tokenizer, prompt, drafter_for, guide=None, max
     engine = Engine(model)
     ids = tokenizer(prompt)["input_ids"]
     stop = StopRules(max_new_tokens=max_new_tokens, eos_token_ids=frozenset({tokenizer.eos_token_id}))
-    plain = generate(engine, engine.prefill(ids), tokenizer, stop=stop, guide=guide)
+    plain = generate(engine, engine.prefill(ids), tokenizer, Plugins(stop=stop, guide=guide))
     drafter = drafter_for(plain, len(ids))
-    fast = generate(engine, engine.prefill(ids), tokenizer, stop=stop, guide=guide, drafter=drafter)
+    fast = generate(engine, engine.prefill(ids), tokenizer, Plugins(stop=stop, guide=guide, drafter=drafter))
     return plain, fast
 
 
@@ -112,9 +112,9 @@ def test_each_step_is_shown_once_in_order_with_or_without_drafts(tiny_cpu_model,
     ids = byte_tokenizer(PROMPTS[0])["input_ids"]
     stop = StopRules(max_new_tokens=30)
     shown = {"plain": [], "drafted": []}
-    plain = generate(engine, engine.prefill(ids), byte_tokenizer, stop=stop, guide=guide, on_step=shown["plain"].append)
+    plain = generate(engine, engine.prefill(ids), byte_tokenizer, Plugins(stop=stop, guide=guide, on_step=shown["plain"].append))
     drafter = drafters(tiny_cpu_model, len(byte_tokenizer))[name](plain, len(ids))
-    fast = generate(engine, engine.prefill(ids), byte_tokenizer, stop=stop, guide=guide, drafter=drafter, on_step=shown["drafted"].append)
+    fast = generate(engine, engine.prefill(ids), byte_tokenizer, Plugins(stop=stop, guide=guide, drafter=drafter, on_step=shown["drafted"].append))
     assert fast.tokens == plain.tokens and len(shown["plain"]) == len(plain.tokens)
     for seen in shown.values():
         assert [int(step.argmax()) for step in seen[: len(plain.tokens)]] == plain.tokens
@@ -184,7 +184,7 @@ def test_adaptive_drafter_switches_off_a_drafter_that_does_not_pay(tiny_cpu_mode
     adaptive = AdaptiveDrafter(WrongDrafter(vocab, cost=0.01), probe_every=4)
     engine = Engine(tiny_cpu_model)
     session = engine.prefill(byte_tokenizer(PROMPTS[0])["input_ids"])
-    result = generate(engine, session, byte_tokenizer, stop=StopRules(max_new_tokens=60), drafter=adaptive)
+    result = generate(engine, session, byte_tokenizer, Plugins(stop=StopRules(max_new_tokens=60), drafter=adaptive))
     assert not adaptive.on
     assert result.drafted < 60 * 3  # it stopped drafting long before the end
 
@@ -254,7 +254,7 @@ def test_the_draft_models_lookup_gives_the_same_drafts_in_fewer_passes(tiny_cpu_
     vocab = len(byte_tokenizer)
     draft = Engine(make_tiny_model(vocab, seed=1).to(tiny_cpu_model.dtype))
     ids = byte_tokenizer(PROMPTS[1])["input_ids"]
-    script = generate(draft, draft.prefill(ids), byte_tokenizer, stop=StopRules(max_new_tokens=12)).tokens
+    script = generate(draft, draft.prefill(ids), byte_tokenizer, Plugins(stop=StopRules(max_new_tokens=12))).tokens
     contexts = [ids + script[:k] for k in range(0, 6)]
 
     def drafts(lookup):
