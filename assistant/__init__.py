@@ -1,7 +1,12 @@
 """guidecode's front door: configuration, model loading, prompts, cursor context and the Assistant."""
 
+from typing import TYPE_CHECKING
+
 from .config import AssistantConfig
 from .errors import GuidecodeError
+
+if TYPE_CHECKING:  # at run time __getattr__ imports them on first use
+    from .assistant import Assistant, Completion, GeneratedFunction
 
 __all__ = ["Assistant", "AssistantConfig", "Completion", "GeneratedFunction", "GuidecodeError"]
 

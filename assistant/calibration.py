@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from .errors import GuidecodeError
 from .loading import LoadedModel, dtype_name, load_model
 from .progress import Progress
 from .thresholds import CorpusSummary, FitStats, Threshold, entropy_threshold, model_key, save_threshold, tokenizer_fingerprint
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 __all__ = ["Calibration", "calibrate", "entropy_threshold", "fit_threshold", "token_entropy"]
 
@@ -55,10 +59,12 @@ def score_window(model: torch.nn.Module, ids: Sequence[int], rows: int = ROWS) -
     token), as CPU tensors [len(ids) - 1] float32 and bool. One forward pass; the output layer
     runs over `rows` positions at a time, so no [tokens, vocab] tensor lives longer than a slice."""
     device = next(model.parameters()).device
+    model = cast("PreTrainedModel", model)  # a transformers causal LM, held as a Module by LoadedModel
     input_ids = torch.tensor([list(ids)], dtype=torch.long, device=device)  # [1, tokens]
     hidden = model.get_decoder()(input_ids=input_ids).last_hidden_state[0, :-1]  # [tokens - 1, hidden]
     targets = input_ids[0, 1:]  # [tokens - 1]
     head = model.get_output_embeddings()
+    assert head is not None  # a causal LM has its output layer
     cap = getattr(model.config, "final_logit_softcapping", None)  # Gemma 2 squashes its logits
     entropies, wrong = [], []
     for start in range(0, hidden.shape[0], rows):

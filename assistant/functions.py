@@ -45,6 +45,14 @@ def _functions(node: tree_sitter.Node):
         yield from _functions(child)
 
 
+def _name(fn: tree_sitter.Node) -> str:
+    name = fn.child_by_field_name("name")
+    # tree-sitter gives every function_definition a name (a MISSING one where absent); a tree
+    # parsed from bytes keeps its nodes' text
+    assert name is not None and name.text is not None, fn
+    return name.text.decode()
+
+
 def _is_docstring(stmt: tree_sitter.Node) -> bool:
     return stmt.type == "expression_statement" and stmt.child_count == 1 and stmt.children[0].type == "string"
 
@@ -81,7 +89,7 @@ def find_function_slot(text: str, name: str | None = None) -> FunctionSlot:
     source = text.encode("utf-8")
     tree = python_parser().parse(source)
     functions = list(_functions(tree.root_node))
-    names = [f.child_by_field_name("name").text.decode() for f in functions]
+    names = [_name(f) for f in functions]
     if name is not None:
         matches = [f for f, n in zip(functions, names) if n == name]
         if not matches:
@@ -112,7 +120,7 @@ def _slot(source: bytes, fn: tree_sitter.Node) -> FunctionSlot:
     after = after if after.startswith("\n") else "\n" + after
     chars = lambda b: len(source[:b].decode("utf-8", "replace"))  # noqa: E731
     replaced = (chars(head_end), chars(fn.end_byte))
-    name = fn.child_by_field_name("name").text.decode()
+    name = _name(fn)
     return FunctionSlot(name, head, indent, before + after, len(before), replaced, source.decode())
 
 

@@ -9,7 +9,9 @@ contains the literal text "<|fim_suffix|>" cannot inject a control token.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,27 @@ FIM_FORMATS: tuple[FimFormat, ...] = (
 )
 
 
+class Tokenizer(Protocol):
+    """What prompts need of a transformers tokenizer (duck-typed: tests pass small stand-ins)."""
+
+    @property
+    def bos_token_id(self) -> int | None: ...
+
+    @property
+    def eos_token_id(self) -> int | None: ...
+
+    def __call__(self, text: str, *, add_special_tokens: bool, split_special_tokens: bool) -> Mapping[str, list[int]]: ...
+
+    def convert_tokens_to_ids(self, token: str) -> int: ...
+
+    def get_vocab(self) -> dict[str, int]: ...
+
+
 @dataclass(frozen=True)
 class PromptBuilder:
     """Builds completion prompts for one tokenizer."""
 
-    tokenizer: object
+    tokenizer: Tokenizer
     fim: FimFormat | None  # None: the model gets the prefix only
 
     @classmethod

@@ -81,7 +81,8 @@ def quantize_model(model: torch.nn.Module, gguf: Path | None, cache: Path | None
 def _quantize_linears(model: torch.nn.Module, gguf: Path | None, kernel: QuantKernel) -> QuantSummary:
     source = _GGUFTensors(gguf, model) if gguf is not None else None
     for name in [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]:
-        linear: torch.nn.Linear = model.get_submodule(name)
+        linear = model.get_submodule(name)
+        assert isinstance(linear, torch.nn.Linear)  # the names are those of Linear modules
         codes = (source.codes(name, linear.weight) if source is not None else None) or blocks.from_dense(linear.weight)
         bias = None if linear.bias is None else linear.bias.detach().float()  # added in float32 by the kernel
         _replace(model, name, QuantLinear(pack(codes), form(codes), linear.out_features, bias, kernel, codes.exact))

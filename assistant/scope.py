@@ -100,9 +100,9 @@ def _block_header(text: str, cursor: int) -> int | None:
 def _docstring_owner(leaf: tree_sitter.Node) -> tree_sitter.Node | None:
     """The def/class whose body so far is only the docstring that `leaf` ends, else None."""
     string = leaf.parent
-    statement = string.parent if string.type == "string" else None
+    statement = string.parent if string is not None and string.type == "string" else None
     block = statement.parent if statement is not None and statement.type == "expression_statement" else None
-    if block is None or block.type != "block" or block.parent is None:
+    if statement is None or block is None or block.type != "block" or block.parent is None:
         return None
     only_docstring = block.named_child_count == 1 and statement.named_child_count == 1
     return block.parent if only_docstring and block.parent.type in ("function_definition", "class_definition") else None

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from decoders import GenerationResult
 from decoders.planning import PlanningConfig, Program, Scored, SearchResult, plan
@@ -119,14 +119,19 @@ def only_test(source: str, name: str) -> str:
     module.body = [n for n in module.body if (_is_test(n) and n.name == owner) or not (_is_test(n) or holds_assert(n))]
     if method:
         kept = next(n for n in module.body if _is_test(n))
-        if not isinstance(kept, ast.ClassDef) or not any(is_test_function(n) and n.name == method for n in kept.body):
+        if not isinstance(kept, ast.ClassDef) or not any(_is_test_function(n) and n.name == method for n in kept.body):
             raise GuidecodeError(f"no test method {method!r} in a test class {owner!r} in the test file")
-        kept.body = [n for n in kept.body if not is_test_function(n) or n.name == method]
+        kept.body = [n for n in kept.body if not _is_test_function(n) or n.name == method]
     return ast.unparse(module) + "\n"
 
 
-def _is_test(node: ast.stmt) -> bool:
+# TypeGuards over sandbox.testplan's predicates, so that a test's `name` type-checks.
+def _is_test(node: ast.stmt) -> TypeGuard[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
     return is_test_function(node) or is_test_class(node)
+
+
+def _is_test_function(node: ast.stmt) -> TypeGuard[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return is_test_function(node)
 
 
 def _check_arguments(test_file: str, label: str) -> None:

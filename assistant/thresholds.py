@@ -14,6 +14,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from . import embedded
 from .errors import GuidecodeError
@@ -62,7 +63,7 @@ class Threshold:
 
     @classmethod
     def from_json(cls, record: dict) -> Threshold:
-        corpus = dict(record["corpus"], packages=tuple(record["corpus"]["packages"]))
+        corpus: dict[str, Any] = dict(record["corpus"], packages=tuple(record["corpus"]["packages"]))
         return cls(**{**record, "corpus": CorpusSummary(**corpus), "stats": FitStats(**record["stats"])})
 
 

@@ -187,7 +187,7 @@ def report(result: dict):
 
 
 def markdown(result: dict) -> str:
-    """The same table as Markdown, with its title and caption (README and docs tables come from here)."""
+    """The same table as Markdown, with its title and caption (the docs tables come from here)."""
     columns = _columns(result)
     lines = [_title(result["setup"]), "", "| " + " | ".join(columns) + " |", "|" + "|".join("---" if i < 2 else "---:" for i in range(len(columns))) + "|"]
     for workload in result["workloads"]:

@@ -19,10 +19,14 @@ compacts them) simply leaves the slab: the next write starts a new one.
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
+
+if TYPE_CHECKING:
+    from transformers.cache_utils import CacheLayerMixin, DummyLayer, LinearAttentionCacheLayerMixin
 
 # Room a new slab leaves beyond what is needed: half again, at least this many slots.
 MIN_SPARE = 256
@@ -49,15 +53,13 @@ class SlabLayer(DynamicLayer):
         super().__init__(**kwargs)
         self.slab: _Slab | None = None
 
-    def _on_slab(self) -> bool:
-        """Whether keys and values are still this layer's views of its slab."""
-        slab = self.slab
-        return (
-            slab is not None
-            and self.keys.data_ptr() == slab.keys.data_ptr()
-            and self.values.data_ptr() == slab.values.data_ptr()
-            and self.keys.stride() == slab.keys.stride()
-        )
+    def _live_slab(self) -> _Slab | None:
+        """The slab, while keys and values are still this layer's views of it; else None."""
+        slab, keys, values = self.slab, self.keys, self.values
+        if slab is None or keys is None or values is None:  # no keys (e.g. after reset): no views
+            return None
+        on_slab = keys.data_ptr() == slab.keys.data_ptr() and values.data_ptr() == slab.values.data_ptr() and keys.stride() == slab.keys.stride()
+        return slab if on_slab else None
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.is_initialized:
@@ -72,7 +74,7 @@ class SlabLayer(DynamicLayer):
 
     def _writable(self, n: int, end: int, like: torch.Tensor) -> _Slab:
         """The slab this layer may write slots [n, end) of, in place: its own, or a new copy."""
-        slab = self.slab if self._on_slab() else None
+        slab = self._live_slab()
         if slab is not None and end <= slab.slots:
             if n >= slab.filled:
                 if slab.owner is not self:
@@ -84,6 +86,7 @@ class SlabLayer(DynamicLayer):
                 return slab
         fresh = _Slab(like, end + max(MIN_SPARE, end // 2))
         if n > 0:
+            assert self.keys is not None and self.values is not None  # n > 0 slots are cached
             fresh.keys[:, :, :n] = self.keys
             fresh.values[:, :, :n] = self.values
         fresh.filled, fresh.owner = end, self
@@ -92,14 +95,16 @@ class SlabLayer(DynamicLayer):
 
     def crop(self, tokens_to_remove: int) -> None:
         super().crop(tokens_to_remove)
-        if self._on_slab() and self.slab.owner is self:
-            self.slab.filled = max(self.get_seq_length(), self.slab.protected)
+        slab = self._live_slab()
+        if slab is not None and slab.owner is self:
+            slab.filled = max(self.get_seq_length(), slab.protected)
 
     def fork(self) -> SlabLayer:
         """A copy sharing the slab; the slots both see are protected from either's writes."""
         twin = copy.copy(self)
-        if self._on_slab():
-            self.slab.protected = max(self.slab.protected, self.get_seq_length())
+        slab = self._live_slab()
+        if slab is not None:
+            slab.protected = max(slab.protected, self.get_seq_length())
         return twin
 
 
@@ -108,7 +113,8 @@ def new_cache(config) -> DynamicCache:
     DynamicCache (sliding windows and all) for any other."""
     cache = DynamicCache(config=config)
     if all(type(layer) is DynamicLayer for layer in cache.layers):
-        cache.layers = [SlabLayer() for _ in cache.layers]
+        layers: list[CacheLayerMixin | LinearAttentionCacheLayerMixin | DummyLayer] = [SlabLayer() for _ in cache.layers]
+        cache.layers = layers
     return cache
 
 

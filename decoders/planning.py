@@ -17,7 +17,7 @@ Why this prior: with one node per token level, as PG-TD grows its tree, the bran
 within the first few tokens of a body; with the child's token probability alone as its prior,
 branches go deep but mostly respell the same program (`split()` for `split(' ')`). Sampled
 rollouts after the first, rather than greedy ones, keep later programs from staying near greedy's.
-(What each choice measured: the README's test-guided search section.)
+(What each choice measured: docs/search.md.)
 An iteration
 - selects a path from the root by P-UCB, which weighs a child's value (the best reward found
   below it) against its prior (its edge's probability), discounted by how often it was tried:
@@ -68,7 +68,7 @@ class PlanningConfig:
     max_iterations: int | None = None  # selections in all (default: 8 per rollout); ended programs cost none
     # Rollouts after the first: above 0 each samples (temperature, top-p) from its own seed,
     # derived from `seed` and its number, so a search is repeatable; 0 completes greedily
-    # (sampled rollouts solve more: the README's test-guided search section).
+    # (sampled rollouts solve more: docs/search.md).
     temperature: float = 0.8
     top_p: float = 0.95
     seed: int = 0

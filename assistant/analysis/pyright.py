@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from multilspy.language_server import LanguageServer
+from multilspy.lsp_protocol_handler.lsp_types import InitializeParams
 from multilspy.lsp_protocol_handler.server import ProcessLaunchInfo
 from multilspy.multilspy_config import MultilspyConfig
 from multilspy.multilspy_logger import MultilspyLogger
@@ -44,7 +45,7 @@ def section_settings(section: str | None) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def initialize_params(root: str) -> dict:
+def initialize_params(root: str) -> InitializeParams:
     uri = pathlib.Path(root).as_uri()
     return {
         "processId": os.getpid(),

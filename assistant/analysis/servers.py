@@ -17,6 +17,7 @@ from pathlib import Path
 
 from multilspy.language_server import LanguageServer
 from multilspy.language_servers.jedi_language_server.jedi_server import JediServer
+from multilspy.lsp_protocol_handler.lsp_types import InitializeParams, LSPObject
 from multilspy.lsp_protocol_handler.server import LanguageServerHandler
 from multilspy.multilspy_config import Language, MultilspyConfig
 from multilspy.multilspy_logger import MultilspyLogger
@@ -40,14 +41,14 @@ CODE_POINT_COLUMNS = frozenset({"jedi"})
 # carry another server's options) and announces snippet support, so jedi-language-server infers
 # every callable member's signature to write a snippet for it, and re-computes diagnostics on each
 # didChange: most of a query's time on large files.
-JEDI_OPTIONS = {
+JEDI_OPTIONS: LSPObject = {
     "completion": {"disableSnippets": True, "resolveEagerly": False},
     "diagnostics": {"enable": False},
 }
 
 
 class QuietJediServer(JediServer):
-    def _get_initialize_params(self, repository_absolute_path: str) -> dict:
+    def _get_initialize_params(self, repository_absolute_path: str) -> InitializeParams:
         params = super()._get_initialize_params(repository_absolute_path)
         params["initializationOptions"] = JEDI_OPTIONS
         return params
@@ -79,7 +80,7 @@ class ExitAwareHandler(LanguageServerHandler):
 
     async def send_request(self, method: str, params: dict | None = None):
         process = self.process
-        if self.exited():
+        if process is None or self.exited():
             raise ServerExited(f"the server has exited; {method} not sent")
         reply = asyncio.ensure_future(super().send_request(method, params))
         exited = asyncio.ensure_future(process.wait())

@@ -39,8 +39,18 @@ from concurrent.futures import CancelledError
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from multilspy.language_server import LanguageServer
+from multilspy.lsp_protocol_handler.lsp_types import (
+    CompletionContext,
+    CompletionParams,
+    CompletionTriggerKind,
+    Position,
+    SignatureHelpParams,
+    TextDocumentContentChangeEvent,
+    TextDocumentItem,
+)
 
 from .document_sync import OpenDocument, incremental_change, lsp_position
 from .replies import Member, Parameter, Signature, members_from_reply, signature_from_reply
@@ -58,7 +68,7 @@ __all__ = ["AnalysisConfig", "AnalysisSession", "AnalysisStats", "Member", "Para
 
 log = logging.getLogger("guidecode.analysis")
 
-INVOKED, TRIGGER_CHARACTER = 1, 2  # LSP CompletionTriggerKind
+INVOKED, TRIGGER_CHARACTER = CompletionTriggerKind.Invoked, CompletionTriggerKind.TriggerCharacter  # IntEnums: sent as 1, 2
 # Scratch documents for the warm-up, read by the server only over LSP, never written to disk.
 WARM_UP = ('"".', "import os\n(1).", "[].", "x = {1: 2.0}\nx.", "(1.0).", "print(1)\nos.path.")
 
@@ -113,20 +123,22 @@ class RunningServer:
 
     @property
     def handler(self) -> ExitAwareHandler:
-        return self.server.server
+        handler = self.server.server
+        assert isinstance(handler, ExitAwareHandler)  # create_server installs one before the server starts
+        return handler
 
     def sync(self, uri: str, text: str) -> OpenDocument:
         """Bring the server's copy of `uri` to `text`: didOpen the first time, else one didChange."""
         document = self.documents.get(uri)
         if document is None:
             document = self.documents[uri] = OpenDocument(uri, text)
-            item = {"uri": uri, "languageId": "python", "version": 0, "text": text}
+            item: TextDocumentItem = {"uri": uri, "languageId": "python", "version": 0, "text": text}
             self.handler.notify.did_open_text_document({"textDocument": item})
         elif document.text != text:
-            change = incremental_change(document.text, text)
+            # incremental_change builds an LSP range change as a plain dict
+            change = cast(TextDocumentContentChangeEvent, incremental_change(document.text, text))
             document.text, document.version = text, document.version + 1
-            identifier = {"uri": uri, "version": document.version}
-            self.handler.notify.did_change_text_document({"textDocument": identifier, "contentChanges": [change]})
+            self.handler.notify.did_change_text_document({"textDocument": {"uri": uri, "version": document.version}, "contentChanges": [change]})
         return document
 
     async def close(self) -> None:
@@ -244,6 +256,7 @@ class AnalysisSession:
             except (Exception, CancelledError) as error:
                 log.warning("closing %s: %r", self._name, error)
             loop.call_soon_threadsafe(loop.stop)
+            assert self._thread is not None  # started together with the loop
             self._thread.join(timeout=5)
             if not self._thread.is_alive():
                 loop.close()
@@ -329,19 +342,22 @@ class AnalysisSession:
         if running is None:
             raise ServerExited(f"{self._name} is restarting")
         document = running.sync(uri, text)
-        position = lsp_position(text, offset, utf16=self.config.server not in CODE_POINT_COLUMNS)
-        params = {"textDocument": {"uri": uri}, "position": position}
+        # lsp_position builds an LSP Position as a plain dict
+        position = cast(Position, lsp_position(text, offset, utf16=self.config.server not in CODE_POINT_COLUMNS))
         try:
             if method == "completion":
                 after_dot = offset > 0 and text[offset - 1] == "."
-                trigger = {"triggerKind": TRIGGER_CHARACTER, "triggerCharacter": "."}
-                params["context"] = trigger if after_dot else {"triggerKind": INVOKED}
+                trigger: CompletionContext = {"triggerKind": TRIGGER_CHARACTER, "triggerCharacter": "."}
+                context: CompletionContext = trigger if after_dot else {"triggerKind": INVOKED}
+                params: CompletionParams = {"textDocument": {"uri": uri}, "position": position, "context": context}
                 return await running.handler.send.completion(params)
-            return await running.handler.send.signature_help(params)
+            signature_params: SignatureHelpParams = {"textDocument": {"uri": uri}, "position": position}
+            return await running.handler.send.signature_help(signature_params)
         finally:
             document.queried = True
 
     async def _launch(self) -> None:
+        assert self._binary is not None  # start() found it before launching
         server = create_server(self.config.server, self._binary, self.root)
         stack = AsyncExitStack()
         running = RunningServer(server, stack)
@@ -366,9 +382,9 @@ class AnalysisSession:
         uri = Path(self.root, ".guidecode-warm-up.py").as_uri()
         for text in WARM_UP:
             running.sync(uri, text)
-            params = {
+            params: CompletionParams = {
                 "textDocument": {"uri": uri},
-                "position": lsp_position(text, len(text)),
+                "position": cast(Position, lsp_position(text, len(text))),  # a plain dict from document_sync
                 "context": {"triggerKind": TRIGGER_CHARACTER, "triggerCharacter": "."},
             }
             started = time.perf_counter()
@@ -380,7 +396,9 @@ class AnalysisSession:
 
     async def _watch(self, running: RunningServer) -> None:
         """Wait for the process to exit; unless we are closing it, restart it (bounded)."""
-        code = await running.handler.process.wait()
+        process = running.handler.process
+        assert process is not None  # start_server started it before _launch created this watcher
+        code = await process.wait()
         if running.closing:
             return
         self._set_running(None)

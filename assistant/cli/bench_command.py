@@ -8,6 +8,7 @@ import os
 import shutil
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from rich.console import Console
 
@@ -16,6 +17,9 @@ from ..config import LANGUAGE_SERVERS, AssistantConfig, MonitorConfig
 from ..options import WEIGHTS
 from ..progress import Progress
 from .args import Parser, UsageError, positive_int, read_source
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 def add_parser(commands) -> None:
@@ -132,7 +136,9 @@ def _bench_passes(args: argparse.Namespace, out: Console, err: Console) -> int:
     float32 = load_model(args.model, "float32", "cpu", False, progress, weights="dense")
     bf16 = load_model(args.model, "bfloat16", "cpu", False, progress, weights="dense")
     quantized = load_model(args.model, "bfloat16", "cpu", False, progress, weights="quantized")
-    vocab = float32.model.config.vocab_size
+    # load_model returns a transformers model; LoadedModel types it as a plain Module, whose
+    # attributes read as Tensor | Module
+    vocab = cast("PreTrainedModel", float32.model).config.vocab_size
     prompt = [(1009 * i + 17) % vocab for i in range(args.context)]  # fixed tokens: every route gets the same
     results = passes.run(float32.model, bf16.model, prompt, args.repeat, progress=lambda line: err.print(line, style="dim"), quantized=quantized.model)
     how = passes.setup(float32.name, args.context, args.repeat)
@@ -164,7 +170,10 @@ def _bench_speed(args: argparse.Namespace, out: Console, err: Console) -> int:
     # The stock copies load first and separately: our engine changes the model it runs, and
     # transformers' methods must time the model transformers users have, so dense whatever ours run.
     stock_target, stock_draft = load(args.model, "dense"), load(args.draft_model, "dense")
-    models = speed.Models(load(args.model, args.weights), stock_target, load(args.draft_model, args.weights), stock_draft)
+    target = load(args.model, args.weights)
+    if target is None or stock_target is None:  # only an empty --model loads nothing
+        raise UsageError("--model must name a model")
+    models = speed.Models(target, stock_target, load(args.draft_model, args.weights), stock_draft)
     peer = llama_cpp_peer.plan(args.model)
     err.print(peer.note, style="dim", markup=False, highlight=False, soft_wrap=True)
     result = speed.benchmark(models, files, args.limit, args.repeat, progress=lambda line: err.print(line, style="dim"), peer=peer)

@@ -53,7 +53,7 @@ def _print(result: RunResult, out: Console, err: Console) -> None:
         out.print(result.stdout, end="" if result.stdout.endswith("\n") else "\n", markup=False, highlight=False)
     if result.stderr:
         err.print(result.stderr, end="" if result.stderr.endswith("\n") else "\n", markup=False, highlight=False, style="dim")
-    if len(result.tests) > 1 or result.tests[0].name != "program":
+    if [test.name for test in result.tests] != ["program"]:  # more than the program run as the test
         table = Table("test", "outcome", "detail", box=None)
         for test in result.tests:
             table.add_row(test.name, test.outcome.value, test.detail)

@@ -113,7 +113,13 @@ class AssistantDecoder:
         else:
             speculation = "on (lossless)" if self.assistant.speculating else self.assistant.speculation_note or "off"
         weights = loaded.quantized.describe() if loaded.quantized else "dense"
-        described = {"model": loaded.name, "dtype": dtype_name(loaded.dtype), "device": loaded.device.type, "weights": weights, "speculation": speculation}
+        described: dict[str, str | float] = {
+            "model": loaded.name,
+            "dtype": dtype_name(loaded.dtype),
+            "device": loaded.device.type,
+            "weights": weights,
+            "speculation": speculation,
+        }
         if config.rerank.enabled:  # the threshold actually used, learned or given
             described["threshold"] = config.rerank.threshold if config.rerank.threshold is not None else self.assistant.learned_threshold()
         return described

@@ -4,12 +4,13 @@ and the settings that change its results (saved with the run and compared when i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..embedded import DEFAULT_MODEL
 from ..errors import GuidecodeError
-from .datasets import Dataset
+from .datasets import Dataset, Task
 from .decoding import DECODERS, lookup
 
 FORMAT = 1  # of the run folder's files; bumped when records change shape
@@ -82,7 +83,7 @@ class EvalSettings:
             raise SettingsError(f"the {self.decoder} decoder is deterministic: --samples must be 1, got {self.samples} (use --decoder sampling)")
         return self
 
-    def shard_of(self, tasks: list) -> list:
+    def shard_of(self, tasks: Sequence[Task]) -> Sequence[Task]:
         """This process's share of the run's tasks: every n-th from the i-th, interleaved rather
         than cut in blocks so that no shard gets a whole stretch of slow tasks."""
         if self.shard is None:

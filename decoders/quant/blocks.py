@@ -43,6 +43,7 @@ class BlockCodes:
     def minv(self) -> np.ndarray | None:
         if self.mins is None:
             return None
+        assert self.dmin is not None  # minima come with their scale dmin
         return np.repeat(self.dmin.astype(np.float32), self.per_super, axis=-1) * self.mins.astype(np.float32)
 
 
@@ -128,7 +129,7 @@ def from_gguf(data: np.ndarray, qtype: int, in_features: int) -> BlockCodes:
         got.bits,
         got.offset,
         got.block,
-        per_row(got.d),
+        got.d.reshape(rows, -1),
         per_row(got.sub),
         per_row(got.dmin),
         per_row(got.mins),

@@ -15,6 +15,9 @@ that input: slower, never wrong.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeGuard
+
 import torch
 
 from .linear import COLUMNS, PARTS, QuantLinear
@@ -62,10 +65,14 @@ def fuse_projections(model: torch.nn.Module) -> int:
     for parent in list(model.modules()):
         for names in GROUPS:
             members = [getattr(parent, name, None) for name in names]
-            if all(_fusable(m, members[0]) for m in members):
+            if _fusable_group(members):
                 _fuse(parent, names, members)
                 made += 1
     return made
+
+
+def _fusable_group(members: Sequence[object]) -> TypeGuard[Sequence[QuantLinear]]:
+    return all(_fusable(m, members[0]) for m in members)
 
 
 def _fusable(layer, first) -> bool:
@@ -77,9 +84,10 @@ def _fusable(layer, first) -> bool:
     )
 
 
-def _fuse(parent: torch.nn.Module, names: tuple[str, ...], members: list[QuantLinear]) -> None:
+def _fuse(parent: torch.nn.Module, names: tuple[str, ...], members: Sequence[QuantLinear]) -> None:
     packed = {part: torch.cat([getattr(m, part) for m in members]) for part in PARTS if getattr(members[0], part) is not None}
-    bias = None if members[0].bias is None else torch.cat([m.bias for m in members])
+    biases = [m.bias for m in members if m.bias is not None]  # all or none: _fusable compared them
+    bias = torch.cat(biases) if biases else None
     out = sum(m.out_features for m in members)
     fused = QuantLinear(packed, members[0].form, out, bias, members[0].kernel, all(m.exact for m in members))
     spans, start = [], 0

@@ -93,6 +93,14 @@ def quantized_inputs(x: torch.Tensor, kernel: QuantKernel | None = None) -> torc
 class QuantLinear(torch.nn.Module):
     """y = x W^T + b with W held as packed codes (see blocks.py for what they stand for)."""
 
+    # Buffers (register_buffer in __init__), declared for the type checker, which otherwise reads
+    # them through Module.__getattr__ as Tensor | Module. `d` is always present.
+    d: torch.Tensor
+    bias: torch.Tensor | None
+    # Only on a fused group's layer: its members' (name, first column, end), set by
+    # fused.install_group and read with getattr.
+    members: list[list[str | int]]
+
     def __init__(
         self, packed: dict[str, torch.Tensor], form: tuple[int, int, int, int], out_features: int, bias: torch.Tensor | None, kernel: QuantKernel, exact: bool
     ):
