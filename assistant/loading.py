@@ -12,9 +12,9 @@ import json
 import multiprocessing
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +23,11 @@ import torch
 
 from . import embedded
 from .errors import GuidecodeError
+from .options import DTYPE_ALIASES
 from .progress import Progress
 from .quantize import QuantSummary, quantize_model, resolve_weights
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-_DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
 
 
 class ModelUnavailable(GuidecodeError):
@@ -59,7 +59,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    name = _DTYPE_ALIASES.get(dtype.lower(), dtype.lower())
+    name = DTYPE_ALIASES.get(dtype.lower(), dtype.lower())
     if name == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -172,38 +172,65 @@ def _alone(lock: Path, progress: Progress) -> Iterator[None]:
 
 
 @contextmanager
-def _transformers_context() -> Iterator[None]:
-    """transformers as this module wants it: quiet (our rich bars say what happens) and, for GGUF
-    files, without two costs of its GGUF path that are not needed."""
-    import gguf
-    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' logging at errors only and its progress bars off while it loads (our rich bars
+    say what happens), through its own switches; afterwards both are as they were, however the
+    load ends."""
     from transformers.utils import logging as hf_logging
 
-    saved = hf_logging.get_verbosity(), gguf_utils.tqdm, gguf.dequantize, gguf.GGUFReader
-    _, gguf_tqdm, dequantize, reader_class = saved
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    gguf_utils.tqdm = functools.partial(gguf_tqdm, disable=True)  # its own bar ignores the switch above
-    # gguf dequantizes in groups of 16 rows; on a np.memmap every group is a new memmap object,
-    # whose bookkeeping cost more than the arithmetic (~14 s of ~21 s for the 1.5B model). A
-    # plain ndarray view of the same mapped bytes gives the same values without it.
-    gguf.dequantize = lambda data, qtype: dequantize(np.asarray(data), qtype)
-    # transformers opens a new reader for the config and again for the weights; parsing the
-    # metadata (151k token strings) costs ~12 s each time. A reader is read-only: share it.
-    gguf.GGUFReader = functools.lru_cache(maxsize=2)(reader_class)
     try:
         yield
     finally:
-        hf_logging.set_verbosity(saved[0])
-        hf_logging.enable_progress_bar()
-        gguf_utils.tqdm, gguf.dequantize, gguf.GGUFReader = saved[1:]
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+@contextmanager
+def _fast_gguf_reading() -> Iterator[None]:
+    """Three library attributes wrapped while transformers reads a GGUF file, and put back however
+    that ends. transformers offers no way to pass them in (its GGUF loader imports `GGUFReader`
+    and `dequantize` from `gguf` when called, and draws tqdm's own bar, which
+    `disable_progress_bar` does not reach), so for that time they are replaced process-wide: keep
+    the scope to the calls that read the file. The wrapped functions give what the originals give."""
+    import gguf
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    with ExitStack() as scope:
+        scope.enter_context(_wrapped(gguf_utils, "tqdm", lambda bar: functools.partial(bar, disable=True)))
+        scope.enter_context(_wrapped(gguf, "dequantize", _from_ndarray))
+        # transformers opens a new reader for the config and again for the weights; parsing the
+        # metadata (151k token strings) costs ~12 s each time. A reader is read-only: share it.
+        scope.enter_context(_wrapped(gguf, "GGUFReader", functools.lru_cache(maxsize=2)))
+        yield
+
+
+def _from_ndarray(dequantize):
+    """gguf dequantizes in groups of 16 rows; on a np.memmap every group is a new memmap object,
+    whose bookkeeping cost more than the arithmetic (~14 s of ~21 s for the 1.5B model). A plain
+    ndarray view of the same mapped bytes gives the same values without it."""
+    return lambda data, qtype: dequantize(np.asarray(data), qtype)
+
+
+@contextmanager
+def _wrapped(owner: object, name: str, wrap: Callable) -> Iterator[None]:
+    """`owner.<name>` is `wrap(<what it was>)` inside, what it was after."""
+    old = getattr(owner, name)
+    setattr(owner, name, wrap(old))
+    try:
+        yield
+    finally:
+        setattr(owner, name, old)
 
 
 def _load_transformers(source: str, dtype: torch.dtype, local_only: bool, name: str, progress: Progress) -> _Weights:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        with progress.phase(f"loading {name}"), _transformers_context():
+        with progress.phase(f"loading {name}"), _quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
             model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=local_only)
     except (OSError, ValueError) as error:
@@ -250,7 +277,7 @@ def _convert_gguf(gguf: Path, ready: Path, dtype: torch.dtype, progress: Progres
     with progress.phase(f"converting {gguf.name} to {dtype_name(dtype)} (once; later loads read a cache)"):
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
             tokenizer_done = pool.submit(_save_gguf_tokenizer, str(gguf), str(tmp))
-            with _transformers_context():
+            with _quiet_transformers(), _fast_gguf_reading():
                 config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
                 model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, config=config, dtype=dtype)
             tokenizer_done.result()
@@ -266,8 +293,10 @@ def _save_gguf_tokenizer(gguf: str, out: str) -> None:
     from transformers import AutoTokenizer
 
     path = Path(gguf)
-    with _transformers_context():
-        AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name).save_pretrained(out)
+    with _quiet_transformers():
+        with _fast_gguf_reading():
+            tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        tokenizer.save_pretrained(out)
 
 
 def _write_ready(model, out: Path, dtype: torch.dtype) -> None:

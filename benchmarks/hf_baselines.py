@@ -18,14 +18,16 @@ generation keep transformers' defaults for their own knobs (n-gram size, draft l
 confidence threshold) apart from `prompt_lookup_num_tokens`.
 
 The model given must be the one transformers loads, untouched: guidecode's engine changes the model
-it runs (its own attention, hooked or replaced linear layers), so the benchmark loads a separate
-copy for these baselines and checks it with `alterations` before timing.
+it runs (its own attention, replaced linear forwards, hooks: decoders/preparation.py), so the
+benchmark loads a separate copy for these baselines and checks it with `alterations` before timing.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from transformers import GenerationConfig
@@ -57,7 +59,8 @@ STOCK_ATTENTION = ("sdpa", "eager")
 def alterations(model: torch.nn.Module, limit: int = 5) -> list[str]:
     """What makes `model` differ from a model as transformers loads it (at most `limit` findings);
     empty when it is stock: stock attention, no forward hooks (its own or global), no forward
-    replaced on an instance or on nn.Linear, no module class from outside torch and transformers."""
+    replaced on an instance or on nn.Linear, no attribute of guidecode's (decoders/preparation.py
+    names them), no module class from outside torch and transformers."""
     found = []
     attention = getattr(model.config, "_attn_implementation", None)
     if attention not in STOCK_ATTENTION:
@@ -72,6 +75,8 @@ def alterations(model: torch.nn.Module, limit: int = 5) -> list[str]:
             found.append(f"{name or 'model'}: forward hooks")
         if "forward" in module.__dict__:
             found.append(f"{name or 'model'}: forward replaced on the instance")
+        if ours := sorted(key for key in module.__dict__ if key.startswith("_guidecode")):
+            found.append(f"{name or 'model'}: {', '.join(ours)}")
         if not type(module).__module__.startswith(("torch.", "transformers.")):
             found.append(f"{name or 'model'}: {type(module).__module__}.{type(module).__qualname__}")
     return found[:limit]
@@ -126,17 +131,22 @@ def hf_prompt_lookup(model, input_ids: list[int], max_new_tokens: int, eos_ids: 
 def hf_assisted(model, draft_model, input_ids: list[int], max_new_tokens: int, eos_ids: set[int]) -> tuple[list[int], float]:
     """Assisted generation: `draft_model` (same vocabulary) proposes, `model` verifies."""
     config = greedy_config(model, max_new_tokens, eos_ids)
-    _quiet_internal_deprecation()
-    return _run(model, input_ids, config, eos_ids, assistant_model=draft_model)
+    with _without_internal_deprecation():
+        return _run(model, input_ids, config, eos_ids, assistant_model=draft_model)
 
 
 def _drop_internal_deprecation(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Passing `generation_config` together with")
 
 
-def _quiet_internal_deprecation() -> None:
+@contextmanager
+def _without_internal_deprecation() -> Iterator[None]:
     # transformers' own draft step calls generate() with a config plus min/max_new_tokens
-    # keywords and then warns about it (5.23); nothing a caller can change, so it is dropped.
+    # keywords and then warns about it (5.23); nothing a caller can change, so it is dropped,
+    # during that call only: the logger is transformers' and process-wide.
     logger = logging.getLogger("transformers.generation.utils")
-    if _drop_internal_deprecation not in logger.filters:
-        logger.addFilter(_drop_internal_deprecation)
+    logger.addFilter(_drop_internal_deprecation)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_drop_internal_deprecation)

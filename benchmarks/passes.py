@@ -30,7 +30,7 @@ import torch
 
 from decoders import Engine
 from decoders.emulated_bf16 import native_bf16
-from decoders.linear_route import route_linears
+from decoders.preparation import prepare
 
 from .weight_bytes import streamed_bytes
 
@@ -102,8 +102,8 @@ def _linear_layers_once(model: torch.nn.Module) -> Callable[[], None]:
 
 def models_by_route(float32: torch.nn.Module, bf16: torch.nn.Module, quantized: torch.nn.Module | None = None) -> dict[str, torch.nn.Module]:
     as_is, routed = bf16, copy.deepcopy(bf16)
-    route_linears(as_is, emulated=False)
-    route_linears(routed, emulated=True)
+    prepare(as_is, emulated=False)
+    prepare(routed, emulated=True)
     models = dict(zip(ROUTES, (float32, as_is, routed)))
     if quantized is not None:
         models[QUANTIZED] = quantized

@@ -5,16 +5,17 @@ token of `session.tokens` except the last, whose forward pass produced `session.
 distribution over the token that follows; that is, the cache always covers `len(tokens)`
 positions and `next_logits` is the model's output at the last of them.
 
-Cancellation reaches inside a forward pass: a hook before every decoder layer raises
-`Interrupted` once the caller's cancel flag is set, so a superseded request frees the model
-within one layer's time, not one forward's. A session interrupted that way has a half-written
-cache and must be discarded (sessions it was forked from are untouched).
+Cancellation reaches inside a forward pass: a hook before every decoder layer (the model's
+preparation puts it there, decoders/preparation.py) raises `Interrupted` once the caller's cancel
+flag is set, so a superseded request frees the model within one layer's time, not one forward's.
+A session interrupted that way has a half-written cache and must be discarded (sessions it was
+forked from are untouched).
 
 Speculation runs a drafted tree after the last token in one forward pass (`verify`), then keeps
-the accepted path (`keep`). The model's linear layers (decoders/linear_route.py) and attention
-(decoders/invariant.py) are made batch-invariant so that such a pass gives the logits single
-steps would give, bit for bit; `Engine.exact` checks it, for every pass size, before speculation
-may run.
+the accepted path (`keep`). The model's preparation (decoders/preparation.py) makes its linear
+layers (decoders/linear_route.py) and attention (decoders/invariant.py) batch-invariant so that
+such a pass gives the logits single steps would give, bit for bit; `Engine.exact` checks it, for
+every pass size, before speculation may run.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from transformers import DynamicCache
 
 from .draft import DraftTree
 from .interrupted import Interrupted
-from .invariant import use_exact_attention
 from .kv_cache import fork_layer, new_cache
 from .lean import LeanDecoder
-from .linear_route import MAX_ROWS, decoding_rows_agree, route_linears
+from .linear_route import MAX_ROWS, LinearRoute, decoding_rows_agree
+from .preparation import Preparation, prepare
 
 
 @dataclass
@@ -51,28 +52,29 @@ class Session:
 
 
 class Engine:
-    """Runs one model, one sequence at a time (batch size 1), on the model's device."""
+    """Runs one model, one sequence at a time (batch size 1), on the model's device.
+
+    The engine changes the model you pass (its attention, its linear layers' forward, a hook per
+    decoder layer): see `engine.preparation`, whose `undo()` gives the model back. Engines over one
+    model share its preparation (decoders/preparation.py)."""
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
         self.device = next(model.parameters()).device
-        use_exact_attention(model)
-        self.route = route_linears(model)
+        self.preparation: Preparation = prepare(model)
         # transformers 5.25 renamed the forward's cache keyword (the old name warns there).
         self._cache_keyword = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-        self._cancel: threading.Event | None = None  # the flag of the forward pass in flight
         self.passes = 0  # forward passes run for callers (the engine's own checks not counted)
-        # transformers names its blocks *DecoderLayer (Llama, Qwen2, Mistral, Gemma, ...); a
-        # model without them is still cancelled between steps, only not within one.
-        self.interruptible = 0
-        for module in model.modules():
-            if type(module).__name__.endswith("DecoderLayer"):
-                module.register_forward_pre_hook(self._check_cancel)
-                self.interruptible += 1
 
-    def _check_cancel(self, module, args) -> None:
-        if self._cancel is not None and self._cancel.is_set():
-            raise Interrupted()
+    @property
+    def route(self) -> LinearRoute:
+        """What the model's linear layers compute through (decoders/linear_route.py)."""
+        return self.preparation.route
+
+    @property
+    def interruptible(self) -> int:
+        """Decoder layers checked for cancellation within a pass (0: between passes only)."""
+        return self.preparation.interruptible
 
     @torch.inference_mode()
     def _forward(
@@ -89,6 +91,8 @@ class Engine:
         ([1, vocab], the last token's, with `last_only`).
 
         Raises Interrupted (leaving `cache` half-written) if `cancel` is set meanwhile."""
+        if self.preparation.undone:
+            raise RuntimeError("the model's preparation was undone: this engine no longer runs it; make a new Engine")
         input_ids = torch.tensor([tokens], dtype=torch.long, device=self.device)  # [1, k]
         position_ids = None if positions is None else positions.to(self.device)[None]  # [1, k]
         mask = None if visible is None else visible.to(self.device)[None, None]  # [1, 1, k, cached + k]
@@ -104,11 +108,11 @@ class Engine:
             extra["position_ids"] = position_ids
         if mask is not None:
             extra["attention_mask"] = mask
-        self._cancel = cancel
+        self.preparation.cancellation.flag = cancel
         try:
             out = self.model(input_ids=input_ids, use_cache=True, **{self._cache_keyword: cache}, **extra)
         finally:
-            self._cancel = None
+            self.preparation.cancellation.flag = None
         return out.logits[0].float()  # [k, vocab]
 
     @cached_property
@@ -269,7 +273,7 @@ class Engine:
     def why_inexact(self) -> str | None:
         """None where `exact` holds; else what failed, for the user."""
         where = f"{self.device.type} in {str(next(self.model.parameters()).dtype).removeprefix('torch.')}"
-        if not decoding_rows_agree(self.model):
+        if not self.preparation.decided("decoding rows agree", lambda: decoding_rows_agree(self.model)):
             return f"on {where} a linear layer's rows depend on how many rows run together (1 to {MAX_ROWS} tried; {self.route.describe()})"
         if not self._steps_agree():
             return f"on {where} a drafted chain or tree did not give single steps' logits bit for bit"

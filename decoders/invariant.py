@@ -19,9 +19,7 @@ assumed; speculation is on by default only where that check passed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
-from typing import TypeVar
 
 import torch
 from transformers import AttentionInterface
@@ -31,7 +29,6 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from .row_kernel import load
 
 NAME = "guidecode_exact"
-T = TypeVar("T")
 # Query blocks up to this length run in float64: decoding steps and draft verification.
 EXACT_MAX_QUERIES = 64
 
@@ -103,25 +100,9 @@ def _exact_attention_aten(
     return out, None  # [batch, q, heads, head_dim], as transformers' attention functions return
 
 
-def decided_once(model: torch.nn.Module, attribute: str, decide: Callable[[], T]) -> T:
-    """`decide()` for the model's current dtype and device, run once per pair. Kept in the model's
-    own __dict__ under `attribute`: a deep copy copies it, and a copy cast to another dtype or moved
-    to another device decides anew."""
-    weight = next(model.parameters())
-    decided: dict = model.__dict__.setdefault(attribute, {})
-    key = (weight.dtype, weight.device)
-    if key not in decided:
-        decided[key] = decide()
-    return decided[key]
-
-
-def use_exact_attention(model: torch.nn.Module) -> bool:
-    """Switch `model` to exact attention; False when the model does not take pluggable attention."""
+def register_exact_attention() -> None:
+    """Make `exact_attention` known to transformers as NAME (decoders/preparation.py switches a
+    model to it). The registries are process-wide; an entry under this name changes no model that
+    does not ask for it, and registering again replaces it with the same functions."""
     AttentionInterface.register(NAME, exact_attention)
     AttentionMaskInterface.register(NAME, sdpa_mask)
-    config = getattr(model, "config", None)
-    if config is None or not getattr(model, "_supports_attention_backend", False):
-        return False
-    if config._attn_implementation != NAME:
-        model.set_attn_implementation(NAME)
-    return config._attn_implementation == NAME

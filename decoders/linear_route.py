@@ -24,13 +24,12 @@ to `MAX_ROWS`; the engine runs it before it lets speculation on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MethodType
 
 import torch
 import torch.nn.functional as F
 
 from .emulated_bf16 import float32_product, native_bf16
-from .invariant import EXACT_MAX_QUERIES, decided_once
+from .invariant import EXACT_MAX_QUERIES
 from .quant.linear import MAX_ROWS as QUANT_MAX_ROWS
 from .quant.linear import QuantLinear
 from .row_kernel import RowKernel, load
@@ -41,6 +40,8 @@ assert QUANT_MAX_ROWS == MAX_ROWS
 # The output layer's columns the check tries (its first ones): each column is computed alone, so a
 # slice runs every path the whole layer runs, at 1/18 of the 150k-token layer's cost.
 CHECKED_OUTPUTS = 8192
+# The attribute of a routed nn.Linear that holds its route.
+ROUTE = "_guidecode_route"
 
 
 @dataclass(frozen=True)
@@ -75,33 +76,28 @@ def _row_by_row(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     return out.view(*x.shape[:-1], weight.shape[0])
 
 
-def route_linears(model: torch.nn.Module, emulated: bool | None = None) -> LinearRoute:
-    """Send every nn.Linear of `model` through one `LinearRoute` (once per model: a deep copy keeps
-    its own). `emulated` overrides the CPU's answer to whether bf16 is emulated here."""
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    routed = [m for m in linears if "_guidecode_route" in m.__dict__]
-    if routed and emulated is None:
-        return routed[0]._guidecode_route
+def decide_route(model: torch.nn.Module, emulated: bool | None = None) -> LinearRoute:
+    """The route for `model`'s linear layers on its device (decoders/preparation.py installs it:
+    each nn.Linear gets it as `ROUTE` and `routed_forward` as its forward). `emulated` overrides
+    the CPU's answer to whether bf16 is emulated here."""
     weight = next(model.parameters())
     built = load()
     if emulated is None:
         emulated = weight.device.type == "cpu" and not native_bf16(weight.device)
-    route = LinearRoute(built.kernel, built.why_not, upcast_wide=emulated)
-    for module in linears:
-        module._guidecode_route = route
-        # Replaces the call rather than hooking around it: the library's product must not run.
-        module.forward = MethodType(_routed_forward, module)
-    return route
+    return LinearRoute(built.kernel, built.why_not, upcast_wide=emulated)
 
 
-def _routed_forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    return self._guidecode_route.linear(x, self.weight, self.bias)
+def routed_forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """A routed layer's forward, bound to the layer."""
+    return getattr(self, ROUTE).linear(x, self.weight, self.bias)
 
 
 def decoding_rows_agree(model: torch.nn.Module) -> bool:
     """Whether each routed linear layer of `model` gives every row the same bits for every row
-    count from 1 to MAX_ROWS (against one MAX_ROWS-row call); decided once per dtype and device."""
-    return decided_once(model, "_guidecode_rows_agree", lambda: all(_agrees(m, next(model.parameters())) for m in _distinct_shapes(model)))
+    count from 1 to MAX_ROWS (against one MAX_ROWS-row call). Seconds on a real model: the engine
+    keeps the answer with the model's preparation (decoders/preparation.py)."""
+    like = next(model.parameters())
+    return all(_agrees(m, like) for m in _distinct_shapes(model))
 
 
 @torch.inference_mode()
@@ -123,7 +119,7 @@ def _checked_slice(layer: torch.nn.Module):
     columns = min(layer.out_features, CHECKED_OUTPUTS + layer.out_features % 4)
     weight = layer.weight[:columns]  # [out, in]
     bias = None if layer.bias is None else layer.bias[:columns]
-    route: LinearRoute = layer._guidecode_route
+    route: LinearRoute = getattr(layer, ROUTE)
     return (lambda x: route.linear(x, weight, bias)), weight.shape[1]
 
 
@@ -131,7 +127,7 @@ def _distinct_shapes(model: torch.nn.Module) -> list[torch.nn.Module]:
     """One layer per (in, out, bias or not, dtype or block format): the code a pass takes depends on those."""
     seen: dict[tuple, torch.nn.Module] = {}
     for m in model.modules():
-        if isinstance(m, torch.nn.Linear) and "_guidecode_route" in m.__dict__:
+        if isinstance(m, torch.nn.Linear) and ROUTE in vars(m):
             seen.setdefault((m.in_features, min(m.out_features, CHECKED_OUTPUTS), m.bias is not None, m.weight.dtype), m)
         elif isinstance(m, QuantLinear):
             seen.setdefault((m.in_features, min(m.out_features, CHECKED_OUTPUTS), m.bias is not None, m.form, m.mins is not None), m)

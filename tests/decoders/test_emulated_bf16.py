@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from decoders import Engine
 from decoders.emulated_bf16 import float32_product, native_bf16
-from decoders.linear_route import MAX_ROWS, route_linears
+from decoders.linear_route import MAX_ROWS
+from decoders.preparation import prepare
 
 from .test_speculative import PROMPTS, drafters, plain_and_speculative
 
@@ -22,7 +23,7 @@ LONG_PROMPT = "def total(items):\n    result = 0\n    for item in items:\n      
 def wide_layer():
     torch.manual_seed(0)
     holder = torch.nn.Sequential(torch.nn.Linear(896, 4864)).to(torch.bfloat16)  # the 0.5B MLP's shape
-    return holder, route_linears(holder, emulated=True)
+    return holder, prepare(holder, emulated=True).route
 
 
 @torch.inference_mode()
@@ -41,7 +42,7 @@ def test_only_a_pass_wider_than_decoding_size_is_computed_in_float32(wide_layer)
 def test_without_emulation_wide_passes_are_pytorchs_bf16(wide_layer):
     holder, _ = wide_layer
     plain = copy.deepcopy(holder)
-    route = route_linears(plain, emulated=False)
+    route = prepare(plain, emulated=False).route
     assert not route.upcast_wide
     x = torch.randn(1, MAX_ROWS + 3, 896).to(torch.bfloat16)
     assert torch.equal(plain(x), F.linear(x, plain[0].weight, plain[0].bias))
@@ -50,8 +51,8 @@ def test_without_emulation_wide_passes_are_pytorchs_bf16(wide_layer):
 def test_the_route_is_decided_once_and_a_copy_keeps_its_own(tiny_model):
     assert native_bf16(torch.device("cuda"))  # GPUs are not asked: nothing is upcast there
     model = copy.deepcopy(tiny_model).to(torch.bfloat16)
-    route = route_linears(model, emulated=True)
-    assert route_linears(model) is route and Engine(model).route is route
+    route = prepare(model, emulated=True).route
+    assert prepare(model).route is route and Engine(model).route is route
     back = copy.deepcopy(model).float()  # a copy keeps the route, and follows its own dtype
     layer = back.model.layers[0].mlp.up_proj
     assert layer._guidecode_route == route and layer._guidecode_route is not route
@@ -63,7 +64,7 @@ def test_the_route_is_decided_once_and_a_copy_keeps_its_own(tiny_model):
 @pytest.mark.parametrize("name", ["ngram", "recycling", "always wrong", "oracle behind a decoy"])
 def test_speculation_is_exact_with_prompts_in_float32(tiny_model, byte_tokenizer, name):
     model = copy.deepcopy(tiny_model).to(torch.bfloat16)
-    route_linears(model, emulated=True)
+    prepare(model, emulated=True)
     assert Engine(model).exact
     for prompt in PROMPTS + [LONG_PROMPT]:
         plain, fast = plain_and_speculative(model, byte_tokenizer, prompt, drafters(model, len(byte_tokenizer))[name])

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from decoders import Engine
-from decoders.linear_route import CHECKED_OUTPUTS, MAX_ROWS, LinearRoute, decoding_rows_agree, route_linears
+from decoders.linear_route import CHECKED_OUTPUTS, MAX_ROWS, LinearRoute, decoding_rows_agree
+from decoders.preparation import prepare
 from decoders.row_kernel import RowKernel, load
 
 from ..conftest import make_tiny_model
@@ -103,7 +104,7 @@ def test_the_check_catches_rows_that_depend_on_the_row_count(tiny_model, monkeyp
     """What a library GEMM that picks its kernel by row count does: the check must say no, and the
     engine must not speculate, saying why."""
     model = copy.deepcopy(tiny_model).to(torch.bfloat16)
-    route = route_linears(model)
+    route = prepare(model).route
 
     def by_count(self, x, weight, bias):
         out = F.linear(x, weight, bias)
@@ -121,7 +122,7 @@ def test_one_row_at_a_time_where_the_kernel_is_missing(tiny_model, byte_tokenize
     from .test_speculative import PROMPTS, drafters, plain_and_speculative
 
     model = copy.deepcopy(tiny_model).to(torch.bfloat16)
-    route = route_linears(model)
+    route = prepare(model).route
     missing = LinearRoute(None, "no compiler here", upcast_wide=route.upcast_wide)
     for module in model.modules():
         if isinstance(module, torch.nn.Linear):
@@ -144,8 +145,8 @@ def test_a_copy_in_another_dtype_decides_anew(tiny_model):
     assert Engine(fp32).exact
     bf16 = copy.deepcopy(fp32).to(torch.bfloat16)
     assert Engine(bf16).exact and bf16.lm_head._guidecode_route is not fp32.lm_head._guidecode_route
-    decided = bf16.__dict__["_guidecode_rows_agree"]
-    assert set(decided) == {(torch.float32, torch.device("cpu")), (torch.bfloat16, torch.device("cpu"))}
+    decided = {(dtype, device) for _, dtype, device in prepare(bf16).answers}
+    assert decided == {(torch.float32, torch.device("cpu")), (torch.bfloat16, torch.device("cpu"))}
 
 
 def test_a_model_never_prepared_gets_the_same_answer(byte_tokenizer):
