@@ -139,10 +139,14 @@ def _cell(text: str) -> str:
 def _defaults(option: Option) -> str:
     cli, editor = option.default_in("cli"), option.default_in("editor")
     if option.scopes == EDITOR:
-        return f"`{json.dumps(editor)}`"
+        return _shown(editor)
     if "editor" in option.scopes and editor != cli:
-        return f"`{json.dumps(cli)}` (editor: `{json.dumps(editor)}`)"
-    return "not set" if cli is None else f"`{json.dumps(cli)}`"
+        return f"{_shown(cli)} (editor: {_shown(editor)})"
+    return _shown(cli)
+
+
+def _shown(value: Any) -> str:
+    return "not set" if value is None else f"`{json.dumps(value)}`"
 
 
 def _values(option: Option) -> str:
