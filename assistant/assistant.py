@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol, cast
 
 from decoders import CancelFlag, Engine, GenerationResult, Plugins, SamplingConfig, Session, StopRules, beam_search, generate, row_kernel
 from decoders.adadec import AdaDec, AdaDecConfig
@@ -19,7 +20,7 @@ from decoders.drafters import default_drafter
 from decoders.guides import AllOf, Guide
 from decoders.healing import HealingGuide
 from decoders.loop import decode
-from decoders.monitors import NameChoice
+from decoders.monitors import MonitorStats, NameChoice
 from decoders.rerank import Reranker
 from decoders.samples import sample_many
 from decoders.streaming import TextSink
@@ -68,9 +69,25 @@ def _all_of(*guides: Guide | None) -> Guide | None:
     return None if not present else present[0] if len(present) == 1 else AllOf(present)
 
 
+class _Tokenizer(Protocol):
+    """What this file asks of a loaded model's transformers tokenizer."""
+
+    @property
+    def eos_token_id(self) -> int | None: ...
+
+    def __len__(self) -> int: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+
+def _tokenizer(loaded: LoadedModel) -> _Tokenizer:
+    return cast(_Tokenizer, loaded.tokenizer)  # LoadedModel keeps it as an `object`
+
+
 def _check_same_tokenizer(target: LoadedModel, draft: LoadedModel) -> None:
     sample = "def f(x):\n    return {'a': [1, 2.5]}  # ü\n"
-    if len(target.tokenizer) != len(draft.tokenizer) or target.tokenizer.encode(sample) != draft.tokenizer.encode(sample):
+    ours, theirs = _tokenizer(target), _tokenizer(draft)
+    if len(ours) != len(theirs) or ours.encode(sample) != theirs.encode(sample):
         raise GuidecodeError(
             f"the draft model {draft.name} does not share the tokenizer of {target.name}; "
             "pick a draft model of the same family (e.g. Qwen2.5-Coder-0.5B-Instruct for the 1.5B)"
@@ -150,7 +167,7 @@ class Request:
     session: Session  # over the prompt
     guide: Guide | None
     stop: StopRules
-    stats: object | None  # the monitors' statistics, when they guide
+    stats: MonitorStats | None  # the monitors' statistics, when they guide
     setup: float  # seconds waiting on the monitors' first answer
 
     def written(self, text: str) -> str:
@@ -413,6 +430,8 @@ class Assistant:
         """Run the shapes a first request runs (a prefill chunk, a decoding step) once, so that
         kernel set-up is paid at load time rather than by the user's first completion."""
         chunk = self.config.prefill_chunk or 128
-        session = self.engine.prefill([self.loaded.tokenizer.eos_token_id or 0] * (chunk + 1), chunk=chunk)
-        self.engine.step(session, self.loaded.tokenizer.eos_token_id or 0)
+        eos = _tokenizer(self.loaded).eos_token_id or 0
+        session = self.engine.prefill([eos] * (chunk + 1), chunk=chunk)
+        assert session is not None  # a prefill without `cancel` runs to the end
+        self.engine.step(session, eos)
         self.drafter()  # runs the exactness probe (a few forward passes) now rather than on a request

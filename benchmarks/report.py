@@ -598,6 +598,25 @@ def mgd_summary(result: Result) -> dict[tuple[str, bool], tuple[float, float]]:
     return {key: (t[0], t[1] / t[2]) for key, t in totals.items()}
 
 
+# --------------------------------------------------------------------------- docs/adaptive.md
+
+
+def decoders_table(file: str) -> str:
+    """`guidecode compare` of HumanEval runs by decoder: pass@1, its ratio to greedy's, the answers
+    that differ from greedy's, tokens written, the share of steps that paused."""
+    result = load(file)
+    rows = []
+    for row in result.data["comparison"]["rows"]:
+        paused = "" if row["paused_share"] is None else f"{100 * row['paused_share']:.1f}%"
+        rows.append([row["decoder"], _pct(row["passed"], row["answers"]), _x(row["pass_ratio"]), str(row["differ"]), f"{row['tokens']:,}", paused])
+    header = ["decoder", "pass@1", "vs greedy", "answers unlike greedy's", "tokens", "steps that paused"]
+    return "\n\n".join([table(header, rows), caption(result), "Its times are not shown: " + result.data["timing_note"] + "."])
+
+
+def decoder_rows(file: str) -> dict[str, dict]:
+    return {row["decoder"]: row for row in load(file).data["comparison"]["rows"]}
+
+
 # --------------------------------------------------------------------------- the registry
 
 

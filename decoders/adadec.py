@@ -99,7 +99,8 @@ class AdaDec(EntropyGate):
                 token = best_allowed(row, guides[b], 1)[0]
                 tokens[b].append(token)
                 logprobs[b].append(_logprob(row, token))
-                guides[b] = guides[b].advance(token) if guides[b] is not None else None
+                current = guides[b]
+                guides[b] = current.advance(token) if current is not None else None
             live = [b for b in live if not self._ended(before, tokens[b])]
         self.stats.extra_passes += branches.passes
         scoring = self.config.scoring

@@ -17,7 +17,7 @@ import threading
 
 import torch
 
-from .engine import Engine, Session
+from .engine import Engine, Session, kv_layers
 
 
 class Branches:
@@ -84,7 +84,8 @@ class Branches:
         live = sorted({slot for slots in self.slots.values() for slot in slots})
         renumber = {old: self.prefix + i for i, old in enumerate(live)}
         index = torch.tensor(list(range(self.prefix)) + live, device=self.engine.device)  # [prefix + live]
-        for layer in self.fork.cache.layers:
+        for layer in kv_layers(self.fork.cache):
+            assert layer.keys is not None and layer.values is not None  # the fork holds the prefix in every layer
             layer.keys = layer.keys.index_select(-2, index)  # [batch, heads, slots, dim]
             layer.values = layer.values.index_select(-2, index)
         self.slots = {b: [renumber[s] for s in slots] for b, slots in self.slots.items()}

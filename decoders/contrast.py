@@ -63,6 +63,7 @@ class SelectiveContrast(EntropyGate):
         if self._lame is None:
             self._lame = self.engine.prefill(self.lame_prompt)
             self.stats.extra_passes += 1
+        assert self._lame is not None  # a prefill without `cancel` runs to the end
         behind = generated[len(self._lame.generated) :]
         if behind:
             self.engine.extend(self._lame, behind)

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Literal, cast
 
 import torch
 from transformers import DynamicCache
@@ -36,6 +37,10 @@ from .kv_cache import fork_layer, new_cache
 from .lean import LeanDecoder
 from .linear_route import MAX_ROWS, LinearRoute, decoding_rows_agree
 from .preparation import Preparation, prepare
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
+    from transformers.cache_utils import CacheLayerMixin, DummyLayer, DynamicLayer, LinearAttentionCacheLayerMixin
 
 
 @dataclass
@@ -49,6 +54,12 @@ class Session:
     @property
     def generated(self) -> list[int]:
         return self.tokens[self.prompt_length :]
+
+
+def kv_layers(cache: DynamicCache) -> list[DynamicLayer]:
+    """`cache`'s layers. transformers types them as any kind of layer, linear attention's included;
+    an engine's caches (new_cache) hold key/value layers: DynamicLayer or a subclass."""
+    return cast("list[DynamicLayer]", cache.layers)
 
 
 class Engine:
@@ -65,6 +76,11 @@ class Engine:
         # transformers 5.25 renamed the forward's cache keyword (the old name warns there).
         self._cache_keyword = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self.passes = 0  # forward passes run for callers (the engine's own checks not counted)
+
+    @property
+    def _config(self) -> PretrainedConfig:
+        """The model's transformers config (torch types an attribute read of a Module as `Tensor | Module`)."""
+        return cast("PretrainedConfig", self.model.config)
 
     @property
     def route(self) -> LinearRoute:
@@ -85,7 +101,7 @@ class Engine:
         positions: torch.Tensor | None = None,  # [k] when not consecutive (a tree)
         visible: torch.Tensor | None = None,  # [k, cached + k] bool, which keys each token sees
         last_only: bool = False,
-        lean: LeanDecoder | None | bool = None,  # None: the engine's choice; False: transformers' forward
+        lean: LeanDecoder | Literal[False] | None = None,  # None: the engine's choice; False: transformers' forward
     ) -> torch.Tensor:
         """Append `tokens` to `cache` (in place) and return their logits, [len(tokens), vocab] float32
         ([1, vocab], the last token's, with `last_only`).
@@ -127,7 +143,7 @@ class Engine:
     def _lean_agrees(self, decoder: LeanDecoder) -> bool:
         """A step, a chain and a tree through `decoder` against transformers' forward, on forks of
         one prefilled probe."""
-        vocab = self.model.config.vocab_size
+        vocab: int = self._config.vocab_size
         probe = [(7919 * i + 11) % vocab for i in range(9)]
         base = Session([], self._new_cache(), torch.empty(0), 0)
         self._forward(base.cache, probe[:4], lean=False)
@@ -138,13 +154,12 @@ class Engine:
             ours, theirs = self.fork(base), self.fork(base)
             mine = self._forward(ours.cache, tokens, positions=pos, visible=vis, lean=decoder)
             reference = self._forward(theirs.cache, tokens, positions=pos, visible=vis, lean=False)
-            same_cache = all(torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values) for a, b in zip(ours.cache.layers, theirs.cache.layers))
-            if not (torch.equal(mine, reference) and same_cache):
+            if not (torch.equal(mine, reference) and _same_cache(ours.cache, theirs.cache)):
                 return False
         return True
 
     def _new_cache(self) -> DynamicCache:
-        return new_cache(self.model.config)
+        return new_cache(self._config)
 
     def prefill(
         self,
@@ -169,6 +184,7 @@ class Engine:
         shared = common_prefix(reuse.tokens, prompt) if reuse is not None else 0
         shared = min(shared, len(prompt) - 1)
         if shared > 0:
+            assert reuse is not None  # a prefix is shared only with a session to reuse
             session = self.fork(reuse)
             if (drop := len(session.tokens) - shared) > 0:
                 session.cache.crop(-drop)
@@ -183,9 +199,10 @@ class Engine:
                     break
                 self._append(session, rest[start : start + step], cancel)
         except Interrupted:
-            # Some layers hold the interrupted chunk, others not: back to the chunks done.
-            for layer in session.cache.layers:
-                if (extra := layer.keys.shape[-2] - len(session.tokens)) > 0:
+            # Some layers hold the interrupted chunk, others not (nor anything, in a first chunk):
+            # back to the chunks done.
+            for layer in kv_layers(session.cache):
+                if (extra := layer.get_seq_length() - len(session.tokens)) > 0:
                     layer.crop(-extra)
         if len(session.tokens) < len(prompt):
             if on_partial is not None and len(session.tokens) > shared:
@@ -254,7 +271,8 @@ class Engine:
         start, kept = len(session.tokens), len(path)
         if path != list(range(kept)):
             source = torch.tensor([start + i for i in path], device=self.device)
-            for layer in session.cache.layers:
+            for layer in kv_layers(session.cache):
+                assert layer.keys is not None and layer.values is not None  # verify wrote the tree in every layer
                 layer.keys[:, :, start : start + kept] = layer.keys[:, :, source]
                 layer.values[:, :, start : start + kept] = layer.values[:, :, source]
         if (dropped := len(tree) - kept) > 0:
@@ -281,18 +299,21 @@ class Engine:
 
     def _steps_agree(self) -> bool:
         """Through the whole model: a chain and a tree (true path behind a decoy) against single steps."""
-        vocab = self.model.config.vocab_size
+        vocab: int = self._config.vocab_size
         probe = [(1009 * i + 17) % vocab for i in range(10)]
         stepped = self.prefill(probe[:4])
+        assert stepped is not None  # prefill without `cancel` always completes
         singles = []
         for token in probe[4:]:
             self.step(stepped, token)
             singles.append(stepped.next_logits)
         as_chain = self.prefill(probe[:4])
+        assert as_chain is not None
         chain_rows = self.extend(as_chain, probe[4:])
         decoy = [(t + 1) % vocab for t in probe[5:8]]
         tree = DraftTree.from_paths([decoy, probe[5:]])  # the true path second: not the leading slots
         as_tree = self.prefill(probe[:4])
+        assert as_tree is not None
         tree_rows = self.verify(as_tree, probe[4], tree)
         return all(torch.equal(a, b) for a, b in zip(singles, chain_rows)) and all(
             torch.equal(singles[j], tree_rows[r]) for j, r in enumerate(_path_rows(tree, probe[5:]))
@@ -306,7 +327,9 @@ class Engine:
         tests/decoders/test_engine.py checks this.
         """
         cache = copy.copy(session.cache)
-        cache.layers = [fork_layer(layer) for layer in session.cache.layers]
+        # Typed as transformers types `layers` (a list is invariant: a list[DynamicLayer] is not one).
+        layers: list[CacheLayerMixin | LinearAttentionCacheLayerMixin | DummyLayer] = [fork_layer(layer) for layer in kv_layers(session.cache)]
+        cache.layers = layers
         return Session(list(session.tokens), cache, session.next_logits, session.prompt_length)
 
     def rollback(self, session: Session, n: int, next_logits: torch.Tensor | None = None) -> None:
@@ -326,6 +349,15 @@ class Engine:
             return
         session.cache.crop(-(n + 1))
         session.next_logits = self._forward(session.cache, session.tokens[-1:])[-1]
+
+
+def _same_cache(ours: DynamicCache, theirs: DynamicCache) -> bool:
+    """Whether two caches after the same passes hold the same keys and values, bit for bit."""
+    for a, b in zip(kv_layers(ours), kv_layers(theirs)):
+        assert a.keys is not None and a.values is not None and b.keys is not None and b.values is not None  # every layer ran
+        if not (torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)):
+            return False
+    return True
 
 
 def _tree_layout(cached: int, tree: DraftTree) -> tuple[torch.Tensor, torch.Tensor]:

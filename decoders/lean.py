@@ -17,7 +17,9 @@ default rotary scaling; anything else keeps transformers' forward.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import torch
 from transformers.cache_utils import Cache
@@ -33,7 +35,72 @@ LAYOUTS = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"}
 NORMS = {"LlamaRMSNorm", "Qwen2RMSNorm", "MistralRMSNorm"}
 
 
-def _rms_norm(norm: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+# What this file reads of a model of LAYOUTS, as types: torch types every submodule or attribute
+# read through a Module as `Tensor | Module`, so the model is viewed through these once (`_llama`).
+class _Projection(Protocol):
+    """A linear layer as the model's preparation leaves it: torch's Linear, a QuantLinear or a
+    fused group's SharedProjection."""
+
+    out_features: int
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class _Norm(Protocol):
+    """One of NORMS."""
+
+    weight: torch.Tensor
+    variance_epsilon: float
+
+
+class _Attention(torch.nn.Module):
+    """The attributes read of a layer's attention; a Module, since exact_attention takes the module
+    itself. A view for the type checker: never instantiated."""
+
+    q_proj: _Projection
+    k_proj: _Projection
+    v_proj: _Projection
+    o_proj: _Projection
+    head_dim: int
+    scaling: float
+
+
+class _Mlp(Protocol):
+    gate_proj: _Projection
+    up_proj: _Projection
+    down_proj: _Projection
+    act_fn: Callable[[torch.Tensor], torch.Tensor]
+
+
+class _DecoderLayer(Protocol):
+    self_attn: _Attention
+    mlp: _Mlp
+    input_layernorm: _Norm
+    post_attention_layernorm: _Norm
+
+    def modules(self) -> Iterator[torch.nn.Module]: ...
+
+
+class _Stack(Protocol):
+    """The decoder stack under the *ForCausalLM (its `model`)."""
+
+    embed_tokens: Callable[[torch.Tensor], torch.Tensor]  # [1, k] -> [1, k, hidden]
+    rotary_emb: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    layers: Sequence[_DecoderLayer]
+    norm: _Norm
+
+
+class _CausalLM(Protocol):
+    model: _Stack
+    lm_head: Callable[[torch.Tensor], torch.Tensor]  # [..., hidden] -> [..., vocab]
+
+
+def _llama(model: torch.nn.Module) -> _CausalLM:
+    """`model` (one of LAYOUTS, as LeanDecoder.for_model checked) as the layout it has."""
+    return cast(_CausalLM, model)
+
+
+def _rms_norm(norm: _Norm, x: torch.Tensor) -> torch.Tensor:
     """transformers' Llama RMSNorm, operation for operation."""
     dtype = x.dtype
     h = x.to(torch.float32)
@@ -54,17 +121,19 @@ def _linear_args(layer: QuantLinear) -> _Linear:
     return layer._parts(), layer._form(), layer.bias
 
 
-def _projections(modules: list[torch.nn.Module]) -> tuple[list[_Linear], bool] | None:
+def _projections(modules: list[_Projection]) -> tuple[list[_Linear], bool] | None:
     """The arguments for projections of one input (q, k, v or gate, up): the fused layer's when
     they are one group's consecutive columns (decoders/quant/fused.py), else each layer's; None
     where one is neither a QuantLinear nor such a share."""
-    if all(isinstance(m, SharedProjection) for m in modules):
-        fused = modules[0].group[0].layer
-        one_group = all(m.group[0].layer is fused for m in modules)
-        in_order = [m.start for m in modules] == [0, *(m.end for m in modules[:-1])] and modules[-1].end == fused.out_features
-        return ([_linear_args(fused)] * len(modules), True) if one_group and in_order else None
-    if all(isinstance(m, QuantLinear) for m in modules):
-        return [_linear_args(m) for m in modules], False
+    shares = [m for m in modules if isinstance(m, SharedProjection)]
+    if len(shares) == len(modules):
+        fused = shares[0].group[0].layer
+        one_group = all(m.group[0].layer is fused for m in shares)
+        in_order = [m.start for m in shares] == [0, *(m.end for m in shares[:-1])] and shares[-1].end == fused.out_features
+        return ([_linear_args(fused)] * len(shares), True) if one_group and in_order else None
+    quantized = [m for m in modules if isinstance(m, QuantLinear)]
+    if len(quantized) == len(modules):
+        return [_linear_args(m) for m in quantized], False
     return None
 
 
@@ -86,11 +155,12 @@ class _QuantLayer:
     variant: int
 
     @staticmethod
-    def of(layer: torch.nn.Module) -> _QuantLayer | None:
+    def of(layer: _DecoderLayer) -> _QuantLayer | None:
         attn, mlp = layer.self_attn, layer.mlp
         qkv = _projections([attn.q_proj, attn.k_proj, attn.v_proj])
         gate_up = _projections([mlp.gate_proj, mlp.up_proj])
-        if qkv is None or gate_up is None or not all(isinstance(m, QuantLinear) for m in (attn.o_proj, mlp.down_proj)):
+        o, down = attn.o_proj, mlp.down_proj
+        if qkv is None or gate_up is None or not (isinstance(o, QuantLinear) and isinstance(down, QuantLinear)):
             return None
         kernels = {m.kernel for m in layer.modules() if isinstance(m, QuantLinear)}
         if len(kernels) != 1:
@@ -98,10 +168,10 @@ class _QuantLayer:
         return _QuantLayer(
             qkv[0],
             qkv[1],
-            _linear_args(attn.o_proj),
+            _linear_args(o),
             gate_up[0],
             gate_up[1],
-            _linear_args(mlp.down_proj),
+            _linear_args(down),
             heads=attn.q_proj.out_features // attn.head_dim,
             kv_heads=attn.k_proj.out_features // attn.head_dim,
             head_dim=attn.head_dim,
@@ -137,8 +207,9 @@ class LeanDecoder:
         )
         if not plain:
             return None
-        quantized = [_QuantLayer.of(layer) for layer in inner.layers] if load().kernel is not None else []
-        return LeanDecoder(model, quantized if quantized and all(quantized) else None)
+        layers = [_QuantLayer.of(layer) for layer in inner.layers] if load().kernel is not None else []
+        quantized = [q for q in layers if q is not None]
+        return LeanDecoder(model, quantized if quantized and len(quantized) == len(layers) else None)
 
     @torch.inference_mode()
     def forward(
@@ -153,7 +224,8 @@ class LeanDecoder:
         """Logits [1, k, vocab] (or [1, 1, vocab] with `last_only`), in the model's dtype; appends
         to `cache` as transformers' forward does. Raises Interrupted when `cancel` is set
         between layers."""
-        inner, k = self.model.model, input_ids.shape[1]
+        llama, k = _llama(self.model), input_ids.shape[1]
+        inner = llama.model
         h = inner.embed_tokens(input_ids)  # [1, k, hidden]
         if positions is None:
             positions = (torch.arange(k, device=h.device) + cache.get_seq_length())[None]
@@ -169,9 +241,18 @@ class LeanDecoder:
         h = _rms_norm(inner.norm, h)
         if last_only:
             h = h[:, -1:]
-        return self.model.lm_head(h)
+        return llama.lm_head(h)
 
-    def _layer(self, layer, index: int, h, cos, sin, cache: Cache, visible) -> torch.Tensor:
+    def _layer(
+        self,
+        layer: _DecoderLayer,
+        index: int,
+        h: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: Cache,
+        visible: torch.Tensor | None,
+    ) -> torch.Tensor:
         attn = layer.self_attn
         x = _rms_norm(layer.input_layernorm, h)
         shape = (*h.shape[:-1], -1, attn.head_dim)
@@ -183,14 +264,32 @@ class LeanDecoder:
         keys, values = cache.update(key, value, index)
         return self._layer_after_cache(layer, h, q, keys, values, visible)
 
-    def _layer_after_cache(self, layer, h, q, keys, values, visible) -> torch.Tensor:
+    def _layer_after_cache(
+        self,
+        layer: _DecoderLayer,
+        h: torch.Tensor,
+        q: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        visible: torch.Tensor | None,
+    ) -> torch.Tensor:
         attn, mlp = layer.self_attn, layer.mlp
         out, _ = exact_attention(attn, q, keys, values, visible, scaling=attn.scaling)  # [1, k, heads, head_dim]
         h = h + attn.o_proj(out.reshape(*h.shape[:-1], -1).contiguous())
         x = _rms_norm(layer.post_attention_layernorm, h)
         return h + mlp.down_proj(mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x))
 
-    def _quant_layer(self, layer, args: _QuantLayer, index: int, h, cos, sin, cache: Cache, visible) -> torch.Tensor:
+    def _quant_layer(
+        self,
+        layer: _DecoderLayer,
+        args: _QuantLayer,
+        index: int,
+        h: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: Cache,
+        visible: torch.Tensor | None,
+    ) -> torch.Tensor:
         """_layer's operations, in two C++ calls around the cache update."""
         norm1, norm2 = layer.input_layernorm, layer.post_attention_layernorm
         q, key, value = torch.ops.guidecode.lean_qkv(

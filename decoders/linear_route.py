@@ -101,7 +101,7 @@ def decoding_rows_agree(model: torch.nn.Module) -> bool:
 
 
 @torch.inference_mode()
-def _agrees(layer: torch.nn.Module, like: torch.Tensor) -> bool:
+def _agrees(layer: torch.nn.Linear | QuantLinear, like: torch.Tensor) -> bool:
     """like: a tensor of the model's activation dtype and device."""
     compute, in_features = _checked_slice(layer)
     generator = torch.Generator().manual_seed(0)
@@ -110,7 +110,7 @@ def _agrees(layer: torch.nn.Module, like: torch.Tensor) -> bool:
     return all(torch.equal(compute(x[:, :rows]), full[:, :rows]) for rows in range(1, MAX_ROWS))
 
 
-def _checked_slice(layer: torch.nn.Module):
+def _checked_slice(layer: torch.nn.Linear | QuantLinear):
     """The layer cut to its first CHECKED_OUTPUTS columns, as (x -> y, input size)."""
     if isinstance(layer, QuantLinear):
         cut = layer.first_columns(CHECKED_OUTPUTS)
@@ -123,9 +123,9 @@ def _checked_slice(layer: torch.nn.Module):
     return (lambda x: route.linear(x, weight, bias)), weight.shape[1]
 
 
-def _distinct_shapes(model: torch.nn.Module) -> list[torch.nn.Module]:
+def _distinct_shapes(model: torch.nn.Module) -> list[torch.nn.Linear | QuantLinear]:
     """One layer per (in, out, bias or not, dtype or block format): the code a pass takes depends on those."""
-    seen: dict[tuple, torch.nn.Module] = {}
+    seen: dict[tuple, torch.nn.Linear | QuantLinear] = {}
     for m in model.modules():
         if isinstance(m, torch.nn.Linear) and ROUTE in vars(m):
             seen.setdefault((m.in_features, min(m.out_features, CHECKED_OUTPUTS), m.bias is not None, m.weight.dtype), m)

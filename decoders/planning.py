@@ -262,6 +262,7 @@ def _evaluate(search: _Search, node: _Node) -> Program | None:
         return node.program
     guide = _guide_at(node)
     if guide is _UNKNOWN:
+        assert node.parent is not None and node.parent.children is not None  # refused: a child, of a rolled-out node
         node.parent.children.remove(node)
         return None
     if node.tokens:
@@ -362,7 +363,9 @@ def _guide_at(node: _Node) -> Guide | None | _Unknown:
     node's own token came from the parent rollout's guided top-k; a guide that checks some rules
     only on choice (`refine`) is asked here, and _UNKNOWN means it refuses the token."""
     if node.guide is _UNKNOWN:
+        assert node.parent is not None  # the root's guide is given
         guide = _guide_at(node.parent)
+        assert guide is not _UNKNOWN  # the parent's was worked out before its rollout made this node
         for token in node.tokens[len(node.parent.tokens) : -1]:
             guide = guide.advance(token) if guide is not None else None
         last = node.tokens[-1]

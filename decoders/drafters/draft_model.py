@@ -46,6 +46,7 @@ class DraftModelDrafter(Drafter):
             return DraftTree()
         start = time.perf_counter()
         self.session = session = self.engine.prefill(list(context), reuse=self.session)
+        assert session is not None  # a prefill without `cancel` runs to the end
         self.setup_seconds = time.perf_counter() - start
         drafted: list[int] = []
         while len(drafted) < depth:

@@ -155,3 +155,22 @@ def test_a_prefill_cancelled_midway_leaves_its_finished_chunks_for_reuse(tiny_mo
     resumed = engine.prefill(ids, reuse=partial, chunk=16)
     fresh = engine.prefill(ids, chunk=16)
     assert resumed.reused == 16 and torch.equal(resumed.next_logits, fresh.next_logits)
+
+
+def test_a_prefill_cancelled_inside_its_first_chunk_returns_nothing(tiny_model, byte_tokenizer):
+    import threading
+
+    engine = Engine(tiny_model)
+    ids = prompt_ids(byte_tokenizer, "import os\n" * 10)
+    before = engine.prefill(ids, chunk=16).next_logits
+    calls = []
+
+    class CancelOnSecondLayer(threading.Event):
+        def is_set(self):  # trips between layer 0 and layer 1 of the first chunk: layer 1 holds no keys yet
+            calls.append(1)
+            return len(calls) > 2
+
+    kept = []
+    assert engine.prefill(ids, chunk=16, cancel=CancelOnSecondLayer(), on_partial=kept.append) is None
+    assert kept == []  # nothing finished, nothing to reuse
+    assert torch.equal(engine.prefill(ids, chunk=16).next_logits, before)  # the engine is as it was
