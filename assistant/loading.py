@@ -274,13 +274,18 @@ def _convert_gguf(gguf: Path, ready: Path, dtype: torch.dtype, progress: Progres
     tmp = ready.with_name(ready.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    with progress.phase(f"converting {gguf.name} to {dtype_name(dtype)} (once; later loads read a cache)"):
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            tokenizer_done = pool.submit(_save_gguf_tokenizer, str(gguf), str(tmp))
-            with _quiet_transformers(), _fast_gguf_reading():
-                config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
-                model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, config=config, dtype=dtype)
-            tokenizer_done.result()
+    try:
+        with progress.phase(f"converting {gguf.name} to {dtype_name(dtype)} (once; later loads read a cache)"):
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                tokenizer_done = pool.submit(_save_gguf_tokenizer, str(gguf), str(tmp))
+                with _quiet_transformers(), _fast_gguf_reading():
+                    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+                    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, config=config, dtype=dtype)
+                tokenizer_done.result()
+    except (OSError, ValueError, KeyError) as error:  # what transformers and gguf raise for a file they cannot read
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
+        raise ModelUnavailable(f"cannot read {gguf} as a GGUF model: {reason}. {_alternatives()}") from None
     with progress.phase("writing the ready-to-load cache"):
         _write_ready(model, tmp, dtype)
     (tmp / "complete.json").write_text(json.dumps({"source": str(gguf), "dtype": dtype_name(dtype)}))

@@ -62,6 +62,15 @@ def test_missing_model_path(capsys, source):
     assert code == 1 and "does not exist" in one_line_error(err)
 
 
+def test_a_file_that_is_not_gguf_is_refused_in_one_line_and_leaves_no_partial_cache(capsys, source, tmp_path, monkeypatch):
+    monkeypatch.setenv("GUIDECODE_CACHE", str(tmp_path / "cache"))
+    fake = tmp_path / "model.gguf"
+    fake.write_text("not a model")
+    code, _, err = run(capsys, "complete", f"{source}:2:5", "--model", str(fake))
+    assert code == 1 and f"cannot read {fake} as a GGUF model" in one_line_error(err)
+    assert not list((tmp_path / "cache").rglob("*.partial"))
+
+
 def test_bad_dtype(capsys, source):
     code, _, err = run(capsys, "complete", f"{source}:2:5", "--dtype", "int3")
     assert code == 2 and "--dtype: must be one of auto, bfloat16, float16, float32, got 'int3'" in one_line_error(err)
