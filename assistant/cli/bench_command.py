@@ -14,7 +14,7 @@ from rich.console import Console
 
 from .. import embedded
 from ..config import LANGUAGE_SERVERS, AssistantConfig, MonitorConfig
-from ..options import WEIGHTS
+from ..options import OPTION, WEIGHTS
 from ..progress import Progress
 from .args import Parser, UsageError, positive_int, read_source
 
@@ -98,10 +98,11 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.cps <= 0 or args.line_pause < 0:
         raise UsageError("--cps must be positive and --line-pause not negative")
     plan = lsp_typing.TypingPlan(args.file, start, args.chars, args.cps, args.line_pause)
-    if args.debounce_ms is not None and not 0 <= args.debounce_ms <= 5000:
-        raise UsageError(f"--debounce-ms must be between 0 and 5000, got {args.debounce_ms}")
-    chosen = {"maxPromptTokens": args.max_prompt_tokens, "debounceMs": args.debounce_ms}
-    options = {name: value for name, value in chosen.items() if value is not None}
+    chosen = {"max_prompt_tokens": args.max_prompt_tokens, "debounce_ms": args.debounce_ms}
+    for name, value in chosen.items():  # the server's own rules, so the replay never runs on a default it fell back to
+        if value is not None and (why := OPTION[name].check(value)) is not None:
+            raise UsageError(f"{OPTION[name].cli_flag} {why}, got {value}")
+    options = {OPTION[name].key: value for name, value in chosen.items() if value is not None}
     result = asyncio.run(lsp_typing.run(plan, args.model, args.dtype, options))
     print(json.dumps(result, indent=2) if args.json else lsp_typing.report(result))
     return 0

@@ -124,7 +124,7 @@ def test_bench_mgd_needs_a_source_tree(capsys, tmp_path):
 
 def test_bench_lsp_checks_its_options_before_starting_a_server(capsys, source):
     code, _, err = run(capsys, "bench", "lsp", "--file", str(source), "--debounce-ms", "-5")
-    assert code == 2 and "--debounce-ms must be between 0 and 5000, got -5" in one_line_error(err)
+    assert code == 2 and "--debounce-ms must be an integer from 0 to 5000, got -5" in one_line_error(err)
     code, _, err = run(capsys, "bench", "lsp", "--file", str(source), "--start-line", "999")
     assert code == 2 and "is past the end of" in one_line_error(err)
 
