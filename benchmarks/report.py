@@ -473,6 +473,8 @@ def headline() -> str:
     search, greedy = load("eval-search16-sampled-1.5b-avx2-epyc.json"), load("eval-greedy-1.5b-avx2-epyc.json")
     monitors = load(MGD)
     mgd = mgd_summary(monitors)
+    adaptive = load(DECODERS)
+    base, adadec, uscd = (decoder_rows(DECODERS)[name] for name in ("greedy", "adadec", "uscd"))
 
     def ratios(r: Result, pick: Callable[[dict[str, dict]], dict]) -> str:
         return " / ".join(_x(pick(_methods(r, w))["ratio_to_peer"]) for w in _workloads(r))
@@ -511,10 +513,15 @@ def headline() -> str:
             f"{100 * mgd[('0.5B', True)][1]:.0f}% against {100 * mgd[('0.5B', False)][1]:.0f}% (tree average)",
             monitors.kind,
         ],
-        ["[AdaDec and USCD](docs/adaptive.md)", "measured by `guidecode eval --decoder adadec` and `--decoder uscd` (see the page)", "–"],
+        [
+            "[AdaDec and USCD](docs/adaptive.md)",
+            f"0.5B, HumanEval pass@1: AdaDec {_pct(adadec['passed'], adadec['answers'])} against greedy's {_pct(base['passed'], base['answers'])} "
+            f"({_x(adadec['pass_ratio'])}), pausing at {100 * adadec['paused_share']:.1f}% of steps; USCD {_pct(uscd['passed'], uscd['answers'])}",
+            adaptive.kind,
+        ],
         ["[Sandbox](docs/sandbox.md)", "measured by `guidecode bench sandbox --json` (see the page)", "–"],
     ]
-    sources = ", ".join(f"`{r.file}` ({r.kind})" for r in (speed05, speed15, fidelity, search, greedy, monitors))
+    sources = ", ".join(f"`{r.file}` ({r.kind})" for r in (speed05, speed15, fidelity, search, greedy, monitors, adaptive))
     note = f"From `benchmarks/results/`: {sources}; each page's tables give how every file was obtained."
     return "\n\n".join([table(["technique", "best measured figure", "machine kind"], rows, right=3), note])
 
@@ -617,10 +624,27 @@ def decoder_rows(file: str) -> dict[str, dict]:
     return {row["decoder"]: row for row in load(file).data["comparison"]["rows"]}
 
 
+# --------------------------------------------------------------------------- docs/sandbox.md
+
+
+def sandbox_overhead(file: str) -> str:
+    """`guidecode bench sandbox`: a run's wall time by isolation, against a bare interpreter start."""
+    result = load(file)
+    timings = result.data["timings"]
+    bare = timings[0]["median_ms"]
+    rows = [
+        [t["method"], f"{t['median_ms']:.1f} ms", f"{t['p95_ms']:.1f} ms", "" if i == 0 else f"+{t['median_ms'] - bare:.1f} ms", _x(t["median_ms"] / bare)]
+        for i, t in enumerate(timings)
+    ]
+    throughput = f"Throughput: {result.data['throughput']:.0f} runs a second with {result.data['workers']} workers ({result.data['throughput_mode']})."
+    return "\n\n".join([table(["method", "median", "p95", "over a bare start", "ratio"], rows), throughput, caption(result)])
+
+
 # --------------------------------------------------------------------------- the registry
 
 
 MGD = "mgd-amx-xeon-rich-cattrs-click.json"
+DECODERS = "eval-decoders-0.5b-amx-xeon.json"
 
 
 def _one(render: Callable[..., str], *files: str) -> Callable[[], str]:
@@ -644,6 +668,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "results-index": results_index,
     "options": options,
     "mgd": _one(mgd_table, MGD),
+    "decoders-humaneval": _one(decoders_table, DECODERS),
 }
 
 
