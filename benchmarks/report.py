@@ -474,6 +474,8 @@ def headline() -> str:
     monitors = load(MGD)
     mgd = mgd_summary(monitors)
     adaptive = load(DECODERS)
+    sandbox = load(SANDBOX)
+    bare, box = sandbox.data["timings"][0], next(t for t in sandbox.data["timings"] if "bubblewrap" in t["method"])
     base, adadec, uscd = (decoder_rows(DECODERS)[name] for name in ("greedy", "adadec", "uscd"))
 
     def ratios(r: Result, pick: Callable[[dict[str, dict]], dict]) -> str:
@@ -519,9 +521,14 @@ def headline() -> str:
             f"({_x(adadec['pass_ratio'])}), pausing at {100 * adadec['paused_share']:.1f}% of steps; USCD {_pct(uscd['passed'], uscd['answers'])}",
             adaptive.kind,
         ],
-        ["[Sandbox](docs/sandbox.md)", "measured by `guidecode bench sandbox --json` (see the page)", "–"],
+        [
+            "[Sandbox](docs/sandbox.md)",
+            f"a run with bubblewrap: {box['median_ms']:.0f} ms median, +{box['median_ms'] - bare['median_ms']:.0f} ms over a bare interpreter start; "
+            f"{sandbox.data['throughput']:.0f} runs a second on {sandbox.data['workers']} workers",
+            sandbox.kind,
+        ],
     ]
-    sources = ", ".join(f"`{r.file}` ({r.kind})" for r in (speed05, speed15, fidelity, search, greedy, monitors, adaptive))
+    sources = ", ".join(f"`{r.file}` ({r.kind})" for r in (speed05, speed15, fidelity, search, greedy, monitors, adaptive, sandbox))
     note = f"From `benchmarks/results/`: {sources}; each page's tables give how every file was obtained."
     return "\n\n".join([table(["technique", "best measured figure", "machine kind"], rows, right=3), note])
 
@@ -645,6 +652,7 @@ def sandbox_overhead(file: str) -> str:
 
 MGD = "mgd-amx-xeon-rich-cattrs-click.json"
 DECODERS = "eval-decoders-0.5b-amx-xeon.json"
+SANDBOX = "sandbox-amx-xeon.json"
 
 
 def _one(render: Callable[..., str], *files: str) -> Callable[[], str]:
@@ -669,6 +677,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "options": options,
     "mgd": _one(mgd_table, MGD),
     "decoders-humaneval": _one(decoders_table, DECODERS),
+    "sandbox-overhead": _one(sandbox_overhead, SANDBOX),
 }
 
 
