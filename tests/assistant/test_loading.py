@@ -5,7 +5,7 @@ import torch
 
 from assistant import embedded
 from assistant.errors import GuidecodeError
-from assistant.loading import load_model, resolve_dtype
+from assistant.loading import ModelUnavailable, load_model, resolve_dtype
 from assistant.quantize import resolve_weights
 
 from ..conftest import make_tiny_model
@@ -158,6 +158,6 @@ def test_a_gguf_load_replaces_gguf_functions_only_while_it_reads_the_file(librar
 def test_a_load_that_fails_puts_back_what_it_replaced(library_state, tmp_path):
     broken = tmp_path / "broken.gguf"
     broken.write_text("not a GGUF file\n")
-    with pytest.raises(ValueError, match="not a GGUF file"):
+    with pytest.raises(ModelUnavailable, match="cannot read .*broken.gguf as a GGUF model: .*not a GGUF file"):
         load_model(str(broken), dtype="float32", device="cpu", weights="dense")
     assert _library_state() == library_state

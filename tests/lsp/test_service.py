@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import replace
 
 from assistant import Assistant
 from assistant.progress import Progress
@@ -37,7 +36,7 @@ def test_new_settings_reach_the_assistant_on_its_worker_thread(tiny_model_dir):
         assistant = await service.assistant()
         assert assistant.config.max_new_tokens == 5
         _Watched.threads.clear()
-        service.reconfigure(replace(options, max_tokens=7))
+        service.reconfigure(options.replace(max_tokens=7))
         await asyncio.wrap_future(service.worker.submit(lambda: None))  # the worker has run what was queued before
         assert assistant.config.max_new_tokens == 7
         assert _Watched.threads and all(name.startswith("guidecode-model") for name in _Watched.threads), _Watched.threads
