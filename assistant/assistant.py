@@ -26,6 +26,7 @@ from decoders.samples import sample_many
 from decoders.streaming import TextSink
 from decoders.vocabulary import Vocabulary
 
+from . import languages
 from . import scope as scopes
 from .config import AssistantConfig
 from .documents import Cursor, encodable, to_offset
@@ -294,7 +295,7 @@ class Assistant:
         start = time.perf_counter()
         text = encodable(text)
         offset = to_offset(text, cursor)
-        scope = scopes.decide(text, offset)
+        scope = scopes.decide(text, offset, languages.detect(path))
         prompt, healed = self.window.build(text[:offset], text[offset:], heal=self.config.healing)
         where = (workspace, path, text[: offset - len(healed)], text[offset:])
         self.monitors.prefetch(*where)  # the language server answers while the prompt is read

@@ -18,6 +18,7 @@ from decoders.monitors import MonitorContext, MonitorStats, NameIndex, NameMonit
 from decoders.monitors.arguments import ArgumentContext, ArgumentMonitor
 from decoders.vocabulary import Vocabulary
 
+from . import languages
 from .config import MonitorConfig
 from .errors import GuidecodeError
 
@@ -68,6 +69,9 @@ class Monitors:
     def _context(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str) -> MonitorContext | None:
         if workspace is None or not self.config.enabled:
             return None
+        if not (language := languages.detect(path)).monitored:
+            self._note_once(f"monitors off for {language.name} documents: no language server for them here; completing unguided")
+            return None
         root = Path(workspace).resolve()
         session = self._session(root)
         if session is None:
@@ -75,6 +79,11 @@ class Monitors:
         document = Path(path).resolve() if path else root / "untitled.py"  # an unsaved document: a name under the root
         triggers = frozenset(_TRIGGERS[name] for name in self.config.enabled if name in _TRIGGERS)
         return MonitorContext(session, str(document), prefix, suffix, self.index, triggers)
+
+    def _note_once(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
+            log.warning(note)
 
     def prepare(self, workspace: str | Path) -> bool:
         """Start the workspace's language server and build the token index now, rather than in

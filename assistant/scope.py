@@ -1,9 +1,10 @@
 """How much to write at the cursor, decided with tree-sitter, and the stop rules that enforce it.
 
 - LINE: the cursor is inside or at the end of a line of code: finish that line.
-- BLOCK: the cursor opens a block (it follows a `def …:`, `if …:`, `class …:` header, on the
-  header's line or on a blank line after it): write the block's body, and stop where a line
-  comes back to the header's indentation.
+- BLOCK: the cursor opens a block (it follows a `def …:`, `if …:`, `class …:` header in Python,
+  or a line ending with `{` in a language of braces, on the header's line or on a blank line after
+  it): write the block's body, and stop where a line comes back to the header's indentation (in
+  a language of braces, the line of the closing `}`, which the file already has or the user types).
 
 Either way the completion must not repeat what already follows the cursor.
 """
@@ -16,6 +17,8 @@ from functools import lru_cache
 
 import tree_sitter
 import tree_sitter_python
+
+from .languages import PYTHON, Language
 
 # Statements (and clauses) whose `:` opens an indented block.
 BLOCK_OWNERS = frozenset(
@@ -116,20 +119,45 @@ def _first_word(line: str) -> str:
     return word.split("(", 1)[0].split(":", 1)[0]
 
 
-def decide(text: str, cursor: int) -> Scope:
-    """The scope of a completion at character offset `cursor` of `text`."""
+def decide(text: str, cursor: int, language: Language = PYTHON) -> Scope:
+    """The scope of a completion at character offset `cursor` of `text`, written in `language`."""
     line_start = text.rfind("\n", 0, cursor) + 1
     line_end = text.find("\n", cursor)
     line_end = len(text) if line_end < 0 else line_end
     line_prefix, line_suffix = text[line_start:cursor], text[cursor:line_end]
     next_line = next((l for l in text[line_end + 1 :].split("\n") if l.strip()), "")
-    at_header_end = line_prefix.rstrip().endswith(":") and not line_suffix.strip()
+    opener = ":" if language is PYTHON else "{"
+    at_header_end = line_prefix.rstrip().endswith(opener) and not line_suffix.strip()
     on_blank_line = not line_prefix.strip() and not line_suffix.strip()
     if at_header_end or on_blank_line:
-        header = _block_header(text, cursor)
+        header = _block_header(text, cursor) if language is PYTHON else _brace_header(text, line_start, at_header_end)
         if header is not None:
             return Scope(ScopeKind.BLOCK, line_prefix, line_suffix, header, next_line)
     return Scope(ScopeKind.LINE, line_prefix, line_suffix, next_line=next_line)
+
+
+def _brace_header(text: str, line_start: int, on_header: bool) -> int | None:
+    """Indentation of the line whose `{` the cursor follows (that line, or the last non-blank one
+    before the cursor's blank line), or None when it does not end with `{`. Every language without
+    a grammar here is read this way: brackets and indentation."""
+    lines = text[:line_start].split("\n")[:-1]  # the lines before the cursor's
+    if on_header:
+        lines.append(text[line_start:].split("\n", 1)[0])
+    lines = [line for line in lines if line.strip()]
+    if not lines or not lines[-1].rstrip().endswith("{"):
+        return None
+    return _header_indent(lines)
+
+
+def _header_indent(lines: list[str]) -> int:
+    """Indentation of the statement whose last line is `lines[-1]`: a signature broken over lines
+    (more `)` than `(` on its last line) starts where its parentheses balance."""
+    depth, i = 0, len(lines) - 1
+    while True:
+        depth += lines[i].count(")") - lines[i].count("(")
+        if depth <= 0 or i == 0:
+            return _indent(lines[i])
+        i -= 1
 
 
 def block_end(scope: Scope):

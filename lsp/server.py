@@ -124,7 +124,7 @@ def build_server(options: ServerOptions = ServerOptions(), loader=None) -> Guide
             label=answer.text.split("\n", 1)[0].strip() or answer.text.strip(),
             kind=lsp.CompletionItemKind.Snippet,
             detail="guidecode",
-            documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=f"```python\n{answer.text}\n```"),
+            documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=f"```{_language_id(ls, params.text_document.uri)}\n{answer.text}\n```"),
             text_edit=lsp.TextEdit(range=lsp.Range(params.position, params.position), new_text=answer.text),
             insert_text_format=lsp.InsertTextFormat.PlainText,
             sort_text="0",
@@ -150,3 +150,8 @@ async def _complete(ls: GuidecodeServer, uri: str, position: lsp.Position) -> An
         return None
     text, offset = located
     return await ls.service.complete(uri, text, offset, workspace_for(ls, uri))
+
+
+def _language_id(ls: GuidecodeServer, uri: str) -> str:
+    """The document's language as the editor named it (for the fence of a completion's preview)."""
+    return ls.workspace.get_text_document(uri).language_id or "plaintext"

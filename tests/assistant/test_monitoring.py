@@ -31,3 +31,13 @@ def test_without_a_marker_the_files_folder_is_the_workspace(tmp_path):
 def test_bad_monitor_options_are_rejected_with_a_message(kwargs, message):
     with pytest.raises(GuidecodeError, match=message):
         MonitorConfig(**kwargs)
+
+
+def test_monitors_stay_off_for_a_language_their_servers_do_not_analyse(tmp_path):
+    from assistant.monitoring import Monitors
+
+    monitors = Monitors(vocabulary=None)  # never read: no session starts for a Go file
+    for _ in range(2):
+        assert monitors.guide_for(tmp_path, tmp_path / "shapes.go", "c.", "") is None
+    assert monitors.notes == ["monitors off for go documents: no language server for them here; completing unguided"]
+    assert monitors._sessions == {}  # no language server was started

@@ -56,3 +56,40 @@ def test_finish_never_repeats_the_text_after_the_cursor():
     assert finish("x", line) == "x"
     block = Scope(ScopeKind.BLOCK, "    ", "", 0, next_line="    return y")
     assert finish("y = 2\n    return y\n", block) == "y = 2"
+
+
+@pytest.mark.parametrize(
+    "path, text, kind, indent",
+    [
+        ("util.js", "function clamp(v, lo, hi) {", ScopeKind.BLOCK, 0),
+        ("util.js", "function clamp(v, lo, hi) {\n    ", ScopeKind.BLOCK, 0),
+        ("a.ts", "class A {\n  area(): number {\n    ", ScopeKind.BLOCK, 2),
+        ("x.go", "func (c Circle) Area() float64 {\n\t", ScopeKind.BLOCK, 0),
+        ("lib.rs", "fn main() {\n    let x = 1;\n    ", ScopeKind.LINE, 0),  # the body has begun: finish lines
+        ("m.c", "int f(int a,\n      int b) {\n", ScopeKind.BLOCK, 0),  # a signature over two lines starts at `int f(`
+        ("util.js", "const o = {a:", ScopeKind.LINE, 0),
+        ("notes.txt", "section {\n  ", ScopeKind.BLOCK, 0),  # no grammar: brackets and indentation
+    ],
+)
+def test_in_a_language_of_braces_a_line_ending_with_an_opening_brace_opens_a_block(path, text, kind, indent):
+    from assistant.languages import detect
+
+    scope = decide(text, len(text), detect(path))
+    assert (scope.kind, scope.header_indent) == (kind, indent)
+
+
+def test_a_brace_block_stops_before_the_closing_brace_the_file_already_has():
+    from assistant.languages import detect
+
+    text = "function clamp(v, lo, hi) {\n    \n}\n"
+    scope = decide(text, text.index("\n") + 5, detect("util.js"))
+    written = "if (v < lo) {\n        return lo;\n    }\n    return v;\n}\n"
+    assert written[: block_end(scope)(written)] == "if (v < lo) {\n        return lo;\n    }\n    return v;\n"
+
+
+def test_the_language_comes_from_the_editor_or_the_file_name():
+    from assistant.languages import PYTHON, TEXT, detect
+
+    assert detect("a/b.tsx").name == "typescriptreact" and detect("x.GO").name == "go"
+    assert detect("README") is TEXT and detect(None) is PYTHON and detect("-") is PYTHON
+    assert detect("script", language_id="python") is PYTHON and detect("a.py", language_id="rust").name == "rust"

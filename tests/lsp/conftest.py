@@ -44,8 +44,8 @@ class Session:
     async def call(self, awaitable):
         return await asyncio.wait_for(awaitable, TIMEOUT)
 
-    def open(self, uri: str, text: str, version: int = 1) -> None:
-        self.client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", version, text)))
+    def open(self, uri: str, text: str, version: int = 1, language: str = "python") -> None:
+        self.client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, language, version, text)))
 
     async def inline(self, uri: str, line: int, character: int) -> list[lsp.InlineCompletionItem]:
         params = lsp.InlineCompletionParams(

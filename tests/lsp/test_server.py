@@ -62,6 +62,21 @@ def test_inline_completion_completion_typed_ahead_and_lru(tiny_model_dir):
     run(scenario())
 
 
+def test_a_typescript_document_gets_a_block_completion_unguided(tiny_model_dir):
+    async def scenario():
+        session = await start_session(tiny_model_dir, {"maxTokens": 12})
+        uri = "file:///tmp/guidecode-test/util.ts"
+        session.open(uri, "export function clamp(v: number): number {\n  \n}\n", language="typescript")
+        params = lsp.CompletionParams(lsp.TextDocumentIdentifier(uri), lsp.Position(1, 2))
+        completion = await session.call(session.client.text_document_completion_async(params))
+        assert completion.items and completion.items[0].documentation.value.startswith("```typescript\n")
+        stats = await session.stats()
+        assert stats["latencyMsByKind"]["cold/block"]["n"] == 1  # the `{` opened a block
+        await stop_session(session)
+
+    run(scenario())
+
+
 def test_a_newer_request_supersedes_the_older(tiny_model_dir):
     async def scenario():
         session = await start_session(tiny_model_dir, {"debounceMs": 300, "maxTokens": 8})
