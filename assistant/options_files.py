@@ -22,6 +22,8 @@ OPTIONS_TS = ROOT / "vscode-ext" / "src" / "options.generated.ts"
 SECTION = "guidecode"
 _JSON_TYPE = {bool: "boolean", int: "integer", float: "number", str: "string"}
 _TS_TYPE = {bool: "boolean", int: "number", float: "number", str: "string"}
+# The extension's own settings, which the server never receives.
+_CLIENT_ONLY = (f"{SECTION}.server.", f"{SECTION}.trace.", f"{SECTION}.languages")
 
 
 def _rules(option: Option) -> dict[str, Any]:
@@ -45,9 +47,9 @@ def _property(option: Option) -> dict[str, Any]:
 
 def settings_properties(existing: dict[str, Any]) -> dict[str, Any]:
     """The extension's settings: one per editor option, then the extension's own (how it starts the
-    server, tracing), kept as they are in `existing`."""
+    server, tracing, the languages it serves), kept as they are in `existing`."""
     generated = {f"{SECTION}.{option.key}": _property(option) for option in in_scope("editor")}
-    own = {key: spec for key, spec in existing.items() if key.startswith((f"{SECTION}.server.", f"{SECTION}.trace."))}
+    own = {key: spec for key, spec in existing.items() if key.startswith(_CLIENT_ONLY)}
     return {**generated, **own}
 
 

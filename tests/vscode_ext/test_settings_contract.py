@@ -11,8 +11,9 @@ from lsp.options import ServerOptions, parse_options
 
 MANIFEST = Path(__file__).resolve().parents[2] / "vscode-ext" / "package.json"
 PROPERTIES = json.loads(MANIFEST.read_text())["contributes"]["configuration"]["properties"]
-# What the extension keeps for itself (how to launch the server, tracing): serverOptionsOf drops them.
-SENT = {key.removeprefix("guidecode."): spec for key, spec in PROPERTIES.items() if not key.startswith(("guidecode.server.", "guidecode.trace."))}
+# What the extension keeps for itself (how to launch the server, tracing, the languages it serves): serverOptionsOf drops them.
+OWN = ("guidecode.server.", "guidecode.trace.", "guidecode.languages")
+SENT = {key.removeprefix("guidecode."): spec for key, spec in PROPERTIES.items() if not key.startswith(OWN)}
 
 
 def options(key: str, value) -> dict:

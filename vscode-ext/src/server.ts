@@ -9,15 +9,21 @@ import { firstWorkspaceFolder } from './vscodeapi';
 // The client id also makes vscode-languageclient honour the `guidecode.trace.server` setting.
 export const CLIENT_ID = 'guidecode';
 export const STATUS_NOTIFICATION = 'guidecode/status';
-// Plain filters fit both VS Code's and the protocol's DocumentSelector types.
-export const DOCUMENT_SELECTOR: { scheme: string; language: string }[] = [
-    { scheme: 'file', language: 'python' },
-    { scheme: 'untitled', language: 'python' },
-];
+const SCHEMES = ['file', 'untitled'];
 
-/** Launch settings are read once per process, so a change to them needs a restart. */
+/** The documents the server completes: every language (`*`), or the language ids listed. Plain
+ * filters fit both VS Code's and the protocol's DocumentSelector types. */
+export function documentSelector(languages: readonly string[]): { scheme: string; language?: string }[] {
+    if (languages.includes('*')) {
+        return SCHEMES.map((scheme) => ({ scheme }));
+    }
+    return SCHEMES.flatMap((scheme) => languages.map((language) => ({ scheme, language })));
+}
+
+/** Launch settings (and the languages served, which the client's selector fixes) are read once
+ * per process, so a change to them needs a restart. */
 export function needsRestart(event: Pick<ConfigurationChangeEvent, 'affectsConfiguration'>): boolean {
-    return event.affectsConfiguration(`${SECTION}.server`);
+    return event.affectsConfiguration(`${SECTION}.server`) || event.affectsConfiguration(`${SECTION}.languages`);
 }
 
 export function serverCommand(launch: ServerLaunch, workspaceFolder?: string): { command: string; args: string[] } {
@@ -40,7 +46,7 @@ export function clientOptions(
     settings: () => Settings = currentSettings,
 ): LanguageClientOptions {
     return {
-        documentSelector: DOCUMENT_SELECTOR,
+        documentSelector: documentSelector(settings().languages),
         synchronize: { configurationSection: SECTION },
         // A function, so a restart sends the values of that moment.
         initializationOptions: () => serverOptionsOf(settings()),
@@ -110,7 +116,7 @@ export class GuidecodeServer implements Disposable {
             this.status.set('stopped', `Could not start ${launch.command}: ${log.describe(err)}`);
             return;
         }
-        this.fallback = registerInlineFallback(client, DOCUMENT_SELECTOR);
+        this.fallback = registerInlineFallback(client, documentSelector(settings.languages));
     }
 
     private watch(client: LanguageClient): void {

@@ -16,12 +16,14 @@ export interface ServerLaunch {
 export interface Settings extends GuidecodeOptions {
     server: ServerLaunch;
     trace: (typeof TRACES)[number];
+    languages: string[]; // the language ids served; '*' is every language
 }
 
 export const DEFAULTS: Readonly<Settings> = {
     ...OPTION_DEFAULTS,
     server: { command: 'guidecode', pythonPath: '', args: [] },
     trace: 'off',
+    languages: ['*'],
 };
 
 /** Reads one key below the `guidecode` section, e.g. `server.args`. */
@@ -88,12 +90,19 @@ export function readSettings(get: Getter): Settings {
             args: Array.isArray(args) ? args.filter((a): a is string => typeof a === 'string') : [],
         },
         trace: oneOf(TRACES, get('trace.server'), DEFAULTS.trace),
+        languages: languageIds(get('languages')),
     };
+}
+
+/** A list of language ids; an empty or malformed one serves every language rather than none. */
+function languageIds(value: unknown): string[] {
+    const ids = Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && v.trim() !== '').map((v) => v.trim()) : [];
+    return ids.length ? ids : [...DEFAULTS.languages];
 }
 
 /** The part of the settings the server itself reads; how it is launched is none of its business. */
 export function serverOptionsOf(settings: Settings): GuidecodeOptions {
-    const { server, trace, ...options } = settings;
+    const { server, trace, languages, ...options } = settings;
     return options;
 }
 

@@ -4,7 +4,7 @@ import { beforeEach, test } from 'node:test';
 import { LanguageClient, State, TransportKind } from 'vscode-languageclient/node';
 import { INLINE_COMPLETION, inlineProvider, InlineClient } from '../inline';
 import {
-    clientOptions, DOCUMENT_SELECTOR, GuidecodeServer, needsRestart, serverCommand, serverOptions, STATUS_NOTIFICATION,
+    clientOptions, documentSelector, GuidecodeServer, needsRestart, serverCommand, serverOptions, STATUS_NOTIFICATION,
 } from '../server';
 import { DEFAULTS, Settings } from '../settings';
 import { StatusBar } from '../statusBar';
@@ -31,24 +31,24 @@ test('serverOptions speaks stdio from the workspace folder', () => {
     assert.deepEqual(options, { command: 'gc', args: ['serve'], transport: TransportKind.stdio, options: { cwd: '/ws' } });
 });
 
-test('clientOptions: python documents, pushed configuration, current values at initialize', () => {
+test('clientOptions: documents of every language, pushed configuration, current values at initialize', () => {
     let model = 'a';
     const options = clientOptions(undefined, () => ({ ...DEFAULTS, model }));
-    assert.deepEqual(options.documentSelector, [
-        { scheme: 'file', language: 'python' }, { scheme: 'untitled', language: 'python' },
-    ]);
+    assert.deepEqual(options.documentSelector, [{ scheme: 'file' }, { scheme: 'untitled' }]);
     assert.equal(options.synchronize?.configurationSection, 'guidecode');
     const init = options.initializationOptions as () => Record<string, unknown>;
     assert.equal(init().model, 'a');
     model = 'b';
     assert.equal(init().model, 'b');
     assert.equal('server' in init(), false);
+    assert.equal('languages' in init(), false);
 });
 
 test('only launch settings need a restart', () => {
     const event = (changed: string) => ({ affectsConfiguration: (s: string) => changed.startsWith(s) });
     assert.equal(needsRestart(event('guidecode.server.pythonPath')), true);
     assert.equal(needsRestart(event('guidecode.model')), false);
+    assert.equal(needsRestart(event('guidecode.languages')), true);
 });
 
 /** Plays the part of a LanguageClient whose process starts at once. */
@@ -107,7 +107,7 @@ test('inline completions get the extension\'s provider only when the server does
     const plain = harness();
     await plain.server.start();
     assert.equal(mock.inlineProviders.length, 1);
-    assert.deepEqual(mock.inlineProviders[0].selector, DOCUMENT_SELECTOR);
+    assert.deepEqual(mock.inlineProviders[0].selector, documentSelector(['*']));
     mock.reset();
     const advertising = harness({ inlineCompletionProvider: {} });
     await advertising.server.start();
@@ -164,4 +164,12 @@ test('a failing inline request yields nothing and is logged once', async () => {
     assert.equal(await provider.provideInlineCompletionItems({} as never, {} as never, {} as never, token), undefined);
     await provider.provideInlineCompletionItems({} as never, {} as never, {} as never, token);
     assert.equal(mock.logLines.filter((l) => l.includes('Unhandled method')).length, 1);
+});
+
+test('every language is served by default, or only the language ids listed', () => {
+    assert.deepEqual(documentSelector(['*']), [{ scheme: 'file' }, { scheme: 'untitled' }]);
+    assert.deepEqual(documentSelector(['python', 'go']), [
+        { scheme: 'file', language: 'python' }, { scheme: 'file', language: 'go' },
+        { scheme: 'untitled', language: 'python' }, { scheme: 'untitled', language: 'go' },
+    ]);
 });

@@ -28,7 +28,14 @@ test('every setting has its default when nothing is set', () => {
         searchTemperature: 0.8,
         server: { command: 'guidecode', pythonPath: '', args: [] },
         trace: 'off',
+        languages: ['*'],
     });
+});
+
+test('the languages served are a list of ids; an empty or malformed one means every language', () => {
+    assert.deepEqual(readSettings(from({ languages: ['python', ' go ', 3] })).languages, ['python', 'go']);
+    assert.deepEqual(readSettings(from({ languages: [] })).languages, ['*']);
+    assert.deepEqual(readSettings(from({ languages: 'python' })).languages, ['*']);
 });
 
 test('set values override the defaults', () => {
@@ -129,6 +136,7 @@ test('package.json declares every setting with the same default as the code', ()
         'guidecode.server.pythonPath': DEFAULTS.server.pythonPath,
         'guidecode.server.args': DEFAULTS.server.args,
         'guidecode.trace.server': DEFAULTS.trace,
+        'guidecode.languages': DEFAULTS.languages,
     };
     assert.deepEqual(Object.keys(declared).sort(), Object.keys(expected).sort());
     for (const [key, value] of Object.entries(expected)) {
