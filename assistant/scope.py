@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from functools import lru_cache
 
 import tree_sitter
-import tree_sitter_python
 
+from .grammars import parser_for
 from .languages import PYTHON, Language
 
 # Statements (and clauses) whose `:` opens an indented block.
@@ -55,9 +54,10 @@ class Scope:
     next_line: str = ""  # the first non-blank line after the cursor's line (what must not be repeated)
 
 
-@lru_cache(maxsize=1)
 def python_parser() -> tree_sitter.Parser:
-    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_python.language()))
+    parser = parser_for("python")
+    assert parser is not None  # tree-sitter-python is a dependency
+    return parser
 
 
 def _indent(line: str) -> int:
@@ -67,7 +67,7 @@ def _indent(line: str) -> int:
 def _last_leaf_before(root: tree_sitter.Node, end_byte: int) -> tree_sitter.Node | None:
     """The last token ending at or before `end_byte`, skipping comments."""
     node = root.descendant_for_byte_range(max(end_byte - 1, 0), end_byte)
-    while node is not None and (node.type == "comment" or node.end_byte > end_byte or node.child_count):
+    while node is not None and ("comment" in node.type or node.end_byte > end_byte or node.child_count):
         if node.child_count and node.end_byte <= end_byte:
             node = node.children[-1]
             continue
@@ -130,16 +130,20 @@ def decide(text: str, cursor: int, language: Language = PYTHON) -> Scope:
     at_header_end = line_prefix.rstrip().endswith(opener) and not line_suffix.strip()
     on_blank_line = not line_prefix.strip() and not line_suffix.strip()
     if at_header_end or on_blank_line:
-        header = _block_header(text, cursor) if language is PYTHON else _brace_header(text, line_start, at_header_end)
+        header = _block_header(text, cursor) if language is PYTHON else _brace_header(text, cursor, line_start, at_header_end, language)
         if header is not None:
             return Scope(ScopeKind.BLOCK, line_prefix, line_suffix, header, next_line)
     return Scope(ScopeKind.LINE, line_prefix, line_suffix, next_line=next_line)
 
 
-def _brace_header(text: str, line_start: int, on_header: bool) -> int | None:
-    """Indentation of the line whose `{` the cursor follows (that line, or the last non-blank one
-    before the cursor's blank line), or None when it does not end with `{`. Every language without
-    a grammar here is read this way: brackets and indentation."""
+def _brace_header(text: str, cursor: int, line_start: int, on_header: bool, language: Language) -> int | None:
+    """Indentation of the statement whose `{` the cursor follows (on that line, or on a blank line
+    after it), or None when it follows no `{`. With the language's grammar, the `{` must be a token
+    (not inside a string or a comment) and the statement is the node around its block; without one,
+    brackets and indentation decide."""
+    parser = parser_for(language.name)
+    if parser is not None:
+        return _grammar_brace_header(parser, text, cursor)
     lines = text[:line_start].split("\n")[:-1]  # the lines before the cursor's
     if on_header:
         lines.append(text[line_start:].split("\n", 1)[0])
@@ -147,6 +151,18 @@ def _brace_header(text: str, line_start: int, on_header: bool) -> int | None:
     if not lines or not lines[-1].rstrip().endswith("{"):
         return None
     return _header_indent(lines)
+
+
+def _grammar_brace_header(parser: tree_sitter.Parser, text: str, cursor: int) -> int | None:
+    """The grammar says whether the last token before the cursor is a `{` (not one inside a string
+    or a comment); where its statement starts is read from the lines, as without a grammar, since
+    code being typed parses into error nodes that hide the statement."""
+    tree = parser.parse(text.encode("utf-8"))
+    leaf = _last_leaf_before(tree.root_node, len(text[:cursor].rstrip().encode("utf-8")))
+    if leaf is None or leaf.type != "{":
+        return None
+    lines = text.split("\n")[: leaf.start_point[0] + 1]
+    return _header_indent([line for line in lines if line.strip()])
 
 
 def _header_indent(lines: list[str]) -> int:

@@ -69,6 +69,11 @@ def test_finish_never_repeats_the_text_after_the_cursor():
         ("m.c", "int f(int a,\n      int b) {\n", ScopeKind.BLOCK, 0),  # a signature over two lines starts at `int f(`
         ("util.js", "const o = {a:", ScopeKind.LINE, 0),
         ("notes.txt", "section {\n  ", ScopeKind.BLOCK, 0),  # no grammar: brackets and indentation
+        ("a.js", 'const s = "{"; // {\n', ScopeKind.LINE, 0),  # braces in a string and a comment open nothing
+        ("a.go", "if x {\n\t// note {\n", ScopeKind.BLOCK, 0),  # the body so far is a comment
+        ("A.java", "class A {\n  void f() {\n    if (x) {\n    } else {\n", ScopeKind.BLOCK, 4),
+        ("a.cpp", "struct S {\n", ScopeKind.BLOCK, 0),
+        ("a.tsx", "export function App() {\n  ", ScopeKind.BLOCK, 0),
     ],
 )
 def test_in_a_language_of_braces_a_line_ending_with_an_opening_brace_opens_a_block(path, text, kind, indent):
@@ -93,3 +98,12 @@ def test_the_language_comes_from_the_editor_or_the_file_name():
     assert detect("a/b.tsx").name == "typescriptreact" and detect("x.GO").name == "go"
     assert detect("README") is TEXT and detect(None) is PYTHON and detect("-") is PYTHON
     assert detect("script", language_id="python") is PYTHON and detect("a.py", language_id="rust").name == "rust"
+
+
+@pytest.mark.parametrize("language", ["python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust", "java", "c", "cpp"])
+def test_each_language_with_a_grammar_parses(language):
+    from assistant.grammars import parser_for
+
+    parser = parser_for(language)
+    assert parser is not None and not parser.parse(b"").root_node.has_error
+    assert parser_for("cobol") is None
