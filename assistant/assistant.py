@@ -237,12 +237,14 @@ class Assistant:
         on_text: TextSink | None = None,
         workspace: str | Path | None = None,
         path: str | Path | None = None,
+        language: str | None = None,
     ) -> Completion:
         """The text to insert at `cursor` (a character offset, or a 0-based (line, column)).
 
         With a `workspace` (a project folder), monitors guide the completion through a language
-        server over that folder; `path` is where the document lives (it is never read or written)."""
-        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path)
+        server over that folder; `path` is where the document lives (it is never read or written);
+        `language` is an editor's language id for it (else the file name tells, see languages.py)."""
+        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path, language)
         if isinstance(request, Completion):
             return request
         reranker = self._reranker(request)
@@ -263,6 +265,7 @@ class Assistant:
         cancel: CancelFlag | None = None,
         workspace: str | Path | None = None,
         path: str | Path | None = None,
+        language: str | None = None,
     ) -> list[Completion]:
         """One sampled completion at `cursor` per seed (the config's temperature and top_p), all
         decoded side by side: one forward pass per step for all (decoders/samples.py). Each is
@@ -272,7 +275,7 @@ class Assistant:
             raise GuidecodeError("sampling several completions needs a temperature above 0 (--temperature)")
         if self.config.beam_width > 1 or self.config.rerank.enabled:
             raise GuidecodeError("sampling several completions cannot be combined with beam search or reranking")
-        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path)
+        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path, language)
         if isinstance(request, Completion):
             return [request] * len(seeds)
         samplings = [SamplingConfig(self.config.temperature, self.config.top_p, seed) for seed in seeds]
@@ -289,15 +292,17 @@ class Assistant:
         cancel: CancelFlag | None,
         workspace: str | Path | None,
         path: str | Path | None,
+        language_id: str | None = None,
     ) -> Request | Completion:
         """Everything before decoding: scope, prompt, prefill and guides; a cancelled Completion
         if the prefill was cancelled."""
         start = time.perf_counter()
         text = encodable(text)
         offset = to_offset(text, cursor)
-        scope = scopes.decide(text, offset, languages.detect(path))
+        language = languages.detect(path, language_id)
+        scope = scopes.decide(text, offset, language)
         prompt, healed = self.window.build(text[:offset], text[offset:], heal=self.config.healing)
-        where = (workspace, path, text[: offset - len(healed)], text[offset:])
+        where = (workspace, path, text[: offset - len(healed)], text[offset:], language)
         self.monitors.prefetch(*where)  # the language server answers while the prompt is read
         session = self.engine.prefill(prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel, on_partial=self._keep_partial)
         if session is None:
@@ -423,7 +428,8 @@ class Assistant:
     def _stop_rules(self, scope: scopes.Scope, max_new_tokens: int) -> StopRules:
         eos = self.prompts.stop_token_ids
         if scope.kind is scopes.ScopeKind.LINE:
-            return StopRules(max_new_tokens, eos, stop_strings=("\n",))
+            inside = (scopes.closes(scope),) if scope.closer else ()
+            return StopRules(max_new_tokens, eos, stop_strings=("\n",), predicates=inside)
         predicates = (scopes.block_end(scope), scopes.repeats_next_line(scope))
         return StopRules(max_new_tokens, eos, predicates=predicates)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from .scope import python_parser
+from .languages.grammars import python_parser
 
 _HEADING = re.compile(r"^\s*(for\s+)?(an?\s+)?examples?\b[^:]{0,12}:?\s*$", re.IGNORECASE)
 _LABELLED = re.compile(r"^\s*(input|output|explanation)\s*:", re.IGNORECASE)

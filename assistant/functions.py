@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import tree_sitter
 
 from .errors import GuidecodeError
-from .scope import python_parser
+from .languages.grammars import python_parser
 
 # Statements that mean "body not written yet".
 _PLACEHOLDERS = {"pass_statement", "ellipsis"}

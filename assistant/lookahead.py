@@ -12,7 +12,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 
-from .scope import python_parser
+from .languages.grammars import python_parser
 
 
 def parses(source: str) -> bool:

@@ -21,6 +21,7 @@ from decoders.vocabulary import Vocabulary
 from . import languages
 from .config import MonitorConfig
 from .errors import GuidecodeError
+from .languages import Language
 
 log = logging.getLogger("guidecode.monitors")
 
@@ -45,10 +46,11 @@ class Monitors:
     _sessions: dict = field(default_factory=dict)  # resolved root -> AnalysisSession
     _index: NameIndex | None = None
 
-    def prefetch(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str) -> None:
+    def prefetch(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str, language: Language | None = None) -> None:
         """Send the first question the monitors will ask for this completion now, so that the
-        language server answers while the model reads its prompt."""
-        context = self._context(workspace, path, prefix, suffix)
+        language server answers while the model reads its prompt. `language`: the document's
+        (default: as its file name says)."""
+        context = self._context(workspace, path, prefix, suffix, language)
         if context is None or (query := NameMonitor.upcoming(context)) is None:
             return
         before, after = query
@@ -56,9 +58,11 @@ class Monitors:
         if prefetch is not None:
             prefetch(context.path, before + after, len(before))
 
-    def guide_for(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str) -> tuple[Guide, MonitorStats] | None:
+    def guide_for(
+        self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str, language: Language | None = None
+    ) -> tuple[Guide, MonitorStats] | None:
         """The monitors for one completion and the counters they share; None: unguided."""
-        context = self._context(workspace, path, prefix, suffix)
+        context = self._context(workspace, path, prefix, suffix, language)
         if context is None:
             return None
         guides: list[Guide] = [NameMonitor.start(context)] if context.triggers else []
@@ -66,10 +70,11 @@ class Monitors:
             guides.append(ArgumentMonitor.start(ArgumentContext(context)))
         return (guides[0] if len(guides) == 1 else AllOf(tuple(guides))), context.stats
 
-    def _context(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str) -> MonitorContext | None:
+    def _context(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str, language: Language | None) -> MonitorContext | None:
         if workspace is None or not self.config.enabled:
             return None
-        if not (language := languages.detect(path)).monitored:
+        language = language or languages.detect(path)
+        if language is not languages.PYTHON:
             self._note_once(f"monitors off for {language.name} documents: no language server for them here; completing unguided")
             return None
         root = Path(workspace).resolve()

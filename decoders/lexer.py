@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keyword
 from enum import Enum
+from typing import Protocol, TypeVar
 
 
 def is_identifier_char(c: str) -> bool:
@@ -26,6 +27,30 @@ _IMPORT_HEADS = ("import", "from")
 class Trigger(Enum):
     DEREFERENCE = "dereference"  # a "." after an expression: a member name comes next
     IMPORT = "import"  # a module or importable name comes next (after `import `, `from `, `, ` or a "." in an import)
+
+
+_L = TypeVar("_L")
+
+
+def copy_slots(lexer: _L) -> _L:
+    """A copy of a lexer whose state is its `__slots__`, cheaper than copy.copy on every step."""
+    kind = type(lexer)
+    other = kind.__new__(kind)
+    for name in kind.__slots__:  # pyright: ignore[reportAttributeAccessIssue]  # T has __slots__ here
+        setattr(other, name, getattr(lexer, name))
+    return other
+
+
+class CodeLexer(Protocol):
+    """What monitors read of a lexer, whatever its language (this Python one, or
+    decoders/brace_lexer.py's for the C family)."""
+
+    mode: str  # "code" outside strings and comments
+    expression_end: bool  # the last code character ends an expression
+
+    def feed(self, c: str) -> Trigger | None: ...
+
+    def clone(self) -> CodeLexer: ...
 
 
 class Lexer:
@@ -47,10 +72,7 @@ class Lexer:
         self.empty = False  # the string being read (or just closed) has no content
 
     def clone(self) -> Lexer:
-        other = Lexer.__new__(Lexer)
-        for name in Lexer.__slots__:
-            setattr(other, name, getattr(self, name))
-        return other
+        return copy_slots(self)
 
     def feed(self, c: str) -> Trigger | None:
         """Advance over one character; the trigger this character completes, if any."""

@@ -149,7 +149,8 @@ async def _complete(ls: GuidecodeServer, uri: str, position: lsp.Position) -> An
     if located is None:
         return None
     text, offset = located
-    return await ls.service.complete(uri, text, offset, workspace_for(ls, uri))
+    language = ls.workspace.get_text_document(uri).language_id or None  # an untitled buffer has no file name to tell
+    return await ls.service.complete(uri, text, offset, workspace_for(ls, uri), language)
 
 
 def _language_id(ls: GuidecodeServer, uri: str) -> str:

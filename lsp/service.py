@@ -163,7 +163,7 @@ class CompletionService:
 
     # -- completion --------------------------------------------------------------------------
 
-    async def complete(self, uri: str, text: str, offset: int, workspace: str | None = None) -> Answer:
+    async def complete(self, uri: str, text: str, offset: int, workspace: str | None = None, language: str | None = None) -> Answer:
         start = time.perf_counter()
         self.stats.count("requests")
         prefix, suffix = text[:offset], text[offset:]
@@ -182,7 +182,7 @@ class CompletionService:
         cancel = TimedCancel()
         self._running[uri] = cancel
         try:
-            answer = await self._generate(assistant, uri, text, offset, cancel, workspace)
+            answer = await self._generate(assistant, uri, text, offset, cancel, workspace, language)
         except asyncio.CancelledError:  # $/cancelRequest: stop the generation, let pygls answer
             cancel.set()
             raise
@@ -209,10 +209,12 @@ class CompletionService:
             running.set()
         return self._sequence
 
-    async def _generate(self, assistant: Assistant, uri: str, text: str, offset: int, cancel: TimedCancel, workspace: str | None) -> Answer:
+    async def _generate(
+        self, assistant: Assistant, uri: str, text: str, offset: int, cancel: TimedCancel, workspace: str | None, language: str | None
+    ) -> Answer:
         loop = asyncio.get_running_loop()
         self.status("busy", self.options.model, self._last_latency)
-        where = {"workspace": workspace, "path": document_path(uri)}
+        where = {"workspace": workspace, "path": document_path(uri), "language": language}
         try:
             completion = await loop.run_in_executor(self.worker, lambda: assistant.complete(text, offset, cancel=cancel, **where))
         finally:

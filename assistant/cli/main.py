@@ -22,6 +22,7 @@ from rich.table import Table
 from .. import embedded
 from ..config import MONITOR_NAMES, AssistantConfig, from_options
 from ..errors import GuidecodeError
+from ..languages import detect
 from ..options import OPTION
 from ..progress import Progress
 from . import bench_command, sandbox_command, search_command
@@ -83,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     complete = commands.add_parser("complete", help="complete the code at a position of a file")
-    complete.add_argument("position", metavar="PATH:LINE:COL", help="file and 1-based line and column of the cursor")
+    complete.add_argument("position", metavar="PATH:LINE:COL", help="file (or - for stdin) and 1-based line and column of the cursor")
+    complete.add_argument("--language", metavar="ID", help="the file's language id, e.g. typescript (default: from its name; Python for stdin)")
     # The language server's prompt window: a one-line completion answers sooner (docs/quantization.md).
     _model_options(complete, {"max_prompt_tokens": OPTION["max_prompt_tokens"].default_in("editor")})
 
@@ -162,14 +164,18 @@ def _monitor_note(completion, assistant) -> str:
     return assistant.monitors.notes[-1] if assistant.monitors.notes else "monitors off"
 
 
-def _stream_code(console: Console, run: Callable[[Callable[[str], None]], Result]) -> Result:
+# LSP language ids that Pygments (rich's highlighter) knows by another name.
+_LEXERS = {"typescriptreact": "tsx", "javascriptreact": "jsx", "plaintext": "text"}
+
+
+def _stream_code(console: Console, run: Callable[[Callable[[str], None]], Result], lexer: str = "python") -> Result:
     """Run `run(on_text)` showing the code highlighted as it grows; returns what `run` returns."""
     shown = [""]
-    with Live(Syntax("", "python"), console=console, transient=True, auto_refresh=False) as live:
+    with Live(Syntax("", lexer), console=console, transient=True, auto_refresh=False) as live:
 
         def on_text(chunk: str) -> None:
             shown[0] += chunk
-            live.update(Syntax(shown[0], "python"), refresh=True)
+            live.update(Syntax(shown[0], lexer), refresh=True)
 
         return run(on_text)
 
@@ -181,13 +187,16 @@ def cmd_complete(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     cursor = to_offset(text, (line, column))  # checked before the model loads
     where = _workspace(args, path)
+    language = detect(None if str(path) == "-" else path, args.language)
+    where["language"] = language.name
     assistant = _load(args)
     if args.json:
         completion = assistant.complete(text, cursor, **where)
         print(json.dumps(completion.to_json()))
         return 0
-    result = _stream_code(out, lambda on_text: assistant.complete(text, cursor, on_text=on_text, **where))
-    out.print(Syntax(result.text, "python"))
+    lexer = _LEXERS.get(language.name, language.name)
+    result = _stream_code(out, lambda on_text: assistant.complete(text, cursor, on_text=on_text, **where), lexer)
+    out.print(Syntax(result.text, lexer))
     err.print(_stats_line(result, assistant), style="dim", soft_wrap=True)
     return 0
 

@@ -21,13 +21,14 @@ no constraint for that identifier; the reason is recorded by the analysis sessio
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
 
 from ..guides import Guide
-from ..lexer import Lexer, Trigger, is_identifier_char
+from ..lexer import CodeLexer, Lexer, Trigger, is_identifier_char
 from .names import NameIndex
 
 
@@ -65,6 +66,7 @@ class MonitorContext:
     index: NameIndex
     triggers: frozenset[Trigger] = frozenset(Trigger)
     stats: MonitorStats = field(default_factory=MonitorStats)
+    new_lexer: Callable[[], CodeLexer] = Lexer  # the document's language's (decoders/brace_lexer.py for the C family)
     _names: dict = field(default_factory=dict, compare=False)  # text before the query -> names | None
     _masks: dict = field(default_factory=dict, compare=False)
 
@@ -107,7 +109,7 @@ class Pending:
 class NameMonitor(Guide):
     context: MonitorContext
     generated: str
-    lexer: Lexer
+    lexer: CodeLexer
     pending: Pending | None
 
     @classmethod
@@ -118,7 +120,8 @@ class NameMonitor(Guide):
         pending, partial = None, context.prefix[at:]
         if trigger is not None and all(is_identifier_char(c) for c in partial):
             names = context.names_at(context.prefix[:at], partial + context.suffix)
-            candidate = Pending(names, partial, trigger, context.prefix[at - 1] == ".") if names is not None else None
+            required = trigger is Trigger.DEREFERENCE or context.prefix[at - 1] == "."
+            candidate = Pending(names, partial, trigger, required) if names is not None else None
             # A partial name that is already off the list is the user's own text: leave it free.
             pending = candidate if candidate is not None and candidate.accepts(partial) else None
         return cls(context, "", lexer, pending)
@@ -176,7 +179,7 @@ class NameMonitor(Guide):
             return None
         return self.context.names_at(self.context.prefix + self.generated + ".", self.context.suffix)
 
-    def _walk(self, text: str) -> tuple[Lexer, Pending | None, Pending | None]:
+    def _walk(self, text: str) -> tuple[CodeLexer, Pending | None, Pending | None]:
         """The lexer and pending identifier after `text`, and the pending rule `text` broke (if any)."""
         lexer, pending = self.lexer.clone(), self.pending
         for i, c in enumerate(text):
@@ -193,20 +196,21 @@ class NameMonitor(Guide):
             if trigger is not None and trigger in self.context.triggers:
                 before = self.context.prefix + self.generated + text[: i + 1]
                 names = self.context.names_at(before, self.context.suffix)
-                pending = Pending(names, "", trigger, c == ".") if names is not None else None
+                required = trigger is Trigger.DEREFERENCE or c == "."  # a member name must come; after `import ` not
+                pending = Pending(names, "", trigger, required) if names is not None else None
         return lexer, pending, None
 
 
-def _scan(context: MonitorContext) -> tuple[Lexer, Trigger | None, int]:
-    return _scan_prefix(context.prefix, context.triggers)
+def _scan(context: MonitorContext) -> tuple[CodeLexer, Trigger | None, int]:
+    return _scan_prefix(context.prefix, context.triggers, context.new_lexer)
 
 
 @functools.lru_cache(maxsize=4)
-def _scan_prefix(prefix: str, triggers: frozenset[Trigger]) -> tuple[Lexer, Trigger | None, int]:
+def _scan_prefix(prefix: str, triggers: frozenset[Trigger], new_lexer: Callable[[], CodeLexer]) -> tuple[CodeLexer, Trigger | None, int]:
     """The lexer after the prefix, and the last enabled trigger in it with the offset just past it.
     Remembered: `upcoming` (before the prefill) and `start` (after it) scan the same prefix, which
     can be a whole file. The lexer returned is shared, so callers clone it before feeding it."""
-    lexer, trigger, at = Lexer(), None, -1
+    lexer, trigger, at = new_lexer(), None, -1
     for i, c in enumerate(prefix):
         if (t := lexer.feed(c)) is not None and t in triggers:
             trigger, at = t, i + 1

@@ -74,9 +74,18 @@ def test_finish_never_repeats_the_text_after_the_cursor():
         ("A.java", "class A {\n  void f() {\n    if (x) {\n    } else {\n", ScopeKind.BLOCK, 4),
         ("a.cpp", "struct S {\n", ScopeKind.BLOCK, 0),
         ("a.tsx", "export function App() {\n  ", ScopeKind.BLOCK, 0),
+        ("a.rb", "class Shape\n  def area\n    ", ScopeKind.BLOCK, 2),
+        ("a.rb", "items.each do |item|\n", ScopeKind.BLOCK, 0),
+        ("a.rb", "def area; end\n", ScopeKind.LINE, 0),  # a one-line definition has its end
+        ("a.rb", "  return 1 if x\n", ScopeKind.LINE, 0),  # a modifier opens nothing
+        ("a.lua", "local function clamp(v)\n  ", ScopeKind.BLOCK, 0),
+        ("a.lua", "if v < lo then  -- below\n", ScopeKind.BLOCK, 0),
+        ("a.ex", "defmodule Shapes do\n  ", ScopeKind.BLOCK, 0),
+        ("notes.txt", "items = [\n", ScopeKind.BLOCK, 0),
+        ("notes.txt", "call(a,\n", ScopeKind.LINE, 0),
     ],
 )
-def test_in_a_language_of_braces_a_line_ending_with_an_opening_brace_opens_a_block(path, text, kind, indent):
+def test_each_family_reads_its_own_block_form(path, text, kind, indent):
     from assistant.languages import detect
 
     scope = decide(text, len(text), detect(path))
@@ -102,8 +111,51 @@ def test_the_language_comes_from_the_editor_or_the_file_name():
 
 @pytest.mark.parametrize("language", ["python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust", "java", "c", "cpp"])
 def test_each_language_with_a_grammar_parses(language):
-    from assistant.grammars import parser_for
+    from assistant.languages.grammars import parser_for
 
     parser = parser_for(language)
     assert parser is not None and not parser.parse(b"").root_node.has_error
     assert parser_for("cobol") is None
+
+
+def test_a_keyword_block_stops_before_its_end():
+    from assistant.languages import detect
+
+    text = "def area(r)\n  \nend\n"
+    scope = decide(text, text.index("\n") + 3, detect("a.rb"))
+    written = "if r < 0\n    raise 'negative'\n  end\n  3.14 * r * r\nend\n"
+    assert written[: block_end(scope)(written)] == "if r < 0\n    raise 'negative'\n  end\n  3.14 * r * r\n"
+
+
+@pytest.mark.parametrize(
+    "path, text, closer",
+    [
+        ("a.py", 'print("hel|")', '"'),
+        ("a.py", "s = '''ab|'''", "'''"),
+        ("a.py", 'x = 1  # say "hi|"', ""),  # a line comment is closed by the newline alone
+        ("a.py", 'f"{x.|}"', ""),  # code inside an f-string
+        ("a.js", "const s = `ab|c`;", "`"),
+        ("a.ts", "const s = 'ab|';", "'"),
+        ("a.c", "/* hello | */ int x;", "*/"),
+        ("a.go", 'package main\nfunc f() {\n\tfmt.Println("x|y")\n}\n', '"'),
+        ("a.rs", "fn f() { let c = 'a|'; }", "'"),
+        ("A.java", 'class A { String s = "a\\|n"; }', ""),  # half an escape
+        ("a.py", "x = f(a|)", ""),
+        ("notes.txt", 'say "hi|"', ""),  # no grammar: not read
+    ],
+)
+def test_inside_a_literal_the_line_stops_at_its_closing_delimiter(path, text, closer):
+    from assistant.languages import detect
+
+    cursor = text.index("|")
+    scope = decide(text.replace("|", "", 1), cursor, detect(path))
+    assert scope.kind is ScopeKind.LINE and scope.closer == closer
+
+
+def test_the_closing_delimiter_cuts_the_completion_unless_escaped():
+    from assistant.scope import closes
+
+    check = closes(Scope(ScopeKind.LINE, 'print("hel', '")', closer='"'))
+    assert check('lo")') == 2
+    assert check('lo \\"you\\" there") + 1') == len('lo \\"you\\" there')
+    assert check("lo") is None

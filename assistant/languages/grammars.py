@@ -30,3 +30,9 @@ def parser_for(language: str) -> tree_sitter.Parser | None:
     module, function = _GRAMMARS[language]
     grammar = getattr(importlib.import_module(module), function)()
     return tree_sitter.Parser(tree_sitter.Language(grammar))
+
+
+def python_parser() -> tree_sitter.Parser:
+    parser = parser_for("python")
+    assert parser is not None  # tree-sitter-python is a dependency
+    return parser
