@@ -95,3 +95,28 @@ def tiny_cpu_model(tiny_model, request):
         quantize_model(model, None, None, Progress.silent())
         return model
     return copy.deepcopy(tiny_model).to(torch.bfloat16 if request.param == "bf16" else torch.float32)
+
+
+@pytest.fixture(scope="module")
+def real_assistant(real_model):
+    """An Assistant over the embedded 0.5B model with the default configuration; its language
+    servers are stopped after the module."""
+    from assistant import Assistant, AssistantConfig
+
+    assistant = Assistant(real_model, AssistantConfig())
+    yield assistant
+    assistant.close()
+
+
+@pytest.fixture(scope="session")
+def typescript_server():
+    """typescript-language-server, installed into guidecode's folder as `guidecode servers install
+    typescript` would when it is found nowhere; skipped only when npm cannot reach its registry."""
+    from assistant.analysis.installation import RegistryUnreachable, find_server_binary, install_server
+
+    if find_server_binary("typescript") is None:
+        try:
+            install_server("typescript")
+        except RegistryUnreachable as error:
+            pytest.skip(f"typescript-language-server is not installed and npm cannot reach its registry: {error}")
+    assert find_server_binary("typescript") is not None

@@ -1,11 +1,18 @@
 """Language-server replies turned into what monitors reason about: member names and signatures.
 
-Both servers are read the same way, with what they actually send:
+Every server is read the same way, with what they actually send:
 
 - completion items: jedi sends `label` "area" with `insertText` "area()$0" (a snippet) and labels
-  "radius=" for keyword arguments; basedpyright sends only `label` (and `kind`, `sortText`, `data`).
-  The name is the leading identifier of the first of label / filterText / insertText /
-  textEdit.newText that starts with one, so decorations ("=", "()", a signature) fall away.
+  "radius=" for keyword arguments; basedpyright sends only `label` (and `kind`, `sortText`, `data`);
+  clangd decorates its labels (" size() const", "•size()" when it would insert a header) and puts
+  the bare name in `filterText` and `textEdit.newText`; typescript-language-server edits the `.`
+  too (filterText and newText ".name"; "?.name" after a possibly-undefined object; `["odd-name"]`
+  for a name that is no identifier) and labels an optional member "name?". So the name is the
+  first of filterText / textEdit.newText / insertText / label that is a whole identifier once
+  blanks, a bullet and a leading member access ("?.", ".", "->", "::") are dropped; failing that,
+  the label's leading identifier when a decoration follows it ("(", "?", ":", "<", a blank, a
+  final "="): "radius=" gives "radius", "odd-name" nothing. A member is a plain identifier or is
+  left out.
 - signature labels: jedi writes "def f(a, b=1, /, c=2, *, d, **kw)" with string parameter labels
   that omit the "/" and "*" markers; basedpyright writes "(a: Unknown, b: int = 1, /, ...) -> None"
   with [start, end] offsets, one per parameter *and* per marker, and shows untyped `*args, **kw`
@@ -19,6 +26,8 @@ import re
 from dataclasses import dataclass
 
 IDENTIFIER = re.compile(r"[^\W\d]\w*")
+ACCESS = re.compile(r"(?:\?\.|\.|->|::)")  # a member access an insert text may start with
+DECORATION = re.compile(r"[(?:<\s]|=?$")  # what may follow a name in a label ("radius=": a keyword argument)
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
 
 
@@ -41,13 +50,16 @@ class Signature:
     parameters: tuple[Parameter, ...]
 
 
-def members_from_reply(reply) -> tuple[Member, ...]:
+def members_from_reply(reply, guess_kinds: frozenset[int] = frozenset()) -> tuple[Member, ...]:
     """Members from a completion reply (a list of items or a CompletionList, complete or not),
-    in the server's order, first occurrence of each name kept; items with no identifier dropped.
-    Keywords are kept (after `obj.` servers send none; at a bare name they are valid words)."""
+    in the server's order, first occurrence of each name kept; items with no identifier, or of a
+    kind the server uses for guesses, dropped. Keywords are kept (after `obj.` servers send none;
+    at a bare name they are valid words)."""
     items = reply.get("items", []) if isinstance(reply, dict) else reply or []
     members: dict[str, Member] = {}
     for item in items:
+        if item.get("kind") in guess_kinds:
+            continue
         name = item_name(item)
         if name is not None and name not in members:
             members[name] = Member(name, item.get("kind"))
@@ -56,11 +68,18 @@ def members_from_reply(reply) -> tuple[Member, ...]:
 
 def item_name(item: dict) -> str | None:
     edit = item.get("textEdit") or {}
-    for text in (item.get("label"), item.get("filterText"), item.get("insertText"), edit.get("newText")):
-        match = IDENTIFIER.match(text.strip()) if isinstance(text, str) else None
-        if match:
-            return match.group()
-    return None
+    for text in (item.get("filterText"), edit.get("newText"), item.get("insertText"), item.get("label")):
+        if isinstance(text, str) and IDENTIFIER.fullmatch(name := _bare(text)):
+            return name
+    label = _bare(item["label"]) if isinstance(item.get("label"), str) else ""
+    match = IDENTIFIER.match(label)
+    return match.group() if match and DECORATION.match(label, match.end()) else None
+
+
+def _bare(text: str) -> str:
+    text = text.strip().lstrip("•").lstrip()
+    access = ACCESS.match(text)
+    return text[access.end() :] if access else text
 
 
 def signature_from_reply(reply) -> Signature | None:

@@ -1,70 +1,36 @@
-"""The language servers static analysis can drive, started through multilspy.
+"""Starting the language servers of `registry.SERVERS` through multilspy, and noticing their exit.
 
 jedi-language-server runs under `QuietJediServer` (multilspy's `JediServer`, told to skip the
-work monitors do not read), basedpyright under
-`pyright.PyrightServer`; both get an `ExitAwareHandler` in place of multilspy's JSON-RPC
-handler, so that a server that dies fails its pending requests at once instead of leaving them
-waiting forever.
+work monitors do not read); every other server under the one `stdio_server.StdioServer`, as its
+spec says. Each gets an `ExitAwareHandler` in place of multilspy's JSON-RPC handler, so that a
+server that dies fails its pending requests at once instead of leaving them waiting forever.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import sys
 from pathlib import Path
 
 from multilspy.language_server import LanguageServer
 from multilspy.language_servers.jedi_language_server.jedi_server import JediServer
-from multilspy.lsp_protocol_handler.lsp_types import InitializeParams, LSPObject
+from multilspy.lsp_protocol_handler.lsp_types import InitializeParams
 from multilspy.lsp_protocol_handler.server import LanguageServerHandler
 from multilspy.multilspy_config import Language, MultilspyConfig
 from multilspy.multilspy_logger import MultilspyLogger
 
-from .pyright import PyrightServer
-
-# config name -> (executable, how a user gets it)
-SERVERS = {
-    "jedi": ("jedi-language-server", "pip install jedi-language-server"),
-    "pyright": ("basedpyright-langserver", "pip install basedpyright"),
-}
-
-# Servers that read a request's `character` as a code-point column. jedi-language-server 0.41.3
-# hands `position.character` to jedi unconverted, although pygls negotiates UTF-16 and applies
-# didChange ranges in UTF-16; so for it request positions count code points, edits UTF-16 units.
-CODE_POINT_COLUMNS = frozenset({"jedi"})
-
-
-# jedi-language-server's options for a client that reads only completion labels and signature
-# help. multilspy sends none of its own (its initialize parameters, shared with other languages,
-# carry another server's options) and announces snippet support, so jedi-language-server infers
-# every callable member's signature to write a snippet for it, and re-computes diagnostics on each
-# didChange: most of a query's time on large files.
-JEDI_OPTIONS: LSPObject = {
-    "completion": {"disableSnippets": True, "resolveEagerly": False},
-    "diagnostics": {"enable": False},
-}
+from .registry import SERVERS
+from .stdio_server import StdioServer
 
 
 class QuietJediServer(JediServer):
     def _get_initialize_params(self, repository_absolute_path: str) -> InitializeParams:
         params = super()._get_initialize_params(repository_absolute_path)
-        params["initializationOptions"] = JEDI_OPTIONS
+        params["initializationOptions"] = SERVERS["jedi"].initialization_options
         return params
 
 
 class ServerExited(RuntimeError):
     pass
-
-
-def find_server_binary(server: str) -> str | None:
-    """The server's executable beside this interpreter (its venv's bin) first, then on PATH."""
-    name = SERVERS[server][0]
-    beside = os.path.join(os.path.dirname(sys.executable), name)
-    if os.path.isfile(beside) and os.access(beside, os.X_OK):
-        return beside
-    return shutil.which(name)
 
 
 class ExitAwareHandler(LanguageServerHandler):
@@ -115,8 +81,10 @@ def jedi_root(root: str) -> str:
 
 
 def create_server(server: str, binary: str, root: str) -> LanguageServer:
-    config = MultilspyConfig(code_language=Language.PYTHON, server_binary=binary)
-    kind = QuietJediServer if server == "jedi" else PyrightServer
-    instance = kind(config, MultilspyLogger(), jedi_root(root) if server == "jedi" else root)
+    if server == "jedi":
+        config = MultilspyConfig(code_language=Language.PYTHON, server_binary=binary)
+        instance: LanguageServer = QuietJediServer(config, MultilspyLogger(), jedi_root(root))
+    else:
+        instance = StdioServer(SERVERS[server], binary, root)
     instance.server = ExitAwareHandler.replacing(instance.server)  # before start_server registers handlers
     return instance

@@ -1,9 +1,9 @@
 """Static analysis for monitor-guided decoding: member names and signatures from a language server.
 
-Thread model. An `AnalysisSession` owns one language-server process (jedi-language-server through
-multilspy's own `JediServer`, or basedpyright through `assistant.analysis.pyright.PyrightServer`) and one
-background thread running an asyncio loop; only that loop talks to the server and touches the
-document mirror. Decoding threads call `completions()` / `signature()` synchronously: each call
+Thread model. An `AnalysisSession` owns one language-server process (one of `registry.SERVERS`:
+jedi-language-server through multilspy's own `JediServer`, any other through
+`stdio_server.StdioServer`) and one background thread running an asyncio loop; only that loop
+talks to the server and touches the document mirror. Decoding threads call `completions()` / `signature()` synchronously: each call
 hands one coroutine to the loop and waits for it at most its budget.
 
 Invariants.
@@ -30,7 +30,6 @@ import hashlib
 import logging
 import math
 import os
-import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -38,6 +37,7 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -53,15 +53,10 @@ from multilspy.lsp_protocol_handler.lsp_types import (
 )
 
 from .document_sync import OpenDocument, incremental_change, lsp_position
+from .installation import find_server_binary
+from .registry import SERVERS, ServerSpec, language_id
 from .replies import Member, Parameter, Signature, members_from_reply, signature_from_reply
-from .servers import (
-    CODE_POINT_COLUMNS,
-    SERVERS,
-    ExitAwareHandler,
-    ServerExited,
-    create_server,
-    find_server_binary,
-)
+from .servers import ExitAwareHandler, ServerExited, create_server
 from .stats import percentile
 
 __all__ = ["AnalysisConfig", "AnalysisSession", "AnalysisStats", "Member", "Parameter", "Signature"]
@@ -69,13 +64,20 @@ __all__ = ["AnalysisConfig", "AnalysisSession", "AnalysisStats", "Member", "Para
 log = logging.getLogger("guidecode.analysis")
 
 INVOKED, TRIGGER_CHARACTER = CompletionTriggerKind.Invoked, CompletionTriggerKind.TriggerCharacter  # IntEnums: sent as 1, 2
-# Scratch documents for the warm-up, read by the server only over LSP, never written to disk.
-WARM_UP = ('"".', "import os\n(1).", "[].", "x = {1: 2.0}\nx.", "(1.0).", "print(1)\nos.path.")
+
+
+def completion_context(spec: ServerSpec, text: str, offset: int) -> CompletionContext:
+    """Triggered by the last character of a member access ("." or "->"'s ">") that ends right
+    at `offset`, as an editor sends it; invoked anywhere else."""
+    for trigger in spec.triggers:
+        if text.endswith(trigger, 0, offset):
+            return {"triggerKind": TRIGGER_CHARACTER, "triggerCharacter": trigger[-1]}
+    return {"triggerKind": INVOKED}
 
 
 @dataclass(frozen=True)
 class AnalysisConfig:
-    server: str = "jedi"  # "jedi" (jedi-language-server) or "pyright" (basedpyright-langserver)
+    server: str = "jedi"  # a name in registry.SERVERS: "jedi", "pyright" (Python), "typescript", "clangd", "gopls"
     budget_s: float = 0.5  # per-query latency budget once warm
     first_budget_s: float = 5.0  # the first query after a didOpen (the server loads what it imports)
     start_timeout_s: float = 30.0
@@ -118,6 +120,7 @@ class AnalysisStats:
 class RunningServer:
     server: LanguageServer
     stack: AsyncExitStack  # holds the server's start_server() context
+    name: str  # its name in registry.SERVERS
     documents: dict[str, OpenDocument] = field(default_factory=dict)
     closing: bool = False
 
@@ -128,11 +131,12 @@ class RunningServer:
         return handler
 
     def sync(self, uri: str, text: str) -> OpenDocument:
-        """Bring the server's copy of `uri` to `text`: didOpen the first time, else one didChange."""
+        """Bring the server's copy of `uri` to `text`: didOpen the first time (with the languageId
+        its suffix says), else one didChange."""
         document = self.documents.get(uri)
         if document is None:
             document = self.documents[uri] = OpenDocument(uri, text)
-            item: TextDocumentItem = {"uri": uri, "languageId": "python", "version": 0, "text": text}
+            item: TextDocumentItem = {"uri": uri, "languageId": language_id(Path(uri).name, self.name), "version": 0, "text": text}
             self.handler.notify.did_open_text_document({"textDocument": item})
         elif document.text != text:
             # incremental_change builds an LSP range change as a plain dict
@@ -157,7 +161,8 @@ class AnalysisSession:
         self.config = config
         self.stats = AnalysisStats()
         self.unavailable_reason: str | None = None
-        self._name = SERVERS[config.server][0]
+        self._spec = SERVERS[config.server]
+        self._name = self._spec.executable
         self._binary: str | None = None
         self._lock = threading.Lock()  # cache and stats: queries may come from several threads
         self._lifecycle = threading.Lock()  # start and close
@@ -202,15 +207,15 @@ class AnalysisSession:
 
     def start(self) -> None:
         """Start the server, wait for its initialize and warm-up (at most start_timeout_s; ~1 s for
-        jedi, ~5 s for basedpyright); idempotent. A missing binary or a failed start makes the
+        jedi, ~5 s for basedpyright, ~2 s for typescript-language-server, < 0.1 s for clangd and
+        gopls); idempotent. A missing binary or a failed start makes the
         session unavailable; it never raises. The first query starts a session not yet started."""
         with self._lifecycle:
             if self._loop is not None or self.unavailable_reason or self._closed:
                 return
             self._binary = find_server_binary(self.config.server)
             if self._binary is None:
-                hint = SERVERS[self.config.server][1]
-                return self._give_up(f"{self._name} not found beside {sys.executable} or on PATH ({hint})")
+                return self._give_up(f"{self._name} not found in guidecode's folder, this environment or on PATH ({self._spec.hint})")
             self._loop = asyncio.new_event_loop()
             self._thread = threading.Thread(target=self._loop.run_forever, name="guidecode-analysis", daemon=True)
             self._thread.start()
@@ -226,7 +231,7 @@ class AnalysisSession:
     def completions(self, path: str | Path, text: str, offset: int) -> tuple[Member, ...] | None:
         """Completion items at `offset` of `text` as members; None when there is no answer.
         () means the server answered with no items (e.g. it could not infer the object's type)."""
-        return self._query("completion", path, text, offset, members_from_reply)
+        return self._query("completion", path, text, offset, partial(members_from_reply, guess_kinds=self._spec.guess_kinds))
 
     def signature(self, path: str | Path, text: str, offset: int) -> Signature | None:
         return self._query("signatureHelp", path, text, offset, signature_from_reply)
@@ -343,12 +348,10 @@ class AnalysisSession:
             raise ServerExited(f"{self._name} is restarting")
         document = running.sync(uri, text)
         # lsp_position builds an LSP Position as a plain dict
-        position = cast(Position, lsp_position(text, offset, utf16=self.config.server not in CODE_POINT_COLUMNS))
+        position = cast(Position, lsp_position(text, offset, utf16=self._spec.utf16_columns))
         try:
             if method == "completion":
-                after_dot = offset > 0 and text[offset - 1] == "."
-                trigger: CompletionContext = {"triggerKind": TRIGGER_CHARACTER, "triggerCharacter": "."}
-                context: CompletionContext = trigger if after_dot else {"triggerKind": INVOKED}
+                context = completion_context(self._spec, text, offset)
                 params: CompletionParams = {"textDocument": {"uri": uri}, "position": position, "context": context}
                 return await running.handler.send.completion(params)
             signature_params: SignatureHelpParams = {"textDocument": {"uri": uri}, "position": position}
@@ -360,7 +363,7 @@ class AnalysisSession:
         assert self._binary is not None  # start() found it before launching
         server = create_server(self.config.server, self._binary, self.root)
         stack = AsyncExitStack()
-        running = RunningServer(server, stack)
+        running = RunningServer(server, stack, self.config.server)
         try:
             await stack.enter_async_context(server.start_server())
             await self._warm_up(running)
@@ -377,22 +380,23 @@ class AnalysisSession:
 
     async def _warm_up(self, running: RunningServer) -> None:
         """Member queries on a scratch document until one answers within half the warm budget (at
-        most len(WARM_UP) rounds), so the server loads the builtins, and node compiles its code,
-        now rather than during the caller's first queries (basedpyright's first take seconds)."""
-        uri = Path(self.root, ".guidecode-warm-up.py").as_uri()
-        for text in WARM_UP:
+        most one round per warm-up text), so the server loads the builtins, and node compiles its
+        code, now rather than during the caller's first queries (basedpyright's first take seconds)."""
+        uri = Path(self.root, self._spec.warm_up_file).as_uri()
+        for text in self._spec.warm_up:
             running.sync(uri, text)
             params: CompletionParams = {
                 "textDocument": {"uri": uri},
                 "position": cast(Position, lsp_position(text, len(text))),  # a plain dict from document_sync
-                "context": {"triggerKind": TRIGGER_CHARACTER, "triggerCharacter": "."},
+                "context": completion_context(self._spec, text, len(text)),
             }
             started = time.perf_counter()
             await running.handler.send.completion(params)
             if time.perf_counter() - started < self.config.budget_s / 2:
                 break
-        running.handler.notify.did_close_text_document({"textDocument": {"uri": uri}})
-        del running.documents[uri]
+        if uri in running.documents:
+            running.handler.notify.did_close_text_document({"textDocument": {"uri": uri}})
+            del running.documents[uri]
 
     async def _watch(self, running: RunningServer) -> None:
         """Wait for the process to exit; unless we are closing it, restart it (bounded)."""

@@ -1,4 +1,5 @@
-"""The `guidecode` command: complete, generate, serve, bench, eval, calibrate, sandbox and models.
+"""The `guidecode` command: complete, generate, serve, bench, eval, calibrate, sandbox, models and
+servers.
 
 Every failure the user can fix ends in one line on stderr ("guidecode: error: …") and a
 non-zero exit: 2 for malformed arguments, 1 for everything else.
@@ -25,7 +26,7 @@ from ..errors import GuidecodeError
 from ..languages import detect
 from ..options import OPTION
 from ..progress import Progress
-from . import bench_command, sandbox_command, search_command
+from . import bench_command, sandbox_command, search_command, servers_command
 from .args import Parser, UsageError, monitor_list, name_list, parse_position, positive_float, positive_int, read_source
 from .flags import add_flags, values
 
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_command.add_compare_parser(commands)
     _calibrate_parser(commands)
     sandbox_command.add_parser(commands, positive_int, positive_float)
+    servers_command.add_parser(commands)
 
     models = commands.add_parser("models", help="list, prepare or verify the embedded models")
     models.add_argument("action", nargs="?", choices=("list", "prepare", "verify"), default="list")
@@ -331,6 +333,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "calibrate": cmd_calibrate,
     "sandbox": sandbox_command.cmd_sandbox,
+    "servers": servers_command.cmd_servers,
 }
 
 

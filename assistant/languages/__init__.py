@@ -67,6 +67,8 @@ _SUFFIXES = {
     ".cc": "cpp",
     ".cpp": "cpp",
     ".cxx": "cpp",
+    ".c++": "cpp",
+    ".hxx": "cpp",
     ".hpp": "cpp",
     ".hh": "cpp",
     ".cs": "csharp",
@@ -95,3 +97,8 @@ def detect(path: str | Path | None = None, language_id: str | None = None) -> La
     if language_id:
         return Language(language_id, "text")
     return PYTHON if path is None or str(path) == "-" else TEXT
+
+
+def suffix_for(language: str) -> str:
+    """A file suffix of the language (for a document that has no name yet); "" if none is known."""
+    return next((suffix for suffix, name in _SUFFIXES.items() if name == language), "")

@@ -15,8 +15,8 @@ import pytest
 import assistant.analysis.session as analysis
 from assistant.analysis import AnalysisConfig, AnalysisSession, Member, Parameter, Signature
 from assistant.analysis.document_sync import incremental_change, lsp_position
+from assistant.analysis.installation import find_server_binary
 from assistant.analysis.replies import members_from_reply, signature_from_reply
-from assistant.analysis.servers import find_server_binary
 
 SHAPES = """\
 class Circle:
@@ -248,8 +248,8 @@ def apply(text: str, change: dict) -> str:
 
 
 def test_config_rejects_bad_values_by_name():
-    with pytest.raises(ValueError, match="clangd"):
-        AnalysisConfig(server="clangd")
+    with pytest.raises(ValueError, match="rust-analyzer"):
+        AnalysisConfig(server="rust-analyzer")
     with pytest.raises(ValueError, match="budget_s"):
         AnalysisConfig(budget_s=0)
     with pytest.raises(ValueError, match="first_budget_s.*nan"):

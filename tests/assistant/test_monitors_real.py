@@ -38,18 +38,11 @@ def workspace(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def assistant(real_model):
-    assistant = Assistant(real_model, AssistantConfig())
-    yield assistant
-    assistant.close()
-
-
-@pytest.fixture(scope="module")
-def exact_assistant(assistant, exact_real_model):
+def exact_assistant(real_assistant, exact_real_model):
     """For the speculation tests: an assistant whose engine verifies exactly (the same one where
     the default dtype's does)."""
-    if exact_real_model is assistant.loaded:
-        yield assistant
+    if exact_real_model is real_assistant.loaded:
+        yield real_assistant
         return
     other = Assistant(exact_real_model, AssistantConfig())
     yield other
@@ -65,28 +58,28 @@ def first_identifier(text: str) -> str:
     return name
 
 
-def test_a_member_written_after_a_dot_exists_where_the_unguided_model_invents_one(assistant, workspace):
+def test_a_member_written_after_a_dot_exists_where_the_unguided_model_invents_one(real_assistant, workspace):
     text = "from geometry import Polygon\n\n\ndef describe(poly: Polygon) -> str:\n    n = poly."
-    unguided = assistant.complete(text, len(text))
-    guided = assistant.complete(text, len(text), workspace=workspace, path=workspace / "app.py")
+    unguided = real_assistant.complete(text, len(text))
+    guided = real_assistant.complete(text, len(text), workspace=workspace, path=workspace / "app.py")
     assert first_identifier(unguided.text) not in MEMBERS  # the baseline this test is about (0.5B writes `area`)
     assert guided.monitored and guided.monitor_queries >= 1
     assert first_identifier(guided.text) in MEMBERS
     assert (workspace / "app.py").read_text() == "# on disk: not what the editor holds\n"  # never written
 
 
-def test_a_cross_token_dot_is_checked_too(assistant, workspace):
+def test_a_cross_token_dot_is_checked_too(real_assistant, workspace):
     # The prompt ends before the dot: the model writes ".<member>" as one token, which only
     # `refine` can check (the monitor has no trigger yet when the step starts).
     text = "from geometry import Polygon\n\n\ndef describe(poly: Polygon) -> str:\n    n = poly"
-    guided = assistant.complete(text, len(text), workspace=workspace, path=workspace / "app.py")
+    guided = real_assistant.complete(text, len(text), workspace=workspace, path=workspace / "app.py")
     assert guided.text.startswith(".") and first_identifier(guided.text[1:]) in MEMBERS
     assert guided.monitor_rejections >= 1
 
 
-def test_imports_name_what_the_workspace_has(assistant, workspace):
+def test_imports_name_what_the_workspace_has(real_assistant, workspace):
     text = "from geometry import "
-    guided = assistant.complete(text, len(text), workspace=workspace, path=workspace / "app.py")
+    guided = real_assistant.complete(text, len(text), workspace=workspace, path=workspace / "app.py")
     assert first_identifier(guided.text) == "Polygon"
 
 
@@ -113,14 +106,14 @@ def test_speculation_stays_lossless_under_the_monitors(exact_assistant, workspac
     assert results[1].forward_passes <= results[0].forward_passes
 
 
-def test_monitors_switched_off_leave_the_completion_unguided(assistant, workspace):
+def test_monitors_switched_off_leave_the_completion_unguided(real_assistant, workspace):
     text = "from geometry import Polygon\n\n\ndef describe(poly: Polygon) -> str:\n    n = poly."
-    assistant.monitors.config = MonitorConfig(enabled=())
+    real_assistant.monitors.config = MonitorConfig(enabled=())
     try:
-        off = assistant.complete(text, len(text), workspace=workspace, path=workspace / "app.py")
+        off = real_assistant.complete(text, len(text), workspace=workspace, path=workspace / "app.py")
     finally:
-        assistant.monitors.config = MonitorConfig()
-    assert not off.monitored and off.text == assistant.complete(text, len(text)).text
+        real_assistant.monitors.config = MonitorConfig()
+    assert not off.monitored and off.text == real_assistant.complete(text, len(text)).text
 
 
 def test_where_the_model_invents_a_member_the_whole_name_choice_decides_the_same_with_or_without_speculation(exact_assistant, workspace):

@@ -2,9 +2,10 @@
 # End-to-end check of the guidecode VS Code extension in a real VS Code (code-server), driven by
 # Playwright in Debian's Chromium: install the .vsix, open examples/shapes.py, put the cursor at
 # 13:9 (the body of Circle.area), trigger an inline suggestion and require ghost text that
-# contains `self.radius`, produced by the guidecode language server with its default model.
+# contains `self.radius`, produced by the guidecode language server with its default model; then
+# the same in examples/shapes.ts at 8:5, requiring `this.radius`.
 #
-#   bash vscode-ext/e2e/run.sh          # exit 0: ghost text seen; screenshot in .work/inline.png
+#   bash vscode-ext/e2e/run.sh          # exit 0: ghost text seen in both; screenshots in .work/inline.png, .work/inline-ts.png
 #
 # Environment: GUIDECODE_PYTHON (interpreter with guidecode installed; default <repo>/.venv/bin/python),
 # E2E_BUDGET_S (seconds the whole script may take, default 600), E2E_TIMEOUT_S (the browser part,
@@ -30,6 +31,7 @@ VSIX=$WORK/guidecode.vsix
 CS_DATA=$WORK/code-server        # code-server --user-data-dir / --extensions-dir / --config
 LOGS=$WORK/logs
 SCREENSHOT=$WORK/inline.png
+SCREENSHOT_TS=$WORK/inline-ts.png
 
 t0=$(date +%s)
 E2E_BUDGET_S=${E2E_BUDGET_S:-600}   # the whole script, installs included, ends within this
@@ -225,7 +227,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 cp -r "$REPO/examples/." "$WORKSPACE/"
-[ -f "$WORKSPACE/shapes.py" ] || die "examples/shapes.py is missing"
+for f in shapes.py shapes.ts; do [ -f "$WORKSPACE/$f" ] || die "examples/$f is missing"; done
 PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 export -f cs
 export CODE_SERVER CS_DATA
@@ -244,18 +246,23 @@ log "code-server (pid $CS_PID) listening at http://127.0.0.1:$PORT"
 t_setup=$(($(date +%s) - t0))
 
 # ---------------------------------------------------------------- 7. drive it with Playwright
-rm -f "$SCREENSHOT" "$WORK/failure.png"
+# Two documents: the Python example, then the TypeScript one (the server completes any language).
+rm -f "$SCREENSHOT" "$SCREENSHOT_TS" "$WORK/failure.png"
 t_run0=$(date +%s)
-rc=0
-# In the background with `wait`, so a signal to this script runs the trap at once, not after node ends.
-within "$E2E_TIMEOUT_S" env XDG_CONFIG_HOME="$WORK/xdg-config" node "$HERE/e2e.mjs" \
-    --url "$URL" --chromium "$CHROMIUM" --screenshot "$SCREENSHOT" --failure-screenshot "$WORK/failure.png" \
-    --pid-file "$WORK/chromium.pid" --npm-dir "$NPM_DIR" &
-E2E_PID=$!
-wait "$E2E_PID" || rc=$?
-E2E_PID=""
+check() {  # FILE LINE COLUMN EXPECT SCREENSHOT
+    local rc=0
+    # In the background with `wait`, so a signal to this script runs the trap at once, not after node ends.
+    within "$E2E_TIMEOUT_S" env XDG_CONFIG_HOME="$WORK/xdg-config" node "$HERE/e2e.mjs" \
+        --url "$URL" --chromium "$CHROMIUM" --screenshot "$5" --failure-screenshot "$WORK/failure.png" \
+        --pid-file "$WORK/chromium.pid" --npm-dir "$NPM_DIR" --file "$1" --line "$2" --column "$3" --expect "$4" &
+    E2E_PID=$!
+    wait "$E2E_PID" || rc=$?
+    E2E_PID=""
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then die "the browser check of $1 ran out of time (E2E_TIMEOUT_S=${E2E_TIMEOUT_S}, E2E_BUDGET_S=${E2E_BUDGET_S}) and was stopped"; fi
+    [ "$rc" = 0 ] || die "the browser check of $1 failed (exit $rc); screenshot of the moment: $WORK/failure.png"
+    log "PASS: ghost text with $4 at $1:$2:$3; screenshot $5"
+}
+check shapes.py 13 9 self.radius "$SCREENSHOT"
+check shapes.ts 8 5 this.radius "$SCREENSHOT_TS"
 t_run=$(($(date +%s) - t_run0))
-if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then die "the browser check ran out of time (E2E_TIMEOUT_S=${E2E_TIMEOUT_S}, E2E_BUDGET_S=${E2E_BUDGET_S}) and was stopped"; fi
-[ "$rc" = 0 ] || die "the browser check failed (exit $rc); screenshot of the moment: $WORK/failure.png"
-log "PASS: ghost text with self.radius at shapes.py:13:9; screenshot $SCREENSHOT"
-log "times: install/check tools ${t_install}s, build+install extension and start code-server $((t_setup - t_install))s, browser check ${t_run}s, total $(($(date +%s) - t0))s"
+log "times: install/check tools ${t_install}s, build+install extension and start code-server $((t_setup - t_install))s, browser checks ${t_run}s, total $(($(date +%s) - t0))s"
