@@ -429,6 +429,7 @@ class Assistant:
         eos = self.prompts.stop_token_ids
         if scope.kind is scopes.ScopeKind.LINE:
             inside = (scopes.closes(scope),) if scope.closer else ()
+            inside += (scopes.closes_unopened(scope),) if scopes.closes_the_line(scope) else ()
             return StopRules(max_new_tokens, eos, stop_strings=("\n",), predicates=inside)
         predicates = (scopes.block_end(scope), scopes.repeats_next_line(scope))
         return StopRules(max_new_tokens, eos, predicates=predicates)

@@ -19,10 +19,10 @@ from .braces import BraceBlocks
 from .closers import closer_at
 from .keywords import KeywordBlocks
 from .python import PythonBlocks
-from .stops import block_end, closes, finish, repeats_next_line
+from .stops import block_end, closes, closes_the_line, closes_unopened, finish, repeats_next_line
 from .text import TextBlocks
 
-__all__ = ["Scope", "ScopeKind", "block_end", "closes", "decide", "finish", "repeats_next_line"]
+__all__ = ["Scope", "ScopeKind", "block_end", "closes", "closes_the_line", "closes_unopened", "decide", "finish", "repeats_next_line"]
 
 FAMILIES: dict[str, BlockRules] = {"python": PythonBlocks(), "braces": BraceBlocks(), "keywords": KeywordBlocks(), "text": TextBlocks()}
 

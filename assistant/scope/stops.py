@@ -53,6 +53,37 @@ def closes(scope: Scope):
     return check
 
 
+_OPENERS, _CLOSERS = "([{", ")]}"
+
+
+def closes_unopened(scope: Scope):
+    """A stop predicate for a line whose text after the cursor starts with a closing bracket
+    (`f(a|)`, `xs[i|];`): cut before the generated text closes a bracket it did not open, which the
+    line already closes. Brackets inside the generated text's own strings do not count."""
+
+    def check(text: str) -> int | None:
+        depth, quote = 0, ""
+        for i, c in enumerate(text):
+            if quote:
+                quote = "" if c == quote and not _escaped(text, i) else quote
+            elif c in "\"'`":
+                quote = c
+            elif c in _OPENERS:
+                depth += 1
+            elif c in _CLOSERS:
+                depth -= 1
+                if depth < 0:
+                    return i
+        return None
+
+    return check
+
+
+def closes_the_line(scope: Scope) -> bool:
+    """Whether the text after the cursor starts with a closing bracket (see `closes_unopened`)."""
+    return scope.kind is ScopeKind.LINE and scope.line_suffix.lstrip()[:1] in tuple(_CLOSERS)
+
+
 def _escaped(text: str, at: int) -> bool:
     backslashes = len(text[:at]) - len(text[:at].rstrip("\\"))
     return backslashes % 2 == 1

@@ -67,6 +67,7 @@ def test_a_block_completion_ends_where_the_block_ends(assistant, path, document,
         ("main.go", 'package main\n\nfunc main() {\n\tprintln("a|")\n}\n', 'b")\n', "b"),
         ("area.c", "/* the area | */\n", "of a circle */\n", "of a circle"),
         ("shapes.py", "def f(x):\n    return g(x|)\n", ", 2)\n", ", 2"),
+        ("util.js", "const total = add(a, |);\n", "b) + clamp(c, 0);\n", "b"),  # not closed a second time
     ],
 )
 def test_a_line_completion_stops_before_what_follows_the_cursor(assistant, path, document, written, expected):

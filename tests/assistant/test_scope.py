@@ -159,3 +159,15 @@ def test_the_closing_delimiter_cuts_the_completion_unless_escaped():
     assert check('lo")') == 2
     assert check('lo \\"you\\" there") + 1') == len('lo \\"you\\" there')
     assert check("lo") is None
+
+
+def test_a_line_that_already_closes_its_bracket_stops_where_the_completion_would_close_it_again():
+    from assistant.scope import closes_the_line, closes_unopened
+
+    scope = Scope(ScopeKind.LINE, "total = add(a, ", ");")
+    check = closes_unopened(scope)
+    assert closes_the_line(scope) and not closes_the_line(Scope(ScopeKind.LINE, "x = ", " + 1"))
+    assert check("b)") == 1
+    assert check("f(b), c) + 1") == len("f(b), c")
+    assert check("')', b") is None  # a bracket in the completion's own string
+    assert check("b") is None
