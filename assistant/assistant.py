@@ -171,9 +171,10 @@ class Request:
     stats: MonitorStats | None  # the monitors' statistics, when they guide
     setup: float  # seconds waiting on the monitors' first answer
 
-    def written(self, text: str) -> str:
-        """Generated text as the completion to insert: healing's rewrite dropped, the scope's end applied."""
-        return scopes.finish(_strip_leading(text, self.healed), self.scope)
+    def written(self, text: str, cut_off: bool = False) -> str:
+        """Generated text as the completion to insert: healing's rewrite dropped, the scope's end
+        applied (`cut_off`: the token budget ended it)."""
+        return scopes.finish(_strip_leading(text, self.healed), self.scope, cut_off)
 
 
 class Assistant:
@@ -319,7 +320,7 @@ class Assistant:
     def completion_for(self, request: Request, result: GenerationResult, reranker: Reranker | None) -> Completion:
         stats = request.stats
         return Completion(
-            text=request.written(result.text),
+            text=request.written(result.text, result.stop_reason == "max_tokens"),
             model=self.loaded.name,
             tokens=len(result.tokens),
             seconds=time.perf_counter() - request.start,  # end to end: prompt, prefill and decoding

@@ -1,14 +1,17 @@
-"""`guidecode bench mgd`: monitor-guided decoding on any Python source tree (the paper's PragmaticCode setting).
+"""`guidecode bench mgd`: monitor-guided decoding on a source tree (the paper's PragmaticCode setting).
 
-Tasks (benchmarks/mgd_tasks.py): positions right after `obj.` where the true member is defined in
-another file of the tree; the prompt is the file up to and including the dot. Each model
+Tasks: positions right after `obj.` where the true member is defined in another file of the tree
+(Python, benchmarks/mgd_tasks.py, with jedi), or not named anywhere in the prompt (TypeScript,
+JavaScript, C, C++, Go: benchmarks/mgd_lsp_tasks.py, with the language's server); the prompt is
+the file up to and including the trigger (`.`, `?.`, `->`). Each model
 completes the line with and without monitors (same prompts, same order, greedy), and the
 completions are scored:
 - next-identifier match: the first identifier written is the true member;
 - identifier-sequence match: the identifiers of the written rest of the line are those of the true one;
-- existing member accesses: of the `x.name` accesses in the completion whose object the jedi
-  library can analyse, the share whose member exists. jedi is called directly as a library
-  (not through the monitors' language server), on the completed text;
+- existing member accesses: of the `x.name` accesses in the completion whose object the analysis
+  can type, the share whose member exists. For Python jedi is called directly as a library (not
+  through the monitors' language server); for the other languages the checker has its own session
+  of the language's server (not the monitors'). Both read the completed text;
 - time per completion and tokens/s, and the monitored/unmonitored tokens/s ratio.
 """
 
@@ -16,10 +19,36 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .mgd_tasks import MgdTask, check_accesses, identifiers
+from assistant.errors import GuidecodeError
+
+from .mgd_sources import describe
+from .mgd_tasks import AccessCheck, MgdTask, check_accesses, identifiers, mine_repo
+
+if TYPE_CHECKING:
+    from assistant.analysis import AnalysisSession
+
+# (root-relative path, code, offset of the trigger's last character) -> the accesses at or after it
+Checker = Callable[[str, str, int], AccessCheck]
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How completions in one language are read: the assistant's language id, the member-access
+    checker, and what counts as an identifier."""
+
+    language: str
+    check: Checker
+    identifiers: Callable[[str], list[str]] = identifiers
+
+
+def python_scoring(repo: Path) -> Scoring:
+    """Python's: jedi as a library over `repo`, Python's tokenizer for identifiers."""
+    return Scoring("python", partial(check_accesses, repo))
 
 
 @dataclass
@@ -37,6 +66,7 @@ class Scores:
     decode_seconds: float = 0.0  # the decoding loops (monitors' queries included), for tokens/s
     monitor_queries: int = 0
     monitor_rejections: int = 0
+    monitored: int = 0  # completions the monitors guided (0 with monitors on: the language went unguided)
     completions: list[dict] = field(default_factory=list)  # per task: what was written, against the truth
 
     @property
@@ -62,22 +92,89 @@ class Scores:
             "tokens_per_second": self.tokens_per_second,
             "monitor_queries": self.monitor_queries,
             "monitor_rejections": self.monitor_rejections,
+            "monitored_completions": self.monitored,
             "completions": self.completions,
         }
+
+
+# What a tree of each language needs for `mine` to find tasks in it (said when it finds none).
+TASK_HINTS = {
+    "python": "`obj.member` accesses whose member is defined in another file of the tree",
+    "other": "member accesses whose member its language server lists there and the text before them does not name",
+}
+
+
+def server_description(language: str, python_server: str) -> str:
+    """The language server the monitors use for `language` (Python's: `python_server`), with its
+    version where it tells it cheaply."""
+    from . import mgd_lsp_tasks as lsp
+
+    if language == "python":
+        return python_server  # the checker is jedi as a library
+    return lsp.server_version(lsp.LANGUAGES[language].server)
+
+
+@dataclass
+class Tree:
+    """One source tree of a run: its tasks (in `ordered` order) and how their completions are scored."""
+
+    root: Path
+    tasks: list[MgdTask]
+    scoring: Scoring
+    source: str  # the package and version the tree is (mgd_sources.describe)
+    mining: dict  # what mining counted (files, candidates, drops)
+    session: AnalysisSession | None = None  # the checker's own language server, if any
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+
+    @property
+    def about(self) -> dict:
+        """What the results of this tree say of it besides its path."""
+        return {"source": self.source, "mining": self.mining}
+
+
+def mine(root: Path, language: str, limit: int | None, seed: int, progress: Callable[[int, int], None] | None = None) -> Tree:
+    """The tasks of `root` in `language` ("python" or a key of mgd_lsp_tasks.LANGUAGES). For a
+    language server's language, its session (the checker's, started here) stays open on the
+    returned tree until `close`. Raises GuidecodeError when that server cannot run."""
+    from . import mgd_lsp_tasks as lsp
+
+    root = root.resolve()
+    if language == "python":
+        found = mine_repo(root, limit, seed, progress=progress)
+        return Tree(root, ordered(list(found.tasks)), python_scoring(root), describe(root), _counts(found))
+    spec = lsp.LANGUAGES[language]
+    session = lsp.open_session(root, spec)
+    try:
+        if not session.available:
+            raise GuidecodeError(f"cannot check {language} completions in {root}: {session.unavailable_reason}")
+        found = lsp.mine_tree(root, language, session, limit, seed, progress=progress)
+    except BaseException:
+        session.close()
+        raise
+    check = partial(lsp.check_accesses_lsp, session, triggers=spec.triggers)
+    scoring = Scoring(language, check, partial(lsp.code_identifiers, triggers=spec.triggers))
+    return Tree(root, ordered(list(found.tasks)), scoring, describe(root), _counts(found), session)
+
+
+def _counts(report) -> dict:
+    return {f.name: getattr(report, f.name) for f in fields(report) if f.name != "tasks"}
 
 
 def first_line(text: str) -> str:
     return text.split("\n", 1)[0]
 
 
-def score(scores: Scores, repo: Path, task: MgdTask, completion) -> None:
+def score(scores: Scores, scoring: Scoring, task: MgdTask, completion) -> None:
     written = first_line(completion.text)
-    ids = identifiers(written)
+    ids = scoring.identifiers(written)
     matched = bool(ids) and ids[0] == task.member
     scores.tasks += 1
     scores.next_identifier += matched
-    scores.identifier_sequence += ids == identifiers(task.rest_of_line)
-    check = check_accesses(repo, task.path, task.prompt + written, len(task.prompt) - 1)
+    scores.identifier_sequence += ids == scoring.identifiers(task.rest_of_line)
+    check = scoring.check(task.path, task.prompt + written, len(task.prompt) - 1)
     scores.accesses_existing += check.existing
     scores.accesses_missing += check.missing
     scores.accesses_unknown += check.unknown
@@ -86,6 +183,7 @@ def score(scores: Scores, repo: Path, task: MgdTask, completion) -> None:
     scores.decode_seconds += completion.decode_seconds
     scores.monitor_queries += completion.monitor_queries
     scores.monitor_rejections += completion.monitor_rejections
+    scores.monitored += completion.monitored
     scores.completions.append(
         {
             "task": task.id,
@@ -99,10 +197,22 @@ def score(scores: Scores, repo: Path, task: MgdTask, completion) -> None:
     )
 
 
-def run_model(assistant, repo: Path, tasks: list[MgdTask], max_new_tokens: int, on_task: Callable[[], None] = lambda: None) -> list[Scores]:
-    """Both settings for one loaded model; monitors off first, then on, over the same tasks."""
+def run_model(
+    assistant,
+    repo: Path,
+    tasks: list[MgdTask],
+    max_new_tokens: int,
+    scoring: Scoring | None = None,
+    on_task: Callable[[], None] = lambda: None,
+) -> list[Scores]:
+    """Both settings for one loaded model; monitors off first, then on, over the same tasks.
+    `scoring`: the tasks' language and checker (default: Python's, jedi over `repo`)."""
+    from assistant import languages
+
+    scoring = scoring or python_scoring(repo)
     out = []
-    if not assistant.monitors.prepare(repo):  # server start and token index: not part of any completion's time
+    # server start and token index: not part of any completion's time
+    if not assistant.monitors.prepare(repo, languages.detect(language_id=scoring.language)):
         raise RuntimeError(f"the monitors cannot run on {repo}: {assistant.monitors.notes[-1] if assistant.monitors.notes else 'disabled'}")
     for monitors in (False, True):
         scores = Scores(assistant.loaded.name, monitors)
@@ -113,8 +223,9 @@ def run_model(assistant, repo: Path, tasks: list[MgdTask], max_new_tokens: int, 
                 max_new_tokens=max_new_tokens,
                 workspace=repo if monitors else None,
                 path=repo / task.path,
+                language=scoring.language,
             )
-            score(scores, repo, task, completion)
+            score(scores, scoring, task, completion)
             on_task()
         out.append(scores)
     return out
@@ -125,9 +236,11 @@ def ordered(tasks: list[MgdTask]) -> list[MgdTask]:
     return sorted(tasks, key=lambda t: (t.path, len(t.prompt)))
 
 
-def report(repo: Path, results: list[Scores], setup: dict) -> str:
+def report(repo: Path, results: list[Scores], setup: dict, about: dict | None = None) -> str:
+    """The table of one tree's results; `about`: `Tree.about` (the package and version the tree is)."""
+    source = f" [{about['source']}]" if about else ""
     lines = [
-        f"guidecode bench mgd — {repo} ({results[0].tasks if results else 0} tasks)",
+        f"guidecode bench mgd — {repo}{source} ({results[0].tasks if results else 0} tasks)",
         "setup: " + ", ".join(f"{k}: {v}" for k, v in setup.items()),
         f"{'model':34} {'monitors':8} {'next-id':>8} {'id-seq':>8} {'exists':>8} {'checked':>8} {'s/compl':>8} {'tok/s':>7}",
     ]
@@ -145,8 +258,10 @@ def report(repo: Path, results: list[Scores], setup: dict) -> str:
         if True in pair and False in pair and pair[False].tokens_per_second:
             ratio = pair[True].tokens_per_second / pair[False].tokens_per_second
             lines.append(f"{model}: tokens/s with monitors / without = {ratio:.2f}x")
+        if True in pair and pair[True].tasks and not pair[True].monitored:
+            lines.append(f"{model}: the monitors guided none of the completions: its 'on' row ran unguided")
     return "\n".join(lines)
 
 
-def as_json(repo: Path, results: list[Scores], setup: dict) -> dict:
-    return {"repo": str(repo), "setup": setup, "results": [s.summary() for s in results]}
+def as_json(repo: Path, results: list[Scores], setup: dict, about: dict | None = None) -> dict:
+    return {"repo": str(repo), **(about or {}), "setup": setup, "results": [s.summary() for s in results]}

@@ -1,4 +1,4 @@
-"""`guidecode bench`: the benchmarks of benchmarks/ from the command line (lsp, mgd, passes, sandbox, speed)."""
+"""`guidecode bench`: the benchmarks of benchmarks/ from the command line (lsp, mgd, passes, sandbox, scope, speed)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from .args import Parser, UsageError, positive_int, read_source
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
+MGD_LANGUAGES = ("python", "typescript", "javascript", "c", "cpp", "go")  # benchmarks/mgd_lsp_tasks.py: all but Python
+
 
 def add_parser(commands) -> None:
     bench = commands.add_parser("bench", help="benchmarks (see benchmarks/)")
@@ -36,12 +38,14 @@ def add_parser(commands) -> None:
     typing.add_argument("--max-prompt-tokens", type=positive_int, help="the server's prompt budget (default: the server's)")
     typing.add_argument("--debounce-ms", type=int, help="the server's debounce before a generation starts (default: the server's)")
     typing.add_argument("--json", action="store_true")
-    mgd = benches.add_parser("mgd", help="monitor-guided decoding on a Python source tree: with and without monitors, side by side")
-    mgd.add_argument("--repo", action="append", required=True, type=Path, metavar="DIR", help="a Python source tree (repeatable)")
+    mgd = benches.add_parser("mgd", help="monitor-guided decoding on a source tree: with and without monitors, side by side")
+    mgd.add_argument("--repo", action="append", type=Path, metavar="DIR", help="a source tree in --language (repeatable)")
+    mgd.add_argument("--source", action="append", metavar="NAME", help="a pinned source tree fetched into the cache: rxjs, brotli, pflag (repeatable)")
+    mgd.add_argument("--language", choices=MGD_LANGUAGES, help="the trees' language (default: the --source's, else python)")
     mgd.add_argument("--limit", type=positive_int, default=30, help="tasks per tree (default: %(default)s)")
     mgd.add_argument("--model", action="append", help="model(s) to compare (repeatable; default: 0.5b and 1.5b)")
     mgd.add_argument("--dtype", default="auto")
-    mgd.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi")
+    mgd.add_argument("--language-server", choices=LANGUAGE_SERVERS, default="jedi", help="Python's (other languages: their own server)")
     mgd.add_argument("--no-name-choice", action="store_true", help="with monitors, choose members token by token (plain masked greedy)")
     mgd.add_argument("--max-tokens", type=positive_int, default=32, help="most tokens per completion (default: %(default)s)")
     mgd.add_argument("--max-prompt-tokens", type=positive_int, default=1024, help="prompt budget (default: %(default)s)")
@@ -56,6 +60,16 @@ def add_parser(commands) -> None:
     box.add_argument("--repeat", type=positive_int, default=50, help="sequential runs per method (default: %(default)s)")
     box.add_argument("--jobs", type=positive_int, default=100, help="runs for the throughput figure (default: %(default)s)")
     box.add_argument("--json", action="store_true")
+    scope = benches.add_parser("scope", help="whether completions keep files of braces well-formed, on npm, Debian and PyPI sources")
+    scope.add_argument("--model", default=embedded.DEFAULT_MODEL)
+    scope.add_argument("--dtype", default="auto")
+    scope.add_argument("--languages", default="all", help="comma-separated: ts, tsx, js, go, rust, java, c, cpp (default: %(default)s)")
+    scope.add_argument("--per-language", type=positive_int, default=10, help="block tasks, and as many line tasks, per language (default: %(default)s)")
+    scope.add_argument("--seed", type=int, default=0, help="which functions and lines are chosen")
+    scope.add_argument("--max-tokens", type=positive_int, default=128, help="most tokens per completion (default: %(default)s)")
+    scope.add_argument("--max-prompt-tokens", type=positive_int, help="prompt budget around the cursor (default: the assistant's)")
+    scope.add_argument("--out", type=Path, help="the JSON result file (default: benchmarks/results/scope-<machine>-<model>.json)")
+    scope.add_argument("--json", action="store_true", help="print the result file's JSON instead of the table")
     speed = benches.add_parser("speed", help="speculative decoding against transformers (and llama.cpp when installed), side by side")
     speed.add_argument(
         "--prompts",
@@ -86,6 +100,8 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _bench_sandbox(args, out, err)
     if args.bench == "passes":
         return _bench_passes(args, out, err)
+    if args.bench == "scope":
+        return _bench_scope(args, out, err)
     import asyncio
 
     from benchmarks import lsp_typing
@@ -125,6 +141,36 @@ def _bench_sandbox(args: argparse.Namespace, out: Console, err: Console) -> int:
         print(json.dumps({**setup, **result, "timings": [asdict(t) for t in result["timings"]]}, indent=2))
     else:
         out.print(sandbox_overhead.report(result, setup), markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+def _bench_scope(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from benchmarks import scope_parse, scope_sources
+
+    from ..assistant import Assistant
+
+    try:
+        languages = scope_sources.languages(args.languages)
+    except ValueError as error:
+        raise UsageError(f"--languages: {error}") from None
+    progress = Progress.to_stderr()
+    with progress.phase("fetching the source packages (once; they are kept in the cache)"):
+        fetched = scope_sources.fetch_all(languages)
+    tasks = scope_parse.pick([f for package in fetched for f in package.files()], args.per_language, args.seed)
+    budget = {"max_prompt_tokens": args.max_prompt_tokens} if args.max_prompt_tokens else {}
+    assistant = Assistant.load(AssistantConfig(model=args.model, dtype=args.dtype, max_new_tokens=args.max_tokens, **budget), progress=progress)
+    with progress.count(f"{assistant.loaded.name}: completing", len(tasks)) as advance:
+        cases = scope_parse.run(assistant.complete, tasks, on_case=lambda case: advance(1, case.task.language))
+    how = scope_parse.setup(assistant.description, assistant.config, args.per_language, args.seed)
+    result = scope_parse.as_json(cases, how, [package.to_json() for package in fetched])
+    path = args.out or scope_parse.default_out(args.model, how["machine_kind"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    if args.json:
+        print(json.dumps(result, indent=1, ensure_ascii=False))
+    else:
+        out.print(scope_parse.report(result))
+    err.print(f"wrote {path}", style="dim", markup=False, highlight=False)
     return 0
 
 
@@ -198,38 +244,38 @@ def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     from benchmarks import mgd
     from benchmarks.environment import describe
-    from benchmarks.mgd_tasks import mine_tasks
 
     from ..assistant import Assistant
 
-    for repo in args.repo:
-        if not repo.is_dir():
-            raise UsageError(f"--repo {repo} is not a directory; pass a Python source tree")
-    tasks = {}
-    with Bar(console=err, transient=True) as bar:
-        for repo in args.repo:
-            job = bar.add_task(f"finding tasks in {repo.name}", total=None)
-            found = mine_tasks(repo, args.limit, args.seed, progress=lambda done, total, job=job: bar.update(job, completed=done, total=total))
-            tasks[repo.resolve()] = mgd.ordered(found)
-    empty = [str(r) for r, t in tasks.items() if not t]
-    if empty:
-        raise UsageError(f"no tasks found in {', '.join(empty)}: it needs `obj.member` accesses whose member is defined in another file of the tree")
-    monitors = MonitorConfig(language_server=args.language_server, choose_names=not args.no_name_choice)
-    results, setups = {repo: [] for repo in tasks}, {}
-    for model in args.model or ["0.5b", "1.5b"]:
-        config = AssistantConfig(model=model, dtype=args.dtype, max_prompt_tokens=args.max_prompt_tokens, monitors=monitors)
-        assistant = Assistant.load(config, progress=Progress.to_stderr())
-        setups[assistant.loaded.name] = assistant.description
-        total = 2 * sum(len(t) for t in tasks.values())
+    language, roots = _mgd_trees(args)
+    trees: list[mgd.Tree] = []
+    try:
         with Bar(console=err, transient=True) as bar:
-            job = bar.add_task(f"{assistant.loaded.name}: completing", total=total)
-            for repo, repo_tasks in tasks.items():
-                results[repo] += mgd.run_model(assistant, repo, repo_tasks, args.max_tokens, on_task=partial(bar.advance, job))
-        assistant.close()
-        del assistant
+            for root in roots:
+                job = bar.add_task(f"finding tasks in {root.name}", total=None)
+                trees.append(mgd.mine(root, language, args.limit, args.seed, lambda done, total, job=job: bar.update(job, completed=done, total=total)))
+        empty = [str(tree.root) for tree in trees if not tree.tasks]
+        if empty:
+            raise UsageError(f"no tasks found in {', '.join(empty)}: it needs {mgd.TASK_HINTS['python' if language == 'python' else 'other']}")
+        monitors = MonitorConfig(language_server=args.language_server, choose_names=not args.no_name_choice)
+        results, setups = {tree.root: [] for tree in trees}, {}
+        for model in args.model or ["0.5b", "1.5b"]:
+            config = AssistantConfig(model=model, dtype=args.dtype, max_prompt_tokens=args.max_prompt_tokens, monitors=monitors)
+            assistant = Assistant.load(config, progress=Progress.to_stderr())
+            setups[assistant.loaded.name] = assistant.description
+            with Bar(console=err, transient=True) as bar:
+                job = bar.add_task(f"{assistant.loaded.name}: completing", total=2 * sum(len(tree.tasks) for tree in trees))
+                for tree in trees:
+                    results[tree.root] += mgd.run_model(assistant, tree.root, tree.tasks, args.max_tokens, tree.scoring, on_task=partial(bar.advance, job))
+            assistant.close()
+            del assistant
+    finally:
+        for tree in trees:
+            tree.close()
     setup = {
         "models": "; ".join(setups.values()),
-        "language server": args.language_server,
+        "language": language,
+        "language server": mgd.server_description(language, args.language_server),
         "greedy, max tokens": args.max_tokens,
         "prompt budget": args.max_prompt_tokens,
         "seed": args.seed,
@@ -238,8 +284,32 @@ def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
         **describe(),
     }
     if args.json:
-        print(json.dumps([mgd.as_json(repo, r, setup) for repo, r in results.items()], indent=2))
+        print(json.dumps([mgd.as_json(tree.root, results[tree.root], setup, tree.about) for tree in trees], indent=2))
     else:
-        for repo, r in results.items():
-            out.print(mgd.report(repo, r, setup), markup=False, highlight=False, soft_wrap=True)
+        for tree in trees:
+            out.print(mgd.report(tree.root, results[tree.root], setup, tree.about), markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+def _mgd_trees(args: argparse.Namespace) -> tuple[str, list[Path]]:
+    """The language and the source trees of `bench mgd`: --repo folders, and --source trees fetched now."""
+    from benchmarks import mgd_sources
+
+    unknown = [name for name in args.source or [] if name not in mgd_sources.SOURCES]
+    if unknown:
+        raise UsageError(f"unknown --source {unknown[0]!r}; choose from {', '.join(mgd_sources.SOURCES)}")
+    if not args.repo and not args.source:
+        raise UsageError("pass a source tree: --repo DIR, or --source NAME for a pinned one")
+    for repo in args.repo or []:
+        if not repo.is_dir():
+            raise UsageError(f"--repo {repo} is not a directory; pass a source tree")
+    sources = [mgd_sources.SOURCES[name] for name in args.source or []]
+    language = args.language or (sources[0].language if sources else "python")
+    mismatched = [source.name for source in sources if source.language != language]
+    if mismatched:
+        raise UsageError(f"--source {mismatched[0]} is {mgd_sources.SOURCES[mismatched[0]].language}, not {language}; one language per run")
+    fetched = []
+    if sources:
+        with Progress.to_stderr().phase("fetching the pinned source trees (once; they are kept in the cache)"):
+            fetched = [mgd_sources.fetch(source.name) for source in sources]
+    return language, [*(args.repo or []), *fetched]

@@ -19,10 +19,10 @@ from .braces import BraceBlocks
 from .closers import closer_at
 from .keywords import KeywordBlocks
 from .python import PythonBlocks
-from .stops import block_end, closes, closes_the_line, closes_unopened, finish, repeats_next_line
+from .stops import block_end, closes, closes_the_line, closes_unopened, finish, repeats_next_line, whole_lines
 from .text import TextBlocks
 
-__all__ = ["Scope", "ScopeKind", "block_end", "closes", "closes_the_line", "closes_unopened", "decide", "finish", "repeats_next_line"]
+__all__ = ["Scope", "ScopeKind", "block_end", "closes", "closes_the_line", "closes_unopened", "decide", "finish", "repeats_next_line", "whole_lines"]
 
 FAMILIES: dict[str, BlockRules] = {"python": PythonBlocks(), "braces": BraceBlocks(), "keywords": KeywordBlocks(), "text": TextBlocks()}
 
@@ -38,5 +38,6 @@ def decide(text: str, cursor: int, language: Language = PYTHON) -> Scope:
         on_header = bool(line_prefix.strip())
         header = FAMILIES[language.family].header_indent(text, cursor, on_header, language.name)
         if header is not None:
-            return Scope(ScopeKind.BLOCK, line_prefix, line_suffix, header, next_line)
-    return Scope(ScopeKind.LINE, line_prefix, line_suffix, next_line=next_line, closer=closer_at(text, cursor, language.name))
+            return Scope(ScopeKind.BLOCK, line_prefix, line_suffix, header, next_line, family=language.family)
+    closer = closer_at(text, cursor, language.name)
+    return Scope(ScopeKind.LINE, line_prefix, line_suffix, next_line=next_line, closer=closer, family=language.family)

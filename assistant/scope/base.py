@@ -22,6 +22,7 @@ class Scope:
     header_indent: int = 0  # BLOCK: columns of the header line's indentation
     next_line: str = ""  # the first non-blank line after the cursor's line (what must not be repeated)
     closer: str = ""  # LINE inside a string or comment that the line closes: its closing delimiter
+    family: str = "python"  # the language's block family (assistant/languages/)
 
 
 class BlockRules(Protocol):

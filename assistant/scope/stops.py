@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from .base import Scope, ScopeKind, indent
 
 
@@ -56,27 +58,61 @@ def closes(scope: Scope):
 _OPENERS, _CLOSERS = "([{", ")]}"
 
 
+def _code(text: str) -> Iterator[tuple[int, str]]:
+    """(offset, character) of the code in `text`: outside strings ('…', "…", `…`) and comments
+    (`//`, `/* */`, `#`), read loosely, as generated text may stop anywhere. A one-line string
+    ends at its line's end."""
+    quote, comment, i = "", "", 0
+    while i < len(text):
+        c, pair = text[i], text[i : i + 2]
+        if comment:
+            if (comment == "*/" and pair == "*/") or (comment == "\n" and c == "\n"):
+                i += len(comment)
+                comment = ""
+                if c == "\n":
+                    yield i - 1, c
+                continue
+        elif quote:
+            if c == "\\":
+                i += 1
+            elif c == quote or (c == "\n" and quote != "`"):
+                quote = ""
+                if c == "\n":
+                    yield i, c
+        elif pair in ("//", "/*") or c == "#":
+            comment = "*/" if pair == "/*" else "\n"
+        elif c in "\"'`":
+            quote = c
+        else:
+            yield i, c
+        i += 1
+
+
 def closes_unopened(scope: Scope):
     """A stop predicate for a line whose text after the cursor starts with a closing bracket
     (`f(a|)`, `xs[i|];`): cut before the generated text closes a bracket it did not open, which the
     line already closes. Brackets inside the generated text's own strings do not count."""
 
     def check(text: str) -> int | None:
-        depth, quote = 0, ""
-        for i, c in enumerate(text):
-            if quote:
-                quote = "" if c == quote and not _escaped(text, i) else quote
-            elif c in "\"'`":
-                quote = c
-            elif c in _OPENERS:
-                depth += 1
-            elif c in _CLOSERS:
-                depth -= 1
-                if depth < 0:
-                    return i
+        depth = 0
+        for i, c in _code(text):
+            depth += (c in _OPENERS) - (c in _CLOSERS)
+            if depth < 0:
+                return i
         return None
 
     return check
+
+
+def whole_lines(text: str) -> str:
+    """`text` up to the end of its last line at which every bracket it opened is closed: what is
+    left of a block cut off by the token budget that still parses where it is put."""
+    depth, end = 0, 0
+    for i, c in _code(text):
+        depth += (c in _OPENERS) - (c in _CLOSERS)
+        if c == "\n" and depth <= 0:
+            end = i
+    return text[:end]
 
 
 def closes_the_line(scope: Scope) -> bool:
@@ -89,8 +125,12 @@ def _escaped(text: str, at: int) -> bool:
     return backslashes % 2 == 1
 
 
-def finish(text: str, scope: Scope) -> str:
-    """The completion as it will be inserted: no trailing blanks, nothing that follows the cursor."""
+def finish(text: str, scope: Scope, cut_off: bool = False) -> str:
+    """The completion as it will be inserted: no trailing blanks, nothing that follows the cursor.
+    `cut_off`: the token budget ended it; a block of brackets then keeps its whole lines (Python's
+    blocks are not read by brackets, and a cut one is left as it is)."""
+    if cut_off and scope.kind is ScopeKind.BLOCK and scope.family != "python":
+        text = whole_lines(text)
     text = text.rstrip()
     if scope.kind is ScopeKind.BLOCK:
         lines = text.split("\n")

@@ -171,3 +171,17 @@ def test_a_line_that_already_closes_its_bracket_stops_where_the_completion_would
     assert check("f(b), c) + 1") == len("f(b), c")
     assert check("')', b") is None  # a bracket in the completion's own string
     assert check("b") is None
+
+
+def test_a_block_cut_off_by_the_budget_keeps_its_lines_whose_brackets_are_closed():
+    from assistant.scope import whole_lines
+
+    cut = 'if (x) {\n    say("a { b");  // {\n  }\n  for (const y of ys) {\n    total += y'
+    assert whole_lines(cut) == 'if (x) {\n    say("a { b");  // {\n  }'
+    assert whole_lines("return x;\n") == "return x;"
+    assert whole_lines("items.map((x) => {") == ""
+    block = Scope(ScopeKind.BLOCK, "  ", "", 0, family="braces")
+    assert finish(cut, block, cut_off=True) == whole_lines(cut)
+    assert finish(cut, block) == cut  # stopped by its scope: as written
+    python = Scope(ScopeKind.BLOCK, "    ", "", 0)
+    assert finish("x = [\n  1,", python, cut_off=True) == "x = [\n  1,"  # Python's blocks: left as they are
