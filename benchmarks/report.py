@@ -612,6 +612,35 @@ def mgd_summary(result: Result) -> dict[tuple[str, bool], tuple[float, float]]:
     return {key: (t[0], t[1] / t[2]) for key, t in totals.items()}
 
 
+# --------------------------------------------------------------------------- docs/editors.md
+
+_LANGUAGE_NAMES = {"typescript": "TypeScript", "typescriptreact": "TSX", "javascript": "JavaScript", "go": "Go", "rust": "Rust", "java": "Java", "c": "C", "cpp": "C++"}
+
+
+def scope_table(file: str) -> str:
+    """`guidecode bench scope`: block completions in place of real bodies, and line completions
+    before text they must not repeat, per language."""
+    result = load(file)
+    rows = []
+    for language, s in result.data["summary"].items():
+        blocks, lines = s["block_tasks"], s["line_tasks"]
+        rows.append(
+            [
+                _LANGUAGE_NAMES.get(language, language),
+                str(blocks),
+                _pct(round(s["block_parses"] * blocks), blocks),
+                _pct(round(s["stopped_at_block_end"] * blocks), blocks),
+                f"{s['block_lines_mean']:.1f}",
+                str(lines),
+                _pct(round(s["line_repeats"] * lines), lines),
+                f"{s['seconds_per_completion_p50']:.2f} s",
+            ]
+        )
+    header = ["language", "blocks", "file parses after", "stopped at the block's end", "lines a block", "lines", "repeat what follows", "median time"]
+    sources = ", ".join(f"{x['package']} {x['version']} ({x['client']})" for x in result.data["sources"])
+    return "\n\n".join([table(header, rows), f"Sources: {sources}.", caption(result)])
+
+
 # --------------------------------------------------------------------------- docs/adaptive.md
 
 
@@ -651,6 +680,7 @@ def sandbox_overhead(file: str) -> str:
 
 
 MGD = "mgd-amx-xeon-rich-cattrs-click.json"
+SCOPE = "scope-amx-xeon-0.5b.json"
 DECODERS = "eval-decoders-0.5b-amx-xeon.json"
 SANDBOX = "sandbox-amx-xeon.json"
 
@@ -676,6 +706,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "results-index": results_index,
     "options": options,
     "mgd": _one(mgd_table, MGD),
+    "scope": _one(scope_table, SCOPE),
     "decoders-humaneval": _one(decoders_table, DECODERS),
     "sandbox-overhead": _one(sandbox_overhead, SANDBOX),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from .base import Scope, ScopeKind, indent
@@ -89,19 +90,41 @@ def _code(text: str) -> Iterator[tuple[int, str]]:
 
 
 def closes_unopened(scope: Scope):
-    """A stop predicate for a line whose text after the cursor starts with a closing bracket
-    (`f(a|)`, `xs[i|];`): cut before the generated text closes a bracket it did not open, which the
-    line already closes. Brackets inside the generated text's own strings do not count."""
+    """A stop predicate for a line that the text after the cursor closes, with a closing bracket
+    (`f(a|)`, `xs[i|];`) or a `;` (`x = y|;`): cut before the generated text closes a bracket that
+    neither it nor the line before the cursor opened, or that the text after the cursor closes
+    itself. Brackets inside strings and comments do not count."""
+    ahead = scope.line_suffix.lstrip()[:1]
+    allowed = 0 if ahead in _CLOSERS else _open_brackets(scope.line_prefix)
 
     def check(text: str) -> int | None:
         depth = 0
         for i, c in _code(text):
             depth += (c in _OPENERS) - (c in _CLOSERS)
-            if depth < 0:
+            if depth < -allowed:
                 return i
         return None
 
     return check
+
+
+def _open_brackets(line: str) -> int:
+    """Brackets the line opens and does not close (one it closes from an earlier line: none)."""
+    depth = 0
+    for _, c in _code(line):
+        depth = max(depth + (c in _OPENERS) - (c in _CLOSERS), 0)
+    return depth
+
+
+# A C-family statement head whose statement has not come yet: `if (…)`, `} else`, `for (…)`, `do`.
+_DANGLING = re.compile(r"^\s*(\}\s*)?(else\s+if\s*\(.*\)|if\s*\(.*\)|for\s*\(.*\)|while\s*\(.*\)|else|do)\s*$")
+
+
+def _without_dangling_header(text: str) -> str:
+    lines = text.rstrip().split("\n")
+    while lines and _DANGLING.match(lines[-1]):
+        lines.pop()
+    return "\n".join(lines)
 
 
 def whole_lines(text: str) -> str:
@@ -116,8 +139,8 @@ def whole_lines(text: str) -> str:
 
 
 def closes_the_line(scope: Scope) -> bool:
-    """Whether the text after the cursor starts with a closing bracket (see `closes_unopened`)."""
-    return scope.kind is ScopeKind.LINE and scope.line_suffix.lstrip()[:1] in tuple(_CLOSERS)
+    """Whether the text after the cursor starts with a closing bracket or a `;` (see `closes_unopened`)."""
+    return scope.kind is ScopeKind.LINE and scope.line_suffix.lstrip()[:1] in (*_CLOSERS, ";")
 
 
 def _escaped(text: str, at: int) -> bool:
@@ -127,10 +150,13 @@ def _escaped(text: str, at: int) -> bool:
 
 def finish(text: str, scope: Scope, cut_off: bool = False) -> str:
     """The completion as it will be inserted: no trailing blanks, nothing that follows the cursor.
-    `cut_off`: the token budget ended it; a block of brackets then keeps its whole lines (Python's
-    blocks are not read by brackets, and a cut one is left as it is)."""
-    if cut_off and scope.kind is ScopeKind.BLOCK and scope.family != "python":
-        text = whole_lines(text)
+    Outside Python, a block keeps its lines up to the last at which its brackets are closed, and
+    a braces block no trailing header that still waits for its statement (`if (x)`, `else`), so
+    that what is inserted parses (Python's blocks are not read by brackets: left as written).
+    `cut_off`: the token budget ended it, so its last line is not whole."""
+    if scope.kind is ScopeKind.BLOCK and scope.family != "python":
+        text = whole_lines(text if cut_off else text + "\n")  # the last line is whole unless cut off
+        text = _without_dangling_header(text) if scope.family == "braces" else text
     text = text.rstrip()
     if scope.kind is ScopeKind.BLOCK:
         lines = text.split("\n")

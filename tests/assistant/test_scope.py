@@ -182,6 +182,31 @@ def test_a_block_cut_off_by_the_budget_keeps_its_lines_whose_brackets_are_closed
     assert whole_lines("items.map((x) => {") == ""
     block = Scope(ScopeKind.BLOCK, "  ", "", 0, family="braces")
     assert finish(cut, block, cut_off=True) == whole_lines(cut)
-    assert finish(cut, block) == cut  # stopped by its scope: as written
+    assert finish("a();\n  b(c);", block) == "a();\n  b(c);"  # stopped by its scope, whole: as written
     python = Scope(ScopeKind.BLOCK, "    ", "", 0)
     assert finish("x = [\n  1,", python, cut_off=True) == "x = [\n  1,"  # Python's blocks: left as they are
+
+
+def test_before_a_semicolon_a_line_closes_only_the_brackets_it_opened():
+    from assistant.scope import closes_the_line, closes_unopened
+
+    scope = Scope(ScopeKind.LINE, "    std::cout << name", ";")
+    assert closes_the_line(scope)
+    assert closes_unopened(scope)(".c_str())") == len(".c_str()")
+    opened = closes_unopened(Scope(ScopeKind.LINE, "total = add(a, ", ";"))
+    assert opened("b)") is None and opened("b)) + 1") == len("b)")
+
+
+@pytest.mark.parametrize(
+    "written, kept",
+    [
+        ('if (x) {\n    return "NULL";\n  }\n  else', 'if (x) {\n    return "NULL";\n  }'),
+        ("if (ok(a))", ""),
+        ("total += 1;\n  while (busy(x))", "total += 1;"),
+        ("if (x) {\n    go();", ""),  # stopped with its brace open
+        ("return a;", "return a;"),
+        ("do {\n    i++;\n  } while (i < n);", "do {\n    i++;\n  } while (i < n);"),
+    ],
+)
+def test_a_braces_block_keeps_no_open_bracket_and_no_header_waiting_for_its_statement(written, kept):
+    assert finish(written, Scope(ScopeKind.BLOCK, "  ", "", 0, family="braces")) == kept
