@@ -599,6 +599,33 @@ def mgd_table(file: str) -> str:
     return "\n\n".join([table(header, _mgd_rows(result), right=3), caption(result), timing])
 
 
+def mgd_languages_table(file: str) -> str:
+    """`guidecode bench mgd` on TypeScript, C and Go trees: the scores, the decoding speed with and
+    without monitors, and their ratio (measured on an otherwise idle machine)."""
+    result = load(file)
+    rows = []
+    for tree in result.data["trees"]:
+        off = {("0.5B" if "0.5B" in r["model"] else "1.5B"): r for r in tree["results"] if not r["monitors"]}
+        for r in tree["results"]:
+            model = "0.5B" if "0.5B" in r["model"] else "1.5B"
+            existing = r["existing_member_accesses"]
+            ratio = r["tokens_per_second"] / off[model]["tokens_per_second"] if r["monitors"] else None
+            rows.append(
+                [
+                    f"{tree['source'].split(' ')[0]} ({_LANGUAGE_NAMES.get(tree['setup']['language'], tree['setup']['language'])})",
+                    model,
+                    "on" if r["monitors"] else "off",
+                    f"{100 * r['next_identifier_match']:.0f}%",
+                    "–" if existing is None else f"{100 * existing:.1f}%",
+                    f"{r['tokens_per_second']:.1f}",
+                    "" if ratio is None else _x(ratio),
+                    str(r["tasks"]),
+                ]
+            )
+    header = ["tree", "model", "monitors", "next identifier", "member accesses that exist", "tokens/s", "speed vs off", "tasks"]
+    return "\n\n".join([table(header, rows, right=3), caption(result)])
+
+
 def mgd_summary(result: Result) -> dict[tuple[str, bool], tuple[float, float]]:
     """(model, monitors) -> (next-identifier matches, share of existing member accesses), over all trees."""
     totals: dict[tuple[str, bool], list[float]] = {}
@@ -681,6 +708,7 @@ def sandbox_overhead(file: str) -> str:
 
 MGD = "mgd-amx-xeon-rich-cattrs-click.json"
 SCOPE = "scope-amx-xeon-0.5b.json"
+MGD_LANGUAGES = "mgd-amx-xeon-rxjs-brotli-pflag.json"
 DECODERS = "eval-decoders-0.5b-amx-xeon.json"
 SANDBOX = "sandbox-amx-xeon.json"
 
@@ -707,6 +735,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "options": options,
     "mgd": _one(mgd_table, MGD),
     "scope": _one(scope_table, SCOPE),
+    "mgd-languages": _one(mgd_languages_table, MGD_LANGUAGES),
     "decoders-humaneval": _one(decoders_table, DECODERS),
     "sandbox-overhead": _one(sandbox_overhead, SANDBOX),
 }
