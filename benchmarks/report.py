@@ -651,11 +651,13 @@ def scope_table(file: str) -> str:
     rows = []
     for language, s in result.data["summary"].items():
         blocks, lines = s["block_tasks"], s["line_tasks"]
+        empty = sum(c["language"] == language and c["kind"] == "block" and not c["completion"].strip() for c in result.data["cases"])
         rows.append(
             [
                 _LANGUAGE_NAMES.get(language, language),
                 str(blocks),
                 _pct(round(s["block_parses"] * blocks), blocks),
+                str(empty),
                 _pct(round(s["stopped_at_block_end"] * blocks), blocks),
                 f"{s['block_lines_mean']:.1f}",
                 str(lines),
@@ -663,7 +665,7 @@ def scope_table(file: str) -> str:
                 f"{s['seconds_per_completion_p50']:.2f} s",
             ]
         )
-    header = ["language", "blocks", "file parses after", "stopped at the block's end", "lines a block", "lines", "repeat what follows", "median time"]
+    header = ["language", "blocks", "file parses after", "of those, left empty", "stopped at the block's end", "lines a block", "lines", "repeat what follows", "median time"]
     sources = ", ".join(f"{x['package']} {x['version']} ({x['client']})" for x in result.data["sources"])
     return "\n\n".join([table(header, rows), f"Sources: {sources}.", caption(result)])
 
