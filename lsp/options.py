@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 _EDITOR = {option.key: option for option in in_scope("editor")}
 # Keys the VS Code extension sends in the same section for itself.
-_CLIENT_ONLY = {"server", "trace"}
+_CLIENT_ONLY = {"server", "trace", "languages"}
 # Settings of the server's own, not its user's: the suffix follows the prefix in FIM prompts and
 # each keystroke re-encodes it, so keep it short; chunk boundaries let a superseded request keep
 # the chunks it finished (cancellation itself reaches inside a chunk, between layers). Every chunk

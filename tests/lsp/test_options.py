@@ -68,3 +68,10 @@ def test_a_change_of_model_dtype_device_or_weights_reloads_and_no_other_does():
 def test_an_alias_is_accepted_under_its_canonical_name():
     options, problems = parse_options({"dtype": "BF16"})
     assert problems == [] and options.dtype == "bfloat16"
+
+
+def test_the_extensions_own_settings_are_not_reported_as_unknown():
+    # The VS Code extension sends its whole section: how it starts the server, its trace level and
+    # the languages it serves are the client's, not the server's.
+    options, problems = parse_options({"server": {"pythonPath": "python3"}, "trace": {"server": "off"}, "languages": ["python", "go"], "bogus": 1})
+    assert problems == ["unknown guidecode option 'bogus' ignored"] and options == ServerOptions()
