@@ -641,7 +641,16 @@ def mgd_summary(result: Result) -> dict[tuple[str, bool], tuple[float, float]]:
 
 # --------------------------------------------------------------------------- docs/editors.md
 
-_LANGUAGE_NAMES = {"typescript": "TypeScript", "typescriptreact": "TSX", "javascript": "JavaScript", "go": "Go", "rust": "Rust", "java": "Java", "c": "C", "cpp": "C++"}
+_LANGUAGE_NAMES = {
+    "typescript": "TypeScript",
+    "typescriptreact": "TSX",
+    "javascript": "JavaScript",
+    "go": "Go",
+    "rust": "Rust",
+    "java": "Java",
+    "c": "C",
+    "cpp": "C++",
+}
 
 
 def scope_table(file: str) -> str:
@@ -665,7 +674,17 @@ def scope_table(file: str) -> str:
                 f"{s['seconds_per_completion_p50']:.2f} s",
             ]
         )
-    header = ["language", "blocks", "file parses after", "of those, left empty", "stopped at the block's end", "lines a block", "lines", "repeat what follows", "median time"]
+    header = [
+        "language",
+        "blocks",
+        "file parses after",
+        "of those, left empty",
+        "stopped at the block's end",
+        "lines a block",
+        "lines",
+        "repeat what follows",
+        "median time",
+    ]
     sources = ", ".join(f"{x['package']} {x['version']} ({x['client']})" for x in result.data["sources"])
     return "\n\n".join([table(header, rows), f"Sources: {sources}.", caption(result)])
 
