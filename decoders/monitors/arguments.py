@@ -34,7 +34,7 @@ from typing import Protocol
 import torch
 
 from ..guides import Guide
-from ..lexer import Lexer, is_identifier_char
+from ..lexer import CodeLexer, is_identifier_char
 from .monitor import MonitorContext
 
 _OPENERS, _CLOSERS, _LAYOUT = "([{", ")]}", " \t\r\n\\#"  # "#": a comment's text is skipped by the lexer
@@ -102,6 +102,7 @@ class ArgumentContext:
     so that a sequence always gets the same answer (speculation must match plain decoding)."""
 
     base: MonitorContext  # its analysis must also answer `signature(path, text, offset)`
+    keywords: bool = True  # the language has keyword arguments (Python); else only the count is checked
     _rules: dict = field(default_factory=dict, compare=False)  # text before the "(" and it -> CallRule | None
     _masks: dict = field(default_factory=dict, compare=False)
 
@@ -137,7 +138,8 @@ class Frame:
     word: str = ""  # the argument while it is one identifier (a keyword's name if "=" follows)
     positional: int = 0  # positional arguments finished
     keywords: tuple[str, ...] = ()
-    unpacked: bool = False  # a `*xs` or `**kw` argument: the count is unknown
+    unpacked: bool = False  # a `*xs`, `**kw` or `...xs` argument: the count is unknown
+    angle: bool = False  # not a bracket but a "<" that may open type arguments (C family)
 
 
 Check = tuple[str, Frame, str]  # ("keyword" | "comma", the call before the character, the keyword)
@@ -147,13 +149,13 @@ Check = tuple[str, Frame, str]  # ("keyword" | "comma", the call before the char
 class ArgumentMonitor(Guide):
     context: ArgumentContext
     generated: str
-    lexer: Lexer
+    lexer: CodeLexer
     frames: tuple[Frame, ...]
 
     @classmethod
     def start(cls, context: ArgumentContext) -> ArgumentMonitor:
         """The monitor at the end of the prefix; nothing is asked until a rule must be checked."""
-        lexer, frames, _ = _scan(Lexer(), (), context.base.prefix, 0, None)
+        lexer, frames, _ = _scan(context.base.new_lexer(), (), context.base.prefix, 0, None)
         if frames and frames[-1].state == "equals":  # the user's own `name=` at the cursor: a keyword, unchecked
             frames = (*frames[:-1], _commit(frames[-1])[0])
         return cls(context, "", lexer, frames)
@@ -198,14 +200,14 @@ class ArgumentMonitor(Guide):
         rule = self.context.signature_at(before, self.context.base.suffix)
         if rule is None or not rule.fits(call.positional, call.keywords):
             return False
-        if kind == "keyword":
-            return not rule.keyword_ok(call.positional, call.keywords, name)
+        if kind == "keyword":  # without keyword arguments, `x = 1` is an assignment: not checked
+            return self.context.keywords and not rule.keyword_ok(call.positional, call.keywords, name)
         return not call.keywords and not rule.comma_ok(call.positional + 1)
 
 
 def _scan(
-    lexer: Lexer, frames: tuple[Frame, ...], text: str, offset: int, breaks: Callable[[Check], bool] | None
-) -> tuple[Lexer, tuple[Frame, ...], tuple[str, int] | None]:
+    lexer: CodeLexer, frames: tuple[Frame, ...], text: str, offset: int, breaks: Callable[[Check], bool] | None
+) -> tuple[CodeLexer, tuple[Frame, ...], tuple[str, int] | None]:
     """The lexer and open brackets after `text` (which starts at `offset` of the document), and,
     when `breaks` is given, the first rule `text` breaks: (kind, index in `text`)."""
     lexer, stack = lexer.clone(), list(frames)
@@ -221,16 +223,23 @@ def _scan(
     return lexer, tuple(stack), None
 
 
-def _code_char(stack: list[Frame], c: str, after: int, lexer: Lexer) -> Check | None:
+def _code_char(stack: list[Frame], c: str, after: int, lexer: CodeLexer) -> Check | None:
     """Update the open brackets for code character `c`; what the innermost call must check."""
     check = None
+    if c == ">" and stack and stack[-1].angle:
+        stack.pop()
+        return None
     if stack and stack[-1].at is not None and c not in _CLOSERS:
         stack[-1], check = _argument_char(stack[-1], c)
     if c in _CLOSERS:
+        while stack and stack[-1].angle:  # a "<" that was a comparison after all
+            stack.pop()
         if stack:  # an unmatched closer is the user's problem, not ours
             stack.pop()
     elif c in _OPENERS:
-        stack.append(Frame(after if c == "(" and _is_call(lexer) else None))
+        stack.append(Frame(after if c == "(" and lexer.opens_call() else None))
+    elif c == "<" and lexer.opens_type_arguments():
+        stack.append(Frame(None, angle=True))  # `Map<K, V>`, `std::pair<int, int>`: their commas are not arguments'
     return check
 
 
@@ -251,7 +260,7 @@ def _argument_char(call: Frame, c: str) -> tuple[Frame, Check | None]:
             return replace(call, state="start", word="", positional=call.positional + 1), ("comma", call, "")
         return (replace(call, state="start") if state == "keyword" else call), None
     if state == "start":
-        if c == "*":
+        if c in "*.":  # Python's `*xs`, JavaScript's `...xs` (C's `*p`: the count stays unknown too)
             return replace(call, state="expression", unpacked=True), None
         word = is_identifier_char(c)
         return replace(call, state="word" if word else "expression", word=c if word else ""), None
@@ -274,13 +283,3 @@ def _commit(call: Frame) -> tuple[Frame, Check]:
 
 def _is_name(word: str) -> bool:
     return word.isidentifier() and not keyword.iskeyword(word)
-
-
-def _is_call(lexer: Lexer) -> bool:
-    """Whether a "(" here calls what precedes it (`f(`, `o.m(`, `g()(`): not a group or tuple, and
-    not a `def` or `class` header (its parameters are not arguments)."""
-    if lexer.line_head in ("def", "class"):
-        return False
-    if lexer.word:
-        return not lexer.word_is_number and not keyword.iskeyword(lexer.word)
-    return lexer.expression_end

@@ -310,3 +310,46 @@ def test_the_servers_command_lists_each_server(capsys, monkeypatch, tmp_path):
     assert "/opt/clangd (PATH)" in out and f"missing: {SERVERS['typescript'].hint}" in out
     assert guidecode(["servers", "install"]) == 2 and "name the server to install: typescript" in capsys.readouterr().err
     assert guidecode(["servers", "install", "rust"]) == 2
+
+
+SIGNATURE_CASES = [
+    # (server, files, document, text before the call's "(", parameter kinds)
+    (
+        "typescript",
+        {"lib.ts": "export function area(w: number, h?: number): number { return w; }\nexport function sum(...xs: number[]): number { return 0; }\n"},
+        "main.ts",
+        'import { area, sum } from "./lib";\nconst a = area(',
+        ("positional_only", "positional_only"),
+    ),
+    (
+        "typescript",
+        {"lib.ts": "export function sum(...xs: number[]): number { return 0; }\n"},
+        "main.ts",
+        'import { sum } from "./lib";\nconst s = sum(',
+        ("var_positional",),
+    ),
+    (
+        "clangd",
+        {"lib.h": "int area(int w, int h);\nint logf(const char *fmt, ...);\n"},
+        "main.c",
+        '#include "lib.h"\nint f(void) { return logf(',
+        ("positional_only", "var_positional"),
+    ),
+    (
+        "gopls",
+        {"go.mod": GO_MOD, "lib.go": "package main\n\nfunc Sum(xs ...int) int { return 0 }\n"},
+        "main.go",
+        "package main\n\nfunc f() int { return Sum(",
+        ("var_positional",),
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server, files, name, before, kinds", SIGNATURE_CASES, ids=["ts", "ts-rest", "c-varargs", "go-variadic"])
+def test_signatures_of_other_languages_take_positional_arguments(typescript_server, tmp_path, server, files, name, before, kinds):
+    if find_server_binary(server) is None:
+        pytest.skip(f"{server} is not installed ({SERVERS[server].hint})")
+    with started(write(tmp_path, files), server) as session:
+        signature = session.signature(name, before + ");", len(before))
+        assert signature is not None and tuple(p.kind for p in signature.parameters) == kinds

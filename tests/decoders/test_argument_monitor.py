@@ -190,3 +190,35 @@ def test_a_trailing_comma_that_ends_the_line_is_allowed_after_the_last_positiona
     m = monitor("x = f(\n    1,\n    2")
     assert removed(m, ",") is not None  # another argument would follow on this line
     assert removed(m, ",\n") is None
+
+
+def c_monitor(prefix: str) -> ArgumentMonitor:
+    """In a language without keyword arguments, read by the C family's lexer."""
+    from decoders.brace_lexer import BraceLexer
+
+    context = MonitorContext(TableAnalysis(), "m.ts", prefix, "", INDEX, new_lexer=BraceLexer)
+    return ArgumentMonitor.start(ArgumentContext(context, keywords=False))
+
+
+def test_in_the_c_family_only_the_count_of_arguments_is_checked():
+    assert removed(c_monitor("x = f(1, 2"), ",") == {",", ",)"}
+    assert removed(c_monitor("x = f(1"), ",") is None
+    assert removed(c_monitor("f(q"), "=") is None  # `q = 1` is an assignment there, not a keyword
+    assert removed(c_monitor("va(1, 2"), ",") is None  # variadic
+    assert removed(c_monitor("f(...xs"), ",") is None  # spread: unknown count
+    assert removed(c_monitor('f("a, b", 2'), ",") == {",", ",)"}  # a comma in a string is no argument's
+    assert removed(c_monitor("f(m<a, b>(1), 2"), ",") == {",", ",)"}  # nor one between type arguments
+    assert removed(c_monitor("f(a < b, 2"), ",") == {",", ",)"}  # a comparison, spaced, is no "<"
+    assert removed(c_monitor("function f(a, b"), ",") is None  # parameters, not arguments
+    assert removed(c_monitor("if (f(1, 2) && g(a"), ",") is None  # g has no signature here
+
+
+def test_c_family_signatures_take_positional_arguments_and_dots_make_them_variadic():
+    from assistant.analysis.replies import positional_parameters
+    from decoders.monitors.arguments import CallRule
+
+    rule = CallRule.of(Signature("area(w: number, h?: number)", positional_parameters(["w: number", "h?: number"])))
+    assert rule is not None and rule.positional == ("w: number", "h?: number") and not rule.keyword and not rule.comma_ok(2)
+    for variadic in (["...xs: number[]"], ["xs ...int"], ["const char *fmt", "..."]):
+        rule = CallRule.of(Signature("", positional_parameters(variadic)))
+        assert rule is None or rule.comma_ok(5)
