@@ -25,7 +25,9 @@ _NOT_EXPRESSIONS = frozenset(
 
 
 # Words before a name whose "(" opens parameters, not arguments.
-_DEFINING = frozenset({"function", "func", "fn", "def", "void", "int", "char", "double", "float", "long", "short", "bool", "auto", "unsigned", "static", "inline"})
+_DEFINING = frozenset(
+    {"function", "func", "fn", "def", "void", "int", "char", "double", "float", "long", "short", "bool", "auto", "unsigned", "static", "inline"}
+)
 
 
 @dataclass(frozen=True)
