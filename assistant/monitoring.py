@@ -8,7 +8,7 @@ monitors) over the document's language's server, started for the workspace root 
 TypeScript and JavaScript, clangd for C and C++, gopls for Go. It gives None when monitors are off,
 there is no workspace, the language has no server here, or the server cannot run (the reason is
 kept in `notes`, logged once, and completions go on unguided). The argument monitor checks keyword
-arguments in Python, and in the other languages only how many arguments a call takes.
+arguments in Python, and in TypeScript, JavaScript, C and C++ only how many arguments a call takes.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class Monitors:
         if context is None:
             return None
         guides: list[Guide] = [NameMonitor.start(context)] if context.triggers else []
-        if "arguments" in self.config.enabled:  # keyword arguments are Python's; elsewhere their count alone
+        if "arguments" in self.config.enabled and self._signatures(context):  # keywords are Python's; elsewhere the count alone
             guides.append(ArgumentMonitor.start(ArgumentContext(context, keywords=context.new_lexer is Lexer)))
         return (guides[0] if len(guides) == 1 else AllOf(tuple(guides))), context.stats
 
@@ -111,6 +111,12 @@ class Monitors:
         triggers = frozenset(_TRIGGERS[name] for name in self.config.enabled if name in _TRIGGERS)
         new_lexer = _LEXERS.get(language.name, BraceLexer)
         return MonitorContext(session, str(document), prefix, suffix, self.index, triggers, new_lexer=new_lexer)
+
+    @staticmethod
+    def _signatures(context: MonitorContext) -> bool:
+        """Whether the context's server is asked for signatures (see registry.ServerSpec.parameters)."""
+        spec = getattr(context.analysis, "spec", None)
+        return spec is None or spec.parameters is not None
 
     def _note_once(self, note: str) -> None:
         if note not in self.notes:

@@ -188,6 +188,11 @@ class AnalysisSession:
         return self._loop is not None and self.unavailable_reason is None and not self._closed
 
     @property
+    def spec(self) -> ServerSpec:
+        """What this session's server is and how it is asked (registry.py)."""
+        return self._spec
+
+    @property
     def server_pid(self) -> int | None:
         running = self._running
         process = running.handler.process if running else None
@@ -234,6 +239,8 @@ class AnalysisSession:
         return self._query("completion", path, text, offset, partial(members_from_reply, guess_kinds=self._spec.guess_kinds))
 
     def signature(self, path: str | Path, text: str, offset: int) -> Signature | None:
+        if self._spec.parameters is None:
+            return None
         return self._query("signatureHelp", path, text, offset, partial(signature_from_reply, style=self._spec.parameters))
 
     def prefetch(self, path: str | Path, text: str, offset: int) -> None:

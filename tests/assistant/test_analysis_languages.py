@@ -336,20 +336,20 @@ SIGNATURE_CASES = [
         ("positional_only", "var_positional"),
     ),
     (
-        "gopls",
+        "gopls",  # its signatures are not asked for (registry.py says why): no answer, no constraint
         {"go.mod": GO_MOD, "lib.go": "package main\n\nfunc Sum(xs ...int) int { return 0 }\n"},
         "main.go",
         "package main\n\nfunc f() int { return Sum(",
-        ("var_positional",),
+        None,
     ),
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("server, files, name, before, kinds", SIGNATURE_CASES, ids=["ts", "ts-rest", "c-varargs", "go-variadic"])
+@pytest.mark.parametrize("server, files, name, before, kinds", SIGNATURE_CASES, ids=["ts", "ts-rest", "c-varargs", "go-not-asked"])
 def test_signatures_of_other_languages_take_positional_arguments(typescript_server, tmp_path, server, files, name, before, kinds):
     if find_server_binary(server) is None:
         pytest.skip(f"{server} is not installed ({SERVERS[server].hint})")
     with started(write(tmp_path, files), server) as session:
         signature = session.signature(name, before + ");", len(before))
-        assert signature is not None and tuple(p.kind for p in signature.parameters) == kinds
+        assert (signature and tuple(p.kind for p in signature.parameters)) == kinds
