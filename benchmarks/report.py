@@ -617,12 +617,13 @@ def mgd_languages_table(file: str) -> str:
                     "on" if r["monitors"] else "off",
                     f"{100 * r['next_identifier_match']:.0f}%",
                     "–" if existing is None else f"{100 * existing:.1f}%",
+                    f"{r['seconds_per_completion_p50']:.2f} s",
                     f"{r['tokens_per_second']:.1f}",
                     "" if ratio is None else _x(ratio),
                     str(r["tasks"]),
                 ]
             )
-    header = ["tree", "model", "monitors", "next identifier", "member accesses that exist", "tokens/s", "speed vs off", "tasks"]
+    header = ["tree", "model", "monitors", "next identifier", "member accesses that exist", "time per completion (median)", "tokens/s", "speed vs off", "tasks"]
     return "\n\n".join([table(header, rows, right=3), caption(result)])
 
 
