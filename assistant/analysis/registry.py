@@ -135,9 +135,9 @@ SERVERS: dict[str, ServerSpec] = {
         # a query never waits for a module download: one missing from the module cache leaves its
         # members unknown (no constraint) instead
         env={"GOPROXY": "off"},
-        # Its signatures read correctly ("c"), but with Debian's gopls 0.5.0 Go's monitored decoding
-        # is already slow, and the argument check slowed it further (on pflag with the 0.5B model,
-        # 0.61x of the unguided tokens/s with it, 0.67x to 0.71x without): not asked.
+        # Its signatures read correctly ("c"), but Debian's gopls 0.5.0 answers slowly enough that
+        # Go's monitored decoding is already near the speed monitors are held to, and the argument
+        # check slowed it further (docs/monitors.md): not asked.
         parameters=None,
         # No warm-up: the go tool ignores a dot-file (gopls answers nothing there), and a scratch
         # file under the root would join, and could clash with, the root's package. The first query

@@ -24,7 +24,10 @@ def closer_at(text: str, cursor: int, language: str) -> str:
     parser = parser_for(language)
     line_end = text.find("\n", cursor)
     suffix = text[cursor : len(text) if line_end < 0 else line_end]
-    if parser is None or not suffix.strip():
+    line = text[text.rfind("\n", 0, cursor) + 1 : cursor]
+    # A literal on one line opens on the cursor's line: without a quote or "/*" before the cursor
+    # there is none, and the whole document need not be parsed (this runs on every line request).
+    if parser is None or not suffix.strip() or not any(d in line for d in ('"', "'", "`", "/*")):
         return ""
     at = len(text[:cursor].encode("utf-8"))
     node = parser.parse(text.encode("utf-8")).root_node.descendant_for_byte_range(at, at)
