@@ -29,12 +29,19 @@ class StopRules:
     eos_token_ids: frozenset[int] = frozenset()
     stop_strings: tuple[str, ...] = ()
     predicates: tuple[TextStop, ...] = field(default=())
+    # How far back from the end of the text a predicate may cut once it sees more of it: None,
+    # anywhere in the last line (held back from streaming until the line ends); k, only within
+    # the last k characters of the text it was last shown (a one-line scope's bracket rules look
+    # at most a character ahead), so a line streams as it is written.
+    predicate_reach: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if any(not s for s in self.stop_strings):
             raise ValueError("stop strings must not be empty")
+        if self.predicate_reach is not None and self.predicate_reach < 0:
+            raise ValueError(f"predicate_reach must be >= 0 or None, got {self.predicate_reach}")
 
     def cut(self, text: str) -> int | None:
         """Where to cut `text` if a text rule says stop; the earliest cut wins."""

@@ -1,9 +1,10 @@
 """Streaming text as it is produced, never showing what a stop rule may still take back.
 
 Held back: an incomplete UTF-8 character at the end, a tail that could become a stop string,
-and, when the caller has predicates, the last unfinished line. Predicates (such as the
-assistant's scope rule) must cut only within the last line of the text they are shown, so that
-everything streamed is a prefix of the final text.
+and, when the caller has predicates, the last unfinished line (or only its last characters, as
+far as the rules' `predicate_reach` says they may cut). Predicates (such as the assistant's
+scope rule) must cut only within what is held back, so that everything streamed is a prefix of
+the final text.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ class TextStream:
         end = len(text) - self.stop.pending(text)
         if text[:end].endswith("\ufffd"):  # the rest of this character is in the next token
             end -= 1
+        reach = self.stop.predicate_reach
         if self.stop.predicates:
-            end = min(end, text.rfind("\n", 0, end) + 1)
+            end = min(end, text.rfind("\n", 0, end) + 1 if reach is None else len(text) - reach)
         return end
 
     def push(self, text: str) -> None:

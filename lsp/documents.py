@@ -51,3 +51,11 @@ def offset_position(text: str, offset: int) -> lsp.Position:
     line = before.count("\n")
     column = before[before.rfind("\n") + 1 :]
     return lsp.Position(line=line, character=len(column.encode("utf-16-le")) // 2)
+
+
+def position_after(start: lsp.Position, inserted: str) -> lsp.Position:
+    """Where the cursor stands after `inserted` is typed at `start` (UTF-16 columns)."""
+    if "\n" not in inserted:
+        return lsp.Position(start.line, start.character + len(inserted.encode("utf-16-le")) // 2)
+    end = offset_position(inserted, len(inserted))
+    return lsp.Position(start.line + end.line, end.character)

@@ -11,11 +11,11 @@ import logging
 from typing import Any
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.server import LanguageServer
 
-from .documents import document_offset, workspace_for, workspace_roots
+from .documents import document_offset, position_after, workspace_for, workspace_roots
 from .generate import GENERATE, generate_command
 from .options import ServerOptions, parse_options
 from .service import Answer, CompletionService
@@ -23,7 +23,9 @@ from .service import Answer, CompletionService
 log = logging.getLogger("guidecode.lsp")
 
 STATS = "guidecode.stats"
+ACCEPTED = "guidecode.accepted"  # an inline item's command: the client ran it after inserting the item
 STATUS = "guidecode/status"
+REFRESH = "guidecode/inlineCompletionRefresh"  # LSP 3.18 has no refresh for inline completions
 
 
 class GuidecodeProtocol(LanguageServerProtocol):
@@ -65,7 +67,7 @@ class GuidecodeServer(LanguageServer):
         super().__init__("guidecode", "0.1.0", protocol_cls=GuidecodeProtocol, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
         self.base_options = options
         kwargs = {"loader": loader} if loader else {}
-        self.service = CompletionService(options, self._send_status, self._warn, **kwargs)
+        self.service = CompletionService(options, self._send_status, self._warn, refresh=self._send_refresh, **kwargs)
 
     def configure(self, raw: Any) -> None:
         options, problems = parse_options(raw, self.base_options)
@@ -78,6 +80,12 @@ class GuidecodeServer(LanguageServer):
         try:
             self.show_message(message, lsp.MessageType.Warning)
         except Exception:  # no client connected (yet): the log keeps it
+            pass
+
+    def _send_refresh(self, uri: str) -> None:
+        try:
+            self.send_notification(REFRESH, {"uri": uri})
+        except Exception:  # the transport is gone (shutdown); a refresh is best effort
             pass
 
     def _send_status(self, state: str, model: str, last_ms: float | None) -> None:
@@ -107,17 +115,35 @@ def build_server(options: ServerOptions = ServerOptions(), loader=None) -> Guide
     def did_close(ls: GuidecodeServer, params: lsp.DidCloseTextDocumentParams) -> None:
         ls.service.forget(params.text_document.uri)
 
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: GuidecodeServer, params: lsp.DidChangeTextDocumentParams) -> None:
+        ls.service.keystroke(params.text_document.uri)
+
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION)
     async def inline_completion(ls: GuidecodeServer, params: lsp.InlineCompletionParams) -> lsp.InlineCompletionList | None:
-        answer = await _complete(ls, params.text_document.uri, params.position)
+        uri, at = params.text_document.uri, params.position
+        answer = await _complete(ls, uri, at)
         if not answer or not answer.text:
             return lsp.InlineCompletionList(items=[])
-        end = params.position
-        return lsp.InlineCompletionList(items=[lsp.InlineCompletionItem(insert_text=answer.text, range=lsp.Range(end, end))])
+        end = position_after(at, answer.text)
+        accepted = lsp.Command("guidecode: next suggestion", ACCEPTED, [uri, end.line, end.character])
+        return lsp.InlineCompletionList(items=[lsp.InlineCompletionItem(insert_text=answer.text, range=lsp.Range(at, at), command=accepted)])
+
+    @server.command(ACCEPTED)
+    async def accepted(ls: GuidecodeServer, args: list | None = None) -> None:
+        """The user took a suggestion: start the one after it (lsp/service.py `lookahead`)."""
+        if not isinstance(args, list) or len(args) != 3 or not isinstance(args[0], str):
+            raise JsonRpcInvalidParams(f"{ACCEPTED} takes [uri, line, character], got {args!r}")
+        uri, line, character = args
+        located = document_offset(ls, uri, lsp.Position(line, character))
+        if located is not None:
+            text, offset = located
+            await ls.service.lookahead(uri, text, offset, workspace_for(ls, uri), _language(ls, uri))
 
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[".", "(", " "]))
     async def completion(ls: GuidecodeServer, params: lsp.CompletionParams) -> lsp.CompletionList:
-        answer = await _complete(ls, params.text_document.uri, params.position)
+        # A completion list has no refresh: its item waits for the whole completion.
+        answer = await _complete(ls, params.text_document.uri, params.position, partial=False)
         if not answer or not answer.text:
             return lsp.CompletionList(is_incomplete=True, items=[])
         item = lsp.CompletionItem(
@@ -135,7 +161,7 @@ def build_server(options: ServerOptions = ServerOptions(), loader=None) -> Guide
 
     @server.command(STATS)
     def stats(ls: GuidecodeServer, args: list | None = None) -> dict:
-        return ls.service.stats.snapshot()
+        return {**ls.service.stats.snapshot(), "running": ls.service.running()}
 
     @server.command(GENERATE)
     async def generate(ls: GuidecodeServer, args: list) -> dict:
@@ -144,13 +170,16 @@ def build_server(options: ServerOptions = ServerOptions(), loader=None) -> Guide
     return server
 
 
-async def _complete(ls: GuidecodeServer, uri: str, position: lsp.Position) -> Answer | None:
+async def _complete(ls: GuidecodeServer, uri: str, position: lsp.Position, partial: bool = True) -> Answer | None:
     located = document_offset(ls, uri, position)
     if located is None:
         return None
     text, offset = located
-    language = ls.workspace.get_text_document(uri).language_id or None  # an untitled buffer has no file name to tell
-    return await ls.service.complete(uri, text, offset, workspace_for(ls, uri), language)
+    return await ls.service.complete(uri, text, offset, workspace_for(ls, uri), _language(ls, uri), partial)
+
+
+def _language(ls: GuidecodeServer, uri: str) -> str | None:
+    return ls.workspace.get_text_document(uri).language_id or None  # an untitled buffer has no file name to tell
 
 
 def _language_id(ls: GuidecodeServer, uri: str) -> str:

@@ -1,18 +1,23 @@
-"""The completion service behind the LSP handlers: caches, debounce, cancellation, one model thread.
+"""The completion service behind the LSP handlers: generations followed while typing, caches,
+debounce, look-ahead, one model thread.
 
 Invariants:
 - One worker thread owns the model: generations never overlap, and the event loop never blocks
   on torch.
-- Per document, only the newest request may generate. A newer request (or `$/cancelRequest`)
-  sets the older one's cancel flag; the decoding loop sees it within one step (or one prefill
-  chunk) and returns, and the time from flag to return is recorded as `abandonMs`.
-- A request answered from a cache neither waits for the debounce nor touches the model.
+- Per document, one generation at a time. A request whose cursor follows it (the user typed what
+  it writes, lsp/generations.py) is answered from it, as soon as it has a word to show; a request
+  that disagrees with it cancels it (the decoding loop sees the flag within one step or prefill
+  chunk; the time from flag to return is `abandonMs`) and starts the next after the debounce.
+  `$/cancelRequest` ends the request, not the generation, which the next keystroke may still use.
+- An answer given before its generation ended is refreshed: the client is told
+  (`guidecode/inlineCompletionRefresh`) to ask again once more text is ready.
+- After an accepted suggestion, the next one is generated before it is asked for; it is dropped
+  like any other generation when the user goes elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,28 +29,23 @@ from assistant import Assistant, AssistantConfig, GuidecodeError
 from assistant.progress import Progress
 
 from .completion_cache import CompletionCache
+from .generations import Generation, Rhythm, Verdict, showable
 from .options import ServerOptions
 from .stats import ServerStats
 
 StatusSink = Callable[[str, str, float | None], None]  # (state, model, last latency ms)
-
-
-class TimedCancel(threading.Event):
-    """A cancel flag that remembers when it was set, to measure how fast a generation stops."""
-
-    set_at: float | None = None
-
-    def set(self) -> None:
-        if self.set_at is None:
-            self.set_at = time.perf_counter()
-        super().set()
+RefreshSink = Callable[[str], None]  # uri: ask the client for that document's inline completion again
 
 
 @dataclass
 class Answer:
     text: str
-    kind: str  # "cold", "warm", "typed-ahead", "lru", "cancelled", "superseded"
+    # "cold", "warm" (a generation this request started), "reused" (one an earlier keystroke
+    # started, still running), "typed-ahead" (a finished one), "precomputed" (after an accept),
+    # "lru", "cancelled", "superseded"
+    kind: str
     scope: str = ""  # for model answers: "line" or "block"
+    partial: bool = False  # the generation was still writing: more will come
 
 
 Loader = Callable[[AssistantConfig], Assistant]
@@ -63,17 +63,26 @@ def load_assistant(config: AssistantConfig) -> Assistant:
 
 
 class CompletionService:
-    def __init__(self, options: ServerOptions, status: StatusSink, warn: Callable[[str], None], loader: Loader = load_assistant):
+    def __init__(
+        self,
+        options: ServerOptions,
+        status: StatusSink,
+        warn: Callable[[str], None],
+        loader: Loader = load_assistant,
+        refresh: RefreshSink = lambda uri: None,
+    ):
         self.options = options
         self.status = status
         self.warn = warn  # shows a message to the user
+        self.refresh = refresh
         self.loader = loader
         self.stats = ServerStats()
         self.cache = CompletionCache()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guidecode-model")
         self._assistant: asyncio.Future | None = None
-        self._newest: dict[str, int] = {}
-        self._running: dict[str, TimedCancel] = {}
+        self._newest: dict[str, int] = {}  # uri -> the ticket of its newest request
+        self._generations: dict[str, Generation] = {}  # uri -> its latest generation
+        self._rhythm: dict[str, Rhythm] = {}
         self._sequence = 0
         self._warm: set[str] = set()  # documents that already had a generation
         self._last_latency: float | None = None
@@ -133,6 +142,8 @@ class CompletionService:
         """New options; the model is reloaded only if it changed (before `initialized`, nothing loads)."""
         previous, self.options = self.options, options
         self.cache.clear()
+        for generation in list(self._generations.values()):
+            self._drop(generation)  # written under the old settings
         if self._assistant is None:
             return
         if previous.needs_reload(options):
@@ -163,82 +174,157 @@ class CompletionService:
 
     # -- completion --------------------------------------------------------------------------
 
-    async def complete(self, uri: str, text: str, offset: int, workspace: str | None = None, language: str | None = None) -> Answer:
+    async def complete(self, uri: str, text: str, offset: int, workspace: str | None = None, language: str | None = None, partial: bool = True) -> Answer:
+        """The completion at `offset`; with `partial`, as soon as a word of it is ready (the
+        client is asked to refresh it when the rest is), else once whole."""
         start = time.perf_counter()
         self.stats.count("requests")
         prefix, suffix = text[:offset], text[offset:]
-        cached = self._from_cache(uri, prefix, suffix)
-        if cached is not None:
-            return self._finish(cached, start)
-        ticket = self._supersede(uri)
-        await asyncio.sleep(self.options.debounce_ms / 1000)
+        ticket = self._newer(uri)
+        if (current := self._generations.get(uri)) is not None:
+            kind = "precomputed" if current.origin == "lookahead" else "typed-ahead" if current.done else "reused"
+            answer = await self._follow(current, prefix, suffix, ticket, kind, partial)
+            if answer is not None:
+                return self._finish(answer, start, (current, prefix, ticket))
+            if self._newest.get(uri) != ticket:
+                return self._superseded()
+            self._drop(current)
+        if (same := self.cache.recent(prefix, suffix)) is not None:
+            return self._finish(Answer(same, "lru"), start)
+        await asyncio.sleep(self._debounce(uri))
         if self._newest.get(uri) != ticket:
-            self.stats.count("superseded")
-            return Answer("", "superseded")
+            return self._superseded()
         assistant = await self.assistant()
         if self._newest.get(uri) != ticket:
-            self.stats.count("superseded")
-            return Answer("", "superseded")
-        cancel = TimedCancel()
-        self._running[uri] = cancel
-        try:
-            answer = await self._generate(assistant, uri, text, offset, cancel, workspace, language)
-        except asyncio.CancelledError:  # $/cancelRequest: stop the generation, let pygls answer
-            cancel.set()
-            raise
-        finally:
-            if self._running.get(uri) is cancel:
-                del self._running[uri]
-        if answer.kind != "cancelled":
-            self.cache.remember(uri, prefix, suffix, answer.text)
-            return self._finish(answer, start)
-        return answer
-
-    def _from_cache(self, uri: str, prefix: str, suffix: str) -> Answer | None:
-        if (rest := self.cache.typed_ahead(uri, prefix, suffix)) is not None:
-            return Answer(rest, "typed-ahead")
-        if (same := self.cache.recent(prefix, suffix)) is not None:
-            return Answer(same, "lru")
-        return None
-
-    def _supersede(self, uri: str) -> int:
-        """Make this the newest request for `uri`, cancelling the generation in flight."""
-        self._sequence += 1
-        self._newest[uri] = self._sequence
-        if (running := self._running.get(uri)) is not None:
-            running.set()
-        return self._sequence
-
-    async def _generate(
-        self, assistant: Assistant, uri: str, text: str, offset: int, cancel: TimedCancel, workspace: str | None, language: str | None
-    ) -> Answer:
-        loop = asyncio.get_running_loop()
-        self.status("busy", self.options.model, self._last_latency)
-        where = {"workspace": workspace, "path": document_path(uri), "language": language}
-        try:
-            completion = await loop.run_in_executor(self.worker, lambda: assistant.complete(text, offset, cancel=cancel, **where))
-        finally:
-            self.status("idle", self.options.model, self._last_latency)
-        if cancel.is_set():
-            self.stats.abandoned((time.perf_counter() - cancel.set_at) * 1000)
-            return Answer("", "cancelled")
-        self.stats.generation(completion)
+            return self._superseded()
+        started = self._start(assistant, uri, text, offset, workspace, language, "request")
         kind = "warm" if uri in self._warm else "cold"
         self._warm.add(uri)
-        return Answer(completion.text, kind, completion.scope)
+        answer = await self._follow(started, prefix, suffix, ticket, kind, partial)
+        if answer is None:  # it was cancelled, or wrote nothing
+            return Answer("", "cancelled") if started.final is None else self._finish(Answer("", kind, started.scope), start)
+        return self._finish(answer, start, (started, prefix, ticket))
 
-    def _finish(self, answer: Answer, start: float) -> Answer:
+    async def _follow(self, generation: Generation, prefix: str, suffix: str, ticket: int, kind: str, partial: bool) -> Answer | None:
+        """The answer `generation` gives this cursor, as soon as it has one; None when it
+        disagrees with what was typed or ended without anything more to say."""
+        uri = generation.uri
+        while True:
+            if self._newest.get(uri) != ticket:
+                return Answer("", "superseded")
+            verdict, rest = generation.verdict(prefix, suffix)
+            if verdict is Verdict.DISAGREES:
+                return None
+            if verdict is Verdict.AGREES and generation.done:
+                return Answer(rest, kind, generation.scope) if rest.strip() else None
+            if partial and verdict is Verdict.AGREES and (shown := showable(rest)):
+                return Answer(shown, kind, partial=True)
+            await generation.changed()
+
+    def _newer(self, uri: str) -> int:
+        """A ticket for the newest request on `uri`; the older ones following a generation stop."""
+        self._sequence += 1
+        self._newest[uri] = self._sequence
+        if (current := self._generations.get(uri)) is not None:
+            current.poke()
+        return self._sequence
+
+    def _superseded(self) -> Answer:
+        self.stats.count("superseded")
+        return Answer("", "superseded")
+
+    def _drop(self, generation: Generation) -> None:
+        """The user went elsewhere: stop `generation` if it still runs."""
+        if generation.running:
+            generation.cancel.set()
+        if self._generations.get(generation.uri) is generation:
+            del self._generations[generation.uri]
+
+    def _debounce(self, uri: str) -> float:
+        return self._rhythm.setdefault(uri, Rhythm()).debounce(self.options.debounce_ms / 1000)
+
+    def keystroke(self, uri: str) -> None:
+        """The document changed by the user's typing (its rhythm sets the debounce)."""
+        self._rhythm.setdefault(uri, Rhythm()).keystroke(time.perf_counter())
+
+    def _start(self, assistant: Assistant, uri: str, text: str, offset: int, workspace: str | None, language: str | None, origin: str) -> Generation:
+        """Start generating at `offset` on the worker thread; the result is the document's generation."""
+        loop = asyncio.get_running_loop()
+        generation = Generation(uri, text[:offset], text[offset:], origin)
+        self._generations[uri] = generation
+        path = document_path(uri)
+
+        def sink(chunk: str) -> None:  # on the worker thread
+            loop.call_soon_threadsafe(generation.grow, chunk)
+
+        def run():
+            return assistant.complete(text, offset, cancel=generation.cancel, on_text=sink, workspace=workspace, path=path, language=language)
+
+        future = loop.run_in_executor(self.worker, run)
+        self.status("busy", self.options.model, self._last_latency)
+        future.add_done_callback(lambda done: self._ended(generation, done))
+        return generation
+
+    def _ended(self, generation: Generation, future: asyncio.Future) -> None:
+        self.status("idle", self.options.model, self._last_latency)
+        completion = None if future.cancelled() or future.exception() is not None else future.result()
+        if completion is None or generation.cancel.is_set():
+            if generation.cancel.set_at is not None:
+                self.stats.abandoned((time.perf_counter() - generation.cancel.set_at) * 1000)
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                self.warn(f"guidecode could not complete: {future.exception()}")
+            generation.finish(None)
+            return
+        self.stats.generation(completion)
+        self.stats.count(f"generated:{generation.origin}")
+        generation.finish(completion.text, completion.scope)
+        self.cache.remember(generation.prefix, generation.suffix, completion.text)
+
+    def _finish(self, answer: Answer, start: float, follows: tuple[Generation, str, int] | None = None) -> Answer:
+        """Record `answer`; a partial one (`follows`: its generation, the request's prefix and
+        ticket) is refreshed once its generation has more."""
         self._last_latency = (time.perf_counter() - start) * 1000
         self.stats.record(answer.kind, self._last_latency, answer.scope)
+        if answer.partial and follows is not None:
+            generation, prefix, ticket = follows
+            self.stats.count("partial")
+            shown_to = len(prefix) - len(generation.prefix) + len(answer.text)
+            asyncio.ensure_future(self._refresh_when_more(generation, ticket, shown_to))
         return answer
+
+    async def _refresh_when_more(self, generation: Generation, ticket: int, shown_to: int) -> None:
+        """Once `generation` has written a further line or ended, beyond the first `shown_to`
+        characters of its text that a partial answer showed (and no newer request came), ask the
+        client to ask again: the partial answer grows into the whole one."""
+        uri = generation.uri
+        while self._newest.get(uri) == ticket and generation.running and "\n" not in generation.text[shown_to:]:
+            await generation.changed()
+        if self._newest.get(uri) == ticket and (generation.final is not None or generation.running):
+            self.stats.count("refreshes")
+            self.refresh(uri)
+
+    async def lookahead(self, uri: str, text: str, offset: int, workspace: str | None = None, language: str | None = None) -> None:
+        """The user accepted a suggestion ending at `offset`: generate the next one now, before
+        it is asked for (the next request follows it; one elsewhere drops it)."""
+        loading = self._assistant
+        if loading is None or not loading.done() or loading.cancelled() or loading.exception() is not None:
+            return  # no model yet: nothing to precompute with
+        if (current := self._generations.get(uri)) is not None:
+            self._drop(current)
+        self._warm.add(uri)
+        self._start(loading.result(), uri, text, offset, workspace, language, "lookahead")
+
+    def running(self) -> int:
+        """Generations in flight."""
+        return sum(g.running for g in self._generations.values())
 
     def forget(self, uri: str) -> None:
         """The document was closed."""
-        if (running := self._running.pop(uri, None)) is not None:
-            running.set()
+        if (current := self._generations.get(uri)) is not None:
+            self._drop(current)
         self._newest.pop(uri, None)
+        self._rhythm.pop(uri, None)
         self._warm.discard(uri)
-        self.cache.forget(uri)
 
     async def generate_function(self, text: str, offset: int, uri: str | None = None, workspace: str | None = None):
         """Write the body of the function around `offset` (the one whose header or docstring precedes it)."""
@@ -280,8 +366,8 @@ class CompletionService:
         return self._sandbox_instance
 
     def shutdown(self) -> None:
-        for flag in self._running.values():
-            flag.set()
+        for generation in self._generations.values():
+            generation.cancel.set()
         self.worker.shutdown(wait=False, cancel_futures=True)
         done = self._assistant is not None and self._assistant.done() and not self._assistant.cancelled()
         if done and self._assistant.exception() is None:

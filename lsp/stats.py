@@ -69,6 +69,14 @@ class ServerStats:
                 "cancelled": self.counts["cancelled"],
                 "superseded": self.counts["superseded"],
                 "cacheHits": {"typedAhead": self.counts["typed-ahead"], "lru": self.counts["lru"]},
+                # Answers from a generation an earlier keystroke started and that still ran, or
+                # one generated after an accept; answers given before their generation ended, and
+                # the refreshes that then asked the client again.
+                "reused": self.counts["reused"],
+                "precomputed": self.counts["precomputed"],
+                "partial": self.counts["partial"],
+                "refreshes": self.counts["refreshes"],
+                "generations": {"requested": self.counts["generated:request"], "lookahead": self.counts["generated:lookahead"]},
                 "latencyMs": _summary(every),
                 "latencyMsByKind": by_kind,
                 "abandonMs": _summary(list(self.abandon_ms)),

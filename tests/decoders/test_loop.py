@@ -146,3 +146,32 @@ def test_stop_rules_reject_bad_values():
         StopRules(max_new_tokens=0)
     with pytest.raises(ValueError, match="empty"):
         StopRules(stop_strings=("",))
+
+
+def test_a_predicate_with_a_short_reach_streams_its_line_before_it_ends(tiny_model, byte_tokenizer):
+    letters = TokenSetGuide.of_characters(byte_tokenizer, "abcdefghijklmnopqrstuvwxyz ")  # no newline: one line
+    seen: list[str] = []
+
+    def at_q(text):
+        seen.append(text)
+        return text.find("q") if "q" in text else None
+
+    shown_while_running: list[str] = []
+    chunks: list[str] = []
+
+    def sink(chunk):
+        chunks.append(chunk)
+        shown_while_running.append("".join(chunks))
+
+    line_rules = StopRules(max_new_tokens=30, predicates=(at_q,), predicate_reach=1)
+    result = run(tiny_model, byte_tokenizer, stop=line_rules, guide=letters, on_text=sink)
+    assert len(shown_while_running) > 1  # it streamed before the end
+    assert all(result.text.startswith(shown) for shown in shown_while_running)
+    held = []
+    run(tiny_model, byte_tokenizer, stop=StopRules(max_new_tokens=30, predicates=(at_q,)), guide=letters, on_text=held.append)
+    assert len(held) <= 1  # without a reach, the one line waits for its end
+
+
+def test_a_negative_predicate_reach_is_refused():
+    with pytest.raises(ValueError, match="predicate_reach"):
+        StopRules(predicate_reach=-1)

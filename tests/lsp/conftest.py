@@ -40,6 +40,7 @@ class Session:
     edits: list = field(default_factory=list)  # workspace/applyEdit
     progress: list = field(default_factory=list)  # $/progress values
     progress_tokens: list = field(default_factory=list)  # their tokens, in the same order
+    refreshes: list = field(default_factory=list)  # guidecode/inlineCompletionRefresh
 
     async def call(self, awaitable):
         return await asyncio.wait_for(awaitable, TIMEOUT)
@@ -56,6 +57,15 @@ class Session:
         result = await self.call(self.client.text_document_inline_completion_async(params))
         return result.items if hasattr(result, "items") else list(result or [])
 
+    async def inline_whole(self, uri: str, line: int, character: int) -> list[lsp.InlineCompletionItem]:
+        """The inline completion once its generation ended (a first answer may be partial)."""
+        items = await self.inline(uri, line, character)
+        for _ in range(TIMEOUT * 10):
+            if (await self.stats())["running"] == 0:
+                return await self.inline(uri, line, character)
+            await asyncio.sleep(0.1)
+        return items
+
     async def stats(self) -> dict:
         return await self.call(self.client.workspace_execute_command_async(lsp.ExecuteCommandParams(command="guidecode.stats", arguments=[])))
 
@@ -71,6 +81,10 @@ async def start_session(model: str, options: dict | None = None, work_done_progr
     @client.feature("guidecode/status")
     def status(params):
         session.statuses.append(params)
+
+    @client.feature("guidecode/inlineCompletionRefresh")
+    def refresh(params):
+        session.refreshes.append(params)
 
     @client.feature(lsp.WORKSPACE_APPLY_EDIT)
     def apply_edit(params):

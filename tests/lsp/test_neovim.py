@@ -140,12 +140,13 @@ def test_neovim_gets_completions_from_the_server(tmp_path, tiny_model_dir):
     expected = lf(TEXT[:offset] + typed + rest + TEXT[offset:])
     assert "\n".join(report["buffer_lines"]) + "\n" == expected
 
-    # 6. The server saw it the same way: one generation, then the LRU, then typed-ahead.
+    # 6. The server saw it the same way: one generation, whose text answered the inline request
+    # at the same place and, when the typed character agreed with it, the one after it.
     stats = report["stats"]
     assert stats["requests"] == 3
-    assert stats["cacheHits"]["lru"] == 1
-    assert stats["cacheHits"]["typedAhead"] == (1 if typed_ahead else 0)
-    assert stats["latencyMsByKind"]["cold"]["n"] == (1 if typed_ahead else 2)
+    assert stats["cacheHits"]["typedAhead"] == (2 if typed_ahead else 1)
+    assert stats["latencyMsByKind"]["cold"]["n"] == 1
+    assert stats["generations"]["requested"] == (1 if typed_ahead else 2)
 
     # 7. A clean shutdown: `shutdown`, `exit`, and the server process ended with status 0.
     assert report["exit"] == {"code": 0, "signal": 0}

@@ -17,7 +17,7 @@ def test_inline_completion_with_the_embedded_model():
         session = await start_session("0.5b", {"maxTokens": 32})
         uri = EXAMPLE.as_uri()
         session.open(uri, EXAMPLE.read_text())
-        items = await session.inline(uri, 12, 8)  # line 13, column 9: the body of Circle.area
+        items = await session.inline_whole(uri, 12, 8)  # line 13, column 9: the body of Circle.area
         assert "self.radius" in items[0].insert_text
         stats = await session.stats()
         assert stats["model"].startswith("Qwen2.5-Coder-0.5B-Instruct")
@@ -37,7 +37,7 @@ def test_completions_in_a_workspace_folder_are_monitored(tmp_path):
     async def scenario():
         session = await start_session("0.5b", {"maxTokens": 16}, workspace=str(tmp_path))
         session.open(uri, text)
-        items = await session.inline(uri, 4, len("    n = poly."))
+        items = await session.inline_whole(uri, 4, len("    n = poly."))
         written = items[0].insert_text
         member = re.match(r"\w*", written).group(0)  # the member after `poly.` (a chain may follow: `points.count(`)
         assert member in {"points", "vertex_count"} | set(dir(object)), written
