@@ -29,10 +29,12 @@ from decoders.vocabulary import Vocabulary
 from . import languages
 from . import scope as scopes
 from .config import AssistantConfig
+from .context import Document, RecentFiles, RepositoryContext
 from .documents import Cursor, encodable, to_offset
 from .errors import GuidecodeError
 from .examples import without_examples
 from .functions import FunctionSlot, find_function_slot, find_function_slot_at
+from .languages import Language
 from .loading import LoadedModel, dtype_name, load_model
 from .lookahead import statement_boundary
 from .monitoring import Monitors
@@ -113,6 +115,7 @@ class Completion:
     monitor_rejections: int = 0  # chosen tokens a monitor turned down (the model chose again)
     decided_steps: int = 0  # with reranking: the steps its entropy gate saw
     paused_steps: int = 0  # of those, the uncertain ones decided by looking ahead
+    context_tokens: int = 0  # of prompt_tokens, the repository context's (assistant/context/)
 
     @property
     def tokens_per_second(self) -> float:
@@ -170,6 +173,7 @@ class Request:
     stop: StopRules
     stats: MonitorStats | None  # the monitors' statistics, when they guide
     setup: float  # seconds waiting on the monitors' first answer
+    context: list[int]  # the repository context's tokens, in `prompt` ([] when off)
 
     def written(self, text: str, cut_off: bool = False) -> str:
         """Generated text as the completion to insert: healing's rewrite dropped, the scope's end
@@ -239,13 +243,17 @@ class Assistant:
         workspace: str | Path | None = None,
         path: str | Path | None = None,
         language: str | None = None,
+        recent: RecentFiles | None = None,
     ) -> Completion:
         """The text to insert at `cursor` (a character offset, or a 0-based (line, column)).
 
         With a `workspace` (a project folder), monitors guide the completion through a language
         server over that folder; `path` is where the document lives (it is never read or written);
-        `language` is an editor's language id for it (else the file name tells, see languages.py)."""
-        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path, language)
+        `language` is an editor's language id for it (else the file name tells, see languages.py).
+        With a `path`, the prompt starts with repository context (config.context_tokens): the
+        signatures of the names used near the cursor, defined in the workspace's other files, and
+        chunks of the `recent` files like the code around the cursor."""
+        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path, language, recent)
         if isinstance(request, Completion):
             return request
         reranker = self._reranker(request)
@@ -267,6 +275,7 @@ class Assistant:
         workspace: str | Path | None = None,
         path: str | Path | None = None,
         language: str | None = None,
+        recent: RecentFiles | None = None,
     ) -> list[Completion]:
         """One sampled completion at `cursor` per seed (the config's temperature and top_p), all
         decoded side by side: one forward pass per step for all (decoders/samples.py). Each is
@@ -276,7 +285,7 @@ class Assistant:
             raise GuidecodeError("sampling several completions needs a temperature above 0 (--temperature)")
         if self.config.beam_width > 1 or self.config.rerank.enabled:
             raise GuidecodeError("sampling several completions cannot be combined with beam search or reranking")
-        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path, language)
+        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path, language, recent)
         if isinstance(request, Completion):
             return [request] * len(seeds)
         samplings = [SamplingConfig(self.config.temperature, self.config.top_p, seed) for seed in seeds]
@@ -294,9 +303,10 @@ class Assistant:
         workspace: str | Path | None,
         path: str | Path | None,
         language_id: str | None = None,
+        recent: RecentFiles | None = None,
     ) -> Request | Completion:
-        """Everything before decoding: scope, prompt, prefill and guides; a cancelled Completion
-        if the prefill was cancelled."""
+        """Everything before decoding: scope, prompt (with its repository context), prefill and
+        guides; a cancelled Completion if the prefill was cancelled."""
         start = time.perf_counter()
         text = encodable(text)
         offset = to_offset(text, cursor)
@@ -304,10 +314,15 @@ class Assistant:
         scope = scopes.decide(text, offset, language)
         prompt, healed = self.window.build(text[:offset], text[offset:], heal=self.config.healing)
         where = (workspace, path, text[: offset - len(healed)], text[offset:], language)
+        # The context asks the language server before the monitors' first question does: the
+        # prefill waits on the context, and hides the monitors' answer.
+        context = self._repository_context(*where, recent)
+        prompt = self._context.insert(prompt, context) if context else prompt
         self.monitors.prefetch(*where)  # the language server answers while the prompt is read
         session = self.engine.prefill(prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel, on_partial=self._keep_partial)
         if session is None:
-            return Completion("", self.loaded.name, 0, time.perf_counter() - start, "cancelled", scope.kind.value, len(prompt))
+            elapsed = time.perf_counter() - start
+            return Completion("", self.loaded.name, 0, elapsed, "cancelled", scope.kind.value, len(prompt), context_tokens=len(context))
         setup = time.perf_counter()
         monitored = self.monitors.guide_for(*where)
         setup = time.perf_counter() - setup  # what is left of the monitors' first question counts as decoding
@@ -315,7 +330,24 @@ class Assistant:
         guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
         stop = self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens)
         line_start = text.rfind("\n", 0, offset) + 1
-        return Request(start, text[:offset], text[offset:], line_start, scope, prompt, healed, session, guide, stop, stats, setup)
+        return Request(start, text[:offset], text[offset:], line_start, scope, prompt, healed, session, guide, stop, stats, setup, context)
+
+    @cached_property  # built on the first request with context: it reads the vocabulary
+    def _context(self) -> RepositoryContext:
+        return RepositoryContext(self.prompts)
+
+    def _repository_context(
+        self, workspace: str | Path | None, path: str | Path | None, prefix: str, suffix: str, language: Language, recent: RecentFiles | None
+    ) -> list[int]:
+        """The repository context's tokens for the document at `path` (`prefix` + `suffix`, as the
+        monitors show it to the language server); [] when it is off or the document has no path."""
+        budget = self.config.context_tokens
+        if budget <= 0 or path is None or str(path) == "-":
+            return []
+        root = Path(workspace).resolve() if workspace is not None else None
+        document = Document(Path(path).resolve(), prefix + suffix, len(prefix), language, root)
+        analysis = self.monitors.analysis(root, language) if root is not None else None
+        return self._context.tokens(document, budget, analysis, recent if self.config.context_recent else None)
 
     def completion_for(self, request: Request, result: GenerationResult, reranker: Reranker | None) -> Completion:
         stats = request.stats
@@ -336,6 +368,7 @@ class Assistant:
             monitor_rejections=stats.refined if stats else 0,
             decided_steps=reranker.stats.steps if reranker else 0,
             paused_steps=reranker.stats.pauses if reranker else 0,
+            context_tokens=len(request.context),
         )
 
     def _reranker(self, request: Request) -> Reranker | None:
@@ -358,7 +391,9 @@ class Assistant:
         if rerank.method == "uscd":
             lame = without_examples(prefix)
             lame = lame[: len(lame) - len(healed)] if healed and lame.endswith(healed) else lame
-            return SelectiveContrast(self.engine, ContrastConfig(threshold, rerank.alpha), self.window.build(lame, suffix, heal=False)[0])
+            contrast = self.window.build(lame, suffix, heal=False)[0]
+            contrast = self._context.insert(contrast, request.context) if request.context else contrast
+            return SelectiveContrast(self.engine, ContrastConfig(threshold, rerank.alpha), contrast)
         line_prefix = prefix[line_start : len(prefix) - len(healed)]
         config = AdaDecConfig(threshold, rerank.top_k, rerank.lookahead, rerank.scoring)
         boundary = statement_boundary(line_prefix) if rerank.syntactic else None
@@ -431,7 +466,9 @@ class Assistant:
         if scope.kind is scopes.ScopeKind.LINE:
             inside = (scopes.closes(scope),) if scope.closer else ()
             inside += (scopes.closes_unopened(scope),) if scopes.closes_the_line(scope) else ()
-            return StopRules(max_new_tokens, eos, stop_strings=("\n",), predicates=inside)
+            # A line's rules cut at most a closer's length back from where they last looked: the
+            # line streams as it is written (the server shows it before it ends).
+            return StopRules(max_new_tokens, eos, stop_strings=("\n",), predicates=inside, predicate_reach=2)
         predicates = (scopes.block_end(scope), scopes.repeats_next_line(scope))
         return StopRules(max_new_tokens, eos, predicates=predicates)
 

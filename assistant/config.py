@@ -97,6 +97,10 @@ class AssistantConfig:
     max_prompt_tokens: int = _default("max_prompt_tokens")  # the prompt is cut to this budget around the cursor
     suffix_share: float = 0.25  # of that budget, the share given to the text after the cursor
     healing: bool = _default("healing")  # token healing of the prompt's last token (decoders/healing.py)
+    # Repository context before the prompt window (assistant/context/), in tokens on top of
+    # max_prompt_tokens; 0 is off. With `context_recent`, chunks of the recent files a request passes.
+    context_tokens: int = _default("context_tokens")
+    context_recent: bool = _default("context_recent")
     # Prefill in chunks of this many tokens, checking the cancel flag in between (None: at once).
     prefill_chunk: int | None = None
     # Lossless speculation (decoders/drafters): on wherever the engine verifies exactly.

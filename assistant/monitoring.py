@@ -131,6 +131,12 @@ class Monitors:
         _ = self.index  # built now: ~1 s
         return self._session(Path(workspace).resolve(), language) is not None
 
+    def analysis(self, workspace: str | Path, language: Language):
+        """The analysis session of `language`'s server over `workspace` (the monitors' own, started
+        on first use), whether or not monitors are on; None when there is none. Repository context
+        asks it where names are defined."""
+        return self._session(Path(workspace).resolve(), language)
+
     def reconfigure(self, config: MonitorConfig) -> None:
         if config.language_server != self.config.language_server:
             self.close()  # sessions of the other Python server

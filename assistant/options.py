@@ -209,6 +209,29 @@ OPTIONS: tuple[Option, ...] = (
         reload=True,
         target="draft_model",
     ),
+    # Repository context (assistant/context/).
+    Option(
+        "context_tokens",
+        int,
+        512,
+        "Repository context before the prompt, in tokens at most: the signatures of the symbols used near the cursor "
+        "(found by the language server) and chunks of recently used files like the code around the cursor; 0 switches it off. "
+        "The model reads it before a newly opened file's first completion, so more of it makes that one slower.",
+        low=0,
+        high=8192,
+        editor_default=384,
+        editor_key="context.tokens",
+        target="context_tokens",
+    ),
+    Option(
+        "context_recent",
+        bool,
+        True,
+        "Repository context: include chunks of the recently opened files most like the code around the cursor.",
+        scopes=EDITOR,
+        editor_key="context.recent",
+        target="context_recent",
+    ),
     # Guides.
     Option(
         "healing",

@@ -99,11 +99,12 @@ def tiny_cpu_model(tiny_model, request):
 
 @pytest.fixture(scope="module")
 def real_assistant(real_model):
-    """An Assistant over the embedded 0.5B model with the default configuration; its language
-    servers are stopped after the module."""
+    """An Assistant over the embedded 0.5B model with the default configuration, but without
+    repository context (the monitors are tested alone; tests of the context give their own
+    budget); its language servers are stopped after the module."""
     from assistant import Assistant, AssistantConfig
 
-    assistant = Assistant(real_model, AssistantConfig())
+    assistant = Assistant(real_model, AssistantConfig(context_tokens=0))
     yield assistant
     assistant.close()
 

@@ -18,12 +18,17 @@ Every server is read the same way, with what they actually send:
   with [start, end] offsets, one per parameter *and* per marker, and shows untyped `*args, **kw`
   as a bare "...". The parameter list is therefore parsed from the signature label itself, which
   both servers write in full; the per-parameter labels are the fallback when it has no "(...)".
+- definition replies: a Location, a list of them, or a list of LocationLinks (whose
+  targetSelectionRange is the name itself, targetRange the whole definition); jedi sends Locations
+  whose range is the name.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 IDENTIFIER = re.compile(r"[^\W\d]\w*")
 ACCESS = re.compile(r"(?:\?\.|\.|->|::)")  # a member access an insert text may start with
@@ -35,6 +40,13 @@ BRACKETS = {"(": ")", "[": "]", "{": "}"}
 class Member:
     name: str  # the identifier as it would be written
     kind: int | None  # LSP CompletionItemKind
+
+
+@dataclass(frozen=True)
+class Location:
+    path: str  # a local file
+    line: int  # 0-based
+    character: int  # in the server's column unit (see registry.ServerSpec.utf16_columns)
 
 
 @dataclass(frozen=True)
@@ -179,3 +191,18 @@ def _name(piece: str) -> str:
 def _has_default(piece: str) -> bool:
     """An "=" outside brackets and quotes: "x: Literal['=']" has none, "y: int = 1" has one."""
     return any(ch == "=" and depth == 0 for _, ch, depth in _outside_quotes(piece))
+
+
+def locations_from_reply(reply) -> tuple[Location, ...]:
+    """The local files' places a definition reply names, in its order; others (an `untitled:`
+    document, a bad item) left out."""
+    items = reply if isinstance(reply, list) else [reply] if isinstance(reply, dict) else []
+    locations = []
+    for item in items:
+        uri = item.get("targetUri", item.get("uri")) if isinstance(item, dict) else None
+        span = item.get("targetSelectionRange", item.get("range")) if isinstance(item, dict) else None
+        start = span.get("start") if isinstance(span, dict) else None
+        if isinstance(uri, str) and uri.startswith("file:") and isinstance(start, dict):
+            path = url2pathname(urlparse(uri).path)  # unquoted too
+            locations.append(Location(path, int(start.get("line", 0)), int(start.get("character", 0))))
+    return tuple(locations)

@@ -46,6 +46,7 @@ from multilspy.lsp_protocol_handler.lsp_types import (
     CompletionContext,
     CompletionParams,
     CompletionTriggerKind,
+    DefinitionParams,
     Position,
     SignatureHelpParams,
     TextDocumentContentChangeEvent,
@@ -55,11 +56,11 @@ from multilspy.lsp_protocol_handler.lsp_types import (
 from .document_sync import OpenDocument, incremental_change, lsp_position
 from .installation import find_server_binary
 from .registry import SERVERS, ServerSpec, language_id
-from .replies import Member, Parameter, Signature, members_from_reply, signature_from_reply
+from .replies import Location, Member, Parameter, Signature, locations_from_reply, members_from_reply, signature_from_reply
 from .servers import ExitAwareHandler, ServerExited, create_server
 from .stats import percentile
 
-__all__ = ["AnalysisConfig", "AnalysisSession", "AnalysisStats", "Member", "Parameter", "Signature"]
+__all__ = ["AnalysisConfig", "AnalysisSession", "AnalysisStats", "Location", "Member", "Parameter", "Signature"]
 
 log = logging.getLogger("guidecode.analysis")
 
@@ -243,6 +244,12 @@ class AnalysisSession:
             return None
         return self._query("signatureHelp", path, text, offset, partial(signature_from_reply, style=self._spec.parameters))
 
+    def definition(self, path: str | Path, text: str, offset: int, budget_s: float | None = None) -> tuple[Location, ...] | None:
+        """Where the name at `offset` is defined; None when there is no answer, () when the server
+        knows of no definition. `budget_s`: a caller's own deadline, when it is shorter than the
+        session's budget."""
+        return self._query("definition", path, text, offset, locations_from_reply, budget_s)
+
     def prefetch(self, path: str | Path, text: str, offset: int) -> None:
         """Ask for the completions at `offset` now without waiting: a later `completions` with the
         same arguments waits only for what is left (e.g. while the model reads its prompt)."""
@@ -276,7 +283,7 @@ class AnalysisSession:
 
     # The synchronous side: cache, budget, bookkeeping.
 
-    def _query(self, method: str, path: str | Path, text: str, offset: int, convert: Callable[[object], object]):
+    def _query(self, method: str, path: str | Path, text: str, offset: int, convert: Callable[[object], object], budget_s: float | None = None):
         key, uri = self._key(method, path, text, offset)
         with self._lock:
             self.stats.queries += 1
@@ -285,7 +292,7 @@ class AnalysisSession:
                 self._cache.move_to_end(key)
                 return self._cache[key]
             prefetched = self._inflight.pop(key, None)
-        reply = self._ask(method, uri, text, offset, prefetched)
+        reply = self._ask(method, uri, text, offset, prefetched, budget_s)
         answer = None if reply is None else convert(reply)  # a null reply: the server declined
         with self._lock:
             answer = self._cache.setdefault(key, answer)  # a racing thread's answer stands
@@ -300,7 +307,7 @@ class AnalysisSession:
         digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         return (method, uri, digest, offset), uri
 
-    def _ask(self, method: str, uri: str, text: str, offset: int, prefetched=None):
+    def _ask(self, method: str, uri: str, text: str, offset: int, prefetched=None, budget_s: float | None = None):
         if self._loop is None and not self._closed:
             self.start()
         running, loop = self._running, self._loop
@@ -309,6 +316,7 @@ class AnalysisSession:
             return self._no_answer(closed or self.unavailable_reason or f"{self._name} is restarting")
         document = running.documents.get(uri)  # a read across threads: at worst a stale budget
         budget = self.config.budget_s if document and document.queried else self.config.first_budget_s
+        budget = budget if budget_s is None else min(budget, budget_s)
         started = time.perf_counter()
         future = prefetched or asyncio.run_coroutine_threadsafe(self._request(method, uri, text, offset), loop)
         try:
@@ -356,6 +364,13 @@ class AnalysisSession:
         document = running.sync(uri, text)
         # lsp_position builds an LSP Position as a plain dict
         position = cast(Position, lsp_position(text, offset, utf16=self._spec.utf16_columns))
+        if method == "definition":
+            definition_params: DefinitionParams = {"textDocument": {"uri": uri}, "position": position}
+            reply = await running.handler.send.definition(definition_params)
+            # Only an answer says the server has read what the document imports: a definition
+            # question given up early leaves the monitors' first question its longer budget.
+            document.queried = True
+            return reply or []  # null: no definition, which is an answer
         try:
             if method == "completion":
                 context = completion_context(self._spec, text, offset)

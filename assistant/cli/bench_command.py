@@ -1,4 +1,4 @@
-"""`guidecode bench`: the benchmarks of benchmarks/ from the command line (lsp, mgd, passes, sandbox, scope, speed)."""
+"""`guidecode bench`: the benchmarks of benchmarks/ from the command line (lsp, mgd, passes, repo, sandbox, scope, speed)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,13 @@ def add_parser(commands) -> None:
     typing.add_argument("--model", default=embedded.DEFAULT_MODEL)
     typing.add_argument("--dtype", default="auto")
     typing.add_argument("--start-line", type=positive_int, help="1-based line where typing starts (default: the middle)")
-    typing.add_argument("--chars", type=positive_int, default=300, help="characters to type (default: %(default)s)")
-    typing.add_argument("--cps", type=float, default=6.0, help="typing speed in characters per second (default: %(default)s)")
-    typing.add_argument("--line-pause", type=float, default=1.0, help="seconds of pause after each line (default: %(default)s)")
+    typing.add_argument("--lines", type=positive_int, default=20, help="lines to type (default: %(default)s)")
+    typing.add_argument("--cps", type=float, default=8.0, help="typing speed in characters per second (default: %(default)s)")
+    typing.add_argument("--pause-min", type=float, default=0.3, help="shortest pause in seconds, at line ends and at random (default: %(default)s)")
+    typing.add_argument("--pause-max", type=float, default=1.0, help="longest pause in seconds (default: %(default)s)")
+    typing.add_argument("--random-pauses", type=float, default=0.04, help="chance of a pause after a keystroke within a line (default: %(default)s)")
+    typing.add_argument("--seed", type=int, default=0, help="seed of the pauses' places and lengths (default: %(default)s)")
+    typing.add_argument("--no-accept", action="store_true", help="never accept ghost text (default: accept it when it is exactly what comes next)")
     typing.add_argument("--max-prompt-tokens", type=positive_int, help="the server's prompt budget (default: the server's)")
     typing.add_argument("--debounce-ms", type=int, help="the server's debounce before a generation starts (default: the server's)")
     typing.add_argument("--json", action="store_true")
@@ -51,6 +55,19 @@ def add_parser(commands) -> None:
     mgd.add_argument("--max-prompt-tokens", type=positive_int, default=1024, help="prompt budget (default: %(default)s)")
     mgd.add_argument("--seed", type=int, default=0, help="which positions are sampled from each tree")
     mgd.add_argument("--json", action="store_true")
+    repo = benches.add_parser("repo", help="next-line completion in a Python source tree: with and without repository context, side by side")
+    repo.add_argument(
+        "--source", required=True, metavar="DIR|NAME", help="a Python source tree, or a pinned one fetched into the cache: jinja2, werkzeug, httpx"
+    )
+    repo.add_argument("--limit", type=positive_int, default=50, help="tasks, spread over the tree's files (default: %(default)s)")
+    repo.add_argument("--model", default=embedded.DEFAULT_MODEL)
+    repo.add_argument("--dtype", default="auto")
+    repo.add_argument("--context-tokens", type=positive_int, help="the repository context's budget with context (default: the assistant's)")
+    repo.add_argument("--max-tokens", type=positive_int, default=48, help="most tokens per completion (default: %(default)s)")
+    repo.add_argument("--max-prompt-tokens", type=positive_int, help="prompt budget (default: the assistant's)")
+    repo.add_argument("--seed", type=int, default=0, help="which lines are chosen")
+    repo.add_argument("--out", type=Path, help="the JSON result file (default: benchmarks/results/repo-<machine>-<model>-<source>.json)")
+    repo.add_argument("--json", action="store_true", help="print the result file's JSON instead of the table")
     passes = benches.add_parser("passes", help="what a forward pass costs here by its number of tokens: float32, bf16, bf16 with prompts in float32")
     passes.add_argument("--model", default=embedded.DEFAULT_MODEL)
     passes.add_argument("--context", type=positive_int, default=300, help="prompt tokens before the timed passes (default: %(default)s)")
@@ -102,6 +119,8 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _bench_passes(args, out, err)
     if args.bench == "scope":
         return _bench_scope(args, out, err)
+    if args.bench == "repo":
+        return _bench_repo(args, out, err)
     import asyncio
 
     from benchmarks import lsp_typing
@@ -111,9 +130,12 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
     start = (args.start_line - 1) if args.start_line else lines // 2
     if start >= lines:
         raise UsageError(f"--start-line {start + 1} is past the end of {args.file} ({lines} lines)")
-    if args.cps <= 0 or args.line_pause < 0:
-        raise UsageError("--cps must be positive and --line-pause not negative")
-    plan = lsp_typing.TypingPlan(args.file, start, args.chars, args.cps, args.line_pause)
+    if args.cps <= 0 or not 0 <= args.pause_min <= args.pause_max or not 0 <= args.random_pauses <= 1:
+        raise UsageError("--cps must be positive, 0 <= --pause-min <= --pause-max, and --random-pauses between 0 and 1")
+    lines_typed = min(args.lines, lines - start)
+    plan = lsp_typing.TypingPlan(
+        args.file, start, lines_typed, args.cps, args.pause_min, args.pause_max, args.random_pauses, args.seed, accept=not args.no_accept
+    )
     chosen = {"max_prompt_tokens": args.max_prompt_tokens, "debounce_ms": args.debounce_ms}
     for name, value in chosen.items():  # the server's own rules, so the replay never runs on a default it fell back to
         if value is not None and (why := OPTION[name].check(value)) is not None:
@@ -288,6 +310,46 @@ def _bench_mgd(args: argparse.Namespace, out: Console, err: Console) -> int:
     else:
         for tree in trees:
             out.print(mgd.report(tree.root, results[tree.root], setup, tree.about), markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+def _bench_repo(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from benchmarks import repo_bench, repo_lines
+
+    from ..assistant import Assistant
+
+    progress = Progress.to_stderr()
+    try:
+        with progress.phase(f"finding {args.source} (a pinned tree is fetched once and kept in the cache)"):
+            tree = repo_lines.tree(args.source)
+    except ValueError as error:
+        raise UsageError(f"--source {error}") from None
+    with progress.phase(f"finding next-line tasks in {tree.root}"):
+        found = repo_lines.build(tree.root, args.limit, args.seed)
+    if not found.tasks:
+        raise UsageError(f"no tasks found in {tree.root}: it needs lines that use a name defined in another Python file of the tree")
+    budget = {"max_prompt_tokens": args.max_prompt_tokens} if args.max_prompt_tokens else {}
+    context = {"context_tokens": args.context_tokens} if args.context_tokens else {}
+    # monitors off: the two settings differ by the repository context alone
+    config = AssistantConfig(model=args.model, dtype=args.dtype, max_new_tokens=args.max_tokens, monitors=MonitorConfig(enabled=()), **budget, **context)
+    assistant = Assistant.load(config, progress=progress)
+    try:
+        with progress.count(f"{assistant.loaded.name}: completing, with and without context", 2 * len(found.tasks)) as advance:
+            run = repo_bench.run(
+                assistant, tree.root, found.tasks, args.max_tokens, on_completion=lambda arm: advance(1, f"{arm.key}: {arm.exact}/{arm.tasks} exact")
+            )
+    finally:
+        assistant.close()
+    how = repo_bench.setup(assistant.description, args.model, config, tree, args.limit, args.seed)
+    result = repo_bench.as_json(run, how, found)
+    path = args.out or repo_bench.default_out(args.model, how["machine_kind"], tree.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    if args.json:
+        print(json.dumps(result, indent=1, ensure_ascii=False))
+    else:
+        out.print(repo_bench.report(result), markup=False, highlight=False, soft_wrap=True)
+    err.print(f"wrote {path}", style="dim", markup=False, highlight=False)
     return 0
 
 

@@ -44,6 +44,7 @@ DECODING_OPTIONS = (
     "allow_download",
     "max_tokens",
     "max_prompt_tokens",
+    "context_tokens",
     "temperature",
     "top_p",
     "seed",

@@ -17,6 +17,7 @@ export interface GuidecodeOptions {
     maxTokens: number;
     maxPromptTokens: number;
     speculation: boolean;
+    context: { tokens: number; recent: boolean; };
     guides: { healing: boolean; monitors: boolean; nameChoice: boolean; };
     languageServer: 'jedi' | 'pyright';
     adadec: boolean;
@@ -35,6 +36,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     {"key": "maxTokens", "type": "integer", "minimum": 1, "maximum": 8192},
     {"key": "maxPromptTokens", "type": "integer", "minimum": 16, "maximum": 32768},
     {"key": "speculation", "type": "boolean"},
+    {"key": "context.tokens", "type": "integer", "minimum": 0, "maximum": 8192},
+    {"key": "context.recent", "type": "boolean"},
     {"key": "guides.healing", "type": "boolean"},
     {"key": "guides.monitors", "type": "boolean"},
     {"key": "guides.nameChoice", "type": "boolean"},
@@ -47,4 +50,4 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     {"key": "debounceMs", "type": "integer", "minimum": 0, "maximum": 5000},
 ];
 
-export const OPTION_DEFAULTS: GuidecodeOptions = {"model": "0.5b", "dtype": "auto", "device": "auto", "weights": "auto", "maxTokens": 64, "maxPromptTokens": 1024, "speculation": true, "guides": {"healing": true, "monitors": true, "nameChoice": true}, "languageServer": "jedi", "adadec": false, "search": true, "searchRollouts": 8, "searchSeconds": 60.0, "searchTemperature": 0.8, "debounceMs": 50};
+export const OPTION_DEFAULTS: GuidecodeOptions = {"model": "0.5b", "dtype": "auto", "device": "auto", "weights": "auto", "maxTokens": 64, "maxPromptTokens": 1024, "speculation": true, "context": {"tokens": 384, "recent": true}, "guides": {"healing": true, "monitors": true, "nameChoice": true}, "languageServer": "jedi", "adadec": false, "search": true, "searchRollouts": 8, "searchSeconds": 60.0, "searchTemperature": 0.8, "debounceMs": 50};
