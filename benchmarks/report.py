@@ -725,6 +725,38 @@ def sandbox_overhead(file: str) -> str:
     return "\n\n".join([table(["method", "median", "p95", "over a bare start", "ratio"], rows), throughput, caption(result)])
 
 
+# --------------------------------------------------------------------------- docs/context.md
+
+
+def repo_context() -> str:
+    """`guidecode bench repo`: next-line completion with and without repository context, a row per
+    setting of every committed `repo-*.json` (one tree and model each)."""
+    results = [load(path.name) for path in sorted(RESULTS.glob("repo-*.json"))]
+    if not results:
+        return "No run is committed yet: `guidecode bench repo --source NAME` writes `benchmarks/results/repo-<machine>-<model>-<source>.json`."
+    rows = []
+    for r in results:
+        s = r.data["setup"]
+        for arm in r.data["results"]:
+            gain = r.data["exact_match_gain"]
+            rows.append(
+                [
+                    s["source"]["description"],
+                    s["model"].split(" ")[0].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct"),
+                    f"{arm['context_tokens_setting']} tokens" if arm["context_tokens_setting"] else "off",
+                    _pct(round(arm["exact_match"] * arm["tasks"]), arm["tasks"]),
+                    "" if not arm["context_tokens_setting"] else "–" if gain is None else f"{gain:+.0%}",
+                    f"{arm['edit_similarity']:.3f}",
+                    f"{100 * arm['identifier_match']:.0f}%",
+                    f"{arm['seconds_per_completion_p50']:.2f} s",
+                    f"{arm['prompt_tokens_mean']:.0f}",
+                    f"{arm['context_tokens_mean']:.0f}",
+                ]
+            )
+    header = ["tree", "model", "context", "exact match", "gain", "edit similarity", "symbol written", "time (median)", "prompt tokens", "context tokens"]
+    return "\n\n".join([table(header, rows, right=3), caption(*results)])
+
+
 # --------------------------------------------------------------------------- the registry
 
 
@@ -760,6 +792,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "mgd-languages": _one(mgd_languages_table, MGD_LANGUAGES),
     "decoders-humaneval": _one(decoders_table, DECODERS),
     "sandbox-overhead": _one(sandbox_overhead, SANDBOX),
+    "repo-context": repo_context,
 }
 
 
