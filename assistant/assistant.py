@@ -244,6 +244,7 @@ class Assistant:
         path: str | Path | None = None,
         language: str | None = None,
         recent: RecentFiles | None = None,
+        next_line: bool = False,
     ) -> Completion:
         """The text to insert at `cursor` (a character offset, or a 0-based (line, column)).
 
@@ -252,8 +253,10 @@ class Assistant:
         `language` is an editor's language id for it (else the file name tells, see languages.py).
         With a `path`, the prompt starts with repository context (config.context_tokens): the
         signatures of the names used near the cursor, defined in the workspace's other files, and
-        chunks of the `recent` files like the code around the cursor."""
-        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path, language, recent)
+        chunks of the `recent` files like the code around the cursor. `next_line`: at the end of a
+        line, write the line after it (with the newline and indentation before it) rather than
+        nothing, as the suggestion that follows an accepted one."""
+        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path, language, recent, next_line)
         if isinstance(request, Completion):
             return request
         reranker = self._reranker(request)
@@ -304,6 +307,7 @@ class Assistant:
         path: str | Path | None,
         language_id: str | None = None,
         recent: RecentFiles | None = None,
+        next_line: bool = False,
     ) -> Request | Completion:
         """Everything before decoding: scope, prompt (with its repository context), prefill and
         guides; a cancelled Completion if the prefill was cancelled."""
@@ -328,7 +332,7 @@ class Assistant:
         setup = time.perf_counter() - setup  # what is left of the monitors' first question counts as decoding
         monitor, stats = monitored if monitored else (None, None)
         guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
-        stop = self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens)
+        stop = self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens, next_line)
         line_start = text.rfind("\n", 0, offset) + 1
         return Request(start, text[:offset], text[offset:], line_start, scope, prompt, healed, session, guide, stop, stats, setup, context)
 
@@ -461,8 +465,10 @@ class Assistant:
     def _write_body(self, slot: FunctionSlot, **kwargs) -> GeneratedFunction:
         return _with_body(slot, self.complete(slot.document, slot.cursor, **kwargs))
 
-    def _stop_rules(self, scope: scopes.Scope, max_new_tokens: int) -> StopRules:
+    def _stop_rules(self, scope: scopes.Scope, max_new_tokens: int, next_line: bool = False) -> StopRules:
         eos = self.prompts.stop_token_ids
+        if scope.kind is scopes.ScopeKind.LINE and next_line and not scope.line_suffix.strip():
+            return StopRules(max_new_tokens, eos, predicates=(scopes.ends_the_next_line,), predicate_reach=0)
         if scope.kind is scopes.ScopeKind.LINE:
             inside = (scopes.closes(scope),) if scope.closer else ()
             inside += (scopes.closes_unopened(scope),) if scopes.closes_the_line(scope) else ()

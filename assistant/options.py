@@ -341,7 +341,7 @@ OPTIONS: tuple[Option, ...] = (
         "debounce_ms",
         int,
         50,
-        "Milliseconds the server waits after the last keystroke before it starts an inline completion.",
+        "Most milliseconds the server waits after a keystroke before it starts an inline completion; while the user types fast it waits half their usual gap between keystrokes, if that is shorter.",
         low=0,
         high=5000,
         scopes=EDITOR,

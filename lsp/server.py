@@ -115,9 +115,14 @@ def build_server(options: ServerOptions = ServerOptions(), loader=None) -> Guide
     def did_close(ls: GuidecodeServer, params: lsp.DidCloseTextDocumentParams) -> None:
         ls.service.forget(params.text_document.uri)
 
+    @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: GuidecodeServer, params: lsp.DidOpenTextDocumentParams) -> None:
+        ls.service.changed(params.text_document.uri, params.text_document.text, typed=False)
+
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: GuidecodeServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        ls.service.keystroke(params.text_document.uri)
+        uri = params.text_document.uri
+        ls.service.changed(uri, ls.workspace.get_text_document(uri).source)
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION)
     async def inline_completion(ls: GuidecodeServer, params: lsp.InlineCompletionParams) -> lsp.InlineCompletionList | None:

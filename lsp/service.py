@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from assistant import Assistant, AssistantConfig, GuidecodeError
+from assistant.context import RecentFiles
 from assistant.progress import Progress
 
 from .completion_cache import CompletionCache
@@ -83,6 +84,7 @@ class CompletionService:
         self._newest: dict[str, int] = {}  # uri -> the ticket of its newest request
         self._generations: dict[str, Generation] = {}  # uri -> its latest generation
         self._rhythm: dict[str, Rhythm] = {}
+        self.recent = RecentFiles()  # the documents opened and edited last: chunks of them are context
         self._sequence = 0
         self._warm: set[str] = set()  # documents that already had a generation
         self._last_latency: float | None = None
@@ -243,9 +245,13 @@ class CompletionService:
     def _debounce(self, uri: str) -> float:
         return self._rhythm.setdefault(uri, Rhythm()).debounce(self.options.debounce_ms / 1000)
 
-    def keystroke(self, uri: str) -> None:
-        """The document changed by the user's typing (its rhythm sets the debounce)."""
-        self._rhythm.setdefault(uri, Rhythm()).keystroke(time.perf_counter())
+    def changed(self, uri: str, text: str, typed: bool = True) -> None:
+        """The document was opened (`typed` False) or changed by the user: its text is context for
+        the other documents, and the rhythm of its keystrokes sets the debounce."""
+        if (path := document_path(uri)) is not None:
+            self.recent.update(path, text)
+        if typed:
+            self._rhythm.setdefault(uri, Rhythm()).keystroke(time.perf_counter())
 
     def _start(self, assistant: Assistant, uri: str, text: str, offset: int, workspace: str | None, language: str | None, origin: str) -> Generation:
         """Start generating at `offset` on the worker thread; the result is the document's generation."""
@@ -258,7 +264,9 @@ class CompletionService:
             loop.call_soon_threadsafe(generation.grow, chunk)
 
         def run():
-            return assistant.complete(text, offset, cancel=generation.cancel, on_text=sink, workspace=workspace, path=path, language=language)
+            where = {"workspace": workspace, "path": path, "language": language, "recent": self.recent}
+            # After an accept at a line's end, the suggestion to precompute is the next line's.
+            return assistant.complete(text, offset, cancel=generation.cancel, on_text=sink, next_line=origin == "lookahead", **where)
 
         future = loop.run_in_executor(self.worker, run)
         self.status("busy", self.options.model, self._last_latency)
@@ -323,7 +331,7 @@ class CompletionService:
         if (current := self._generations.get(uri)) is not None:
             self._drop(current)
         self._newest.pop(uri, None)
-        self._rhythm.pop(uri, None)
+        self._rhythm.pop(uri, None)  # its text stays among the recent files
         self._warm.discard(uri)
 
     async def generate_function(self, text: str, offset: int, uri: str | None = None, workspace: str | None = None):

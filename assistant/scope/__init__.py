@@ -19,10 +19,22 @@ from .braces import BraceBlocks
 from .closers import closer_at
 from .keywords import KeywordBlocks
 from .python import PythonBlocks
-from .stops import block_end, closes, closes_the_line, closes_unopened, finish, repeats_next_line, whole_lines
+from .stops import block_end, closes, closes_the_line, closes_unopened, ends_the_next_line, finish, repeats_next_line, whole_lines
 from .text import TextBlocks
 
-__all__ = ["Scope", "ScopeKind", "block_end", "closes", "closes_the_line", "closes_unopened", "decide", "finish", "repeats_next_line", "whole_lines"]
+__all__ = [
+    "Scope",
+    "ScopeKind",
+    "block_end",
+    "closes",
+    "closes_the_line",
+    "closes_unopened",
+    "decide",
+    "ends_the_next_line",
+    "finish",
+    "repeats_next_line",
+    "whole_lines",
+]
 
 FAMILIES: dict[str, BlockRules] = {"python": PythonBlocks(), "braces": BraceBlocks(), "keywords": KeywordBlocks(), "text": TextBlocks()}
 

@@ -42,6 +42,14 @@ def repeats_next_line(scope: Scope):
     return check
 
 
+def ends_the_next_line(text: str) -> int | None:
+    """A stop rule for a cursor at a line's end whose completion is the line after it: cut at the
+    end of the first line that has something on it (the newline and indentation before it stay)."""
+    start = len(text) - len(text.lstrip())
+    end = text.find("\n", start) if start < len(text) else -1
+    return end if end >= 0 else None
+
+
 def closes(scope: Scope):
     """A stop predicate for a line inside a string or a comment whose closing delimiter already
     follows the cursor: cut before the generated text closes it (an escaped quote does not)."""

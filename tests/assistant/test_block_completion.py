@@ -84,3 +84,13 @@ def test_an_untitled_buffer_takes_the_editors_language(assistant):
     as_python = assistant.complete(text, text.index("\n") + 3, guide=guide)  # no name, no id: Python
     assert (as_typescript.scope, as_typescript.text) == ("block", "return 1;")
     assert as_python.scope == "line"
+
+
+def test_the_suggestion_after_an_accept_at_a_line_end_is_the_next_line(assistant):
+    text = "def f():\n    x = 1\n"
+    cursor = text.index("1") + 1
+    script = "\n    y = x + 1\n    return y\n"
+    plain = assistant.complete(text, cursor, guide=Scripted(assistant.vocabulary, script), path="f.py")
+    ahead = assistant.complete(text, cursor, guide=Scripted(assistant.vocabulary, script), path="f.py", next_line=True)
+    assert plain.text == ""  # a line completion at the line's end: the line is done
+    assert ahead.text == "\n    y = x + 1"

@@ -210,3 +210,13 @@ def test_before_a_semicolon_a_line_closes_only_the_brackets_it_opened():
 )
 def test_a_braces_block_keeps_no_open_bracket_and_no_header_waiting_for_its_statement(written, kept):
     assert finish(written, Scope(ScopeKind.BLOCK, "  ", "", 0, family="braces")) == kept
+
+
+def test_the_next_line_rule_cuts_at_the_end_of_the_first_line_with_something_on_it():
+    from assistant.scope import ends_the_next_line
+
+    assert ends_the_next_line("\n    y = 1\n    z") == len("\n    y = 1")
+    assert ends_the_next_line("\n\n    y = 1\n") == len("\n\n    y = 1")
+    assert ends_the_next_line("\n    y = 1") is None  # not ended yet
+    assert ends_the_next_line("\n   ") is None
+    assert ends_the_next_line("y = 1\nz") == len("y = 1")

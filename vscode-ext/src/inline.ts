@@ -4,6 +4,8 @@ import * as log from './log';
 import { registerInlineCompletionItemProvider } from './vscodeapi';
 
 export const INLINE_COMPLETION = 'textDocument/inlineCompletion';
+/** The server answered a keystroke before its generation ended and now has the rest. */
+export const REFRESH_NOTIFICATION = 'guidecode/inlineCompletionRefresh';
 
 /** What the fallback needs of the client; a LanguageClient fits. */
 export type InlineClient = Pick<
@@ -50,4 +52,21 @@ export function registerInlineFallback(client: InlineClient, selector: DocumentS
     }
     log.info('the server does not advertise inlineCompletionProvider: using the extension\'s own provider');
     return registerInlineCompletionItemProvider(selector, inlineProvider(client));
+}
+
+/**
+ * The handler of `guidecode/inlineCompletionRefresh`: LSP 3.18 has no refresh for inline
+ * completions, so ask VS Code to show them again, in the editor of that document only (the user
+ * may have moved on: then the refresh has nothing to show).
+ */
+export function refreshHandler(
+    activeUri: () => string | undefined,
+    trigger: () => Thenable<unknown>,
+): (params: unknown) => void {
+    return (params: unknown) => {
+        const uri = (params as { uri?: unknown } | null)?.uri;
+        if (typeof uri === 'string' && uri === activeUri()) {
+            void trigger();
+        }
+    };
 }

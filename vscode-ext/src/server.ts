@@ -1,10 +1,10 @@
 import type { ConfigurationChangeEvent, Disposable } from 'vscode';
 import { Executable, LanguageClient, LanguageClientOptions, State, TransportKind } from 'vscode-languageclient/node';
-import { registerInlineFallback } from './inline';
+import { REFRESH_NOTIFICATION, refreshHandler, registerInlineFallback } from './inline';
 import * as log from './log';
 import { currentSettings, SECTION, ServerLaunch, serverOptionsOf, Settings } from './settings';
 import type { StatusBar } from './statusBar';
-import { firstWorkspaceFolder } from './vscodeapi';
+import { activeDocumentUri, firstWorkspaceFolder, triggerInlineSuggest } from './vscodeapi';
 
 // The client id also makes vscode-languageclient honour the `guidecode.trace.server` setting.
 export const CLIENT_ID = 'guidecode';
@@ -123,6 +123,7 @@ export class GuidecodeServer implements Disposable {
         this.client = client;
         client.registerProposedFeatures(); // inline completion is a proposed (LSP 3.18) feature in v9
         client.onNotification(STATUS_NOTIFICATION, (params: unknown) => this.status.fromServer(params));
+        client.onNotification(REFRESH_NOTIFICATION, refreshHandler(activeDocumentUri, triggerInlineSuggest));
         client.onDidChangeState((e) => {
             if (this.client !== client) {
                 return;

@@ -70,3 +70,11 @@ export function registerInlineCompletionItemProvider(
 ): vscode.Disposable {
     return vscode.languages.registerInlineCompletionItemProvider(selector, provider);
 }
+
+export function activeDocumentUri(): string | undefined {
+    return vscode.window.activeTextEditor?.document.uri.toString();
+}
+
+export function triggerInlineSuggest(): Thenable<unknown> {
+    return vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+}

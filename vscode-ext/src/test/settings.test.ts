@@ -22,6 +22,7 @@ test('every setting has its default when nothing is set', () => {
         speculation: true,
         languageServer: 'jedi',
         adadec: false,
+        context: { tokens: 384, recent: true },
         search: true,
         searchRollouts: 8,
         searchSeconds: 60,
@@ -98,7 +99,7 @@ test('guides are read from the guides object or their own keys; keys the server 
 test('the server receives the options without launch or trace settings', () => {
     const options = serverOptionsOf(readSettings(from({ model: '1.5b', 'server.command': 'x' })));
     assert.deepEqual(Object.keys(options).sort(),
-        ['adadec', 'debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxPromptTokens', 'maxTokens', 'model', 'search', 'searchRollouts',
+        ['adadec', 'context', 'debounceMs', 'device', 'dtype', 'guides', 'languageServer', 'maxPromptTokens', 'maxTokens', 'model', 'search', 'searchRollouts',
             'searchSeconds', 'searchTemperature', 'speculation', 'weights']);
     assert.equal(options.model, '1.5b');
 });
@@ -127,6 +128,8 @@ test('package.json declares every setting with the same default as the code', ()
         'guidecode.guides.nameChoice': DEFAULTS.guides.nameChoice,
         'guidecode.languageServer': DEFAULTS.languageServer,
         'guidecode.adadec': DEFAULTS.adadec,
+        'guidecode.context.tokens': DEFAULTS.context.tokens,
+        'guidecode.context.recent': DEFAULTS.context.recent,
         'guidecode.search': DEFAULTS.search,
         'guidecode.searchRollouts': DEFAULTS.searchRollouts,
         'guidecode.searchSeconds': DEFAULTS.searchSeconds,
