@@ -145,12 +145,13 @@ def _passes_how(data: dict) -> str:
 
 def _lsp_how(data: dict) -> str:
     h = data["how"]
-    dtype = " --dtype float32" if "(float32" in h["model"] else ""
     options = ", ".join(f"{k}={v}" for k, v in h["server_options"].items()) or "the server's defaults"
+    accept = "" if h["accept"] else " --no-accept"
     return (
-        f"`guidecode bench lsp --file {Path(h['file']).name} --start-line {h['start_line']} --chars {h['typed_chars']}{dtype} --json` "
-        f"(the standard library's {Path(h['file']).name}, {h['file_lines']} lines): {h['model']}, typing {h['typing_cps']:g} characters/s with "
-        f"{h['line_pause_s']:g} s of pause per line, {options}, {h['repetitions']} run; {_versions(h)}"
+        f"`guidecode bench lsp --file {Path(h['file']).name} --start-line {h['start_line']} --lines {h['typed_lines']} --seed {h['seed']}{accept} --json` "
+        f"({Path(h['file']).name}, {h['file_lines']} lines, {h['typed_chars']} characters typed): {h['model']}, typing {h['typing_cps']:g} characters/s, "
+        f"pauses of {h['pauses_s'][0]:g}-{h['pauses_s'][1]:g} s at line ends and with chance {h['random_pause_chance']:g} after a keystroke, {options}, "
+        f"{h['repetitions']} run; {_versions(h)}"
     )
 
 
@@ -337,26 +338,44 @@ def serve_memory() -> str:
 # --------------------------------------------------------------------------- editor latency (docs/editors.md)
 
 
-def lsp_latency() -> str:
-    """`guidecode bench lsp`: the typing replay through the real server, one column per run."""
-    runs = [("lsp-avx2-epyc-0.5b-auto.json", "`--dtype auto`: bf16, prompts in float32"), ("lsp-avx2-epyc-0.5b-float32.json", "`--dtype float32`")]
-    results = [load(file) for file, _ in runs]
+def lsp_typing() -> str:
+    """`guidecode bench lsp`: typing replayed through the real server, one column per committed run."""
+    results = [load(path.name) for path in sorted(RESULTS.glob("lsp-*.json"))]
+    if not results:
+        return "No run is committed yet: `guidecode bench lsp --file FILE --json` prints one."
 
-    def quantiles(q: dict, unit: str = "ms", scale: float = 1.0) -> str:
-        return f"{q['p50'] / scale:.1f} / {q['p95'] / scale:.1f} {unit} (n = {q['n']})" if q.get("n") else "–"
+    def ms(value) -> str:
+        return "–" if value is None else f"{value:.0f} ms"
+
+    def share(part: int, whole: int) -> str:
+        return f"{part} of {whole} ({part / whole:.0%})" if whole else "–"
 
     measures: list[tuple[str, Callable[[dict], str]]] = [
-        ("first request on the newly opened file", lambda d: f"{d['first_request_ms'] / 1000:.1f} s"),
-        ("warm one-line completions, p50 / p95", lambda d: quantiles(d["server"]["latencyMsByKind"].get("warm/line", {}), "s", 1000)),
-        ("typed-ahead answers, p50 / p95 (server side)", lambda d: quantiles(d["server"]["latencyMsByKind"].get("typed-ahead", {}))),
-        ("stale generation abandoned, p50 / p95", lambda d: quantiles(d["server"]["abandonMs"])),
-        ("prompt tokens whose prefill the cache saved", lambda d: f"{d['server']['prefillTokensSaved'] / d['server']['promptTokens']:.0%}"),
-        ("drafted tokens accepted per forward pass", lambda d: f"{d['server']['speculation']['acceptedPerPass']:.2f}"),
-        ("requests / model answers / cancelled", lambda d: f"{d['server']['requests']} / {d['server']['completions']} / {d['server']['cancelled']}"),
+        ("pauses with ghost text before they ended", lambda d: share(d["pauses"]["shown"], d["pauses"]["n"])),
+        ("pause start to ghost text, p50 / p95", lambda d: f"{ms(d['pauses']['shown_ms']['p50'])} / {ms(d['pauses']['shown_ms']['p95'])}"),
+        (
+            "first request on the newly opened file: ghost text / whole",
+            lambda d: f"{ms(d['first_request']['ghost_text_ms'])} / {ms(d['first_request']['whole_ms'])}",
+        ),
+        ("shown text was the next line / its first word", lambda d: f"{d['pauses']['line_match']} / {d['pauses']['word_match']} of {d['pauses']['shown']}"),
+        ("accepted (characters not typed)", lambda d: f"{d['pauses']['accepted']} ({d['pauses']['accepted_chars']})"),
+        ("requests; generations finished / cancelled / precomputed after an accept", lambda d: _generations(d["server"])),
+        ("answers from a running generation / a finished one / precomputed", lambda d: _answers(d["server"])),
+        ("answers given partly, then refreshed", lambda d: f"{d['server']['partial']}, {d['server']['refreshes']}"),
+        ("prompt tokens whose prefill the cache saved", lambda d: f"{d['server']['prefillTokensSaved'] / max(d['server']['promptTokens'], 1):.0%}"),
     ]
-    header = ["measure", *[label for _, label in runs]]
+    header = ["measure", *[f"{Path(r.data['how']['file']).name} ({r.data['how']['model'].split(' ')[0]})" for r in results]]
     rows = [[name, *[cell(r.data) for r in results]] for name, cell in measures]
     return "\n\n".join([table(header, rows), caption(*results)])
+
+
+def _generations(server: dict) -> str:
+    generations = server["generations"]
+    return f"{server['requests']}; {generations['requested']} / {server['cancelled']} / {generations['lookahead']}"
+
+
+def _answers(server: dict) -> str:
+    return f"{server['reused']} / {server['cacheHits']['typedAhead']} / {server['precomputed']}"
 
 
 # --------------------------------------------------------------------------- HumanEval (docs/search.md, docs/evaluation.md)
@@ -781,7 +800,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "passes-avx2-epyc": _one(passes_table, "passes-avx2-epyc-0.5b.json"),
     "quantized-fidelity": quantized_fidelity,
     "serve-memory": serve_memory,
-    "lsp-latency": lsp_latency,
+    "lsp-typing": lsp_typing,
     "search-humaneval": search_humaneval,
     "search-vs-sample-filter": search_vs_sample_filter,
     "humaneval-greedy": humaneval_greedy,
