@@ -254,8 +254,8 @@ class Assistant:
         With a `path`, the prompt starts with repository context (config.context_tokens): the
         signatures of the names used near the cursor, defined in the workspace's other files, and
         chunks of the `recent` files like the code around the cursor. `next_line`: at the end of a
-        line, write the line after it (with the newline and indentation before it) rather than
-        nothing, as the suggestion that follows an accepted one."""
+        line, write the line after it (with the newline and indentation before it), and only that
+        line, as the suggestion that follows an accepted one."""
         request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path, language, recent, next_line)
         if isinstance(request, Completion):
             return request
@@ -352,6 +352,20 @@ class Assistant:
         document = Document(Path(path).resolve(), prefix + suffix, len(prefix), language, root)
         analysis = self.monitors.analysis(root, language) if root is not None else None
         return self._context.tokens(document, budget, analysis, recent if self.config.context_recent else None)
+
+    def settled_context(self, text: str, cursor: Cursor, workspace: str | Path, path: str | Path, language_id: str | None = None, rounds: int = 3) -> list[int]:
+        """The repository context's tokens at `cursor` once the language server has answered what
+        it will: the context requests typed earlier in the file would have gathered (each request
+        waits for the server only within its deadline, and later ones ask what it left out)."""
+        offset = to_offset(encodable(text), cursor)
+        where = (workspace, path, text[:offset], text[offset:], languages.detect(path, language_id), None)
+        context = self._repository_context(*where)
+        for _ in range(rounds - 1):
+            again = self._repository_context(*where)
+            if again == context:
+                break
+            context = again
+        return context
 
     def completion_for(self, request: Request, result: GenerationResult, reranker: Reranker | None) -> Completion:
         stats = request.stats
@@ -467,7 +481,9 @@ class Assistant:
 
     def _stop_rules(self, scope: scopes.Scope, max_new_tokens: int, next_line: bool = False) -> StopRules:
         eos = self.prompts.stop_token_ids
-        if scope.kind is scopes.ScopeKind.LINE and next_line and not scope.line_suffix.strip():
+        if next_line and not scope.line_suffix.strip():
+            # One line, even where a block opens: it streams as it is written, and the next
+            # accept asks for the line after it.
             return StopRules(max_new_tokens, eos, predicates=(scopes.ends_the_next_line,), predicate_reach=0)
         if scope.kind is scopes.ScopeKind.LINE:
             inside = (scopes.closes(scope),) if scope.closer else ()

@@ -149,7 +149,11 @@ def run(
     records = []
     for i, task in enumerate(tasks):
         order = arms if i % 2 == 0 else arms[::-1]
+        # As in an editor after a few keystrokes in this file: the language server has answered.
+        context = assistant.settled_context(task.text, task.cursor, root, root / task.path)
+        shown = assistant.loaded.tokenizer.decode(context) if context else ""
         record: dict[str, object] = {"task": task.id, "symbol": task.symbol, "defined_in": task.defined_in, "expected": task.expected, "first": order[0].key}
+        record["symbol_in_context"] = bool(re.search(rf"\b{re.escape(task.symbol)}\b", shown))
         for arm in order:
             record[arm.key] = arm.score(task, _complete(assistant, configs[arm.key], root, task, max_new_tokens))
             on_completion(arm)
@@ -197,7 +201,8 @@ def _how(setup: dict, tasks: int) -> str:
     return (
         f"guidecode bench repo --source {s['source']['name']} --limit {s['limit']}{model} --seed {s['seed']} --context-tokens {s['context_tokens']}: "
         f"{s['model']} on {s['source']['description']}, {tasks} next-line tasks chosen with seed {s['seed']}; each completed with repository "
-        f"context (at most {s['context_tokens']} tokens) and without, in one process, alternating which goes first; greedy, at most "
+        f"context (at most {s['context_tokens']} tokens, the language server's answers gathered untimed before each task, as earlier "
+        f"keystrokes in the file would have) and without, in one process, alternating which goes first; greedy, at most "
         f"{s['max_tokens']} new tokens, a {s['max_prompt_tokens']}-token prompt budget, monitors off, one repetition; "
         f"torch {s['torch']}, transformers {s['transformers']}, {s['cores']} cores"
     )
@@ -212,6 +217,7 @@ def as_json(run: Run, setup: dict, found: RepoLines) -> dict:
         "mining": mining,
         "results": [run.with_context.summary(), run.without_context.summary()],
         "exact_match_gain": run.gain,
+        "symbol_in_context": sum(bool(r.get("symbol_in_context")) for r in run.records),
         "tasks": run.records,
     }
 
@@ -233,4 +239,5 @@ def report(result: dict) -> str:
         )
     gain = result["exact_match_gain"]
     lines.append("exact match with context / without - 1: " + ("n/a (no exact match without context)" if gain is None else f"{gain:+.1%}"))
+    lines.append(f"tasks whose context held the other file's symbol: {result.get('symbol_in_context', 0)} of {len(result['tasks'])}")
     return "\n".join(lines)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,14 +36,10 @@ class Verdict(enum.Enum):
     DISAGREES = "disagrees"
 
 
-_PARTIAL_WORD = re.compile(r"\w+$")
-
-
 def showable(rest: str) -> str:
-    """The part of a running generation's rest worth showing now: up to the end of its last
-    complete word (an identifier still being written may grow), without trailing blanks."""
-    shown = _PARTIAL_WORD.sub("", rest) if rest[-1:].isalnum() or rest[-1:] == "_" else rest
-    return shown.rstrip() if shown.strip() else ""
+    """The part of a running generation's rest worth showing now: all of it but trailing blanks
+    (a word still being written shows as far as it goes; the refresh shows the rest)."""
+    return rest.rstrip() if rest.strip() else ""
 
 
 @dataclass

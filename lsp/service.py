@@ -191,9 +191,9 @@ class CompletionService:
             if self._newest.get(uri) != ticket:
                 return self._superseded()
             self._drop(current)
-        if (same := self.cache.recent(prefix, suffix)) is not None:
+        if (same := self.cache.recent(prefix, suffix)) is not None and same.strip():
             return self._finish(Answer(same, "lru"), start)
-        await asyncio.sleep(self._debounce(uri))
+        await asyncio.sleep(self._debounce(uri, prefix))
         if self._newest.get(uri) != ticket:
             return self._superseded()
         assistant = await self.assistant()
@@ -242,7 +242,11 @@ class CompletionService:
         if self._generations.get(generation.uri) is generation:
             del self._generations[generation.uri]
 
-    def _debounce(self, uri: str) -> float:
+    def _debounce(self, uri: str, prefix: str) -> float:
+        """No wait on a fresh line (after Enter and its indentation), where people pause to read
+        the suggestion; else the typing rhythm's."""
+        if not prefix[prefix.rfind("\n") + 1 :].strip():
+            return 0.0
         return self._rhythm.setdefault(uri, Rhythm()).debounce(self.options.debounce_ms / 1000)
 
     def changed(self, uri: str, text: str, typed: bool = True) -> None:

@@ -94,3 +94,11 @@ def test_the_suggestion_after_an_accept_at_a_line_end_is_the_next_line(assistant
     ahead = assistant.complete(text, cursor, guide=Scripted(assistant.vocabulary, script), path="f.py", next_line=True)
     assert plain.text == ""  # a line completion at the line's end: the line is done
     assert ahead.text == "\n    y = x + 1"
+
+
+def test_after_an_accept_where_a_block_opens_the_suggestion_is_its_first_line(assistant):
+    text = "def f(x):\n"
+    cursor = len("def f(x):")
+    script = "\n    y = x + 1\n    return y\n"
+    ahead = assistant.complete(text, cursor, guide=Scripted(assistant.vocabulary, script), path="f.py", next_line=True)
+    assert ahead.text == "\n    y = x + 1"
