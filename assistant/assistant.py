@@ -332,7 +332,7 @@ class Assistant:
         setup = time.perf_counter() - setup  # what is left of the monitors' first question counts as decoding
         monitor, stats = monitored if monitored else (None, None)
         guide = _all_of(guide, monitor, HealingGuide(self.vocabulary, healed) if healed else None)
-        stop = self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens, next_line)
+        stop = self._stop_rules(scope, max_new_tokens or self.config.max_new_tokens, next_line, healed)
         line_start = text.rfind("\n", 0, offset) + 1
         return Request(start, text[:offset], text[offset:], line_start, scope, prompt, healed, session, guide, stop, stats, setup, context)
 
@@ -479,12 +479,13 @@ class Assistant:
     def _write_body(self, slot: FunctionSlot, **kwargs) -> GeneratedFunction:
         return _with_body(slot, self.complete(slot.document, slot.cursor, **kwargs))
 
-    def _stop_rules(self, scope: scopes.Scope, max_new_tokens: int, next_line: bool = False) -> StopRules:
+    def _stop_rules(self, scope: scopes.Scope, max_new_tokens: int, next_line: bool = False, healed: str = "") -> StopRules:
         eos = self.prompts.stop_token_ids
         if next_line and not scope.line_suffix.strip():
             # One line, even where a block opens: it streams as it is written, and the next
-            # accept asks for the line after it.
-            return StopRules(max_new_tokens, eos, predicates=(scopes.ends_the_next_line,), predicate_reach=0)
+            # accept asks for the line after it. The healed text is the cursor's line, not the next.
+            after = len(healed)
+            return StopRules(max_new_tokens, eos, predicates=(lambda text: scopes.ends_the_next_line(text, after),), predicate_reach=0)
         if scope.kind is scopes.ScopeKind.LINE:
             inside = (scopes.closes(scope),) if scope.closer else ()
             inside += (scopes.closes_unopened(scope),) if scopes.closes_the_line(scope) else ()

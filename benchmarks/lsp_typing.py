@@ -54,12 +54,14 @@ class TypingPlan:
 
 
 def plan_stretch(text: str, plan: TypingPlan) -> tuple[str, int, str]:
-    """(document without the stretch, offset where typing starts, the stretch to type)."""
+    """(document without the stretch, offset where typing starts, the stretch to type). The
+    stretch's lines are emptied into one empty line, where typing starts, as when one writes new
+    lines into a file: the text after the cursor's line is the file's next line, not on it."""
     lines = text.split("\n")
     start = sum(len(line) + 1 for line in lines[: plan.start_line])
-    end = sum(len(line) + 1 for line in lines[: plan.start_line + plan.lines])
-    typed = text[start:end]
-    return text[:start] + text[end:], start, typed
+    end = sum(len(line) + 1 for line in lines[: plan.start_line + plan.lines]) - 1  # the stretch's last newline stays
+    end = max(min(end, len(text)), start)
+    return text[:start] + text[end:], start, text[start:end]
 
 
 _STROKE = re.compile(r"\n[ \t]*|.", re.DOTALL)

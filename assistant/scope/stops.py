@@ -42,12 +42,14 @@ def repeats_next_line(scope: Scope):
     return check
 
 
-def ends_the_next_line(text: str) -> int | None:
+def ends_the_next_line(text: str, after: int = 0) -> int | None:
     """A stop rule for a cursor at a line's end whose completion is the line after it: cut at the
-    end of the first line that has something on it (the newline and indentation before it stay)."""
-    start = len(text) - len(text.lstrip())
-    end = text.find("\n", start) if start < len(text) else -1
-    return end if end >= 0 else None
+    end of the first line that has something on it after character `after` (the newline and
+    indentation before it stay; `after` skips what token healing rewrites of the cursor's line)."""
+    rest = text[after:]
+    start = len(rest) - len(rest.lstrip())
+    end = rest.find("\n", start) if start < len(rest) else -1
+    return after + end if end >= 0 else None
 
 
 def closes(scope: Scope):

@@ -220,3 +220,4 @@ def test_the_next_line_rule_cuts_at_the_end_of_the_first_line_with_something_on_
     assert ends_the_next_line("\n    y = 1") is None  # not ended yet
     assert ends_the_next_line("\n   ") is None
     assert ends_the_next_line("y = 1\nz") == len("y = 1")
+    assert ends_the_next_line("continue\n    y = 1\n", after=len("continue")) == len("continue\n    y = 1")  # healing's rewrite skipped

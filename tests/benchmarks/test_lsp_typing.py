@@ -15,10 +15,11 @@ def test_enter_and_the_next_lines_indentation_are_one_keystroke():
     assert strokes == ["x", " ", "=", " ", "1", "\n    ", "y", "\n"]
 
 
-def test_the_stretch_is_whole_lines_taken_out_of_the_document():
+def test_the_stretch_is_whole_lines_emptied_into_one_empty_line():
     text = "a\nb\nc\nd\n"
     document, cursor, typed = plan_stretch(text, TypingPlan(Path("f.py"), start_line=1, lines=2))
-    assert (document, cursor, typed) == ("a\nd\n", 2, "b\nc\n")
+    assert (document, cursor, typed) == ("a\n\nd\n", 2, "b\nc")
+    assert document[:cursor] + typed + document[cursor:] == text
 
 
 def test_a_pause_is_scored_by_its_first_line_and_its_first_word():
