@@ -5,7 +5,7 @@ Invariants:
 - One worker thread owns the model: generations never overlap, and the event loop never blocks
   on torch.
 - Per document, one generation at a time. A request whose cursor follows it (the user typed what
-  it writes, lsp/generations.py) is answered from it, as soon as it has a word to show; a request
+  it writes, lsp/generations.py) is answered from it, as soon as it has written something; a request
   that disagrees with it cancels it (the decoding loop sees the flag within one step or prefill
   chunk; the time from flag to return is `abandonMs`) and starts the next after the debounce.
   `$/cancelRequest` ends the request, not the generation, which the next keystroke may still use.
@@ -177,7 +177,7 @@ class CompletionService:
     # -- completion --------------------------------------------------------------------------
 
     async def complete(self, uri: str, text: str, offset: int, workspace: str | None = None, language: str | None = None, partial: bool = True) -> Answer:
-        """The completion at `offset`; with `partial`, as soon as a word of it is ready (the
+        """The completion at `offset`; with `partial`, as soon as some of it is written (the
         client is asked to refresh it when the rest is), else once whole."""
         start = time.perf_counter()
         self.stats.count("requests")
@@ -203,17 +203,20 @@ class CompletionService:
         kind = "warm" if uri in self._warm else "cold"
         self._warm.add(uri)
         answer = await self._follow(started, prefix, suffix, ticket, kind, partial)
+        if answer is None and self._newest.get(uri) != ticket:
+            return self._superseded()
         if answer is None:  # it was cancelled, or wrote nothing
             return Answer("", "cancelled") if started.final is None else self._finish(Answer("", kind, started.scope), start)
         return self._finish(answer, start, (started, prefix, ticket))
 
     async def _follow(self, generation: Generation, prefix: str, suffix: str, ticket: int, kind: str, partial: bool) -> Answer | None:
         """The answer `generation` gives this cursor, as soon as it has one; None when it
-        disagrees with what was typed or ended without anything more to say."""
+        disagrees with what was typed, ended without anything more to say, or a newer request
+        came."""
         uri = generation.uri
         while True:
             if self._newest.get(uri) != ticket:
-                return Answer("", "superseded")
+                return None
             verdict, rest = generation.verdict(prefix, suffix)
             if verdict is Verdict.DISAGREES:
                 return None
@@ -311,7 +314,9 @@ class CompletionService:
         uri = generation.uri
         while self._newest.get(uri) == ticket and generation.running and "\n" not in generation.text[shown_to:]:
             await generation.changed()
-        if self._newest.get(uri) == ticket and (generation.final is not None or generation.running):
+        if self._newest.get(uri) != ticket or (generation.done and generation.final is None):
+            return  # a newer request has its own answer, or the generation was cancelled
+        if generation.running or generation.text[:shown_to].rstrip() != (generation.final or "").rstrip():
             self.stats.count("refreshes")
             self.refresh(uri)
 
