@@ -547,7 +547,23 @@ def headline() -> str:
             sandbox.kind,
         ],
     ]
-    sources = ", ".join(f"`{r.file}` ({r.kind})" for r in (speed05, speed15, fidelity, search, greedy, monitors, adaptive, sandbox))
+    typing = [load(path.name) for path in sorted(RESULTS.glob("lsp-*.json"))]
+    if typing:
+        shares = " / ".join(f"{r.data['pauses']['shown_share']:.0%}" for r in typing)
+        medians = " / ".join(f"{r.data['pauses']['shown_ms']['p50']:.0f}" for r in typing)
+        rows.append(
+            [
+                "[Ghost text while typing](docs/editors.md#ghost-text-while-you-type-guidecode-bench-lsp)",
+                f"0.5B, typing {len(typing)} files at 8 characters/s: ghost text before the pause ended in {shares} of pauses, {medians} ms after the pause began (median)",
+                typing[0].kind,
+            ]
+        )
+    repo = [load(path.name) for path in sorted(RESULTS.glob("repo-*.json"))]
+    if repo:
+        pooled = "; ".join(f"{model}: {line}" for model, line in repo_pooled(repo).items())
+        trees = len({r.data["setup"]["source"]["name"] for r in repo})
+        rows.append(["[Repository context](docs/context.md)", f"next lines that use another file's symbol, {trees} trees; {pooled}", repo[0].kind])
+    sources = ", ".join(f"`{r.file}` ({r.kind})" for r in (speed05, speed15, fidelity, search, greedy, monitors, adaptive, sandbox, *typing, *repo))
     note = f"From `benchmarks/results/`: {sources}; each page's tables give how every file was obtained."
     return "\n\n".join([table(["technique", "best measured figure", "machine kind"], rows, right=3), note])
 
@@ -773,7 +789,24 @@ def repo_context() -> str:
                 ]
             )
     header = ["tree", "model", "context", "exact match", "gain", "edit similarity", "symbol written", "time (median)", "prompt tokens", "context tokens"]
-    return "\n\n".join([table(header, rows, right=3), caption(*results)])
+    pooled = [f"All trees, {model}: {line}." for model, line in repo_pooled(results).items()]
+    return "\n\n".join([table(header, rows, right=3), "\n".join(pooled), caption(*results)])
+
+
+def repo_pooled(results: list[Result]) -> dict[str, str]:
+    """Per model, the exact matches over every committed tree, with context and without."""
+    totals: dict[str, list[int]] = {}
+    for r in results:
+        model = r.data["setup"]["model"].split(" ")[0].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct")
+        arms = {arm["context_tokens_setting"] > 0: arm for arm in r.data["results"]}
+        counts = totals.setdefault(model, [0, 0, 0])
+        counts[0] += round(arms[True]["exact_match"] * arms[True]["tasks"])
+        counts[1] += round(arms[False]["exact_match"] * arms[False]["tasks"])
+        counts[2] += arms[True]["tasks"]
+    return {
+        model: f"exact match {_pct(w, n)} with repository context against {_pct(o, n)} without" + (f" ({w / o - 1:+.0%})" if o else "")
+        for model, (w, o, n) in totals.items()
+    }
 
 
 # --------------------------------------------------------------------------- the registry
