@@ -1,6 +1,7 @@
 """`guidecode bench repo`: next-line completion in a repository, with and without repository context.
 
-Tasks: lines whose code uses a name defined in another file of the tree (benchmarks/repo_lines.py).
+Tasks: lines whose code uses a name defined in another file of the tree, or (`lines="in-file"`, the
+control) one defined in its own file and none imported from the tree (benchmarks/repo_lines.py).
 One loaded model completes every task twice in one process, with repository context (the
 assistant's `context_tokens`) and without it (`context_tokens=0`); which of the two
 goes first alternates from task to task, so that neither always finds the keys and values of the
@@ -11,7 +12,7 @@ decides how much it writes (a line, or a block after a header), and the first li
 - exact match: its code (comment and outer blanks dropped) is the line's code;
 - edit similarity: difflib's `SequenceMatcher.ratio` between the two (2 * matches / total
   length; the optional `rapidfuzz` is no dependency of the project, so no Levenshtein ratio);
-- identifier match: the name defined in the other file is among its identifiers;
+- identifier match: the task's symbol (defined in the other file, or in-file in its own) is among its identifiers;
 - the median time per completion (context gathering included), and the mean prompt and context tokens.
 
 The gain is exact matches with context over those without, less one.
@@ -165,9 +166,9 @@ def run(
 # How a run was obtained, the result file, the printed report
 
 
-def setup(model: str, flag: str, config: AssistantConfig, tree: RepoTree, limit: int, seed: int) -> dict:
+def setup(model: str, flag: str, config: AssistantConfig, tree: RepoTree, limit: int, seed: int, lines: str = "cross-file") -> dict:
     """How a run was obtained: the model as loaded (and as `--model` named it), the tree, the task
-    choice, the decoding, the machine; `config` is the 'with context' setting."""
+    kind and choice, the decoding, the machine; `config` is the 'with context' setting."""
     from .environment import describe
     from .scope_parse import machine_kind
 
@@ -176,6 +177,7 @@ def setup(model: str, flag: str, config: AssistantConfig, tree: RepoTree, limit:
         "model_flag": flag,
         "machine_kind": machine_kind(),
         "source": tree.to_json(),
+        "lines": lines,
         "limit": limit,
         "seed": seed,
         "context_tokens": config.context_tokens,
@@ -189,18 +191,29 @@ def setup(model: str, flag: str, config: AssistantConfig, tree: RepoTree, limit:
     }
 
 
-def default_out(model: str, machine: str, source: str) -> Path:
-    """benchmarks/results/repo-<machine>-<model>-<source>.json, the model and source as they were named."""
+def default_out(model: str, machine: str, source: str, lines: str = "cross-file") -> Path:
+    """benchmarks/results/repo-<machine>-<model>-<source>.json, the model and source as they were
+    named; in-file tasks end in -in-file.json."""
     name, tree = (re.sub(r"[^\w.-]+", "-", Path(part).name.lower()).strip("-") for part in (model, source))
-    return Path(__file__).parent / "results" / f"repo-{machine}-{name}-{tree}.json"
+    suffix = "" if lines == "cross-file" else f"-{lines}"
+    return Path(__file__).parent / "results" / f"repo-{machine}-{name}-{tree}{suffix}.json"
+
+
+def lines_kind(setup: dict) -> str:
+    """The kind of a run's tasks; a result file from before the kind was recorded is cross-file."""
+    return setup.get("lines", "cross-file")
 
 
 def _how(setup: dict, tasks: int) -> str:
     s = setup
     model = "" if s["model_flag"] == DEFAULT_MODEL else f" --model {s['model_flag']}"
+    kind = lines_kind(s)
+    flag = "" if kind == "cross-file" else f" --lines {kind}"
+    whose = "another file" if kind == "cross-file" else "its own file"
     return (
-        f"guidecode bench repo --source {s['source']['name']} --limit {s['limit']}{model} --seed {s['seed']} --context-tokens {s['context_tokens']}: "
-        f"{s['model']} on {s['source']['description']}, {tasks} next-line tasks chosen with seed {s['seed']}; each completed with repository "
+        f"guidecode bench repo --source {s['source']['name']}{flag} --limit {s['limit']}{model} --seed {s['seed']} --context-tokens {s['context_tokens']}: "
+        f"{s['model']} on {s['source']['description']}, {tasks} next-line tasks whose line uses a symbol of {whose}, chosen with seed {s['seed']}; "
+        "each completed with repository "
         f"context (at most {s['context_tokens']} tokens, the language server's answers gathered untimed before each task, as earlier "
         f"keystrokes in the file would have) and without, in one process, alternating which goes first; greedy, at most "
         f"{s['max_tokens']} new tokens, a {s['max_prompt_tokens']}-token prompt budget, monitors off, one repetition; "
@@ -226,7 +239,7 @@ def report(result: dict) -> str:
     """The printed table: one row per setting, the gain, and how it was obtained."""
     s = result["setup"]
     lines = [
-        f"guidecode bench repo — {s['source']['description']} ({len(result['tasks'])} tasks from {s['source']['root']})",
+        f"guidecode bench repo — {s['source']['description']} ({len(result['tasks'])} {lines_kind(s)} tasks from {s['source']['root']})",
         f"how: {result['how']}",
         f"machine: {s['cpu']}" + (f", {s['gpu']}" if s["gpu"] else "") + f", Python {s['python']}; edit similarity: {s['similarity']}",
         f"{'context':16} {'exact':>7} {'edit sim':>8} {'ident':>7} {'s/compl':>8} {'prompt tok':>10} {'context tok':>11}",
@@ -239,5 +252,6 @@ def report(result: dict) -> str:
         )
     gain = result["exact_match_gain"]
     lines.append("exact match with context / without - 1: " + ("n/a (no exact match without context)" if gain is None else f"{gain:+.1%}"))
-    lines.append(f"tasks whose context held the other file's symbol: {result.get('symbol_in_context', 0)} of {len(result['tasks'])}")
+    whose = "the other file's" if lines_kind(s) == "cross-file" else "the file's own"
+    lines.append(f"tasks whose context held {whose} symbol: {result.get('symbol_in_context', 0)} of {len(result['tasks'])}")
     return "\n".join(lines)

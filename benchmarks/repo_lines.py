@@ -1,4 +1,4 @@
-"""Next-line tasks that need another file of the repository, built from any Python source tree.
+"""Next-line tasks that need another file of the repository (or only their own), built from any Python source tree.
 
 The setting of repository-level completion benchmarks (RepoBench's next-line task, CrossCodeEval):
 the model writes a line whose code uses a name defined in *another* file of the same tree, so the
@@ -19,6 +19,15 @@ current file alone does not tell it. A line qualifies when
   characters (a line of closing brackets alone never qualifies: it uses no name);
 - its code stands on no other line of its file: the prompt holds the text before the cursor and,
   in fill-in-the-middle, after it, so a repeated line could be copied rather than known.
+
+Those are the "cross-file" lines (`build(..., lines="cross-file")`, the default). The "in-file"
+lines are the control: lines that need only their own file, where repository context should not
+hurt. Such a line uses (reads, as `name` or `x.name`) a name its file defines: at the top level (a
+`def`, `class` or assignment, as above) or in the body of one of its classes (a method, a class
+attribute); dunder names (`__init__`) are not counted. None of its names (read or written,
+attributes included) may be a name the file imports from a module of the tree, or one a
+`from <tree module> import *` may bring. Names are matched by their spelling here: a parameter
+that shadows a top-level name counts as a use of it. The other rules are the same.
 
 The task is the file with that line's code removed (its indentation kept), the cursor after the
 indentation, and the line's code as the answer. Choice is deterministic for a seed: each file's
@@ -46,6 +55,7 @@ from . import scope_sources
 from .mgd_sources import MgdSource, describe
 from .mgd_tasks import MAX_FILE_BYTES, python_files
 
+LINE_KINDS = ("cross-file", "in-file")  # which lines are tasks (module docstring)
 MIN_CHARS = 6  # shorter lines (`pass`, `x = 1`) say little about knowing the repository
 VENDORED_DIRS = frozenset({"_vendor", "vendor", "vendored", "_vendored", "third_party", "extern", "_extern"})
 
@@ -57,8 +67,8 @@ class RepoLineTask:
     text: str  # the file with the line's code removed
     cursor: int  # character offset in `text`: after the line's indentation
     expected: str  # the line's code, without its comment and trailing blanks
-    symbol: str  # the first name of the line defined in another file, as the line writes it
-    defined_in: str  # tree-relative path of its definition; never == path
+    symbol: str  # the first name of the line defined in another file (in-file: in its own), as the line writes it
+    defined_in: str  # tree-relative path of its definition; cross-file: never == path, in-file: always
 
     @property
     def line(self) -> int:
@@ -180,6 +190,14 @@ class _Binding(NamedTuple):
 def _bindings(tree: ast.Module, index: _Index, importer: str, is_package: bool) -> dict[str, _Binding]:
     """Names the file's import statements (anywhere in it) bind to modules of the tree or to names
     in them; a name bound twice to different things, or bound by the file itself too, is dropped."""
+    found = _imports(tree, index, importer, is_package)
+    own = _own_names(tree)
+    return {name: binding for name, binding in found.items() if binding is not None and name not in own}
+
+
+def _imports(tree: ast.Module, index: _Index, importer: str, is_package: bool) -> dict[str, _Binding | None]:
+    """Every name the file's import statements bind to a module of the tree or to a name in one;
+    None for a name bound twice to different things."""
     found: dict[str, _Binding | None] = {}
 
     def bind(local: str, binding: _Binding) -> None:
@@ -199,8 +217,7 @@ def _bindings(tree: ast.Module, index: _Index, importer: str, is_package: bool) 
                 bound = alias.name if alias.asname else alias.name.split(".")[0]
                 if bound in index.modules:
                     bind(alias.asname or bound, _Binding(bound, None))
-    own = _own_names(tree)
-    return {name: binding for name, binding in found.items() if binding is not None and name not in own}
+    return found
 
 
 def _own_names(tree: ast.Module) -> set[str]:
@@ -264,6 +281,56 @@ def _submodule_uses(tree: ast.Module, index: _Index, bindings: dict[str, _Bindin
                 yield from _module_use(index, module, node)
 
 
+def _class_names(tree: ast.Module) -> set[str]:
+    """Names the bodies of the file's classes (any class, nested too) define: methods, nested
+    classes, class attributes."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    names.add(item.name)
+                elif isinstance(item, ast.Assign):
+                    names.update(name for target in item.targets for name in _targets(target))
+                elif isinstance(item, ast.AnnAssign):
+                    names.update(_targets(item.target))
+    return names
+
+
+def _star_names(tree: ast.Module, index: _Index, importer: str, is_package: bool) -> set[str]:
+    """Names a `from <tree module> import *` of the file may bring: what that module defines or imports."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            module = index.modules.get(_absolute(importer, is_package, node.level, node.module))
+            if module is not None:
+                names.update(module.defined, module.imported)
+    return names
+
+
+def _in_file_uses(p: _Parsed, index: _Index) -> Iterator[_Use]:
+    """Where the file reads a name it defines itself (top level or a class body), on lines none of
+    whose names is one the file imports from the tree."""
+    is_package = p.file.name == "__init__.py"
+    defined = _module(p.name, p.rel, p.tree, is_package).defined | _class_names(p.tree)
+    own = {name for name in defined if not (name.startswith("__") and name.endswith("__"))}
+    imported = set(_imports(p.tree, index, p.name, is_package)) | _star_names(p.tree, index, p.name, is_package)
+    uses: list[_Use] = []
+    tainted: set[int] = set()  # lines with an imported name
+    for node in ast.walk(p.tree):
+        if isinstance(node, ast.Name):
+            if node.id in imported:
+                tainted.add(node.lineno)
+            elif isinstance(node.ctx, ast.Load) and node.id in own:
+                uses.append(_Use(node.lineno, node.col_offset, node.id, p.rel))
+        elif isinstance(node, ast.Attribute) and node.end_lineno is not None:
+            if node.attr in imported:
+                tainted.add(node.end_lineno)
+            elif isinstance(node.ctx, ast.Load) and node.attr in own:
+                uses.append(_Use(node.end_lineno, (node.end_col_offset or 0) - len(node.attr), node.attr, p.rel))
+    return (use for use in uses if use.line not in tainted)
+
+
 # ---------------------------------------------------------------------------------------------
 # Lines
 
@@ -316,13 +383,12 @@ class _Line(NamedTuple):
     use: _Use
 
 
-def _file_lines(layout: _Layout, uses: list[_Use], rel: str) -> list[_Line]:
-    """The lines of one file that qualify (module docstring), each with its first cross-file name."""
+def _file_lines(layout: _Layout, uses: list[_Use]) -> list[_Line]:
+    """The lines of one file that qualify (module docstring), each with its first name of `uses`."""
     counts = Counter(layout.codes)
     first: dict[int, _Use] = {}
     for use in sorted(uses, key=lambda u: (u.line, u.column)):
-        if use.defined_in != rel:
-            first.setdefault(use.line, use)
+        first.setdefault(use.line, use)
     out = []
     for number, use in sorted(first.items()):
         code = layout.codes[number - 1]
@@ -385,8 +451,11 @@ def source_files(root: Path) -> list[Path]:
     return [f for f in python_files(root) if not VENDORED_DIRS.intersection(f.relative_to(root).parts[:-1])]
 
 
-def build(root: str | Path, limit: int | None = None, seed: int = 0) -> RepoLines:
-    """Up to `limit` tasks of the tree at `root` (see the module docstring for the rules)."""
+def build(root: str | Path, limit: int | None = None, seed: int = 0, lines: str = "cross-file") -> RepoLines:
+    """Up to `limit` tasks of the tree at `root`: `lines` (one of LINE_KINDS) says which (see the
+    module docstring for the rules)."""
+    if lines not in LINE_KINDS:
+        raise ValueError(f"lines must be one of {', '.join(LINE_KINDS)}, got {lines!r}")
     root = Path(root).resolve()
     files = source_files(root)
     read = [_read(root, file) for file in files]
@@ -394,12 +463,15 @@ def build(root: str | Path, limit: int | None = None, seed: int = 0) -> RepoLine
     index = _index(parsed)
     per_file = []
     for p in parsed:
-        bindings = _bindings(p.tree, index, p.name, p.file.name == "__init__.py")
-        uses = [*_uses(p.tree, index, bindings), *_submodule_uses(p.tree, index, bindings)]
+        if lines == "in-file":
+            uses = list(_in_file_uses(p, index))
+        else:
+            bindings = _bindings(p.tree, index, p.name, p.file.name == "__init__.py")
+            uses = [u for u in (*_uses(p.tree, index, bindings), *_submodule_uses(p.tree, index, bindings)) if u.defined_in != p.rel]
         layout = _layout(p.text, p.tree)
-        lines = _file_lines(layout, uses, p.rel)
-        random.Random(f"{seed}/{p.rel}").shuffle(lines)
-        per_file.append([_task(root, p.rel, p.text, layout, line) for line in lines])
+        chosen = _file_lines(layout, uses)
+        random.Random(f"{seed}/{p.rel}").shuffle(chosen)
+        per_file.append([_task(root, p.rel, p.text, layout, line) for line in chosen])
     random.Random(seed).shuffle(per_file)
     tasks = _round_robin(per_file, limit)
     return RepoLines(

@@ -559,10 +559,11 @@ def headline() -> str:
             ]
         )
     repo = [load(path.name) for path in sorted(RESULTS.glob("repo-*.json"))]
-    if repo:
-        pooled = "; ".join(f"{model}: {line}" for model, line in repo_pooled(repo).items())
-        trees = len({r.data["setup"]["source"]["name"] for r in repo})
-        rows.append(["[Repository context](docs/context.md)", f"next lines that use another file's symbol, {trees} trees; {pooled}", repo[0].kind])
+    cross = [r for r in repo if _repo_lines(r) == "cross-file"]
+    if cross:
+        pooled = "; ".join(f"{model}: {line}" for model, line in repo_pooled(cross).items())
+        trees = len({r.data["setup"]["source"]["name"] for r in cross})
+        rows.append(["[Repository context](docs/context.md)", f"next lines that use another file's symbol, {trees} trees; {pooled}", cross[0].kind])
     sources = ", ".join(f"`{r.file}` ({r.kind})" for r in (speed05, speed15, fidelity, search, greedy, monitors, adaptive, sandbox, *typing, *repo))
     note = f"From `benchmarks/results/`: {sources}; each page's tables give how every file was obtained."
     return "\n\n".join([table(["technique", "best measured figure", "machine kind"], rows, right=3), note])
@@ -765,8 +766,8 @@ def sandbox_overhead(file: str) -> str:
 
 def repo_context() -> str:
     """`guidecode bench repo`: next-line completion with and without repository context, a row per
-    setting of every committed `repo-*.json` (one tree and model each)."""
-    results = [load(path.name) for path in sorted(RESULTS.glob("repo-*.json"))]
+    setting of every committed `repo-*.json` (one tree, model and kind of lines each), cross-file runs first."""
+    results = sorted((load(path.name) for path in sorted(RESULTS.glob("repo-*.json"))), key=lambda r: REPO_LINES.index(_repo_lines(r)))
     if not results:
         return "No run is committed yet: `guidecode bench repo --source NAME` writes `benchmarks/results/repo-<machine>-<model>-<source>.json`."
     rows = []
@@ -777,6 +778,7 @@ def repo_context() -> str:
             rows.append(
                 [
                     s["source"]["description"],
+                    _repo_lines(r),
                     s["model"].split(" ")[0].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct"),
                     f"{arm['context_tokens_setting']} tokens" if arm["context_tokens_setting"] else "off",
                     _pct(round(arm["exact_match"] * arm["tasks"]), arm["tasks"]),
@@ -788,15 +790,42 @@ def repo_context() -> str:
                     f"{arm['context_tokens_mean']:.0f}",
                 ]
             )
-    header = ["tree", "model", "context", "exact match", "gain", "edit similarity", "symbol written", "time (median)", "prompt tokens", "context tokens"]
-    pooled = [f"All trees, {model}: {line}." for model, line in repo_pooled(results).items()]
-    return "\n\n".join([table(header, rows, right=3), "\n".join(pooled), caption(*results)])
+    header = [
+        "tree",
+        "lines",
+        "model",
+        "context",
+        "exact match",
+        "gain",
+        "edit similarity",
+        "symbol written",
+        "time (median)",
+        "prompt tokens",
+        "context tokens",
+    ]
+    kinds = sorted({_repo_lines(r) for r in results}, key=REPO_LINES.index)
+    pooled = [f"All trees, {model}, {kind} lines: {line}." for kind in kinds for model, line in repo_pooled(results, kind).items()]
+    return "\n\n".join([table(header, rows, right=4), "\n".join(pooled), caption(*results)])
 
 
-def repo_pooled(results: list[Result]) -> dict[str, str]:
-    """Per model, the exact matches over every committed tree, with context and without."""
+REPO_LINES = ("cross-file", "in-file")  # as benchmarks/repo_lines.LINE_KINDS; this module reads result files only
+
+
+def _repo_lines(r: Result) -> str:
+    """Which lines a `repo-*.json` run's tasks are; files from before the kind was recorded are cross-file."""
+    kind = r.data["setup"].get("lines", "cross-file")
+    if kind not in REPO_LINES:
+        raise ReportError(f"benchmarks/results/{r.file}: unknown lines kind {kind!r}")
+    return kind
+
+
+def repo_pooled(results: list[Result], lines: str = "cross-file") -> dict[str, str]:
+    """Per model, the exact matches over every committed tree, with context and without, of the
+    runs whose tasks are `lines` (cross-file or in-file) only."""
     totals: dict[str, list[int]] = {}
     for r in results:
+        if _repo_lines(r) != lines:
+            continue
         model = r.data["setup"]["model"].split(" ")[0].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct")
         arms = {arm["context_tokens_setting"] > 0: arm for arm in r.data["results"]}
         counts = totals.setdefault(model, [0, 0, 0])

@@ -59,6 +59,12 @@ def add_parser(commands) -> None:
     repo.add_argument(
         "--source", required=True, metavar="DIR|NAME", help="a Python source tree, or a pinned one fetched into the cache: jinja2, werkzeug, httpx"
     )
+    repo.add_argument(
+        "--lines",
+        choices=("cross-file", "in-file"),
+        default="cross-file",
+        help="tasks whose line uses a name of another file of the tree, or (the control) only names of its own file (default: %(default)s)",
+    )
     repo.add_argument("--limit", type=positive_int, default=50, help="tasks, spread over the tree's files (default: %(default)s)")
     repo.add_argument("--model", default=embedded.DEFAULT_MODEL)
     repo.add_argument("--dtype", default="auto")
@@ -66,7 +72,7 @@ def add_parser(commands) -> None:
     repo.add_argument("--max-tokens", type=positive_int, default=48, help="most tokens per completion (default: %(default)s)")
     repo.add_argument("--max-prompt-tokens", type=positive_int, help="prompt budget (default: the assistant's)")
     repo.add_argument("--seed", type=int, default=0, help="which lines are chosen")
-    repo.add_argument("--out", type=Path, help="the JSON result file (default: benchmarks/results/repo-<machine>-<model>-<source>.json)")
+    repo.add_argument("--out", type=Path, help="the JSON result file (default: benchmarks/results/repo-<machine>-<model>-<source>[-in-file].json)")
     repo.add_argument("--json", action="store_true", help="print the result file's JSON instead of the table")
     passes = benches.add_parser("passes", help="what a forward pass costs here by its number of tokens: float32, bf16, bf16 with prompts in float32")
     passes.add_argument("--model", default=embedded.DEFAULT_MODEL)
@@ -324,10 +330,11 @@ def _bench_repo(args: argparse.Namespace, out: Console, err: Console) -> int:
             tree = repo_lines.tree(args.source)
     except ValueError as error:
         raise UsageError(f"--source {error}") from None
-    with progress.phase(f"finding next-line tasks in {tree.root}"):
-        found = repo_lines.build(tree.root, args.limit, args.seed)
+    with progress.phase(f"finding {args.lines} next-line tasks in {tree.root}"):
+        found = repo_lines.build(tree.root, args.limit, args.seed, args.lines)
     if not found.tasks:
-        raise UsageError(f"no tasks found in {tree.root}: it needs lines that use a name defined in another Python file of the tree")
+        where = "another Python file of the tree" if args.lines == "cross-file" else "their own file, and none imported from the tree"
+        raise UsageError(f"no tasks found in {tree.root}: it needs lines that use a name defined in {where}")
     budget = {"max_prompt_tokens": args.max_prompt_tokens} if args.max_prompt_tokens else {}
     context = {"context_tokens": args.context_tokens} if args.context_tokens else {}
     # monitors off: the two settings differ by the repository context alone
@@ -340,9 +347,9 @@ def _bench_repo(args: argparse.Namespace, out: Console, err: Console) -> int:
             )
     finally:
         assistant.close()
-    how = repo_bench.setup(assistant.description, args.model, config, tree, args.limit, args.seed)
+    how = repo_bench.setup(assistant.description, args.model, config, tree, args.limit, args.seed, args.lines)
     result = repo_bench.as_json(run, how, found)
-    path = args.out or repo_bench.default_out(args.model, how["machine_kind"], tree.name)
+    path = args.out or repo_bench.default_out(args.model, how["machine_kind"], tree.name, args.lines)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     if args.json:

@@ -136,3 +136,53 @@ def test_one_task_per_answer(tmp_path: Path):
     root = _many(tmp_path / "pkg", 2, same=True)
     tasks = build(root).tasks
     assert len(tasks) == 8 and len({t.expected for t in tasks}) == 8  # the same 8 lines in two files
+
+
+# ---------------------------------------------------------------------------------------------
+# In-file lines: the control, lines that need only their own file
+
+
+def test_in_file_lines_use_a_name_of_their_own_file(pkg: Path):
+    tasks = {(t.path, t.line): t for t in build(pkg, lines="in-file").tasks}
+    assert sorted(tasks) == [("main.py", 11), ("shapes.py", 10)]
+    assert [(t.expected, t.symbol, t.defined_in) for _, t in sorted(tasks.items())] == [
+        ("x = local_helper()", "local_helper", "main.py"),
+        ("return Shape()", "Shape", "shapes.py"),
+    ]
+
+
+def test_a_line_with_an_imported_tree_name_is_not_an_in_file_task(tmp_path: Path):
+    main = (
+        "import os\nfrom .shapes import make_shape\n\n\nLOCAL = 2\n\n\nclass Box:\n    size = 1\n\n    def grow(self):\n"
+        "        return self.size + LOCAL\n\n    def both(self):\n        return make_shape(self.size)\n\n"
+        "    def outside(self):\n        return os.path.join(str(LOCAL))\n\n    def __init__(self):\n        super().__init__()\n"
+    )
+    root = _tree(tmp_path / "pkg", {"__init__.py": "", "shapes.py": SHAPES, "main.py": main})
+    tasks = {t.line: t for t in build(root, lines="in-file").tasks if t.path == "main.py"}
+    assert 15 not in tasks  # `make_shape(self.size)`: a name imported from the tree
+    assert (tasks[12].symbol, tasks[18].symbol) == ("size", "LOCAL")  # a class attribute; a name from outside the tree is fine
+    assert 21 not in tasks  # dunder names are not the file's own
+    cross = {t.line for t in build(root).tasks if t.path == "main.py"}
+    assert cross == {15}  # and the kinds do not overlap
+
+
+def test_in_file_choice_is_deterministic(tmp_path: Path):
+    def own(k: int) -> str:
+        lines = "".join(f"    v{i} = helper({10 * k + i})\n" for i in range(8))
+        return f"def helper(n):\n    return n\n\n\ndef f{k}():\n" + lines
+
+    root = _tree(tmp_path / "pkg", {"__init__.py": "", **{f"m{k}.py": own(k) for k in range(4)}})
+    first, again = build(root, limit=4, seed=1, lines="in-file"), build(root, limit=4, seed=1, lines="in-file")
+    assert first.tasks == again.tasks and first.lines == 32
+    assert len({t.path for t in first.tasks}) == 4
+    assert {t.id for t in build(root, limit=4, seed=2, lines="in-file").tasks} != {t.id for t in first.tasks}
+    with pytest.raises(ValueError, match="lines must be one of"):
+        build(root, lines="elsewhere")
+
+
+def test_the_kind_names_the_result_file():
+    from benchmarks.repo_bench import default_out, lines_kind
+
+    assert default_out("0.5b", "amx-xeon", "jinja2").name == "repo-amx-xeon-0.5b-jinja2.json"
+    assert default_out("0.5b", "amx-xeon", "jinja2", "in-file").name == "repo-amx-xeon-0.5b-jinja2-in-file.json"
+    assert lines_kind({}) == "cross-file"  # a result file from before the kind was recorded
