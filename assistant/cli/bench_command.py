@@ -68,7 +68,7 @@ def add_parser(commands) -> None:
     repo.add_argument("--limit", type=positive_int, default=50, help="tasks, spread over the tree's files (default: %(default)s)")
     repo.add_argument("--model", default=embedded.DEFAULT_MODEL)
     repo.add_argument("--dtype", default="auto")
-    repo.add_argument("--context-tokens", type=positive_int, help="the repository context's budget with context (default: the assistant's)")
+    repo.add_argument("--context-tokens", type=positive_int, default=384, help="the repository context's budget with context (default: %(default)s)")
     repo.add_argument("--max-tokens", type=positive_int, default=48, help="most tokens per completion (default: %(default)s)")
     repo.add_argument("--max-prompt-tokens", type=positive_int, help="prompt budget (default: the assistant's)")
     repo.add_argument("--seed", type=int, default=0, help="which lines are chosen")
@@ -336,7 +336,7 @@ def _bench_repo(args: argparse.Namespace, out: Console, err: Console) -> int:
         where = "another Python file of the tree" if args.lines == "cross-file" else "their own file, and none imported from the tree"
         raise UsageError(f"no tasks found in {tree.root}: it needs lines that use a name defined in {where}")
     budget = {"max_prompt_tokens": args.max_prompt_tokens} if args.max_prompt_tokens else {}
-    context = {"context_tokens": args.context_tokens} if args.context_tokens else {}
+    context = {"context_tokens": args.context_tokens}
     # monitors off: the two settings differ by the repository context alone
     config = AssistantConfig(model=args.model, dtype=args.dtype, max_new_tokens=args.max_tokens, monitors=MonitorConfig(enabled=()), **budget, **context)
     assistant = Assistant.load(config, progress=progress)

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import pytest
 
-from assistant import AssistantConfig
 from assistant.analysis import AnalysisSession
 from assistant.assistant import Completion
 from assistant.context import ContextAssembler, CursorWindow, Definitions, Snippet
@@ -67,7 +66,7 @@ def test_the_embedded_tokenizer_gets_the_repository_format_and_no_forged_marker(
 
 @pytest.mark.real_model
 def test_a_completion_in_a_workspace_reads_the_definitions_it_uses(real_assistant, workspace):
-    real_assistant.config = replace(real_assistant.config, context_tokens=AssistantConfig().context_tokens)
+    real_assistant.config = replace(real_assistant.config, context_tokens=384)
     real_assistant._context.definitions = Definitions(budget_s=30)  # a first question may load jedi's caches
     where = {"workspace": workspace, "path": workspace / "main.py"}
     request = real_assistant.prepare(MAIN, len(MAIN), 8, None, None, where["workspace"], where["path"])

@@ -50,4 +50,4 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     {"key": "debounceMs", "type": "integer", "minimum": 0, "maximum": 5000},
 ];
 
-export const OPTION_DEFAULTS: GuidecodeOptions = {"model": "0.5b", "dtype": "auto", "device": "auto", "weights": "auto", "maxTokens": 64, "maxPromptTokens": 1024, "speculation": true, "context": {"tokens": 384, "recent": true}, "guides": {"healing": true, "monitors": true, "nameChoice": true}, "languageServer": "jedi", "adadec": false, "search": true, "searchRollouts": 8, "searchSeconds": 60.0, "searchTemperature": 0.8, "debounceMs": 50};
+export const OPTION_DEFAULTS: GuidecodeOptions = {"model": "0.5b", "dtype": "auto", "device": "auto", "weights": "auto", "maxTokens": 64, "maxPromptTokens": 1024, "speculation": true, "context": {"tokens": 0, "recent": true}, "guides": {"healing": true, "monitors": true, "nameChoice": true}, "languageServer": "jedi", "adadec": false, "search": true, "searchRollouts": 8, "searchSeconds": 60.0, "searchTemperature": 0.8, "debounceMs": 50};
