@@ -113,9 +113,13 @@ SERVERS: dict[str, ServerSpec] = {
         # A parse even before the file's preamble (its #includes) is built: else such an early
         # answer is every word of the file. Every member, not the first 100. No header insertion
         # (it decorates labels with a bullet and adds edits). No project-wide background index:
-        # members come from what a file includes.
+        # members come from what a file includes. Requests handled in order on one thread: in
+        # the default threaded mode Sema leaves a header's declarations to the index, which may
+        # not have read the just-built preamble yet (then `ns::` lists only the names the file
+        # already used).
         args=(
             "--completion-parse=always",
+            "--sync",
             "--limit-results=0",
             "--header-insertion=never",
             "--background-index=false",
