@@ -11,9 +11,9 @@ Markers enter only as ids: every text (paths included) is encoded with special t
 file that contains "<|file_sep|>" cannot forge a marker.
 
 KV reuse: the context is the prompt's front, and the engine reuses the longest common prefix of
-consecutive prompts. So the same snippets always give the same tokens: each file section is
-encoded on its own (a section added or dropped leaves the others' tokens as they were), and the
-chosen sections are ordered by kind, path and line, never by a score that moves with each keystroke.
+consecutive prompts. So the same snippets always give the same tokens: each snippet is encoded on
+its own (one added or dropped leaves the others' tokens as they were), and the chosen snippets are
+ordered by kind, path and line, never by a score that moves with each keystroke.
 """
 
 from __future__ import annotations
@@ -56,20 +56,30 @@ class ContextAssembler:
     def assemble(self, snippets: Sequence[Snippet], current: str, repository: str, language: Language, budget: int) -> list[int]:
         """The context for a document at `current` (its path as shown) of `repository`: at most
         `budget` tokens, definitions chosen first, then recent chunks, each in the order given
-        (most useful first) while it fits; [] when not even the frame fits."""
+        (most useful first) while it fits; [] when not even the frame fits. The snippets of one
+        file share one section, in line order, as a repository shows each file once."""
         head, tail = self._frame(current, repository)
         left = budget - len(head) - len(tail)
         if left < 0:
             return []
-        chosen: dict[tuple[str, str, int, str], list[int]] = {}
+        files: dict[str, dict[tuple[int, str], list[int]]] = {}  # path -> (line, text) -> the snippet's tokens
+        defined: set[str] = set()  # the files that hold a definition: shown before the others
         for snippet in sorted(snippets, key=lambda s: s.kind != "definition"):  # stable: keeps each kind's order
-            key = (snippet.kind, snippet.path, snippet.line, snippet.text)
-            if key not in chosen and len(ids := self._section(snippet, language)) <= left:
-                chosen[key] = ids
-                left -= len(ids)
-        if not chosen and self.format is None:
+            pieces = files.get(snippet.path, {})
+            if (snippet.line, snippet.text) in pieces:
+                continue
+            ids = self._piece(snippet.text, language)
+            cost = len(ids) + (len(self._separator(language)) if pieces else len(self._file(snippet.path, language)))
+            if cost <= left:
+                files.setdefault(snippet.path, {})[(snippet.line, snippet.text)] = ids
+                defined.update([snippet.path] if snippet.kind == "definition" else [])
+                left -= cost
+        if not files and self.format is None:
             return []  # comments need no frame of their own
-        body = [token for key in sorted(chosen, key=lambda k: (k[0] != "definition", *k[1:])) for token in chosen[key]]
+        body: list[int] = []
+        for path in sorted(files, key=lambda p: (p not in defined, p)):
+            pieces = [files[path][key] for key in sorted(files[path])]
+            body += self._file(path, language) + [token for i, ids in enumerate(pieces) for token in (self._separator(language) if i else []) + ids]
         return head + body + tail
 
     def insert(self, prompt: list[int], context: list[int]) -> list[int]:
@@ -89,11 +99,26 @@ class ContextAssembler:
         head = self._marker(self.format.repository) + self._encode(f"{repository}\n")
         return head, self._marker(self.format.file) + self._encode(f"{current}\n")
 
-    def _section(self, snippet: Snippet, language: Language) -> list[int]:
+    def _file(self, path: str, language: Language) -> list[int]:
+        """What starts a file's section."""
         if self.format is not None:
-            return self._marker(self.format.file) + self._encode(f"{snippet.path}\n{snippet.text}\n")
-        comment = _LINE_COMMENT_OF.get(language.name, _LINE_COMMENT[language.family])
-        return self._encode("".join(f"{comment} {line}".rstrip() + "\n" for line in [snippet.path, *snippet.text.split("\n")]))
+            return self._marker(self.format.file) + self._encode(f"{path}\n")
+        return self._encode(f"{self._comment(language)} {path}\n")
+
+    def _piece(self, text: str, language: Language) -> list[int]:
+        """One snippet's lines in its file's section."""
+        if self.format is not None:
+            return self._encode(f"{text}\n")
+        comment = self._comment(language)
+        return self._encode("".join(f"{comment} {line}".rstrip() + "\n" for line in text.split("\n")))
+
+    def _separator(self, language: Language) -> list[int]:
+        """Between two snippets of one file: a blank line, as between its definitions."""
+        return self._encode("\n" if self.format is not None else f"{self._comment(language)}\n")
+
+    @staticmethod
+    def _comment(language: Language) -> str:
+        return _LINE_COMMENT_OF.get(language.name, _LINE_COMMENT[language.family])
 
     def _marker(self, token: str) -> list[int]:
         return [self.prompts.tokenizer.convert_tokens_to_ids(token)]

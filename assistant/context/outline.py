@@ -2,8 +2,9 @@
 
 Python (tree-sitter): a function's `def` line(s) and its docstring's first line; a class's header,
 docstring line, and its members' signatures (bodies replaced by `...`) and attribute lines; an
-assignment's first line (under its class's header for a class attribute). Other languages: the definition's lines up to its opening `{`, else its
-first line.
+assignment whole when it is short (a type alias over a few lines), else its first line and `...`,
+under its class's header for a class attribute. Other languages: the definition's lines up to its
+opening `{`, else its first line.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..languages.grammars import python_parser
 _INDENT = "    "
 _MAX_MEMBERS = 24  # a class's lines at most, past its header: a big class keeps its first members
 _MAX_HEADER_LINES = 8  # lines searched for a C-family definition's `{`
+_MAX_STATEMENT_LINES = 6  # an assignment longer than this shows its first line: a table says little
 
 
 def outline(source: str, line: int, column: int, language: str) -> str | None:
@@ -72,10 +74,6 @@ def _text(node: tree_sitter.Node) -> str:
     return node.text.decode("utf-8", "replace")
 
 
-def _first_line(node: tree_sitter.Node) -> str:
-    return _text(node).split("\n", 1)[0].rstrip()
-
-
 def _header(node: tree_sitter.Node) -> list[str]:
     """A definition's lines from its first decorator through the colon that opens its body,
     continuation lines dedented by its own indentation."""
@@ -105,13 +103,23 @@ def _docstring(node: tree_sitter.Node) -> str | None:
 
 
 def _attribute(node: tree_sitter.Node) -> list[str]:
-    """An assignment's first line, under its class's header when it is a class attribute (a lone
-    `name: str` says little)."""
+    """An assignment, under its class's header when it is a class attribute (a lone `name: str`
+    says little)."""
     body = node.parent
     owner = body.parent if body is not None and body.type == "block" else None
     if owner is not None and owner.type == "class_definition":
-        return [*_header(owner), _INDENT + _first_line(node)]
-    return [_first_line(node)]
+        return [*_header(owner), *(_INDENT + line for line in _statement(node))]
+    return _statement(node)
+
+
+def _statement(node: tree_sitter.Node) -> list[str]:
+    """An assignment's lines, continuation lines dedented by its own indentation; when it is
+    longer than `_MAX_STATEMENT_LINES`, its first line and `...` (a first line alone, such as
+    `Types = Union[`, would be cut-off code)."""
+    first, *rest = _text(node).split("\n")
+    if len(rest) >= _MAX_STATEMENT_LINES:
+        return [first.rstrip(), _INDENT + "..."]
+    return [first.rstrip(), *(_dedent(line, node.start_point.column).rstrip() for line in rest)]
 
 
 def _function(node: tree_sitter.Node) -> list[str]:
@@ -133,9 +141,9 @@ def _members(node: tree_sitter.Node) -> list[tree_sitter.Node]:
 
 
 def _member(member: tree_sitter.Node) -> list[str]:
-    """A class member as its signature with the body `...`, an attribute as its first line."""
+    """A class member as its signature with the body `...`, an attribute as `_statement` shows it."""
     inner = member.child_by_field_name("definition") if member.type == "decorated_definition" else member
     if inner is not None and inner.type in ("function_definition", "class_definition"):
         *head, last = _header(inner)
         return [*head, last + " ..."]
-    return [_first_line(member)] if _is_assignment(member) else []
+    return _statement(member) if _is_assignment(member) else []

@@ -138,6 +138,10 @@ def test_a_python_definition_is_outlined_by_its_signature_and_docstring_line():
         'class Shape(Base):\n    """A closed figure."""\n    sides: int = 0\n    def perimeter(self) -> float: ...\n    @property\n    def name(self) -> str: ...'
     )
     assert outline(HELPERS, 3, 0, "python") == "SCALE = 2.5"
+    alias = "Number = Union[\n    int,\n    float,\n]\n"
+    assert outline(alias, 0, 0, "python") == alias.rstrip()  # whole: its first line alone is cut-off code
+    table = "CODES = {\n" + "".join(f"    {i}: 'x',\n" for i in range(9)) + "}\n"
+    assert outline(table, 0, 0, "python") == "CODES = {\n    ..."
     assert outline(HELPERS, HELPERS.splitlines().index("    sides: int = 0"), 4, "python") == "class Shape(Base):\n    sides: int = 0"
     assert outline(HELPERS, 0, 0, "python") is None  # the module itself: nothing small to show
     assert outline(HELPERS, HELPERS.splitlines().index("    return w * h"), 11, "python") is None  # inside a body
@@ -284,6 +288,22 @@ def test_the_context_is_in_the_repository_format_and_within_budget(assembler, qw
     frame = len(assembler.assemble([], "pkg/main.py", "project", PYTHON, 10_000))
     just_consts = assembler.assemble(SNIPPETS, "pkg/main.py", "project", PYTHON, frame + 30)  # consts.py's section: 25 tokens
     assert "LIMIT = 3" in qwen_like.decode(just_consts) and "area" not in qwen_like.decode(just_consts)
+
+
+def test_the_snippets_of_one_file_share_its_section_in_line_order(assembler, qwen_like):
+    sep = ids_of(qwen_like, "<|file_sep|>")[0]
+    same_file = [*SNIPPETS, Snippet("pkg/shapes.py", "UNIT = 'm'", "definition", 1), Snippet("pkg/shapes.py", "UNIT = 'm'", "definition", 1)]
+    context = assembler.assemble(same_file, "pkg/main.py", "project", PYTHON, budget=10_000)
+    assert qwen_like.decode(context) == (
+        "<|repo_name|>project\n"
+        "<|file_sep|>pkg/consts.py\nLIMIT = 3\n"
+        "<|file_sep|>pkg/shapes.py\nUNIT = 'm'\n\ndef area(w: float, h: float) -> float:\n    ...\n"  # line 1, then line 3
+        "<|file_sep|>pkg/orders.py\ntotal = sum(prices)\n"
+        "<|file_sep|>pkg/main.py\n"
+    )
+    assert context.count(sep) == 4
+    for budget in range(0, len(context) + 1, 7):
+        assert len(assembler.assemble(same_file, "pkg/main.py", "project", PYTHON, budget)) <= budget
 
 
 def test_a_marker_written_in_a_file_is_text_not_a_marker(assembler, qwen_like):
