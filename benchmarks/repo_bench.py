@@ -211,7 +211,8 @@ def _how(setup: dict, tasks: int) -> str:
     flag = "" if kind == "cross-file" else f" --lines {kind}"
     whose = "another file" if kind == "cross-file" else "its own file"
     return (
-        f"guidecode bench repo --source {s['source']['name']}{flag} --limit {s['limit']}{model} --seed {s['seed']} --context-tokens {s['context_tokens']}: "
+        f"guidecode bench repo --source {s['source']['name']}{flag} --limit {s['limit']}{model} --seed {s['seed']} --context-tokens {s['context_tokens']} "
+        f"--max-prompt-tokens {s['max_prompt_tokens']}: "
         f"{s['model']} on {s['source']['description']}, {tasks} next-line tasks whose line uses a symbol of {whose}, chosen with seed {s['seed']}; "
         "each completed with repository "
         f"context (at most {s['context_tokens']} tokens, the language server's answers gathered untimed before each task, as earlier "

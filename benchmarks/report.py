@@ -805,7 +805,8 @@ def repo_context() -> str:
     ]
     kinds = sorted({_repo_lines(r) for r in results}, key=REPO_LINES.index)
     pooled = [f"All trees, {model}, {kind} lines: {line}." for kind in kinds for model, line in repo_pooled(results, kind).items()]
-    return "\n\n".join([table(header, rows, right=4), "\n".join(pooled), caption(*results)])
+    split = [f"All trees, {model}, cross-file lines, {line}." for model, line in repo_split(results).items()]
+    return "\n\n".join([table(header, rows, right=4), "\n".join(pooled + split), caption(*results)])
 
 
 REPO_LINES = ("cross-file", "in-file")  # as benchmarks/repo_lines.LINE_KINDS; this module reads result files only
@@ -835,6 +836,29 @@ def repo_pooled(results: list[Result], lines: str = "cross-file") -> dict[str, s
     return {
         model: f"exact match {_pct(w, n)} with repository context against {_pct(o, n)} without" + (f" ({w / o - 1:+.0%})" if o else "")
         for model, (w, o, n) in totals.items()
+    }
+
+
+def repo_split(results: list[Result]) -> dict[str, str]:
+    """Per model, the cross-file tasks split by whether the context held the line's symbol: the
+    exact matches with context and without in each part."""
+    parts: dict[str, dict[bool, list[int]]] = {}
+    for r in results:
+        if _repo_lines(r) != "cross-file":
+            continue
+        model = r.data["setup"]["model"].split(" ")[0].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct")
+        for task in r.data["tasks"]:
+            counts = parts.setdefault(model, {True: [0, 0, 0], False: [0, 0, 0]})[bool(task.get("symbol_in_context"))]
+            counts[0] += task["with_context"]["exact"]
+            counts[1] += task["without_context"]["exact"]
+            counts[2] += 1
+    return {
+        model: "; ".join(
+            f"{where}: exact match {_pct(w, n)} with context against {_pct(o, n)} without"
+            for held, where in ((True, "where the context held the line's symbol"), (False, "where it did not"))
+            for w, o, n in [split[held]]
+        )
+        for model, split in parts.items()
     }
 
 

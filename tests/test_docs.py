@@ -101,3 +101,17 @@ def test_relative_links_point_to_files(page):
         if not (page.parent / target).exists():
             broken.append(target)
     assert not broken, f"{page.name}: links to missing files: {broken}"
+
+
+def test_repo_split_counts_tasks_by_whether_the_context_held_the_symbol():
+    def task(held: bool, with_exact: bool, without_exact: bool) -> dict:
+        return {"symbol_in_context": held, "with_context": {"exact": with_exact}, "without_context": {"exact": without_exact}}
+
+    setup = {"model": "Qwen2.5-Coder-0.5B-Instruct (quantized, cpu)", "lines": "cross-file"}
+    tasks = [task(True, True, False), task(True, True, True), task(False, False, True)]
+    in_file = report.Result("repo-x-in-file.json", {"setup": {**setup, "lines": "in-file"}, "tasks": [task(True, True, False)]})
+    split = report.repo_split([report.Result("repo-x.json", {"setup": setup, "tasks": tasks}), in_file])
+    assert split == {
+        "0.5B": "where the context held the line's symbol: exact match 100.0% (2/2) with context against 50.0% (1/2) without; "
+        "where it did not: exact match 0.0% (0/1) with context against 100.0% (1/1) without"
+    }
