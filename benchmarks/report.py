@@ -106,6 +106,11 @@ def caption(*results: Result) -> str:
 # How a benchmark's own setup record reads, for files that carry a setup rather than a `how` text.
 
 
+def _short_model(setup: dict) -> str:
+    """The model a run's setup names, as a table shows it: "Qwen2.5-Coder-0.5B-Instruct (quantized, cpu)" -> "0.5B"."""
+    return setup["model"].split(" ")[0].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct")
+
+
 def _model_flag(name: str | None, flag: str = "--model") -> str:
     short = {"Qwen2.5-Coder-0.5B-Instruct": "0.5b", "Qwen2.5-Coder-1.5B-Instruct": "1.5b"}
     if not name or (short.get(name) == "0.5b" and flag == "--model"):
@@ -223,7 +228,7 @@ def speed_phases(*files: str) -> str:
             ours, peer = m[speed_summary.OURS_PLAIN], m[speed_summary.PEER_BASELINE]
             rows.append(
                 [
-                    r.data["setup"]["model"].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct"),
+                    _short_model(r.data["setup"]),
                     workload,
                     _x(ours["ratio_to_peer"]),
                     _x(_default(m)["ratio_to_peer"]),
@@ -262,9 +267,7 @@ def drafter_choice() -> str:
         for workload in _workloads(r):
             m = _methods(r, workload)
             cells = [_speed_cell(m.get(c)) for c in columns]
-            rows.append(
-                [r.data["setup"]["model"].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct"), default, workload, *cells, _speed_cell(_default(m))]
-            )
+            rows.append([_short_model(r.data["setup"]), default, workload, *cells, _speed_cell(_default(m))])
     header = ["model", "default drafter in the run", "workload", *columns, "the run's default"]
     note = "Cells: tok/s (median), then drafted tokens accepted per forward pass."
     return "\n\n".join([table(header, rows, right=3), note, caption(*results)])
@@ -779,7 +782,7 @@ def repo_context() -> str:
                 [
                     s["source"]["description"],
                     _repo_lines(r),
-                    s["model"].split(" ")[0].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct"),
+                    _short_model(s),
                     f"{arm['context_tokens_setting']} tokens" if arm["context_tokens_setting"] else "off",
                     _pct(round(arm["exact_match"] * arm["tasks"]), arm["tasks"]),
                     "" if not arm["context_tokens_setting"] else "–" if gain is None else f"{gain:+.0%}",
@@ -827,7 +830,7 @@ def repo_pooled(results: list[Result], lines: str = "cross-file") -> dict[str, s
     for r in results:
         if _repo_lines(r) != lines:
             continue
-        model = r.data["setup"]["model"].split(" ")[0].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct")
+        model = _short_model(r.data["setup"])
         arms = {arm["context_tokens_setting"] > 0: arm for arm in r.data["results"]}
         counts = totals.setdefault(model, [0, 0, 0])
         counts[0] += round(arms[True]["exact_match"] * arms[True]["tasks"])
@@ -846,20 +849,19 @@ def repo_split(results: list[Result]) -> dict[str, str]:
     for r in results:
         if _repo_lines(r) != "cross-file":
             continue
-        model = r.data["setup"]["model"].split(" ")[0].removeprefix("Qwen2.5-Coder-").removesuffix("-Instruct")
+        model = _short_model(r.data["setup"])
         for task in r.data["tasks"]:
             counts = parts.setdefault(model, {True: [0, 0, 0], False: [0, 0, 0]})[bool(task.get("symbol_in_context"))]
             counts[0] += task["with_context"]["exact"]
             counts[1] += task["without_context"]["exact"]
             counts[2] += 1
-    return {
-        model: "; ".join(
-            f"{where}: exact match {_pct(w, n)} with context against {_pct(o, n)} without"
-            for held, where in ((True, "where the context held the line's symbol"), (False, "where it did not"))
-            for w, o, n in [split[held]]
-        )
-        for model, split in parts.items()
-    }
+
+    def said(where: str, counts: list[int]) -> str:
+        with_context, without, n = counts
+        return f"{where}: exact match {_pct(with_context, n)} with context against {_pct(without, n)} without"
+
+    held = "where the context held the line's symbol"
+    return {model: said(held, split[True]) + "; " + said("where it did not", split[False]) for model, split in parts.items()}
 
 
 # --------------------------------------------------------------------------- the registry

@@ -70,16 +70,19 @@ class ContextAssembler:
                 continue
             ids = self._piece(snippet.text, language)
             cost = len(ids) + (len(self._separator(language)) if pieces else len(self._file(snippet.path, language)))
-            if cost <= left:
-                files.setdefault(snippet.path, {})[(snippet.line, snippet.text)] = ids
-                defined.update([snippet.path] if snippet.kind == "definition" else [])
-                left -= cost
+            if cost > left:
+                continue
+            files.setdefault(snippet.path, {})[(snippet.line, snippet.text)] = ids
+            left -= cost
+            if snippet.kind == "definition":
+                defined.add(snippet.path)
         if not files and self.format is None:
             return []  # comments need no frame of their own
         body: list[int] = []
         for path in sorted(files, key=lambda p: (p not in defined, p)):
-            pieces = [files[path][key] for key in sorted(files[path])]
-            body += self._file(path, language) + [token for i, ids in enumerate(pieces) for token in (self._separator(language) if i else []) + ids]
+            body += self._file(path, language)
+            for i, key in enumerate(sorted(files[path])):
+                body += (self._separator(language) if i else []) + files[path][key]
         return head + body + tail
 
     def insert(self, prompt: list[int], context: list[int]) -> list[int]:
