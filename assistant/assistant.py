@@ -7,10 +7,13 @@ stop rules, and runs the decoding loop. It never touches tensors itself.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Protocol, cast
+
+import torch
 
 from decoders import CancelFlag, Engine, GenerationResult, Plugins, SamplingConfig, Session, StopRules, beam_search, generate, row_kernel
 from decoders.adadec import AdaDec, AdaDecConfig
@@ -30,6 +33,7 @@ from . import languages
 from . import scope as scopes
 from .config import AssistantConfig
 from .context import Document, RecentFiles, RepositoryContext
+from .context.gate import Held, UnsureLine
 from .documents import Cursor, encodable, to_offset
 from .errors import GuidecodeError
 from .examples import without_examples
@@ -116,6 +120,7 @@ class Completion:
     decided_steps: int = 0  # with reranking: the steps its entropy gate saw
     paused_steps: int = 0  # of those, the uncertain ones decided by looking ahead
     context_tokens: int = 0  # of prompt_tokens, the repository context's (assistant/context/)
+    context_retried: bool = False  # written again with the context after an unsure first line without it
 
     @property
     def tokens_per_second(self) -> float:
@@ -190,9 +195,10 @@ class Assistant:
         self.prompts = PromptBuilder.for_tokenizer(loaded.tokenizer)
         self.vocabulary = Vocabulary.from_tokenizer(loaded.tokenizer)  # ~1 s for 150k tokens, once
         self.window = PromptWindow(self.prompts, self.vocabulary.texts, config.max_prompt_tokens, config.suffix_share)
-        # The previous request's session: consecutive requests share most of their prompt, whose
-        # keys and values are reused. One generation at a time: an Assistant is not thread-safe.
-        self._previous: Session | None = None
+        # The previous request's session, one with repository context and one without (a request
+        # may write both): consecutive requests share most of their prompt, whose keys and values
+        # are reused. One generation at a time: an Assistant is not thread-safe.
+        self._previous: dict[bool, Session] = {}
         self._drafter: Drafter | None = None  # built on first use; token recycling's table lives here
         self.speculation_note = ""  # why speculation is off although asked for, if it is
         self.monitors = Monitors(self.vocabulary, config.monitors)
@@ -255,17 +261,43 @@ class Assistant:
         signatures of the names used near the cursor, defined in the workspace's other files, and
         chunks of the `recent` files like the code around the cursor. `next_line`: at the end of a
         line, write the line after it (with the newline and indentation before it), and only that
-        line, as the suggestion that follows an accepted one."""
-        request = self.prepare(text, cursor, max_new_tokens, guide, cancel, workspace, path, language, recent, next_line)
+        line, as the suggestion that follows an accepted one.
+
+        With `config.context_when` "unsure", the completion is first written without the context,
+        and written again with it only if a step of its first line was unsure (context/gate.py)."""
+        args = (text, cursor, max_new_tokens, guide, cancel, workspace, path, language, recent, next_line)
+        gate = self._context_gate(path)
+        if gate is None:
+            return self._complete(self.prepare(*args), cancel, on_text)
+        first = self._complete(self.prepare(*args, with_context=False), cancel, on_text, gate)
+        if not gate.unsure or first.stop_reason == "cancelled":
+            return first
+        again = self._complete(self.prepare(*args), cancel, on_text)
+        return replace(again, seconds=first.seconds + again.seconds, context_retried=True)
+
+    def _complete(self, request: Request | Completion, cancel: CancelFlag | None, on_text: TextSink | None, gate: UnsureLine | None = None) -> Completion:
+        """Decode a prepared request; with a `gate`, its text streams only once the gate let it."""
         if isinstance(request, Completion):
             return request
         reranker = self._reranker(request)
         healed = request.healed
         sink = _without_leading(healed, on_text) if on_text and healed else on_text
-        result = self._decode(request.session, request.stop, request.guide, cancel, sink, reranker)
+        held = Held(gate, sink) if gate is not None and sink is not None else None
+        stop = replace(request.stop, predicates=(*request.stop.predicates, gate.stop)) if gate is not None else request.stop
+        result = self._decode(request.session, stop, request.guide, cancel, held or sink, reranker, gate.observe if gate else None)
+        if held is not None:
+            held.flush()
         if result.stop_reason != "cancelled":  # a cancelled session may hold a half-written cache
-            self._previous = request.session
+            self._previous[bool(request.context)] = request.session
         return self.completion_for(request, result, reranker)
+
+    def _context_gate(self, path: str | Path | None) -> UnsureLine | None:
+        """The gate of a completion that writes without the repository context first; None where
+        the context is off, always used, or the decoder reports no steps (beam search)."""
+        config = self.config
+        if config.context_tokens <= 0 or path is None or config.context_when != "unsure" or config.beam_width > 1:
+            return None
+        return UnsureLine(config.context_confidence)
 
     def sample(
         self,
@@ -293,7 +325,7 @@ class Assistant:
             return [request] * len(seeds)
         samplings = [SamplingConfig(self.config.temperature, self.config.top_p, seed) for seed in seeds]
         results = sample_many(self.engine, request.session, self.loaded.tokenizer, samplings, request.stop, request.guide, cancel)
-        self._previous = request.session  # left as it was: only a scratch fork of it was written
+        self._previous[bool(request.context)] = request.session  # left as it was: only a scratch fork of it was written
         return [self.completion_for(request, result, None) for result in results]
 
     def prepare(
@@ -308,9 +340,10 @@ class Assistant:
         language_id: str | None = None,
         recent: RecentFiles | None = None,
         next_line: bool = False,
+        with_context: bool = True,
     ) -> Request | Completion:
-        """Everything before decoding: scope, prompt (with its repository context), prefill and
-        guides; a cancelled Completion if the prefill was cancelled."""
+        """Everything before decoding: scope, prompt (with its repository context unless not
+        `with_context`), prefill and guides; a cancelled Completion if the prefill was cancelled."""
         start = time.perf_counter()
         text = encodable(text)
         offset = to_offset(text, cursor)
@@ -320,10 +353,11 @@ class Assistant:
         where = (workspace, path, text[: offset - len(healed)], text[offset:], language)
         # The context asks the language server before the monitors' first question does: the
         # prefill waits on the context, and hides the monitors' answer.
-        context = self._repository_context(*where, recent)
+        context = self._repository_context(*where, recent) if with_context else []
         prompt = self._context.insert(prompt, context) if context else prompt
         self.monitors.prefetch(*where)  # the language server answers while the prompt is read
-        session = self.engine.prefill(prompt, reuse=self._previous, chunk=self.config.prefill_chunk, cancel=cancel, on_partial=self._keep_partial)
+        keep = partial(self._keep_partial, bool(context))
+        session = self.engine.prefill(prompt, reuse=self._previous.get(bool(context)), chunk=self.config.prefill_chunk, cancel=cancel, on_partial=keep)
         if session is None:
             elapsed = time.perf_counter() - start
             return Completion("", self.loaded.name, 0, elapsed, "cancelled", scope.kind.value, len(prompt), context_tokens=len(context))
@@ -442,6 +476,7 @@ class Assistant:
         cancel: CancelFlag | None,
         on_text: TextSink | None,
         reranker: Reranker | None = None,
+        on_step: Callable[[torch.Tensor], None] | None = None,
     ) -> GenerationResult:
         """The one loop, or beam search when configured: beams take no drafter (speculation
         verifies a single sequence) and no sampling settings, and stream their text once, at the end."""
@@ -449,17 +484,17 @@ class Assistant:
             width = self.config.beam_width
             return beam_search(self.engine, session, self.loaded.tokenizer, stop, width, guide, cancel=cancel, on_text=on_text)
         sampling = SamplingConfig(self.config.temperature, self.config.top_p, self.config.seed)
-        plugins = Plugins(sampling=sampling, stop=stop, guide=guide, reranker=reranker, drafter=self.drafter(), cancel=cancel, on_text=on_text)
+        plugins = Plugins(sampling=sampling, stop=stop, guide=guide, reranker=reranker, drafter=self.drafter(), cancel=cancel, on_text=on_text, on_step=on_step)
         return generate(self.engine, session, self.loaded.tokenizer, plugins)
 
     def close(self) -> None:
         """Stop the language servers the monitors started."""
         self.monitors.close()
 
-    def _keep_partial(self, session: Session) -> None:
+    def _keep_partial(self, with_context: bool, session: Session) -> None:
         # A request superseded during its prefill leaves the chunks it computed: while typing,
         # the next request shares that prefix, so they are not computed twice.
-        self._previous = session
+        self._previous[with_context] = session
 
     def generate_function(self, text: str, name: str | None = None, **kwargs) -> GeneratedFunction:
         """Write the body of a function from its signature and docstring (the named one, or the

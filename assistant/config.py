@@ -101,6 +101,10 @@ class AssistantConfig:
     # max_prompt_tokens; 0 is off. With `context_recent`, chunks of the recent files a request passes.
     context_tokens: int = _default("context_tokens")
     context_recent: bool = _default("context_recent")
+    # "unsure": the context only where the completion written without it was unsure of its first
+    # line (a step's top probability below context_confidence), written again with it; "always".
+    context_when: str = _default("context_when")
+    context_confidence: float = _default("context_confidence")
     # Prefill in chunks of this many tokens, checking the cancel flag in between (None: at once).
     prefill_chunk: int | None = None
     # Lossless speculation (decoders/drafters): on wherever the engine verifies exactly.

@@ -223,6 +223,30 @@ OPTIONS: tuple[Option, ...] = (
         target="context_tokens",
     ),
     Option(
+        "context_when",
+        str,
+        "unsure",
+        "Repository context: in every prompt, or only where the completion written without it was unsure of its first line "
+        "(a step below the confidence threshold); then it is written again with the context.",
+        choices=("unsure", "always"),
+        choice_help=(
+            "Write without the context first; write again with it where a step of the first line was unsure.",
+            "Put the context in every prompt.",
+        ),
+        editor_key="context.when",
+        target="context_when",
+    ),
+    Option(
+        "context_confidence",
+        float,
+        0.3,
+        "Repository context when unsure: a step whose most likely token has less than this probability is unsure.",
+        low=0.01,
+        high=1,
+        editor_key="context.confidence",
+        target="context_confidence",
+    ),
+    Option(
         "context_recent",
         bool,
         True,

@@ -54,6 +54,7 @@ class Arm:
     seconds: list[float] = field(default_factory=list)
     prompt_tokens: list[int] = field(default_factory=list)
     context_used: list[int] = field(default_factory=list)  # tokens of repository context in each prompt
+    retried: int = 0  # completions written again with the context after an unsure first line
 
     @property
     def key(self) -> str:
@@ -73,6 +74,7 @@ class Arm:
         self.seconds.append(completion.seconds)
         self.prompt_tokens.append(completion.prompt_tokens)
         self.context_used.append(used)
+        self.retried += completion.context_retried
         return {
             "first_line": written,
             "exact": exact,
@@ -82,6 +84,7 @@ class Arm:
             "seconds": round(completion.seconds, 4),
             "prompt_tokens": completion.prompt_tokens,
             "context_tokens": used,
+            "context_retried": completion.context_retried,
             "reused_prompt_tokens": completion.reused_prompt_tokens,
         }
 
@@ -97,6 +100,7 @@ class Arm:
             "seconds_per_completion_p50": statistics.median(self.seconds) if self.seconds else None,
             "prompt_tokens_mean": statistics.mean(self.prompt_tokens) if self.prompt_tokens else None,
             "context_tokens_mean": statistics.mean(self.context_used) if self.context_used else None,
+            "context_retried": self.retried / n,
         }
 
 
@@ -181,6 +185,8 @@ def setup(model: str, flag: str, config: AssistantConfig, tree: RepoTree, limit:
         "limit": limit,
         "seed": seed,
         "context_tokens": config.context_tokens,
+        "context_when": config.context_when,
+        "context_confidence": config.context_confidence,
         "max_tokens": config.max_new_tokens,
         "max_prompt_tokens": config.max_prompt_tokens,
         "decoding": "greedy",
@@ -204,18 +210,33 @@ def lines_kind(setup: dict) -> str:
     return setup.get("lines", "cross-file")
 
 
+def context_when(setup: dict) -> str:
+    """When a run's 'with context' setting used the context; a result file from before the
+    setting existed put it in every prompt."""
+    return setup.get("context_when", "always")
+
+
 def _how(setup: dict, tasks: int) -> str:
     s = setup
     model = "" if s["model_flag"] == DEFAULT_MODEL else f" --model {s['model_flag']}"
     kind = lines_kind(s)
     flag = "" if kind == "cross-file" else f" --lines {kind}"
     whose = "another file" if kind == "cross-file" else "its own file"
+    when, with_context = context_when(s), "with repository context"
+    if when == "unsure":
+        flag += f" --context-when unsure --context-confidence {s['context_confidence']}"
+        with_context = (
+            f"with repository context where the completion written without it was unsure of its first line (a step's top "
+            f"probability below {s['context_confidence']}; it was then written again with the context)"
+        )
+    elif "context_when" in s:
+        flag += " --context-when always"
     return (
         f"guidecode bench repo --source {s['source']['name']}{flag} --limit {s['limit']}{model} --seed {s['seed']} --context-tokens {s['context_tokens']} "
         f"--max-prompt-tokens {s['max_prompt_tokens']}: "
         f"{s['model']} on {s['source']['description']}, {tasks} next-line tasks whose line uses a symbol of {whose}, chosen with seed {s['seed']}; "
-        "each completed with repository "
-        f"context (at most {s['context_tokens']} tokens, the language server's answers gathered untimed before each task, as earlier "
+        f"each completed {with_context} "
+        f"(at most {s['context_tokens']} tokens of context, the language server's answers gathered untimed before each task, as earlier "
         f"keystrokes in the file would have) and without, in one process, alternating which goes first; greedy, at most "
         f"{s['max_tokens']} new tokens, a {s['max_prompt_tokens']}-token prompt budget, monitors off, one repetition; "
         f"torch {s['torch']}, transformers {s['transformers']}, {s['cores']} cores"
@@ -245,8 +266,9 @@ def report(result: dict) -> str:
         f"machine: {s['cpu']}" + (f", {s['gpu']}" if s["gpu"] else "") + f", Python {s['python']}; edit similarity: {s['similarity']}",
         f"{'context':16} {'exact':>7} {'edit sim':>8} {'ident':>7} {'s/compl':>8} {'prompt tok':>10} {'context tok':>11}",
     ]
+    unsure = context_when(s) == "unsure"
     for r in result["results"]:
-        label = f"{r['context_tokens_setting']} tokens" if r["context_tokens_setting"] else "off"
+        label = f"{r['context_tokens_setting']} tokens" + (" unsure" if unsure else "") if r["context_tokens_setting"] else "off"
         lines.append(
             f"{label:16} {r['exact_match']:7.1%} {r['edit_similarity']:8.3f} {r['identifier_match']:7.1%} "
             f"{r['seconds_per_completion_p50']:8.2f} {r['prompt_tokens_mean']:10.0f} {r['context_tokens_mean']:11.0f}"
@@ -255,4 +277,7 @@ def report(result: dict) -> str:
     lines.append("exact match with context / without - 1: " + ("n/a (no exact match without context)" if gain is None else f"{gain:+.1%}"))
     whose = "the other file's" if lines_kind(s) == "cross-file" else "the file's own"
     lines.append(f"tasks whose context held {whose} symbol: {result.get('symbol_in_context', 0)} of {len(result['tasks'])}")
+    if unsure:
+        retried = sum(bool(task["with_context"].get("context_retried")) for task in result["tasks"])
+        lines.append(f"completions unsure without context, so written again with it: {retried} of {len(result['tasks'])}")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from ..config import LANGUAGE_SERVERS, AssistantConfig, MonitorConfig
 from ..options import OPTION, WEIGHTS
 from ..progress import Progress
 from .args import Parser, UsageError, positive_int, read_source
+from .flags import add_flags
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -69,6 +70,7 @@ def add_parser(commands) -> None:
     repo.add_argument("--model", default=embedded.DEFAULT_MODEL)
     repo.add_argument("--dtype", default="auto")
     repo.add_argument("--context-tokens", type=positive_int, default=384, help="the repository context's budget with context (default: %(default)s)")
+    add_flags(repo, ("context_when", "context_confidence"))
     repo.add_argument("--max-tokens", type=positive_int, default=48, help="most tokens per completion (default: %(default)s)")
     repo.add_argument("--max-prompt-tokens", type=positive_int, help="prompt budget (default: the assistant's)")
     repo.add_argument("--seed", type=int, default=0, help="which lines are chosen")
@@ -336,7 +338,7 @@ def _bench_repo(args: argparse.Namespace, out: Console, err: Console) -> int:
         where = "another Python file of the tree" if args.lines == "cross-file" else "their own file, and none imported from the tree"
         raise UsageError(f"no tasks found in {tree.root}: it needs lines that use a name defined in {where}")
     budget = {"max_prompt_tokens": args.max_prompt_tokens} if args.max_prompt_tokens else {}
-    context = {"context_tokens": args.context_tokens}
+    context = {"context_tokens": args.context_tokens, "context_when": args.context_when, "context_confidence": args.context_confidence}
     # monitors off: the two settings differ by the repository context alone
     config = AssistantConfig(model=args.model, dtype=args.dtype, max_new_tokens=args.max_tokens, monitors=MonitorConfig(enabled=()), **budget, **context)
     assistant = Assistant.load(config, progress=progress)

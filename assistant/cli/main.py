@@ -45,6 +45,8 @@ DECODING_OPTIONS = (
     "max_tokens",
     "max_prompt_tokens",
     "context_tokens",
+    "context_when",
+    "context_confidence",
     "temperature",
     "top_p",
     "seed",

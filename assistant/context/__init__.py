@@ -5,7 +5,7 @@ recently used files, placed before the completion prompt in the model family's r
 the recently used files and finds their chunks most like those lines; `definitions` asks the
 language server where the nearby and imported names are defined, and `outline` cuts each
 definition to its signature; `assemble` turns the snippets into prompt tokens within a budget;
-`repository` does all of it for one request.
+`repository` does all of it for one request; `gate` decides whether a completion needs it.
 """
 
 from .assemble import REPO_FORMATS, ContextAssembler, RepoFormat

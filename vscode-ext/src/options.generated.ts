@@ -17,7 +17,7 @@ export interface GuidecodeOptions {
     maxTokens: number;
     maxPromptTokens: number;
     speculation: boolean;
-    context: { tokens: number; recent: boolean; };
+    context: { tokens: number; when: 'unsure' | 'always'; confidence: number; recent: boolean; };
     guides: { healing: boolean; monitors: boolean; nameChoice: boolean; };
     languageServer: 'jedi' | 'pyright';
     adadec: boolean;
@@ -37,6 +37,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     {"key": "maxPromptTokens", "type": "integer", "minimum": 16, "maximum": 32768},
     {"key": "speculation", "type": "boolean"},
     {"key": "context.tokens", "type": "integer", "minimum": 0, "maximum": 8192},
+    {"key": "context.when", "type": "string", "enum": ["unsure", "always"]},
+    {"key": "context.confidence", "type": "number", "minimum": 0.01, "maximum": 1},
     {"key": "context.recent", "type": "boolean"},
     {"key": "guides.healing", "type": "boolean"},
     {"key": "guides.monitors", "type": "boolean"},
@@ -50,4 +52,4 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     {"key": "debounceMs", "type": "integer", "minimum": 0, "maximum": 5000},
 ];
 
-export const OPTION_DEFAULTS: GuidecodeOptions = {"model": "0.5b", "dtype": "auto", "device": "auto", "weights": "auto", "maxTokens": 64, "maxPromptTokens": 1024, "speculation": true, "context": {"tokens": 0, "recent": true}, "guides": {"healing": true, "monitors": true, "nameChoice": true}, "languageServer": "jedi", "adadec": false, "search": true, "searchRollouts": 8, "searchSeconds": 60.0, "searchTemperature": 0.8, "debounceMs": 50};
+export const OPTION_DEFAULTS: GuidecodeOptions = {"model": "0.5b", "dtype": "auto", "device": "auto", "weights": "auto", "maxTokens": 64, "maxPromptTokens": 1024, "speculation": true, "context": {"tokens": 0, "when": "unsure", "confidence": 0.3, "recent": true}, "guides": {"healing": true, "monitors": true, "nameChoice": true}, "languageServer": "jedi", "adadec": false, "search": true, "searchRollouts": 8, "searchSeconds": 60.0, "searchTemperature": 0.8, "debounceMs": 50};
