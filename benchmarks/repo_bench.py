@@ -197,11 +197,11 @@ def setup(model: str, flag: str, config: AssistantConfig, tree: RepoTree, limit:
     }
 
 
-def default_out(model: str, machine: str, source: str, lines: str = "cross-file") -> Path:
+def default_out(model: str, machine: str, source: str, lines: str = "cross-file", when: str = "unsure") -> Path:
     """benchmarks/results/repo-<machine>-<model>-<source>.json, the model and source as they were
-    named; in-file tasks end in -in-file.json."""
+    named; in-file tasks add -in-file, context in every prompt (`when` "always") adds -always."""
     name, tree = (re.sub(r"[^\w.-]+", "-", Path(part).name.lower()).strip("-") for part in (model, source))
-    suffix = "" if lines == "cross-file" else f"-{lines}"
+    suffix = ("" if lines == "cross-file" else f"-{lines}") + ("" if when == "unsure" else f"-{when}")
     return Path(__file__).parent / "results" / f"repo-{machine}-{name}-{tree}{suffix}.json"
 
 

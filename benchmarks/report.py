@@ -783,7 +783,7 @@ def repo_context() -> str:
                     s["source"]["description"],
                     _repo_lines(r),
                     _short_model(s),
-                    f"{arm['context_tokens_setting']} tokens" if arm["context_tokens_setting"] else "off",
+                    f"{arm['context_tokens_setting']} tokens, {_context_when(s)}" if arm["context_tokens_setting"] else "off",
                     _pct(round(arm["exact_match"] * arm["tasks"]), arm["tasks"]),
                     "" if not arm["context_tokens_setting"] else "–" if gain is None else f"{gain:+.0%}",
                     f"{arm['edit_similarity']:.3f}",
@@ -791,6 +791,7 @@ def repo_context() -> str:
                     f"{arm['seconds_per_completion_p50']:.2f} s",
                     f"{arm['prompt_tokens_mean']:.0f}",
                     f"{arm['context_tokens_mean']:.0f}",
+                    f"{arm['context_retried']:.0%}" if "context_retried" in arm and arm["context_tokens_setting"] else "",
                 ]
             )
     header = [
@@ -805,11 +806,16 @@ def repo_context() -> str:
         "time (median)",
         "prompt tokens",
         "context tokens",
+        "written again",
     ]
     kinds = sorted({_repo_lines(r) for r in results}, key=REPO_LINES.index)
     pooled = [f"All trees, {model}, {kind} lines: {line}." for kind in kinds for model, line in repo_pooled(results, kind).items()]
     split = [f"All trees, {model}, cross-file lines, {line}." for model, line in repo_split(results).items()]
-    return "\n\n".join([table(header, rows, right=4), "\n".join(pooled + split), caption(*results)])
+    when = (
+        "Context: *always* in every prompt; *unsure*, only where the completion written without it was unsure of its first line, "
+        "then written again with it (*written again*: how often)."
+    )
+    return "\n\n".join([table(header, rows, right=4), "\n".join([when, *pooled, *split]), caption(*results)])
 
 
 REPO_LINES = ("cross-file", "in-file")  # as benchmarks/repo_lines.LINE_KINDS; this module reads result files only
@@ -823,6 +829,17 @@ def _repo_lines(r: Result) -> str:
     return kind
 
 
+def _context_when(setup: dict) -> str:
+    """When a run's 'with context' setting used it (as benchmarks/repo_bench.context_when): files
+    from before the setting existed put it in every prompt."""
+    return setup.get("context_when", "always")
+
+
+def _repo_arm(setup: dict) -> str:
+    """A pooled line's model and context setting: runs of one model pool only with the same setting."""
+    return f"{_short_model(setup)} (context {_context_when(setup)})"
+
+
 def repo_pooled(results: list[Result], lines: str = "cross-file") -> dict[str, str]:
     """Per model, the exact matches over every committed tree, with context and without, of the
     runs whose tasks are `lines` (cross-file or in-file) only."""
@@ -830,7 +847,7 @@ def repo_pooled(results: list[Result], lines: str = "cross-file") -> dict[str, s
     for r in results:
         if _repo_lines(r) != lines:
             continue
-        model = _short_model(r.data["setup"])
+        model = _repo_arm(r.data["setup"])
         arms = {arm["context_tokens_setting"] > 0: arm for arm in r.data["results"]}
         counts = totals.setdefault(model, [0, 0, 0])
         counts[0] += round(arms[True]["exact_match"] * arms[True]["tasks"])
@@ -849,7 +866,7 @@ def repo_split(results: list[Result]) -> dict[str, str]:
     for r in results:
         if _repo_lines(r) != "cross-file":
             continue
-        model = _short_model(r.data["setup"])
+        model = _repo_arm(r.data["setup"])
         for task in r.data["tasks"]:
             counts = parts.setdefault(model, {True: [0, 0, 0], False: [0, 0, 0]})[bool(task.get("symbol_in_context"))]
             counts[0] += task["with_context"]["exact"]

@@ -26,6 +26,8 @@ class ServerStats:
     monitored: int = 0  # completions the monitors guided
     monitor_queries: int = 0
     monitor_rejections: int = 0
+    with_context: int = 0  # completions whose prompt held repository context
+    context_retried: int = 0  # of those, written again with it after an unsure first line without it
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, kind: str, ms: float, scope: str = "") -> None:
@@ -52,6 +54,8 @@ class ServerStats:
             self.monitored += completion.monitored
             self.monitor_queries += completion.monitor_queries
             self.monitor_rejections += completion.monitor_rejections
+            self.with_context += completion.context_tokens > 0
+            self.context_retried += completion.context_retried
 
     def abandoned(self, ms: float) -> None:
         with self.lock:
@@ -84,6 +88,7 @@ class ServerStats:
                 "promptTokens": self.prompt_tokens,
                 "prefillTokensSaved": self.prefill_tokens_saved,
                 "monitors": {"completions": self.monitored, "queries": self.monitor_queries, "rejectedTokens": self.monitor_rejections},
+                "context": {"completions": self.with_context, "writtenAgain": self.context_retried},
                 "speculation": {
                     "forwardPasses": self.forward_passes,
                     "acceptedDraftTokens": self.accepted_draft_tokens,

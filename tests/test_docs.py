@@ -112,6 +112,11 @@ def test_repo_split_counts_tasks_by_whether_the_context_held_the_symbol():
     in_file = report.Result("repo-x-in-file.json", {"setup": {**setup, "lines": "in-file"}, "tasks": [task(True, True, False)]})
     split = report.repo_split([report.Result("repo-x.json", {"setup": setup, "tasks": tasks}), in_file])
     assert split == {
-        "0.5B": "where the context held the line's symbol: exact match 100.0% (2/2) with context against 50.0% (1/2) without; "
+        "0.5B (context always)": "where the context held the line's symbol: exact match 100.0% (2/2) with context against 50.0% (1/2) without; "
         "where it did not: exact match 0.0% (0/1) with context against 100.0% (1/1) without"
     }
+    unsure = report.Result("repo-y.json", {"setup": {**setup, "context_when": "unsure"}, "tasks": tasks})
+    assert list(report.repo_split([report.Result("repo-x.json", {"setup": setup, "tasks": tasks}), unsure])) == [
+        "0.5B (context always)",
+        "0.5B (context unsure)",
+    ]  # runs of one model with different settings are not pooled

@@ -351,7 +351,7 @@ def _bench_repo(args: argparse.Namespace, out: Console, err: Console) -> int:
         assistant.close()
     how = repo_bench.setup(assistant.description, args.model, config, tree, args.limit, args.seed, args.lines)
     result = repo_bench.as_json(run, how, found)
-    path = args.out or repo_bench.default_out(args.model, how["machine_kind"], tree.name, args.lines)
+    path = args.out or repo_bench.default_out(args.model, how["machine_kind"], tree.name, args.lines, args.context_when)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     if args.json:

@@ -362,7 +362,7 @@ def test_with_the_option_off_the_prompt_is_exactly_the_file_window(qwen_like_mod
 
 
 def test_a_completion_reads_the_context_and_a_keystroke_keeps_it(qwen_like_model, qwen_like, recent, tmp_path):
-    assistant = make_assistant(qwen_like_model, qwen_like, context_tokens=128)
+    assistant = make_assistant(qwen_like_model, qwen_like, context_tokens=128, context_when="always")
     first = assistant.complete(DOCUMENT, len(DOCUMENT), path=tmp_path / "main.py", recent=recent)
     typed = DOCUMENT + "n"
     request = assistant.prepare(typed, len(typed), None, None, None, None, tmp_path / "main.py", None, recent)
@@ -375,3 +375,30 @@ def test_a_completion_reads_the_context_and_a_keystroke_keeps_it(qwen_like_model
     assert request.session.reused >= len(request.context)  # its keys and values were reused
     plain = make_assistant(qwen_like_model, qwen_like, context_tokens=128)
     assert plain.complete(DOCUMENT, len(DOCUMENT)).context_tokens == 0  # no path: no context
+
+
+def test_an_unsure_completion_is_written_again_with_the_context_and_only_that_one_streams(qwen_like_model, qwen_like, recent, tmp_path):
+    """At a confidence threshold of 1 every step is unsure: the completion is the one written
+    with the context in the prompt, and nothing of the first attempt was streamed."""
+    where = {"path": tmp_path / "main.py", "recent": recent, "max_new_tokens": 6}
+    always = make_assistant(qwen_like_model, qwen_like, context_tokens=128, context_when="always")
+    unsure = make_assistant(qwen_like_model, qwen_like, context_tokens=128, context_when="unsure", context_confidence=1.0)
+    streamed, shown = [], []
+    expected = always.complete(DOCUMENT, len(DOCUMENT), on_text=streamed.append, **where)
+    got = unsure.complete(DOCUMENT, len(DOCUMENT), on_text=shown.append, **where)
+    assert got.context_retried and not expected.context_retried
+    assert (got.text, got.tokens, got.context_tokens) == (expected.text, expected.tokens, expected.context_tokens) and got.context_tokens > 0
+    assert "".join(shown) == "".join(streamed)
+    typed = DOCUMENT + "n"  # a keystroke: both prompts, with and without the context, reuse their previous keys and values
+    again = unsure.complete(typed, len(typed), **where)
+    assert again.context_retried and again.reused_prompt_tokens >= again.context_tokens > 0
+
+
+def test_the_gate_is_off_without_a_budget_a_path_or_a_step_by_step_decoder(qwen_like_model, qwen_like, tmp_path):
+    path = tmp_path / "main.py"
+    assert make_assistant(qwen_like_model, qwen_like, context_tokens=0)._context_gate(path) is None
+    assert make_assistant(qwen_like_model, qwen_like, context_tokens=128)._context_gate(None) is None
+    assert make_assistant(qwen_like_model, qwen_like, context_tokens=128, context_when="always")._context_gate(path) is None
+    assert make_assistant(qwen_like_model, qwen_like, context_tokens=128, beam_width=2)._context_gate(path) is None
+    gate = make_assistant(qwen_like_model, qwen_like, context_tokens=128, context_confidence=0.4)._context_gate(path)
+    assert gate is not None and gate.threshold == 0.4

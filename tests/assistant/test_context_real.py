@@ -66,7 +66,7 @@ def test_the_embedded_tokenizer_gets_the_repository_format_and_no_forged_marker(
 
 @pytest.mark.real_model
 def test_a_completion_in_a_workspace_reads_the_definitions_it_uses(real_assistant, workspace):
-    real_assistant.config = replace(real_assistant.config, context_tokens=384)
+    real_assistant.config = replace(real_assistant.config, context_tokens=384, context_when="always")
     real_assistant._context.definitions = Definitions(budget_s=30)  # a first question may load jedi's caches
     where = {"workspace": workspace, "path": workspace / "main.py"}
     request = real_assistant.prepare(MAIN, len(MAIN), 8, None, None, where["workspace"], where["path"])
@@ -79,3 +79,40 @@ def test_a_completion_in_a_workspace_reads_the_definitions_it_uses(real_assistan
     typed = MAIN + "ar"  # a keystroke: the same context, whose keys and values are reused
     second = real_assistant.complete(typed, len(typed), max_new_tokens=8, **where)
     assert second.context_tokens == first.context_tokens and second.reused_prompt_tokens >= second.context_tokens
+
+
+@pytest.mark.real_model
+def test_a_sure_completion_is_the_one_without_context(real_assistant, workspace):
+    """At the lowest threshold the embedded model is sure of the line: it is written once,
+    without the context, as with the context off."""
+    where = {"workspace": workspace, "path": workspace / "main.py", "max_new_tokens": 8}
+    real_assistant.config = replace(real_assistant.config, context_tokens=0)
+    plain = real_assistant.complete(MAIN, len(MAIN), **where)
+    real_assistant.config = replace(real_assistant.config, context_tokens=384, context_when="unsure", context_confidence=0.01)
+    gated = real_assistant.complete(MAIN, len(MAIN), **where)
+    assert (gated.text, gated.context_tokens, gated.context_retried) == (plain.text, 0, False)
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("confidence", [0.3, 1.0])
+def test_the_context_gate_decides_the_same_with_and_without_speculation(exact_real_model, workspace, confidence):
+    """The gate reads each step once, also where speculation accepts several tokens in one pass:
+    completions, and which were written again with the context, are the same token for token
+    (at a threshold of 1, every one is written again)."""
+    from assistant import Assistant, AssistantConfig
+
+    config = AssistantConfig(context_tokens=384, context_when="unsure", context_confidence=confidence, max_new_tokens=24)
+    plain, fast = Assistant(exact_real_model, replace(config, speculation=False)), Assistant(exact_real_model, config)
+    assert fast.speculating and not plain.speculating
+    texts = [MAIN, MAIN + "area(width, depth)\n\n\ndef volume(width: float, depth: float, height: float) -> float:\n    "]
+    where = {"workspace": workspace, "path": workspace / "main.py"}
+    try:
+        for assistant in (plain, fast):
+            assistant._context.definitions = Definitions(budget_s=30)  # both see every definition
+        for text in texts:
+            a, b = plain.complete(text, len(text), **where), fast.complete(text, len(text), **where)
+            assert (b.text, b.tokens, b.context_retried, b.context_tokens) == (a.text, a.tokens, a.context_retried, a.context_tokens)
+            assert b.context_retried or confidence < 1
+    finally:
+        plain.close()
+        fast.close()

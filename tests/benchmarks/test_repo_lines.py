@@ -181,8 +181,10 @@ def test_in_file_choice_is_deterministic(tmp_path: Path):
 
 
 def test_the_kind_names_the_result_file():
-    from benchmarks.repo_bench import default_out, lines_kind
+    from benchmarks.repo_bench import context_when, default_out, lines_kind
 
     assert default_out("0.5b", "amx-xeon", "jinja2").name == "repo-amx-xeon-0.5b-jinja2.json"
     assert default_out("0.5b", "amx-xeon", "jinja2", "in-file").name == "repo-amx-xeon-0.5b-jinja2-in-file.json"
+    assert default_out("0.5b", "amx-xeon", "jinja2", "in-file", "always").name == "repo-amx-xeon-0.5b-jinja2-in-file-always.json"
     assert lines_kind({}) == "cross-file"  # a result file from before the kind was recorded
+    assert context_when({}) == "always"  # ... or before the context could wait for an unsure line
