@@ -13,7 +13,10 @@ The gate plugs into the one decoding loop twice: `observe` is its `on_step` (eac
 guided logits, once per chosen token, in order, also under speculation), `stop` one of its stop
 rules' predicates (asked once per chosen token that is not an end of sequence, in the same order).
 So the k-th call of `stop` is about the token of the k-th call of `observe`, and the decision is
-the same with and without speculation. Streamed text is held back until the gate has decided
+the same with and without speculation. One exception: a reranker that decides a paused step may
+write a whole name at once (the monitors' name choice), and only its first token had a step; the
+tokens after it find no observation waiting and are not counted (the lookahead chose them), which
+keeps the next token aligned with its own step. Streamed text is held back until the gate has decided
 (`Held`), so text of an answer that is written again is never shown.
 """
 
@@ -47,13 +50,16 @@ class UnsureLine:
         """The loop's predicate: `text` is the completion up to the latest token; stop (keeping it
         all, it is written again) at the first unsure step of the first line."""
         step, before = self.taken, self.before
-        self.taken, self.before = step + 1, text
+        self.before = text
+        observed = step < len(self.tops)
+        if observed:
+            self.taken = step + 1
         if self.settled or self.unsure:
             return None
         if _line_written(before):  # this token comes after the first line: that line was sure
             self.settled = True
             return None
-        if self.tops[step] < self.threshold:
+        if observed and self.tops[step] < self.threshold:
             self.unsure = True
             return len(text)
         return None

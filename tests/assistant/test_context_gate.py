@@ -104,3 +104,13 @@ def test_a_completion_that_ends_within_its_first_line_is_shown_at_the_end():
     assert shown == []
     held.flush()
     assert shown == ["pass"]
+
+
+def test_tokens_a_reranker_wrote_after_its_paused_step_are_not_counted_and_the_next_one_is_aligned():
+    """A whole name written at once after one step: its later tokens have no step of their own."""
+    gate = UnsureLine(0.3)
+    gate.observe(step(0.9))  # the paused step: the name's first token
+    assert gate.stop("self.rad") is None
+    assert gate.stop("self.radi") is None and gate.stop("self.radius") is None  # written with it, no step
+    gate.observe(step(0.1))  # the next token's own step
+    assert gate.stop("self.radius *") == len("self.radius *") and gate.unsure

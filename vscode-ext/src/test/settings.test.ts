@@ -129,6 +129,8 @@ test('package.json declares every setting with the same default as the code', ()
         'guidecode.languageServer': DEFAULTS.languageServer,
         'guidecode.adadec': DEFAULTS.adadec,
         'guidecode.context.tokens': DEFAULTS.context.tokens,
+        'guidecode.context.when': DEFAULTS.context.when,
+        'guidecode.context.confidence': DEFAULTS.context.confidence,
         'guidecode.context.recent': DEFAULTS.context.recent,
         'guidecode.search': DEFAULTS.search,
         'guidecode.searchRollouts': DEFAULTS.searchRollouts,
