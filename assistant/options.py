@@ -216,7 +216,7 @@ OPTIONS: tuple[Option, ...] = (
         0,
         "Repository context before the prompt, in tokens at most (0: none): the signatures of the symbols used near the cursor "
         "(found by the language server) and chunks of recently used files like the code around the cursor; 384 is a good size. "
-        "Off by default: it helped the 1.5B model and hurt the 0.5B on the repository benchmark (docs/context.md).",
+        "Off by default: where the model is unsure of a line (see context_when) it costs a second completion (docs/context.md).",
         low=0,
         high=8192,
         editor_key="context.tokens",

@@ -562,7 +562,8 @@ def headline() -> str:
             ]
         )
     repo = [load(path.name) for path in sorted(RESULTS.glob("repo-*.json"))]
-    cross = [r for r in repo if _repo_lines(r) == "cross-file"]
+    # The headline: the default setting's runs (the context when unsure), the others on the page.
+    cross = [r for r in repo if _repo_lines(r) == "cross-file" and _context_when(r.data["setup"]) == "unsure"]
     if cross:
         pooled = "; ".join(f"{model}: {line}" for model, line in repo_pooled(cross).items())
         trees = len({r.data["setup"]["source"]["name"] for r in cross})
@@ -841,22 +842,30 @@ def _repo_arm(setup: dict) -> str:
 
 
 def repo_pooled(results: list[Result], lines: str = "cross-file") -> dict[str, str]:
-    """Per model, the exact matches over every committed tree, with context and without, of the
-    runs whose tasks are `lines` (cross-file or in-file) only."""
+    """Per model and context setting, the exact matches over every committed tree, with context and
+    without, of the runs whose tasks are `lines` (cross-file or in-file) only, with the tasks only
+    one of the two got right and a sign test on them."""
     totals: dict[str, list[int]] = {}
     for r in results:
         if _repo_lines(r) != lines:
             continue
-        model = _repo_arm(r.data["setup"])
-        arms = {arm["context_tokens_setting"] > 0: arm for arm in r.data["results"]}
-        counts = totals.setdefault(model, [0, 0, 0])
-        counts[0] += round(arms[True]["exact_match"] * arms[True]["tasks"])
-        counts[1] += round(arms[False]["exact_match"] * arms[False]["tasks"])
-        counts[2] += arms[True]["tasks"]
-    return {
-        model: f"exact match {_pct(w, n)} with repository context against {_pct(o, n)} without" + (f" ({w / o - 1:+.0%})" if o else "")
-        for model, (w, o, n) in totals.items()
-    }
+        counts = totals.setdefault(_repo_arm(r.data["setup"]), [0, 0, 0, 0, 0])
+        for task in r.data["tasks"]:
+            with_context, without = task["with_context"]["exact"], task["without_context"]["exact"]
+            counts[0] += with_context
+            counts[1] += without
+            counts[2] += 1
+            counts[3] += with_context and not without
+            counts[4] += without and not with_context
+
+    def said(w: int, o: int, n: int, only_with: int, only_without: int) -> str:
+        gain = f"{w / o - 1:+.0%}; " if o else ""
+        return (
+            f"exact match {_pct(w, n)} with repository context against {_pct(o, n)} without ({gain}right only with it "
+            f"{only_with}, only without it {only_without}, two-sided sign test p = {_sign_test(only_with, only_without):.2f})"
+        )
+
+    return {model: said(*counts) for model, counts in totals.items()}
 
 
 def repo_split(results: list[Result]) -> dict[str, str]:
