@@ -75,3 +75,13 @@ def test_the_extensions_own_settings_are_not_reported_as_unknown():
     # the languages it serves are the client's, not the server's.
     options, problems = parse_options({"server": {"pythonPath": "python3"}, "trace": {"server": "off"}, "languages": ["python", "go"], "bogus": 1})
     assert problems == ["unknown guidecode option 'bogus' ignored"] and options == ServerOptions()
+
+
+def test_the_context_waits_for_an_unsure_line_unless_an_option_says_always():
+    config = ServerOptions().assistant_config()
+    assert (config.context_tokens, config.context_when, config.context_confidence) == (0, "unsure", 0.3)
+    options, problems = parse_options({"context": {"tokens": 384, "when": "always", "confidence": 0.5}})
+    config = options.assistant_config()
+    assert problems == [] and (config.context_tokens, config.context_when, config.context_confidence) == (384, "always", 0.5)
+    options, problems = parse_options({"context": {"when": "sometimes", "confidence": 2}})
+    assert (options.context_when, options.context_confidence) == ("unsure", 0.3) and len(problems) == 2

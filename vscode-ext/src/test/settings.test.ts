@@ -22,7 +22,7 @@ test('every setting has its default when nothing is set', () => {
         speculation: true,
         languageServer: 'jedi',
         adadec: false,
-        context: { tokens: 0, recent: true },
+        context: { tokens: 0, when: 'unsure', confidence: 0.3, recent: true },
         search: true,
         searchRollouts: 8,
         searchSeconds: 60,
