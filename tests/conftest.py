@@ -51,6 +51,16 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
 
 
 @pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The tiny random-weight model saved as a local model directory a server or worker can load."""
+    path = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = make_byte_tokenizer()
+    make_tiny_model(len(tokenizer)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_model(byte_tokenizer) -> Qwen2ForCausalLM:
     # GUIDECODE_TEST_DEVICE=cuda runs the engine's mathematics on a GPU.
     return make_tiny_model(len(byte_tokenizer)).to(os.environ.get("GUIDECODE_TEST_DEVICE", "cpu"))

@@ -62,6 +62,9 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
         timeout_s=args.timeout,
         out=args.out,
         shard=args.shard,
+        ray=args.ray,
+        workers=args.workers,
+        worker_threads=args.worker_threads,
     ).resolved()
 
 
@@ -103,6 +106,14 @@ def add_eval_parser(commands) -> None:
         "(and --out) to share a run between them; the last to finish writes summary.json, and the same command "
         "without --shard resumes whatever a stopped shard left",
     )
+    p.add_argument(
+        "--ray",
+        metavar="auto|ADDRESS",
+        help="run the tasks on Ray workers, each loading the model once: auto starts a local cluster sized to this machine, "
+        "ADDRESS joins a running one (ray start --head; docs/evaluation.md); records still go to one run folder, resumable as without",
+    )
+    p.add_argument("--workers", type=positive_int, help="with --ray: how many workers (default: one per --worker-threads CPUs of the cluster)")
+    p.add_argument("--worker-threads", type=positive_int, default=1, help="with --ray: CPUs and torch threads per worker (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object: dataset, decoder, model, n_tasks, done, pass@k, seconds, tokens")
 
 

@@ -36,7 +36,7 @@ def run_evaluation(
         spec.check(settings, tasks)
     root = settings.run_dir(dataset)
     store = RunStore.open(root, settings.recorded(dataset))
-    executor = executor or _sandbox(settings.timeout_s)
+    executor = executor or make_sandbox(settings.timeout_s)
     mine = settings.shard_of(tasks)
     shard = f", shard {settings.shard_label}: {len(mine)} of them" if settings.shard else ""
     say(f"{dataset.name}: {len(tasks)} of {len(dataset.tasks)} tasks{shard} × {samples} samples, decoder {settings.decoder}")
@@ -66,6 +66,8 @@ def _generate(
 ) -> tuple[dict, LoopResult]:
     """Builds the decoder and runs the loop over what is not saved yet: (the decoder's description, the loop's result)."""
     spec = lookup(settings.decoder)
+    if settings.ray is not None:
+        return _generate_on_ray(settings, tasks, samples, store, progress, say)
     decoder = spec.build(settings, progress)
     try:
         described = decoder.describe()
@@ -81,6 +83,20 @@ def _generate(
         raise
     finally:
         decoder.close()
+
+
+def _generate_on_ray(
+    settings: EvalSettings, tasks: Sequence[Task], samples: int, store: RunStore, progress: Progress, say: Callable[[str], None]
+) -> tuple[dict, LoopResult]:
+    from .distributed import RayPlan, evaluate_on_ray
+
+    assert settings.ray is not None
+    plan = RayPlan(settings.ray, settings.workers, settings.worker_threads)
+    try:
+        return evaluate_on_ray(settings, plan, tasks, samples, store, progress, say)
+    except KeyboardInterrupt:
+        say(f"what finished is saved in {store.root}: the same command resumes from there")
+        raise
 
 
 def _summary(
@@ -128,7 +144,7 @@ def _check_tests(tasks: Sequence[Task]) -> None:
             )
 
 
-def _sandbox(timeout_s: float) -> Executor:
+def make_sandbox(timeout_s: float) -> Executor:
     from sandbox import Limits, Sandbox
 
     return Sandbox(Limits(timeout_s=timeout_s))

@@ -48,15 +48,15 @@ def evaluate(
     workers: int = 2,
 ) -> LoopResult:
     start = time.perf_counter()
-    saved, pending = _split(tasks, samples, store)
+    saved, pending = split_saved(tasks, samples, store)
     resumed = len(saved)
     with progress.count("evaluating", total=resumed + len(pending), completed=resumed) as advance:
-        on_saved = _reporter(saved, advance)
+        on_saved = reporter(saved, advance)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval-run")
         running: dict[Future, dict] = {}
         try:
-            for task, sample, candidate in _candidates(decoder, pending):
-                running[pool.submit(executor.run, candidate.program, task.test, task.entry_point)] = _record(task, sample, candidate)
+            for task, sample, candidate in candidates(decoder, pending):
+                running[pool.submit(executor.run, candidate.program, task.test, task.entry_point)] = as_record(task, sample, candidate)
                 _save_finished(running, store, on_saved, block=False)
             while running:
                 _save_finished(running, store, on_saved, block=True)
@@ -68,11 +68,11 @@ def evaluate(
 
 def already_saved(tasks: Sequence[Task], samples: int, store: RunStore) -> LoopResult | None:
     """The loop's result without a decoder, when every sample asked for is saved already."""
-    saved, pending = _split(tasks, samples, store)
+    saved, pending = split_saved(tasks, samples, store)
     return None if pending else LoopResult(saved, len(saved), 0.0)
 
 
-def _split(tasks: Sequence[Task], samples: int, store: RunStore) -> tuple[dict[Key, dict], list[tuple[Task, int]]]:
+def split_saved(tasks: Sequence[Task], samples: int, store: RunStore) -> tuple[dict[Key, dict], list[tuple[Task, int]]]:
     """(the records saved of the samples asked for, the samples still to do)."""
     wanted = [(task, sample) for task in tasks for sample in range(samples)]
     keys = {(task.task_id, sample) for task, sample in wanted}
@@ -82,7 +82,7 @@ def _split(tasks: Sequence[Task], samples: int, store: RunStore) -> tuple[dict[K
     return saved, pending
 
 
-def _candidates(decoder: Decoder, pending: list[tuple[Task, int]]) -> Iterator[tuple[Task, int, Candidate]]:
+def candidates(decoder: Decoder, pending: list[tuple[Task, int]]) -> Iterator[tuple[Task, int, Candidate]]:
     """Each pending sample's candidate, in order: one at a time, or a task's samples together
     where the decoder can write them so (`solve_many`)."""
     solve_many = getattr(decoder, "solve_many", None)
@@ -96,7 +96,7 @@ def _candidates(decoder: Decoder, pending: list[tuple[Task, int]]) -> Iterator[t
             yield tasks[0], sample, candidate
 
 
-def _record(task: Task, sample: int, candidate: Candidate) -> dict:
+def as_record(task: Task, sample: int, candidate: Candidate) -> dict:
     return {
         "task_id": task.task_id,
         "sample": sample,
@@ -126,7 +126,7 @@ def _save_finished(running: dict[Future, dict], store: RunStore, on_saved: Calla
         on_saved(record)
 
 
-def _reporter(saved: dict[Key, dict], advance: Callable[[int, str], None]) -> Callable[[dict], None]:
+def reporter(saved: dict[Key, dict], advance: Callable[[int, str], None]) -> Callable[[dict], None]:
     passed = [sum(_passed(r) for r in saved.values())]
 
     def on_saved(record: dict) -> None:

@@ -45,6 +45,9 @@ class EvalSettings:
     timeout_s: float = 10.0  # each program's run, tests included
     out: Path | None = None  # None: runs/eval/<dataset>-<decoder>[-r<rollouts>][-<model>]
     shard: tuple[int, int] | None = None  # (i, n): this process does tasks i, i+n, ... (1-based) of the run
+    ray: str | None = None  # "auto" (a local cluster) or a Ray cluster's address: the tasks go to Ray workers
+    workers: int | None = None  # with ray: how many (None: one per `worker_threads` CPUs of the cluster)
+    worker_threads: int = 1  # with ray: CPUs and torch threads per worker
 
     @property
     def shard_label(self) -> str | None:
@@ -65,6 +68,10 @@ class EvalSettings:
             (self.rollouts >= 1, f"--rollouts must be at least 1, got {self.rollouts}"),
             (self.timeout_s > 0, f"--timeout must be positive, got {self.timeout_s}"),
             (self.shard is None or 1 <= self.shard[0] <= self.shard[1], f"--shard I/N needs 1 <= I <= N, got {self.shard_label}"),
+            (self.workers is None or self.workers >= 1, f"--workers must be at least 1, got {self.workers}"),
+            (self.worker_threads >= 1, f"--worker-threads must be at least 1, got {self.worker_threads}"),
+            (self.ray is None or self.shard is None, "--ray and --shard do not go together: Ray spreads the whole run"),
+            (self.ray is not None or (self.workers is None and self.worker_threads == 1), "--workers and --worker-threads go with --ray"),
         ]
         for ok, message in checks:
             if not ok:

@@ -7,11 +7,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from lsprotocol import types as lsp
 from pygls.lsp.client import BaseLanguageClient
-
-from tests.conftest import make_byte_tokenizer, make_tiny_model
 
 TIMEOUT = 120  # seconds for any one exchange; a hang fails the test instead of blocking CI
 
@@ -20,16 +17,6 @@ TIMEOUT = 120  # seconds for any one exchange; a hang fails the test instead of 
 # depends on the dtype it runs in (in fp32 the tiny random model writes a newline first at these
 # tests' cursor, an empty line completion), so a later change of the default must not move them.
 TEST_DTYPE = "bfloat16"
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    """The tiny random-weight model saved as a local model directory the server can load."""
-    path = tmp_path_factory.mktemp("tiny-model")
-    tokenizer = make_byte_tokenizer()
-    make_tiny_model(len(tokenizer)).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 @dataclass

@@ -1,0 +1,167 @@
+"""An evaluation's tasks spread over Ray workers (`guidecode eval --ray auto|ADDRESS`).
+
+Each worker is a Ray actor that builds the decoder once (the model stays loaded) and its own
+sandbox; it is given one task at a time with that task's pending samples, writes their candidates
+and runs each against the tests, and returns the records. The driver is the run folder's only
+writer: it appends each record as its task comes back, with the same progress display as a local
+run, so a run is resumable exactly as before and its records are the same whoever wrote them.
+
+A worker that dies (its process killed, its node gone) is restarted by Ray, and the task it had in
+flight is given to it again (`max_task_retries`); a task lost more often than that fails the run,
+naming the task, with everything finished before it saved.
+
+`--ray auto` starts a local cluster sized to the machine and stops it at the end; `--ray ADDRESS`
+joins a running one (`ray start --head`, docs/evaluation.md), whose nodes need the package, the
+model and bubblewrap installed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import GuidecodeError
+from ..progress import Progress
+from .datasets import Task
+from .runner import LoopResult, as_record, candidates, reporter, split_saved
+from .settings import EvalSettings
+from .store import RunStore
+
+RETRIES = 2  # a task whose worker died is given to the restarted worker at most this often
+NAMESPACE = "guidecode-eval"
+
+
+@dataclass(frozen=True)
+class RayPlan:
+    address: str  # "auto": a local cluster started here; else a running cluster's address
+    workers: int | None  # None: one per CPU the cluster offers, at `threads` each
+    threads: int = 1  # CPUs (and torch threads) per worker
+
+
+class Worker:
+    """One Ray actor: the decoder and the sandbox of one evaluation, kept between tasks."""
+
+    def __init__(self, settings: EvalSettings, threads: int):
+        import torch
+
+        from .decoding import lookup
+        from .harness import make_sandbox
+
+        torch.set_num_threads(threads)
+        self.decoder = lookup(settings.decoder).build(settings, Progress.silent())
+        self.executor = make_sandbox(settings.timeout_s)
+
+    def describe(self) -> dict:
+        return self.decoder.describe()
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def solve(self, task: Task, samples: list[int]) -> list[dict]:
+        """The records of `task`'s `samples`, each run against the tests."""
+        records = []
+        for _, sample, candidate in candidates(self.decoder, [(task, sample) for sample in samples]):
+            record = as_record(task, sample, candidate)
+            record["result"] = self.executor.run(candidate.program, task.test, task.entry_point).to_dict()
+            records.append(record)
+        return records
+
+
+def evaluate_on_ray(
+    settings: EvalSettings,
+    plan: RayPlan,
+    tasks: Sequence[Task],
+    samples: int,
+    store: RunStore,
+    progress: Progress,
+    say: Callable[[str], None],
+) -> tuple[dict, LoopResult]:
+    """Like runner.evaluate, with the workers on Ray: (the decoder's description, the loop's result)."""
+    import time
+
+    ray = _ray()
+    start = time.perf_counter()
+    saved, pending = split_saved(tasks, samples, store)
+    resumed, groups = len(saved), _by_task(pending)
+    with _cluster(ray, plan) as cpus:
+        count = max(1, min(plan.workers or cpus // plan.threads, len(groups) or 1))
+        say(f"ray: {count} worker(s) of {plan.threads} CPU(s) each on {ray.get_runtime_context().gcs_address}")
+        actor = ray.remote(num_cpus=plan.threads, max_restarts=-1, max_task_retries=RETRIES)(Worker)
+        workers = [actor.options(name=f"worker-{i}", namespace=NAMESPACE).remote(settings, plan.threads) for i in range(count)]
+        described = ray.get(workers[0].describe.remote())
+        store.save_described(described)
+        if described.get("model"):
+            say(f"model: {described['model']} ({described['dtype']}, {described['device']}), speculation {described['speculation']}")
+        with progress.count("evaluating", total=len(saved) + len(pending), completed=len(saved)) as advance:
+            _dispatch(ray, workers, groups, store, reporter(saved, advance))
+    return described, LoopResult(saved, resumed, time.perf_counter() - start)  # `saved` has the new records too
+
+
+def _by_task(pending: list[tuple[Task, int]]) -> list[tuple[Task, list[int]]]:
+    """Pending samples grouped by task, in order: a task's samples go to one worker together."""
+    groups: dict[str, tuple[Task, list[int]]] = {}
+    for task, sample in pending:
+        groups.setdefault(task.task_id, (task, []))[1].append(sample)
+    return list(groups.values())
+
+
+def _dispatch(ray: Any, workers: list, groups: list[tuple[Task, list[int]]], store: RunStore, on_saved: Callable[[dict], None]) -> None:
+    """Each group to an idle worker; each finished group's records appended here, the one writer."""
+    queue: Iterator[tuple[Task, list[int]]] = iter(groups)
+    running: dict[Any, tuple[Any, Task]] = {}
+
+    def give(worker) -> None:
+        group = next(queue, None)
+        if group is not None:
+            running[worker.solve.remote(*group)] = (worker, group[0])
+
+    for worker in workers:
+        give(worker)
+    try:
+        while running:
+            [done], _ = ray.wait(list(running), num_returns=1)
+            worker, task = running.pop(done)
+            try:
+                records = ray.get(done)
+            except ray.exceptions.RayError as error:
+                raise GuidecodeError(f"task {task.task_id} failed on a Ray worker {RETRIES + 1} times: {error}; what finished is saved") from None
+            for record in records:
+                store.append(record)
+                on_saved(record)
+            give(worker)
+    finally:
+        for ref in running:
+            ray.cancel(ref, force=True)
+
+
+@contextmanager
+def _cluster(ray: Any, plan: RayPlan) -> Iterator[int]:
+    """Connected to the plan's cluster for the block (a local one started for it with "auto");
+    yields the CPUs the cluster offers."""
+    if ray.is_initialized():
+        yield int(ray.cluster_resources().get("CPU", 1))
+        return
+    local = plan.address == "auto"
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "namespace": NAMESPACE}
+    try:
+        if local:
+            ray.init(num_cpus=os.cpu_count() or 1, **options)
+        else:
+            ray.init(address=plan.address, **options)
+    except (ConnectionError, ValueError, RuntimeError) as error:
+        raise GuidecodeError(f"could not join the Ray cluster at {plan.address}: {error}; start one with `ray start --head`, or use --ray auto") from None
+    try:
+        yield int(ray.cluster_resources().get("CPU", 1))
+    finally:
+        ray.shutdown()
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise GuidecodeError("--ray needs Ray: pip install 'guidecode[ray]' (or pip install 'ray>=2.60,<3')") from None
+    return ray
