@@ -14,29 +14,26 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from rich.console import Console
 
-from decoders.rerank import entropies
-
 from .corpus import Corpus, build_corpus, check_package
 from .errors import GuidecodeError
 from .loading import LoadedModel, dtype_name, load_model
 from .progress import Progress
+from .teacher_forcing import score_window, token_entropy
 from .thresholds import CorpusSummary, FitStats, Threshold, entropy_threshold, model_key, save_threshold, tokenizer_fingerprint
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel
+    pass
 
-__all__ = ["Calibration", "calibrate", "entropy_threshold", "fit_threshold", "token_entropy"]
-
-ROWS = 256  # positions per output-layer slice: [256, 150k] float32 logits are 150 MB, a whole window's 600 MB
+__all__ = ["Calibration", "calibrate", "entropy_threshold", "fit_threshold", "score_window", "token_entropy"]
 
 
 @dataclass(frozen=True)
@@ -44,36 +41,6 @@ class Calibration:
     threshold: Threshold
     seconds: float
     device: str
-
-
-# --- teacher forcing -------------------------------------------------------------------------
-
-
-# The entropy the decoding gate compares with the threshold, batched (decoders/rerank.py).
-token_entropy = entropies
-
-
-@torch.inference_mode()
-def score_window(model: torch.nn.Module, ids: Sequence[int], rows: int = ROWS) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each position but the last: (entropy of the next-token distribution, argmax != next
-    token), as CPU tensors [len(ids) - 1] float32 and bool. One forward pass; the output layer
-    runs over `rows` positions at a time, so no [tokens, vocab] tensor lives longer than a slice."""
-    device = next(model.parameters()).device
-    model = cast("PreTrainedModel", model)  # a transformers causal LM, held as a Module by LoadedModel
-    input_ids = torch.tensor([list(ids)], dtype=torch.long, device=device)  # [1, tokens]
-    hidden = model.get_decoder()(input_ids=input_ids).last_hidden_state[0, :-1]  # [tokens - 1, hidden]
-    targets = input_ids[0, 1:]  # [tokens - 1]
-    head = model.get_output_embeddings()
-    assert head is not None  # a causal LM has its output layer
-    cap = getattr(model.config, "final_logit_softcapping", None)  # Gemma 2 squashes its logits
-    entropies, wrong = [], []
-    for start in range(0, hidden.shape[0], rows):
-        logits = head(hidden[start : start + rows]).float()  # [rows, vocab], as the decoding loop sees them
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        entropies.append(token_entropy(logits))
-        wrong.append(logits.argmax(-1) != targets[start : start + rows])
-    return torch.cat(entropies).cpu(), torch.cat(wrong).cpu()
 
 
 # --- the fit ---------------------------------------------------------------------------------
@@ -158,14 +125,18 @@ def _rate(flags: np.ndarray) -> float | None:
 # --- a run -----------------------------------------------------------------------------------
 
 
-def calibrate(loaded: LoadedModel, corpus: Corpus, progress: Progress | None = None) -> Calibration:
-    """Teacher-force `loaded` over `corpus` and fit its threshold (nothing is saved)."""
+def calibrate(
+    loaded: LoadedModel, corpus: Corpus, progress: Progress | None = None, scores: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None
+) -> Calibration:
+    """Teacher-force `loaded` over `corpus` and fit its threshold (nothing is saved). `scores`:
+    each window's (entropies, greedy wrong) in the corpus's order, computed elsewhere (Ray
+    workers); by default `loaded` scores them here."""
     progress = progress or Progress.silent()
     start = time.perf_counter()
     entropies, wrong = [], []
+    scored = scores if scores is not None else (score_window(loaded.model, window.tokens) for window in corpus.windows)
     with progress.count(f"calibrating {loaded.name}: tokens read", corpus.tokens) as advance:
-        for window in corpus.windows:
-            h, w = score_window(loaded.model, window.tokens)
+        for window, (h, w) in zip(corpus.windows, scored, strict=True):
             entropies.append(h)
             wrong.append(w)
             advance(len(window.tokens), window.file)
@@ -186,7 +157,15 @@ def command(args: argparse.Namespace, out: Console, err: Console) -> int:
         corpus = build_corpus(loaded.tokenizer, args.packages, args.tokens, args.seed)
     if corpus.tokens < 2:
         raise GuidecodeError(f"no readable source files in {', '.join(args.packages)}; pass other packages to --packages")
-    result = calibrate(loaded, corpus, progress)
+    scores = None
+    if args.ray is None and (args.workers is not None or args.worker_threads != 1):
+        raise GuidecodeError("--workers and --worker-threads go with --ray")
+    if args.ray is not None:
+        from .calibration_ray import scores_on_ray
+        from .cluster import RayPlan
+
+        scores = scores_on_ray(RayPlan(args.ray, args.workers, args.worker_threads), args.model, args.dtype, args.device, corpus.windows)
+    result = calibrate(loaded, corpus, progress, scores)
     saved = None if args.no_save else save_threshold(result.threshold)
     if args.json:
         print(json.dumps(as_json(result, saved)))

@@ -890,6 +890,34 @@ def repo_split(results: list[Result]) -> dict[str, str]:
     return {model: said(held, split[True]) + "; " + said("where it did not", split[False]) for model, split in parts.items()}
 
 
+def ray_eval(file: str) -> str:
+    """`python -m benchmarks.ray_eval`: one eval plainly and on Ray with one and two workers."""
+    r = load(file)
+    runs = r.data["runs"]
+    one = next(run["wall_s"] for run in runs if run["run"] == "ray, 1 worker x 1 thread")
+    rows = [
+        [
+            run["run"],
+            str(run["threads_per_process"]),
+            f"{run['wall_s']:.0f} s",
+            f"{run['wall_s'] / one:.2f}x",
+            f"{100 * run['pass@1']:.1f}%",
+            ", ".join(run["records_equal_to"]) or "–",
+        ]
+        for run in runs
+    ]
+    overhead = (
+        f"Ray's overhead per task (the canonical decoder, no model, through one worker against plainly): "
+        f"{1000 * r.data['ray_overhead_per_task_s']:.0f} ms ({r.data['canonical_wall_s']['ray, 1 worker']:.1f} s against "
+        f"{r.data['canonical_wall_s']['plain']:.1f} s for {runs[0]['tasks']} tasks, Ray's start included)."
+    )
+    header = ["run", "threads per process", "wall time", "over 1 worker x 1 thread", "pass@1", "records equal to those of"]
+    return "\n\n".join([table(header, rows), overhead, caption(r)])
+
+
+RAY_EVAL = "ray-eval-amx-xeon-0.5b-humaneval.json"
+
+
 # --------------------------------------------------------------------------- the registry
 
 
@@ -926,6 +954,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "decoders-humaneval": _one(decoders_table, DECODERS),
     "sandbox-overhead": _one(sandbox_overhead, SANDBOX),
     "repo-context": repo_context,
+    "ray-eval": _one(ray_eval, RAY_EVAL),
 }
 
 

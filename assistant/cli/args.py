@@ -52,14 +52,6 @@ positive_int = checked(int, "a positive integer")
 positive_float = checked(float, "a positive number")
 
 
-def _pair(value: str) -> tuple[int, int]:
-    index, _, count = value.partition("/")
-    return int(index), int(count)  # a missing or non-numeric part is a ValueError, as checked() expects
-
-
-shard = checked(_pair, "I/N with 1 <= I <= N, e.g. 1/2", lambda pair: 1 <= pair[0] <= pair[1])
-
-
 def name_list(value: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
     if not names:
@@ -89,3 +81,14 @@ def read_source(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise GuidecodeError(f"{path} is not UTF-8 text (byte {error.start}); convert it to UTF-8 first") from None
+
+
+def add_ray_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    """--ray, --workers and --worker-threads (assistant/cluster.py), for a command that can spread its work."""
+    parser.add_argument(
+        "--ray",
+        metavar="auto|ADDRESS",
+        help=f"{what}: auto starts a local cluster sized to this machine, ADDRESS joins a running one (ray start --head; docs/evaluation.md)",
+    )
+    parser.add_argument("--workers", type=positive_int, help="with --ray: how many workers (default: one per --worker-threads CPUs of the cluster)")
+    parser.add_argument("--worker-threads", type=positive_int, default=1, help="with --ray: CPUs and torch threads per worker (default: %(default)s)")

@@ -15,7 +15,7 @@ from ..evaluation.harness import run_evaluation
 from ..evaluation.settings import EvalSettings
 from ..evaluation.summary import json_line, table
 from ..progress import Progress
-from .args import positive_int, shard
+from .args import add_ray_flags, positive_int
 from .flags import add_flags
 
 EVAL_OPTIONS = (
@@ -61,7 +61,6 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
         rollouts=args.search_rollouts,
         timeout_s=args.timeout,
         out=args.out,
-        shard=args.shard,
         ray=args.ray,
         workers=args.workers,
         worker_threads=args.worker_threads,
@@ -98,22 +97,7 @@ def add_eval_parser(commands) -> None:
     add_flags(p, EVAL_OPTIONS, {"max_tokens": 512, "temperature": 0.8, "top_p": 0.95, "seed": 0, "beam_width": 4})
     p.add_argument("--timeout", type=float, default=10.0, help="seconds each program may run with its tests (default: %(default)s)")
     p.add_argument("--out", type=Path, help="run folder; an interrupted run resumes from it (default: runs/eval/<dataset>-<decoder>[-r<rollouts>]-<model>)")
-    p.add_argument(
-        "--shard",
-        type=shard,
-        metavar="I/N",
-        help="do only tasks I, I+N, I+2N, ... of the run: start N processes, 1/N to N/N, with the same options "
-        "(and --out) to share a run between them; the last to finish writes summary.json, and the same command "
-        "without --shard resumes whatever a stopped shard left",
-    )
-    p.add_argument(
-        "--ray",
-        metavar="auto|ADDRESS",
-        help="run the tasks on Ray workers, each loading the model once: auto starts a local cluster sized to this machine, "
-        "ADDRESS joins a running one (ray start --head; docs/evaluation.md); records still go to one run folder, resumable as without",
-    )
-    p.add_argument("--workers", type=positive_int, help="with --ray: how many workers (default: one per --worker-threads CPUs of the cluster)")
-    p.add_argument("--worker-threads", type=positive_int, default=1, help="with --ray: CPUs and torch threads per worker (default: %(default)s)")
+    add_ray_flags(p, "run the tasks on Ray workers, each loading the model once; records still go to one run folder, resumable as without")
     p.add_argument("--json", action="store_true", help="print one JSON object: dataset, decoder, model, n_tasks, done, pass@k, seconds, tokens")
 
 

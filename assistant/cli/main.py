@@ -27,7 +27,7 @@ from ..languages import detect
 from ..options import OPTION
 from ..progress import Progress
 from . import bench_command, sandbox_command, search_command, servers_command
-from .args import Parser, UsageError, monitor_list, name_list, parse_position, positive_float, positive_int, read_source
+from .args import Parser, UsageError, add_ray_flags, monitor_list, name_list, parse_position, positive_float, positive_int, read_source
 from .flags import add_flags, values
 
 SERVE_OPTIONS = ("model", "dtype", "device", "weights")
@@ -137,6 +137,7 @@ def _calibrate_parser(commands) -> None:
     p.add_argument("--seed", type=int, default=0, help="which files and windows are read (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object: model, threshold, method, corpus, stats, seconds, saved")
     p.add_argument("--no-save", action="store_true", help="report only; do not store the threshold in the user cache")
+    add_ray_flags(p, "score the corpus on Ray workers, each loading the model once")
 
 
 def _config(args: argparse.Namespace) -> AssistantConfig:

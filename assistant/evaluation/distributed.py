@@ -19,43 +19,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
+from ..cluster import NAMESPACE, RayPlan, connected, set_threads
 from ..errors import GuidecodeError
 from ..progress import Progress
 from .datasets import Task
-from .runner import LoopResult, as_record, candidates, reporter, split_saved
+from .runner import LoopResult, as_record, candidates, make_sandbox, reporter, split_saved
 from .settings import EvalSettings
 from .store import RunStore
 
 RETRIES = 2  # a task whose worker died is given to the restarted worker at most this often
-NAMESPACE = "guidecode-eval"
-
-
-@dataclass(frozen=True)
-class RayPlan:
-    address: str  # "auto": a local cluster started here; else a running cluster's address
-    workers: int | None  # None: one per CPU the cluster offers, at `threads` each
-    threads: int = 1  # CPUs (and torch threads) per worker
 
 
 class Worker:
     """One Ray actor: the decoder and the sandbox of one evaluation, kept between tasks."""
 
     def __init__(self, settings: EvalSettings, threads: int):
-        import torch
-
         from .decoding import lookup
-        from .harness import make_sandbox
 
-        torch.set_num_threads(threads)
+        set_threads(threads)
         self.decoder = lookup(settings.decoder).build(settings, Progress.silent())
         self.executor = make_sandbox(settings.timeout_s)
 
     def describe(self) -> dict:
-        return self.decoder.describe()
+        """The decoder's description, and how this worker's sandbox isolates (a node without
+        bubblewrap runs the weaker mode)."""
+        return {**self.decoder.describe(), "worker_sandbox": self.executor.mode}
 
     def pid(self) -> int:
         return os.getpid()
@@ -82,12 +72,11 @@ def evaluate_on_ray(
     """Like runner.evaluate, with the workers on Ray: (the decoder's description, the loop's result)."""
     import time
 
-    ray = _ray()
     start = time.perf_counter()
     saved, pending = split_saved(tasks, samples, store)
     resumed, groups = len(saved), _by_task(pending)
-    with _cluster(ray, plan) as cpus:
-        count = max(1, min(plan.workers or cpus // plan.threads, len(groups) or 1))
+    with connected(plan) as (ray, cpus):
+        count = plan.count(cpus, len(groups))
         say(f"ray: {count} worker(s) of {plan.threads} CPU(s) each on {ray.get_runtime_context().gcs_address}")
         actor = ray.remote(num_cpus=plan.threads, max_restarts=-1, max_task_retries=RETRIES)(Worker)
         workers = [actor.options(name=f"worker-{i}", namespace=NAMESPACE).remote(settings, plan.threads) for i in range(count)]
@@ -135,33 +124,3 @@ def _dispatch(ray: Any, workers: list, groups: list[tuple[Task, list[int]]], sto
     finally:
         for ref in running:
             ray.cancel(ref, force=True)
-
-
-@contextmanager
-def _cluster(ray: Any, plan: RayPlan) -> Iterator[int]:
-    """Connected to the plan's cluster for the block (a local one started for it with "auto");
-    yields the CPUs the cluster offers."""
-    if ray.is_initialized():
-        yield int(ray.cluster_resources().get("CPU", 1))
-        return
-    local = plan.address == "auto"
-    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "namespace": NAMESPACE}
-    try:
-        if local:
-            ray.init(num_cpus=os.cpu_count() or 1, **options)
-        else:
-            ray.init(address=plan.address, **options)
-    except (ConnectionError, ValueError, RuntimeError) as error:
-        raise GuidecodeError(f"could not join the Ray cluster at {plan.address}: {error}; start one with `ray start --head`, or use --ray auto") from None
-    try:
-        yield int(ray.cluster_resources().get("CPU", 1))
-    finally:
-        ray.shutdown()
-
-
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise GuidecodeError("--ray needs Ray: pip install 'guidecode[ray]' (or pip install 'ray>=2.60,<3')") from None
-    return ray

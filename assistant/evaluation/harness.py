@@ -12,9 +12,9 @@ from ..errors import GuidecodeError
 from ..progress import Progress
 from .datasets import Dataset, Task, load_dataset
 from .decoding import lookup
-from .runner import Executor, LoopResult, already_saved, evaluate
+from .runner import Executor, LoopResult, already_saved, evaluate, make_sandbox
 from .settings import EvalSettings
-from .store import SUMMARY, RunStore
+from .store import RunStore
 from .summary import summarize
 
 
@@ -37,21 +37,15 @@ def run_evaluation(
     root = settings.run_dir(dataset)
     store = RunStore.open(root, settings.recorded(dataset))
     executor = executor or make_sandbox(settings.timeout_s)
-    mine = settings.shard_of(tasks)
-    shard = f", shard {settings.shard_label}: {len(mine)} of them" if settings.shard else ""
-    say(f"{dataset.name}: {len(tasks)} of {len(dataset.tasks)} tasks{shard} × {samples} samples, decoder {settings.decoder}")
+    say(f"{dataset.name}: {len(tasks)} of {len(dataset.tasks)} tasks × {samples} samples, decoder {settings.decoder}")
     say(f"sandbox: {executor.mode}; run folder: {root}")
-    described, result = store.described(), already_saved(mine, samples, store)
+    described, result = store.described(), already_saved(tasks, samples, store)
     if described is not None and result is not None:
         say(f"every sample asked for is saved in {root}: summarizing them, with no model loaded")
     else:
-        described, result = _generate(settings, mine, samples, executor, store, progress, say)
+        described, result = _generate(settings, tasks, samples, executor, store, progress, say)
     summary = _summary(settings, dataset, tasks, samples, described, store, result, executor.mode)
-    missing = summary["n_tasks"] * samples - summary["done"]
-    if missing:  # another shard's tasks are still running: its finish (or a run without --shard) writes it
-        say(f"shard {settings.shard_label} finished; {missing} samples of the run are not done yet, so {root / SUMMARY} is not written")
-    else:
-        store.write_summary(summary)
+    store.write_summary(summary)
     return summary
 
 
@@ -88,7 +82,8 @@ def _generate(
 def _generate_on_ray(
     settings: EvalSettings, tasks: Sequence[Task], samples: int, store: RunStore, progress: Progress, say: Callable[[str], None]
 ) -> tuple[dict, LoopResult]:
-    from .distributed import RayPlan, evaluate_on_ray
+    from ..cluster import RayPlan
+    from .distributed import evaluate_on_ray
 
     assert settings.ray is not None
     plan = RayPlan(settings.ray, settings.workers, settings.worker_threads)
@@ -109,8 +104,8 @@ def _summary(
     result: LoopResult,
     sandbox: str,
 ) -> dict:
-    """The run's summary: over all its tasks, with what other shards have saved so far too."""
-    records = store.records() if settings.shard else result.records
+    """The run's summary over all its tasks."""
+    records = result.records
     return {
         "dataset": dataset.name,
         "dataset_path": str(dataset.path),
@@ -124,7 +119,6 @@ def _summary(
         "resumed": result.resumed,
         "new": len(result.records) - result.resumed,
         "out": str(store.root),
-        **({"shard": settings.shard_label} if settings.shard else {}),
     }
 
 
@@ -142,9 +136,3 @@ def _check_tests(tasks: Sequence[Task]) -> None:
                 f"task {task.task_id}: the sandbox counts no test in its tests (it counts top-level asserts, "
                 "test_* functions, and the asserts of check(candidate))"
             )
-
-
-def make_sandbox(timeout_s: float) -> Executor:
-    from sandbox import Limits, Sandbox
-
-    return Sandbox(Limits(timeout_s=timeout_s))

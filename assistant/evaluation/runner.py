@@ -139,3 +139,9 @@ def reporter(saved: dict[Key, dict], advance: Callable[[int, str], None]) -> Cal
 
 def _passed(record: dict) -> bool:
     return record["result"]["status"] == "passed"
+
+
+def make_sandbox(timeout_s: float) -> Executor:
+    from sandbox import Limits, Sandbox
+
+    return Sandbox(Limits(timeout_s=timeout_s))

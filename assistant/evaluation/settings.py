@@ -4,13 +4,12 @@ and the settings that change its results (saved with the run and compared when i
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..embedded import DEFAULT_MODEL
 from ..errors import GuidecodeError
-from .datasets import Dataset, Task
+from .datasets import Dataset
 from .decoding import DECODERS, lookup
 
 FORMAT = 1  # of the run folder's files; bumped when records change shape
@@ -44,14 +43,9 @@ class EvalSettings:
     rollouts: int = 16  # search and sample-filter: programs the model may write per task
     timeout_s: float = 10.0  # each program's run, tests included
     out: Path | None = None  # None: runs/eval/<dataset>-<decoder>[-r<rollouts>][-<model>]
-    shard: tuple[int, int] | None = None  # (i, n): this process does tasks i, i+n, ... (1-based) of the run
     ray: str | None = None  # "auto" (a local cluster) or a Ray cluster's address: the tasks go to Ray workers
     workers: int | None = None  # with ray: how many (None: one per `worker_threads` CPUs of the cluster)
     worker_threads: int = 1  # with ray: CPUs and torch threads per worker
-
-    @property
-    def shard_label(self) -> str | None:
-        return f"{self.shard[0]}/{self.shard[1]}" if self.shard else None
 
     def __post_init__(self) -> None:
         checks = [
@@ -67,10 +61,8 @@ class EvalSettings:
             (self.lookahead is None or self.lookahead >= 1, f"--lookahead must be at least 1, got {self.lookahead}"),
             (self.rollouts >= 1, f"--rollouts must be at least 1, got {self.rollouts}"),
             (self.timeout_s > 0, f"--timeout must be positive, got {self.timeout_s}"),
-            (self.shard is None or 1 <= self.shard[0] <= self.shard[1], f"--shard I/N needs 1 <= I <= N, got {self.shard_label}"),
             (self.workers is None or self.workers >= 1, f"--workers must be at least 1, got {self.workers}"),
             (self.worker_threads >= 1, f"--worker-threads must be at least 1, got {self.worker_threads}"),
-            (self.ray is None or self.shard is None, "--ray and --shard do not go together: Ray spreads the whole run"),
             (self.ray is not None or (self.workers is None and self.worker_threads == 1), "--workers and --worker-threads go with --ray"),
         ]
         for ok, message in checks:
@@ -90,14 +82,6 @@ class EvalSettings:
             raise SettingsError(f"the {self.decoder} decoder is deterministic: --samples must be 1, got {self.samples} (use --decoder sampling)")
         return self
 
-    def shard_of(self, tasks: Sequence[Task]) -> Sequence[Task]:
-        """This process's share of the run's tasks: every n-th from the i-th, interleaved rather
-        than cut in blocks so that no shard gets a whole stretch of slow tasks."""
-        if self.shard is None:
-            return tasks
-        index, count = self.shard
-        return tasks[index - 1 :: count]
-
     def run_dir(self, dataset: Dataset) -> Path:
         if self.out is not None:
             return self.out
@@ -108,8 +92,8 @@ class EvalSettings:
 
     def recorded(self, dataset: Dataset) -> dict:
         """The settings that change the results: a run folder holds records of these only.
-        Samples, limit and shard are not among them: a run may be extended to more tasks or
-        samples, and shards of one run share its folder."""
+        Samples, limit and where it runs (Ray) are not among them: a run may be extended to more
+        tasks or samples, and resumed with or without Ray."""
         spec = lookup(self.decoder)
         decoder = {name: getattr(self, name) for name in spec.uses}
         return {"format": FORMAT, "dataset": dataset.name, "dataset_sha256": dataset.sha256, "decoder": self.decoder, "timeout_s": self.timeout_s, **decoder}

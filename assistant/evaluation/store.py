@@ -4,8 +4,8 @@ decoder.json (what the decoder said of itself: model, dtype, device, speculation
 nothing left to do is summarized without loading the model) and summary.json (written once every
 task has its records).
 
-Several processes may share one folder (`guidecode eval --shard I/N`): reading and appending
-records hold a file lock, so one process never reads another's half-written line as a crash's.
+One process writes a run folder: `guidecode eval`, also when its tasks run on Ray workers (the
+driver appends what they return; assistant/evaluation/distributed.py).
 
 A record: task_id, sample, completion, program, tokens, seconds, stop_reason, seed, and the
 sandbox's result as a dict.
@@ -17,11 +17,9 @@ import json
 import os
 from pathlib import Path
 
-from filelock import FileLock
-
 from ..errors import GuidecodeError
 
-CONFIG, SAMPLES, DECODER, SUMMARY, LOCK = "config.json", "samples.jsonl", "decoder.json", "summary.json", ".lock"
+CONFIG, SAMPLES, DECODER, SUMMARY = "config.json", "samples.jsonl", "decoder.json", "summary.json"
 
 Key = tuple[str, int]  # (task_id, sample)
 
@@ -37,27 +35,19 @@ class RunStore:
         if root.exists() and not root.is_dir():
             raise GuidecodeError(f"--out {root} is a file; pick a folder for the run")
         config = root / CONFIG
-        # Checked before anything is made: a folder of the user's gets no lock file in it.
-        if root.is_dir() and not config.is_file() and any(p.name != LOCK for p in root.iterdir()):
+        # Checked before anything is made: a folder of the user's gets nothing written into it.
+        if root.is_dir() and not config.is_file() and any(root.iterdir()):
             raise GuidecodeError(f"--out {root} is a folder that holds no eval run ({CONFIG} is missing); pick an empty or new folder")
         root.mkdir(parents=True, exist_ok=True)
-        with store._lock():  # a shard starting beside another writes the settings or checks them, never both
-            if config.is_file():
-                _check_same(root, _read_json(config), settings)
-            else:
-                config.write_text(json.dumps(settings, indent=2) + "\n")
+        if config.is_file():
+            _check_same(root, _read_json(config), settings)
+        else:
+            config.write_text(json.dumps(settings, indent=2) + "\n")
         return store
-
-    def _lock(self) -> FileLock:
-        return FileLock(self.root / LOCK)
 
     def records(self) -> dict[Key, dict]:
         """The records saved so far. A last line cut short by a crash is dropped (and cut from the
         file, so that appending goes on from a whole line)."""
-        with self._lock():
-            return self._read_records()
-
-    def _read_records(self) -> dict[Key, dict]:
         path = self.root / SAMPLES
         if not path.is_file():
             return {}
@@ -76,7 +66,7 @@ class RunStore:
 
     def append(self, record: dict) -> None:
         # One write of one whole line, opened per record: nothing is held open across a crash.
-        with self._lock(), open(self.root / SAMPLES, "a", encoding="utf-8") as f:
+        with open(self.root / SAMPLES, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
     def write_summary(self, summary: dict) -> None:
@@ -94,7 +84,7 @@ class RunStore:
         self._write_whole(DECODER, described)
 
     def _write_whole(self, name: str, data: dict) -> None:
-        # Written aside and renamed: two shards writing together each leave a whole file.
+        # Written aside and renamed: a crash mid-write leaves the earlier whole file.
         partial = self.root / f"{name}.{os.getpid()}.partial"
         partial.write_text(json.dumps(data, indent=2) + "\n")
         partial.replace(self.root / name)

@@ -130,7 +130,7 @@ def test_deterministic_decoders_take_one_sample_and_sampling_defaults_to_ten():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("temperature", -0.1), ("top_p", 1.5), ("timeout_s", 0.0), ("samples", 0), ("max_tokens", 0), ("beam_width", 0), ("shard", (3, 2))],
+    [("temperature", -0.1), ("top_p", 1.5), ("timeout_s", 0.0), ("samples", 0), ("max_tokens", 0), ("beam_width", 0), ("workers", 0)],
 )
 def test_bad_values_are_named(field, value):
     with pytest.raises(SettingsError, match=f"--{field.removesuffix('_s').replace('_', '-')}"):
@@ -213,35 +213,3 @@ def test_a_line_cut_short_by_a_crash_is_dropped_and_appending_goes_on(tmp_path):
     assert list(store.records()) == [("t/0", 0)]
     store.append({"task_id": "t/1", "sample": 0})
     assert list(store.records()) == [("t/0", 0), ("t/1", 0)]
-
-
-def test_shards_take_every_nth_task_from_their_own():
-    tasks = list(range(7))
-    assert EvalSettings(shard=(1, 3)).shard_of(tasks) == [0, 3, 6] and EvalSettings(shard=(3, 3)).shard_of(tasks) == [2, 5]
-    assert EvalSettings().shard_of(tasks) == tasks and EvalSettings(shard=(1, 1)).shard_of(tasks) == tasks
-
-
-@pytest.mark.parametrize("use", ["append", "records"])
-def test_another_process_holding_the_folder_lock_is_waited_for(tmp_path, use):
-    """Shards share a folder: a half-written line of another's must not be read (and cut) as a crash's."""
-    import threading
-
-    from filelock import FileLock
-
-    store = RunStore.open(tmp_path / "run", {})
-    store.append({"task_id": "t/0", "sample": 0})
-    seen = []
-    call = (lambda: store.append({"task_id": "t/1", "sample": 0})) if use == "append" else (lambda: seen.append(store.records()))
-    with FileLock(tmp_path / "run" / ".lock"):  # the other process, mid-write
-        with open(tmp_path / "run" / "samples.jsonl", "a") as f:
-            f.write('{"task_id": "t/2", "sam')
-        worker = threading.Thread(target=call)
-        worker.start()
-        worker.join(0.5)
-        assert worker.is_alive()
-        with open(tmp_path / "run" / "samples.jsonl", "a") as f:
-            f.write('ple": 0}\n')
-    worker.join(5)
-    assert not worker.is_alive()
-    expected = [("t/0", 0), ("t/2", 0)] + ([("t/1", 0)] if use == "append" else [])
-    assert list(store.records()) == expected and (not seen or list(seen[0]) == [("t/0", 0), ("t/2", 0)])

@@ -118,23 +118,23 @@ def test_a_run_with_nothing_left_to_do_is_summarized_without_building_the_decode
             return {"model": "toy-model", "dtype": "float32", "device": "cpu", "speculation": "off"}
 
     def build(settings, progress):
-        built.append(settings.shard)
+        built.append(settings.limit)
         return Described()
 
     monkeypatch.setitem(DECODERS, "described", DecoderSpec("described", build, (), "test", loads_model=False))
-    settings = EvalSettings(dataset=str(dataset), decoder="described", out=tmp_path / "run", shard=(1, 2))
+    settings = EvalSettings(dataset=str(dataset), decoder="described", out=tmp_path / "run", limit=2)
     first = run_evaluation(settings)
-    assert built == [(1, 2)] and first["done"] == 2 and not (tmp_path / "run" / "summary.json").exists()
+    assert built == [2] and first["done"] == 2
     lines = []
-    again = run_evaluation(settings, say=lines.append)  # this shard is done, the other is not: no decoder
-    assert built == [(1, 2)] and again["done"] == 2 and again["model"] == "toy-model"
+    again = run_evaluation(settings, say=lines.append)  # every sample asked for is saved: no decoder
+    assert built == [2] and again["done"] == 2 and again["model"] == "toy-model"
     assert any("with no model loaded" in line for line in lines)
-    run_evaluation(EvalSettings(dataset=str(dataset), decoder="described", out=tmp_path / "run", shard=(2, 2)))
     whole = EvalSettings(dataset=str(dataset), decoder="described", out=tmp_path / "run")
-    summary = run_evaluation(whole, executor=CountingSandbox())
-    assert built == [(1, 2), (2, 2)] and summary["pass@1"] == 0.75 and summary["model"] == "toy-model"
+    sandbox = CountingSandbox()
+    summary = run_evaluation(whole, executor=sandbox)
+    assert built == [2, None] and len(sandbox.programs) == 2 and summary["pass@1"] == 0.75 and summary["model"] == "toy-model"
     (tmp_path / "run" / "decoder.json").unlink()  # a run folder from before decoder.json: the decoder says it
-    assert run_evaluation(whole)["model"] == "toy-model" and built == [(1, 2), (2, 2), None]
+    assert run_evaluation(whole)["model"] == "toy-model" and built == [2, None, None]
 
 
 def test_a_decoder_writing_samples_together_gets_each_tasks_missing_ones_at_once(monkeypatch, dataset, tmp_path):
@@ -169,25 +169,6 @@ def test_a_limited_run_extends_to_more_tasks(capsys, dataset, tmp_path):
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["resumed"] == 2
 
 
-def test_shards_share_a_run_folder_and_the_last_to_finish_writes_the_summary(capsys, dataset, tmp_path):
-    run = tmp_path / "run"
-    code, out, err = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--json", "--shard", "2/2", "--out", run)
-    assert code == 0, err
-    assert sorted(r["task_id"] for r in saved(run)) == ["toy/even", "toy/twice"]  # tasks 2 and 4
-    assert json.loads(out)["done"] == 2 and json.loads(out)["pass@1"] == 1.0  # the done ones only, and said so
-    assert "shard 2/2: 2 of them" in err and "2 samples of the run are not done yet" in err and not (run / "summary.json").exists()
-    code, out, _ = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--shard", "2/2", "--out", run)  # again, as a table
-    assert code == 0 and "4 × 1 (2 not done yet: the scores are over the 2 done)" in out and len(saved(run)) == 2
-    code, out, err = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--json", "--shard", "1/2", "--out", run)
-    assert code == 0 and json.loads(out)["done"] == 4 and json.loads(out)["pass@1"] == 0.75
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["shard"] == "1/2" and summary["n_tasks"] == 4 and summary["done"] == 4 and summary["new"] == 2
-    assert summary["tasks"]["toy/even"] == {"samples": 1, "passed": 1} and summary["statuses"] == {"passed": 3, "failed": 1}
-    code, out, _ = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--json", "--out", run)  # without --shard: all resumed
-    assert code == 0 and json.loads(out)["pass@1"] == 0.75 and json.loads((run / "summary.json").read_text())["resumed"] == 4
-    assert len(saved(run)) == 4
-
-
 def test_cli_refuses_a_folder_holding_other_settings(capsys, dataset, tmp_path):
     assert run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--out", tmp_path / "run")[0] == 0
     code, _, err = run_cli(capsys, "--dataset", dataset, "--decoder", "canonical", "--timeout", 3, "--out", tmp_path / "run")
@@ -205,8 +186,8 @@ def test_cli_usage_errors(capsys, dataset, tmp_path):
     assert code == 2 and "invalid choice: 'psychic'" in one_line_error(err)
     code, _, err = run_cli(capsys, "--dataset", tmp_path / "nope.jsonl")
     assert code == 1 and "dataset not found" in one_line_error(err)
-    code, _, err = run_cli(capsys, "--dataset", dataset, "--shard", "0/2")
-    assert code == 2 and "argument --shard: expected I/N with 1 <= I <= N, e.g. 1/2, got '0/2'" in one_line_error(err)
+    code, _, err = run_cli(capsys, "--dataset", dataset, "--workers", 2)
+    assert code == 2 and "--workers and --worker-threads go with --ray" in one_line_error(err)
 
 
 def test_dataset_errors_come_before_any_model_loads(capsys, dataset, tmp_path, monkeypatch):

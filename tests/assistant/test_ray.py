@@ -1,5 +1,6 @@
-"""`guidecode eval --ray`: a run on a local Ray cluster with two workers (tiny model saved to disk)
-writes the run folder a plain run writes, and a worker killed mid-run loses nothing."""
+"""`guidecode eval --ray` and `guidecode calibrate --ray`: a run on a local Ray cluster with two
+workers (tiny model saved to disk) writes the run folder a plain run writes, a worker killed mid-run
+loses nothing, and the corpus's windows come back scored as the model scores them here, in order."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.cluster import NAMESPACE
 from assistant.evaluation import EvalSettings, run_evaluation
-from assistant.evaluation.distributed import NAMESPACE
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # a Ray cluster and model-loading workers
@@ -24,7 +25,7 @@ TASKS = [
      "test": CHECK + f"    assert candidate(1, 2) == {3 + i}\n", "entry_point": f"add{i}"}
     for i in range(10)
 ]  # fmt: skip
-KEPT = ("task_id", "sample", "completion", "program", "tokens", "stop_reason", "seed")  # all but the timings
+KEPT = ("task_id", "sample", "completion", "program", "tokens", "stop_reason", "seed", "steps", "paused", "rollouts", "public")  # all but timings
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,34 @@ def test_two_ray_workers_write_the_run_folder_a_plain_run_writes(cluster, datase
     assert json.loads((tmp_path / "ray" / "summary.json").read_text())["done"] == len(TASKS)
 
 
+EXAMPLES = {
+    "task_id": "toy/inc",
+    "prompt": 'def inc(x):\n    """Add one.\n    >>> inc(1)\n    2\n    """\n',
+    "test": CHECK + "    assert candidate(5) == 6\n",
+    "entry_point": "inc",
+}
+DECODERS = [
+    ("greedy", {}),
+    ("sampling", {"samples": 2}),
+    ("beam", {"beam_width": 2}),
+    ("adadec", {"threshold": 0.0}),
+    ("uscd", {"threshold": 0.0, "alpha": 1.0}),
+    ("search", {"rollouts": 2}),
+    ("sample-filter", {"rollouts": 2}),
+]
+
+
+@pytest.mark.parametrize("decoder, more", DECODERS, ids=[d for d, _ in DECODERS])
+def test_every_decoder_writes_the_same_records_on_ray_as_without(cluster, tiny_model_dir, tmp_path, decoder, more):
+    dataset = tmp_path / "mixed.jsonl"  # two tasks without docstring examples, one with (the search's public tests)
+    dataset.write_text("".join(json.dumps(t) + "\n" for t in [*TASKS[:2], EXAMPLES]))
+    common = {"decoder": decoder, "max_tokens": 8, **more}
+    plain = run_evaluation(settings(dataset, tiny_model_dir, tmp_path / "plain", **common))
+    spread = run_evaluation(settings(dataset, tiny_model_dir, tmp_path / "ray", ray="auto", workers=2, **common))
+    assert records(tmp_path / "ray") == records(tmp_path / "plain")
+    assert spread["done"] == plain["done"] == 3 * (more.get("samples") or 1) and spread["pass@1"] == plain["pass@1"]
+
+
 def test_a_killed_worker_loses_no_task_and_duplicates_none(cluster, dataset, tiny_model_dir, tmp_path):
     out = tmp_path / "killed"
     killed: list[int] = []
@@ -85,10 +114,27 @@ def test_a_killed_worker_loses_no_task_and_duplicates_none(cluster, dataset, tin
     assert summary["done"] == len(TASKS)
 
 
-def test_ray_and_shard_do_not_go_together_and_workers_need_ray():
+def test_workers_go_with_ray():
     from assistant.evaluation.settings import SettingsError
 
-    with pytest.raises(SettingsError, match="--ray and --shard"):
-        EvalSettings(ray="auto", shard=(1, 2))
     with pytest.raises(SettingsError, match="go with --ray"):
         EvalSettings(workers=2)
+    assert EvalSettings(ray="auto", workers=2, worker_threads=1).workers == 2
+
+
+def test_calibration_windows_scored_on_two_workers_come_back_in_order_as_scored_here(cluster, tiny_model_dir):
+    import torch
+
+    from assistant.calibration import score_window
+    from assistant.calibration_ray import scores_on_ray
+    from assistant.cluster import RayPlan
+    from assistant.corpus import build_corpus
+    from assistant.loading import load_model
+
+    loaded = load_model(str(tiny_model_dir), "float32", "cpu", False, None)
+    corpus = build_corpus(loaded.tokenizer, ("h11",), tokens=900, seed=0, window=150)
+    here = [score_window(loaded.model, window.tokens) for window in corpus.windows]
+    there = list(scores_on_ray(RayPlan("auto", workers=2), str(tiny_model_dir), "float32", "cpu", corpus.windows))
+    assert len(there) == len(here) == len(corpus.windows) > 2
+    for (h, wrong), (h_ray, wrong_ray) in zip(here, there, strict=True):
+        assert torch.allclose(h, h_ray, atol=1e-4) and torch.equal(wrong, wrong_ray)
