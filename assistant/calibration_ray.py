@@ -41,4 +41,4 @@ def scores_on_ray(plan: RayPlan, model: str, dtype: str, device: str, windows: S
         pending = [workers[i % count].score.remote(list(window.tokens)) for i, window in enumerate(windows)]
         for ref in pending:
             h, wrong = ray.get(ref)
-            yield torch.from_numpy(h), torch.from_numpy(wrong)
+            yield torch.from_numpy(h.copy()), torch.from_numpy(wrong.copy())  # Ray hands back read-only arrays
