@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .cluster import NAMESPACE, RayPlan, connected, set_threads
+from .cluster import NAMESPACE, RayPlan, actor_names, connected, set_threads
 from .corpus import Window
 from .teacher_forcing import score_window
 
@@ -36,9 +36,13 @@ def scores_on_ray(plan: RayPlan, model: str, dtype: str, device: str, windows: S
     with connected(plan) as (ray, cpus):
         count = plan.count(cpus, len(windows))
         actor = ray.remote(num_cpus=plan.threads, max_restarts=-1, max_task_retries=RETRIES)(WindowScorer)
-        workers = [actor.options(name=f"scorer-{i}", namespace=NAMESPACE).remote(model, dtype, device, plan.threads) for i in range(count)]
-        # Every window is queued at once, spread round-robin; Ray runs each worker's calls in order.
-        pending = [workers[i % count].score.remote(list(window.tokens)) for i, window in enumerate(windows)]
-        for ref in pending:
-            h, wrong = ray.get(ref)
-            yield torch.from_numpy(h.copy()), torch.from_numpy(wrong.copy())  # Ray hands back read-only arrays
+        workers = [actor.options(name=name, namespace=NAMESPACE).remote(model, dtype, device, plan.threads) for name in actor_names("scorer", count)]
+        try:
+            # Every window is queued at once, spread round-robin; Ray runs each worker's calls in order.
+            pending = [workers[i % count].score.remote(list(window.tokens)) for i, window in enumerate(windows)]
+            for ref in pending:
+                h, wrong = ray.get(ref)
+                yield torch.from_numpy(h.copy()), torch.from_numpy(wrong.copy())  # Ray hands back read-only arrays
+        finally:
+            for worker in workers:
+                ray.kill(worker)

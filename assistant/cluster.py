@@ -9,6 +9,7 @@ without it installed says how to install it.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +58,13 @@ def connected(plan: RayPlan) -> Iterator[tuple[Any, int]]:
         yield ray, int(ray.cluster_resources().get("CPU", 1))
     finally:
         ray.shutdown()
+
+
+def actor_names(kind: str, count: int) -> list[str]:
+    """Names for `count` actors of one piece of work: unique in the cluster (another run's actors
+    may still be shutting down), ending in `<kind>-<i>`."""
+    run = uuid.uuid4().hex[:8]
+    return [f"{run}-{kind}-{i}" for i in range(count)]
 
 
 def set_threads(threads: int) -> None:

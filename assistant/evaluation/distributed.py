@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..cluster import NAMESPACE, RayPlan, connected, set_threads
+from ..cluster import NAMESPACE, RayPlan, actor_names, connected, set_threads
 from ..errors import GuidecodeError
 from ..progress import Progress
 from .datasets import Task
@@ -81,13 +81,17 @@ def evaluate_on_ray(
         count = plan.count(cpus, len(groups))
         say(f"ray: {count} worker(s) of {plan.threads} CPU(s) each on {ray.get_runtime_context().gcs_address}")
         actor = ray.remote(num_cpus=plan.threads, max_restarts=-1, max_task_retries=RETRIES)(Worker)
-        workers = [actor.options(name=f"worker-{i}", namespace=NAMESPACE).remote(settings, plan.threads) for i in range(count)]
-        described = ray.get(workers[0].describe.remote())
-        store.save_described(described)
-        if described.get("model"):
-            say(f"model: {described['model']} ({described['dtype']}, {described['device']}), speculation {described['speculation']}")
-        with progress.count("evaluating", total=len(saved) + len(pending), completed=len(saved)) as advance:
-            _dispatch(ray, workers, groups, store, reporter(saved, advance))
+        workers = [actor.options(name=name, namespace=NAMESPACE).remote(settings, plan.threads) for name in actor_names("worker", count)]
+        try:
+            described = ray.get(workers[0].describe.remote())
+            store.save_described(described)
+            if described.get("model"):
+                say(f"model: {described['model']} ({described['dtype']}, {described['device']}), speculation {described['speculation']}")
+            with progress.count("evaluating", total=len(saved) + len(pending), completed=len(saved)) as advance:
+                _dispatch(ray, workers, groups, store, reporter(saved, advance))
+        finally:
+            for worker in workers:  # their models' memory goes back now, also on a cluster that outlives the run
+                ray.kill(worker)
     return described, LoopResult(saved, resumed, time.perf_counter() - start)  # `saved` has the new records too
 
 

@@ -97,7 +97,8 @@ def test_a_killed_worker_loses_no_task_and_duplicates_none(cluster, dataset, tin
         while not finished.is_set() and not ((out / "samples.jsonl").is_file() and (out / "samples.jsonl").read_text()):
             time.sleep(0.02)
         if not finished.is_set():
-            pid = ray.get(ray.get_actor("worker-1", namespace=NAMESPACE).pid.remote())
+            name = next(n["name"] for n in ray.util.list_named_actors(all_namespaces=True) if n["name"].endswith("-worker-1"))
+            pid = ray.get(ray.get_actor(name, namespace=NAMESPACE).pid.remote())
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
