@@ -203,6 +203,13 @@ class Assistant:
         self.speculation_note = ""  # why speculation is off although asked for, if it is
         self.monitors = Monitors(self.vocabulary, config.monitors)
 
+    def forget(self) -> None:
+        """Drop the kept sessions: the next request prefills its whole prompt. A prefix's keys and
+        values reused from an earlier request can differ in the last bits from a whole prefill's
+        (another pass size), so an evaluation calls this before each task: a task's answer then
+        never depends on which task its process ran before it."""
+        self._previous.clear()
+
     @property
     def speculating(self) -> bool:
         """Whether completions are speculative: asked for, and the engine verifies bit-exactly here

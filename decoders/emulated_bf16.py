@@ -17,8 +17,13 @@ differ from the unconverted model's at near-ties, as between any two machines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
+
+# (x, weight, bias) -> x @ weight.T + bias
+Product = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -31,7 +36,8 @@ def native_bf16(device: torch.device) -> bool:
         return False
 
 
-def float32_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """A bf16 linear layer computed in float32 and rounded back: x [..., rows, in] -> [..., rows, out]."""
+def float32_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, product: Product = F.linear) -> torch.Tensor:
+    """A bf16 linear layer computed in float32 by `product` and rounded back: x [..., rows, in] ->
+    [..., rows, out]."""
     fp32_bias = None if bias is None else bias.float()
-    return F.linear(x.float(), weight.float(), fp32_bias).to(x.dtype)
+    return product(x.float(), weight.float(), fp32_bias).to(x.dtype)

@@ -11,9 +11,10 @@ only at multiples of 4). So the engine does not ask what a library happens to do
   reduction order per output depends on the layer's input size alone (exact by construction).
   Where that kernel could not be built, such passes run one row at a time through PyTorch: every
   row then takes the very call a single step takes.
-- Wider passes (prompt chunks) run PyTorch's GEMM (AMX/oneDNN where present): a prompt is
-  prefilled alike with or without speculation, so only its speed matters there. Where bf16 is
-  emulated they run in float32 (decoders/emulated_bf16.py).
+- Wider passes (prompt chunks) run PyTorch's GEMM (AMX/oneDNN where present) on column blocks,
+  each planned for one thread (decoders/kernels/wide_linear.cpp): a prompt is prefilled alike with
+  or without speculation, and with any number of threads. Where bf16 is emulated they run in
+  float32 (decoders/emulated_bf16.py).
 - On a GPU every pass runs PyTorch's own kernels: cuBLAS chooses by shape, so `Engine.exact`
   finds out by running and speculation stays off where rows disagree.
 
@@ -32,7 +33,7 @@ from .emulated_bf16 import float32_product, native_bf16
 from .invariant import EXACT_MAX_QUERIES
 from .quant.linear import MAX_ROWS as QUANT_MAX_ROWS
 from .quant.linear import QuantLinear
-from .row_kernel import RowKernel, load
+from .row_kernel import RowKernel, load, wide_linear
 
 # The widest decoding-size pass; attention is exact for as many queries (decoders/invariant.py).
 MAX_ROWS = EXACT_MAX_QUERIES
@@ -63,8 +64,10 @@ class LinearRoute:
         if x.device.type != "cpu":
             return F.linear(x, weight, bias)
         if rows > MAX_ROWS:
+            # Without the library (no compiler) the GEMM runs as PyTorch plans it for its threads.
+            product = wide_linear if self.kernel is not None else F.linear
             wide_fp32 = self.upcast_wide and weight.dtype == torch.bfloat16
-            return float32_product(x, weight, bias) if wide_fp32 else F.linear(x, weight, bias)
+            return float32_product(x, weight, bias, product) if wide_fp32 else product(x, weight, bias)
         if self.kernel is not None and weight.dtype in (torch.bfloat16, torch.float32):
             return self.kernel(x, weight, bias)
         return _row_by_row(x, weight, bias)

@@ -3,7 +3,8 @@
 The C++ sources are compiled on first use with PyTorch's extension builder (g++ and ninja; ~15 s,
 once per source, PyTorch version and machine; later processes load the built library), then
 registered as `torch.ops.guidecode.linear_rows` (and `quant_rows`, decoders/quant/linear.py;
-`exact_attention`, decoders/invariant.py; `lean_qkv` and `lean_rest`, decoders/lean.py). Each picks
+`exact_attention`, decoders/invariant.py; `lean_qkv` and `lean_rest`, decoders/lean.py;
+`wide_linear`, below). Each picks
 its instruction set at run time, so a library built on one CPU runs on another. Where it cannot be built (no compiler), `load` returns
 None and says why; decoders/linear_route.py then computes decoding-size passes one row at a time.
 """
@@ -23,8 +24,9 @@ import torch
 
 KERNELS = Path(__file__).parent / "kernels"
 # One library: linear_rows.cpp (dense weights), quant_rows.cpp (quantized weights), attention.cpp
-# (decoding-size attention, decoders/invariant.py) and lean_layer.cpp (decoders/lean.py).
-SOURCES = tuple(KERNELS / name for name in ("linear_rows.cpp", "quant_rows.cpp", "attention.cpp", "lean_layer.cpp"))
+# (decoding-size attention, decoders/invariant.py), lean_layer.cpp (decoders/lean.py) and
+# wide_linear.cpp (prompt-size passes whose bits do not follow the thread count).
+SOURCES = tuple(KERNELS / name for name in ("linear_rows.cpp", "quant_rows.cpp", "attention.cpp", "lean_layer.cpp", "wide_linear.cpp"))
 # The kernel's variants, by the number the C++ side uses (its header says what each one is).
 VARIANTS = ("generic", "avx2", "avx512", "avx512bf16")
 # -ffp-contract=off: the portable variant's multiply and add must stay two roundings, as written.
@@ -54,6 +56,13 @@ class RowKernel:
     def runnable() -> list[RowKernel]:
         """Every variant this CPU runs (after `load()`), slowest first."""
         return [RowKernel(v) for v in torch.ops.guidecode.linear_rows_variants()]
+
+
+def wide_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """y = x @ weight.T + bias for a prompt-size CPU pass, x [..., rows, in] -> [..., rows, out]:
+    PyTorch's GEMM on column blocks of a width set by the layer's shape, each planned and run on
+    one thread (decoders/kernels/wide_linear.cpp), so the bits do not depend on the thread count."""
+    return torch.ops.guidecode.wide_linear(x, weight, bias)
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ class AssistantDecoder:
         self.seed = seed  # None: deterministic decoding, no per-sample seed
 
     def solve(self, task: Task, sample: int) -> Candidate:
+        self.assistant.forget()  # records independent of the order tasks run in (Assistant.forget)
         seed = None
         if self.seed is not None:
             seed = sample_seed(self.seed, task.task_id, sample)
@@ -136,6 +137,7 @@ class SamplingDecoder(AssistantDecoder):
         self.seed: int = seed
 
     def solve_many(self, task: Task, samples: list[int]) -> list[Candidate]:
+        self.assistant.forget()
         seeds = [sample_seed(self.seed, task.task_id, sample) for sample in samples]
         generated = self.assistant.sample_function(task.prompt, seeds, name=task.entry_point, max_new_tokens=self.max_tokens)
         return [

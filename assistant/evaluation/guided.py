@@ -50,6 +50,7 @@ class SearchDecoder(AssistantDecoder):
     def solve(self, task: Task, sample: int) -> Candidate:
         from ..search import search_function
 
+        self.assistant.forget()  # records independent of the order tasks run in (Assistant.forget)
         tests = _public_tests(task)
         if tests.empty:
             return replace(super().solve(task, sample), rollouts=1)  # nothing to search against: greedy's program
@@ -83,6 +84,7 @@ class SampleFilterDecoder(AssistantDecoder):
 
     def solve(self, task: Task, sample: int) -> Candidate:
         start = time.perf_counter()
+        self.assistant.forget()
         assert self.seed is not None
         seeds = [sample_seed(self.seed, task.task_id, i) for i in range(self.rollouts)]
         slot = find_function_slot(task.prompt, task.entry_point)

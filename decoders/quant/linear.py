@@ -3,8 +3,9 @@
 Decoding-size passes (at most `MAX_ROWS` rows) run the kernel, whose rows do not depend on how many
 run together and whose bits do not depend on the CPU; the weights are read as 8-bit codes, about a
 quarter of float32's bytes and half of bf16's. Wider passes (prompt chunks) unpack the layer into a
-transient dense matrix and multiply with PyTorch's GEMM (AMX/oneDNN where present): a prompt is
-prefilled alike with or without speculation, so only its speed matters there.
+transient dense matrix and multiply with PyTorch's GEMM (AMX/oneDNN where present), in column
+blocks each planned for one thread (decoders/row_kernel.py's `wide_linear`): a prompt is prefilled
+alike with or without speculation and with any number of threads.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ..row_kernel import wide_linear
 from .blocks import BlockCodes
 
 COLUMNS = 16  # output columns per packed group (the kernel's layout)
@@ -141,7 +142,7 @@ class QuantLinear(torch.nn.Module):
         outs = []
         for start in range(0, self.out_features, step):
             part = self.columns(start, min(start + step, self.out_features))
-            outs.append(F.linear(xq, part.dense(x.dtype), None if bias is None else bias[start : start + part.out_features]))
+            outs.append(wide_linear(xq, part.dense(x.dtype), None if bias is None else bias[start : start + part.out_features]))
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
 
     def dense(self, dtype: torch.dtype) -> torch.Tensor:

@@ -326,3 +326,24 @@ def test_search_and_sample_filter_spend_their_rollouts_on_the_public_examples(ca
         assert summary["rollouts"] == 3 + 1  # the plain task: greedy's program, or the first sample
     greedy = tiny_assistants[0]
     assert greedy.temperature == 0.0 and tiny_assistants[1].temperature == 0.8
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "sampling"])
+def test_every_task_is_prefilled_from_scratch(monkeypatch, capsys, dataset, tmp_path, tiny_assistants, decoder):
+    # Keys and values reused from the previous task's prompt can differ in the last bits from a
+    # whole prefill's: a task's answer must not depend on which task its process ran before it.
+    from decoders import Engine
+
+    reused: list[int] = []
+    prefill = Engine.prefill
+
+    def spy(self, prompt, *args, **kwargs):
+        session = prefill(self, prompt, *args, **kwargs)
+        reused.append(session.reused if session is not None else 0)
+        return session
+
+    monkeypatch.setattr(Engine, "prefill", spy)
+    samples = 2 if decoder == "sampling" else 1
+    code, _, err = run_cli(capsys, "--dataset", dataset, "--decoder", decoder, "--samples", samples, "--max-tokens", 4, "--out", tmp_path / "run")
+    assert code == 0, err
+    assert len(reused) >= len(TASKS) and not any(reused)

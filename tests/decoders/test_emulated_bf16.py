@@ -6,12 +6,12 @@ import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from decoders import Engine
 from decoders.emulated_bf16 import float32_product, native_bf16
 from decoders.linear_route import MAX_ROWS
 from decoders.preparation import prepare
+from decoders.row_kernel import wide_linear
 
 from .test_speculative import PROMPTS, drafters, plain_and_speculative
 
@@ -31,7 +31,7 @@ def test_only_a_pass_wider_than_decoding_size_is_computed_in_float32(wide_layer)
     holder, route = wide_layer
     layer = holder[0]
     x = torch.randn(1, MAX_ROWS + 1, 896).to(torch.bfloat16)  # [batch, rows, in]
-    as_bf16, as_fp32 = F.linear(x, layer.weight, layer.bias), float32_product(x, layer.weight, layer.bias)
+    as_bf16, as_fp32 = wide_linear(x, layer.weight, layer.bias), float32_product(x, layer.weight, layer.bias, wide_linear)
     assert not torch.equal(as_bf16, as_fp32)  # else this test could not tell the routes apart
     assert torch.equal(holder(x), as_fp32)  # a prompt chunk
     narrow = x[:, :MAX_ROWS]
@@ -39,13 +39,13 @@ def test_only_a_pass_wider_than_decoding_size_is_computed_in_float32(wide_layer)
 
 
 @torch.inference_mode()
-def test_without_emulation_wide_passes_are_pytorchs_bf16(wide_layer):
+def test_without_emulation_wide_passes_are_bf16_products(wide_layer):
     holder, _ = wide_layer
     plain = copy.deepcopy(holder)
     route = prepare(plain, emulated=False).route
     assert not route.upcast_wide
     x = torch.randn(1, MAX_ROWS + 3, 896).to(torch.bfloat16)
-    assert torch.equal(plain(x), F.linear(x, plain[0].weight, plain[0].bias))
+    assert torch.equal(plain(x), wide_linear(x, plain[0].weight, plain[0].bias))
 
 
 def test_the_route_is_decided_once_and_a_copy_keeps_its_own(tiny_model):
@@ -58,7 +58,7 @@ def test_the_route_is_decided_once_and_a_copy_keeps_its_own(tiny_model):
     assert layer._guidecode_route == route and layer._guidecode_route is not route
     with torch.inference_mode():
         x = torch.randn(1, MAX_ROWS + 5, back.config.hidden_size)
-        assert torch.equal(layer(x), F.linear(x, layer.weight))  # float32 weights: nothing to upcast
+        assert torch.equal(layer(x), wide_linear(x, layer.weight, None))  # float32 weights: nothing to upcast
 
 
 @pytest.mark.parametrize("name", ["ngram", "recycling", "always wrong", "oracle behind a decoy"])

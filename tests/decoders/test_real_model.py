@@ -70,3 +70,35 @@ def test_greedy_speculation_equals_plain_greedy_on_the_real_model(exact_real_mod
         for name, drafter in drafters.items():
             fast = generate(engine, engine.prefill(ids), tokenizer, Plugins(stop=stop, guide=guide, drafter=drafter))
             assert fast.tokens == plain.tokens, (name, prompt)
+
+
+# Run in a fresh process: which count a pool thread keeps depends on what the process ran first.
+_PREFILL_BY_THREADS = """
+import sys, torch
+from assistant.loading import load_model
+from decoders import Engine
+loaded = load_model("0.5b", dtype=sys.argv[1], weights=sys.argv[2])
+engine = Engine(loaded.model)
+ids = loaded.tokenizer(sys.argv[3])["input_ids"]
+assert len(ids) > 64, len(ids)  # a prompt-size pass, not a decoding-size one
+sessions = []
+for threads in (2, 1, 2, 1):
+    torch.set_num_threads(threads)
+    sessions.append(engine.prefill(ids))
+first = sessions[0]
+same = [torch.equal(s.next_logits, first.next_logits) and all(
+    torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values) for a, b in zip(s.cache.layers, first.cache.layers)) for s in sessions]
+print("same:", same)
+"""
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize(("dtype", "weights"), [("auto", "auto"), ("float32", "dense")])
+def test_a_prompt_prefilled_with_one_thread_or_two_gives_the_same_bits(dtype, weights):
+    import subprocess
+    import sys
+
+    prompt = PROMPTS[0] * 6  # ~130 tokens
+    run = subprocess.run([sys.executable, "-c", _PREFILL_BY_THREADS, dtype, weights, prompt], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "same: [True, True, True, True]" in run.stdout, run.stdout + run.stderr[-2000:]
