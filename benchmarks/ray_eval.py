@@ -10,9 +10,9 @@ The overhead: the canonical decoder (no model: each task's reference solution ru
 plainly and through one Ray worker; (Ray's wall time - the plain wall time) / tasks.
 
 Records are compared without their timings (completion, program, tokens, stop reason, seed,
-sandbox status): each run names the earlier runs whose records its own equal. The engine's matrix
-products may sum in another order with another number of threads, so a run is expected to equal
-the runs whose workers had as many threads as it, and may differ from the others on near-ties.
+sandbox status): each run names the earlier runs whose records its own equal. Every run is expected
+to equal every other: a prompt's prefill gives the same bits with any number of threads
+(decoders/kernels/wide_linear.cpp) and each task is prefilled from scratch (Assistant.forget).
 """
 
 from __future__ import annotations
