@@ -918,6 +918,25 @@ def ray_eval(file: str) -> str:
 RAY_EVAL = "ray-eval-amx-xeon-0.5b-humaneval.json"
 
 
+def prefill_threads(file: str) -> str:
+    """`python -m benchmarks.prefill_threads`: prompts prefilled with one thread and with two."""
+    r = load(file)
+    rows = r.data["routes"]
+    library = next(row for row in rows if row["route"] == "PyTorch's GEMM")
+    body = [
+        [
+            row["route"],
+            f"{row['ms_1_thread']:.0f} ms",
+            f"{row['ms_2_threads']:.0f} ms",
+            f"{row['ms_2_threads'] / library['ms_2_threads']:.2f}x",
+            f"{row['prompts_differing']} of {r.data['prompts']}",
+        ]
+        for row in rows
+    ]
+    header = ["prompt-size products", "1 thread", "2 threads", "2 threads, over PyTorch's GEMM", "prompts whose bits differ between 1 and 2 threads"]
+    return "\n\n".join([table(header, body), caption(r)])
+
+
 # --------------------------------------------------------------------------- the registry
 
 
@@ -955,6 +974,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "sandbox-overhead": _one(sandbox_overhead, SANDBOX),
     "repo-context": repo_context,
     "ray-eval": _one(ray_eval, RAY_EVAL),
+    "prefill-threads": _one(prefill_threads, "prefill-threads-amx-xeon-0.5b.json"),
 }
 
 

@@ -4,9 +4,9 @@ Each worker is a Ray actor that builds the decoder once (the model stays loaded)
 sandbox; it is given one task at a time with that task's pending samples, writes their candidates
 and runs each against the tests, and returns the records. The driver is the run folder's only
 writer: it appends each record as its task comes back, with the same progress display as a local
-run, so a run is resumable exactly as before. A record does not depend on which worker wrote it
-when the workers run with the threads a plain run has; with fewer, the prompt's sums may round
-otherwise and a near-tie flip (docs/evaluation.md).
+run, so a run is resumable exactly as before. A record does not depend on which worker wrote it nor
+on its threads: every task is prefilled from scratch and a prompt's products give the same bits
+with any thread count (decoders/kernels/wide_linear.cpp; docs/evaluation.md).
 
 A worker that dies (its process killed, its node gone) is restarted by Ray, and the task it had in
 flight is given to it again (`max_task_retries`); a task lost more often than that fails the run,
