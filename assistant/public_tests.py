@@ -9,7 +9,10 @@ Examples are read from the docstring of the function, in order:
 - a call shown with its result on a line (`f(x) == y`, `==>`, `=>`, `➞`, `->`, `→`, `=`, "should
   return", "returns"), also a call spread over lines while its brackets are open;
 - "Input: a = 1, b = 2" followed by "Output: 3", and "For a = 1 the output should be 3", as a call
-  of the function with those arguments.
+  of the function with those arguments;
+- an `assert` statement that calls the function and shows no result to compare with
+  (`assert math.isclose(f(10), 4188.79, rel_tol=0.001)`), kept as written (one with a result is
+  read as the call and the result above).
 Only examples whose call side calls the function are kept, each once. Results are compared with
 `__guidecode_same`: equal, or close within 1e-6 where floats meet (also inside lists and tuples).
 """
@@ -21,6 +24,7 @@ import doctest
 import inspect
 import itertools
 import re
+import sys
 from dataclasses import dataclass
 
 from sandbox.testplan import test_names
@@ -50,6 +54,7 @@ _FOR = re.compile(r"^\s*for\s+(?P<args>.+?),?\s+the\s+(?:output|result)\s+(?:sho
 _PROSE_CONSTANTS = {"true": "True", "false": "False", "none": "None", "null": "None"}  # results written as in other languages
 _QUOTE = re.compile(r"[A-Za-z]*('''|\"\"\"|'|\")")
 _STRING = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_ASSERT = re.compile(r"^\s*assert\s+")
 _MAX_JOINED_LINES = 20  # how far a call shown over several lines may reach
 # Bounds on the parses one line may cost (each is linear in the line), for docstrings that are odd.
 _MAX_SEPARATORS = 32  # separators tried on a line: keyword arguments and strings in the call hold some
@@ -81,7 +86,27 @@ class _Example:
         return ast.unparse(ast.Assert(ast.Call(ast.Name(SAME, ast.Load()), [self.call, self.expected], [])))
 
 
-_Piece = str | _Example  # a setup statement's source, or an example
+@dataclass(frozen=True)
+class _Assertion:
+    """An `assert` from the docstring, kept as written: its condition calls the function. The
+    standard modules it names (`math.isclose`) are imported before it, as the dataset's own test
+    file does: the function's code need not import them."""
+
+    condition: ast.expr
+
+    @property
+    def shown(self) -> str:
+        return ast.unparse(self.condition)
+
+    @property
+    def assertion(self) -> str:
+        used = {n.value.id for n in ast.walk(self.condition) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+        imports = [f"import {module}" for module in sorted(used & sys.stdlib_module_names)]
+        return "\n".join([*imports, ast.unparse(ast.Assert(self.condition))])
+
+
+_Test = _Example | _Assertion
+_Piece = str | _Test  # a setup statement's source, or a test
 
 
 def docstring_tests(text: str, entry_point: str) -> PublicTests:
@@ -163,9 +188,9 @@ def _silent_piece(source: str, name: str) -> _Piece | None:
     return _example(expr, ast.Constant(None), name)
 
 
-def _line_examples(text: str, name: str) -> list[_Example]:
+def _line_examples(text: str, name: str) -> list[_Test]:
     lines = text.split("\n")
-    found: list[_Example] = []
+    found: list[_Test] = []
     i = 0
     while i < len(lines):
         example, used = _example_at(lines, i, name)
@@ -175,8 +200,28 @@ def _line_examples(text: str, name: str) -> list[_Example]:
     return found
 
 
-def _example_at(lines: list[str], i: int, name: str) -> tuple[_Example | None, int]:
+def _example_at(lines: list[str], i: int, name: str) -> tuple[_Test | None, int]:
     """The example starting at line `i`, if any, and how many lines it takes (at least one)."""
+    example, used = _shown_example_at(lines, i, name)
+    if example is None and (stated := _ASSERT.match(lines[i])):
+        return _assertion_at(lines, i, stated.end(), name)
+    return example, used
+
+
+def _assertion_at(lines: list[str], i: int, start: int, name: str) -> tuple[_Assertion | None, int]:
+    """An `assert` statement starting at line `i` (its condition at column `start`, over the lines
+    its brackets stay open on) whose condition calls the function, and how many lines it takes."""
+    end = _closing_line(lines, i) if _depth(lines[i]) > 0 else i
+    if end is None:
+        return None, 1
+    condition = _expression("\n".join(lines[i : end + 1])[start:])
+    if condition is None or not _calls(condition, name) or not _is_one_test(ast.unparse(ast.Assert(condition))):
+        return None, 1
+    return _Assertion(condition), end - i + 1
+
+
+def _shown_example_at(lines: list[str], i: int, name: str) -> tuple[_Example | None, int]:
+    """A call shown with its result starting at line `i`, if any, and how many lines it takes."""
     if (given := _INPUT.match(lines[i])) and (after := _next_nonblank(lines, i)) is not None:
         if output := _OUTPUT.match(lines[after]):
             return _called_with(given["args"], output["result"], name), after - i + 1

@@ -120,6 +120,27 @@ def test_lines_that_are_not_examples_give_nothing():
 # Labelled examples
 
 
+def test_an_assert_without_a_result_to_compare_is_kept_as_written():
+    tests = docstring_tests(doc("assert math.isclose(f(10), 4188.79, rel_tol=0.001)"), "f")
+    assert asserts(tests) == ["assert math.isclose(f(10), 4188.79, rel_tol=0.001)"] and well_formed(tests)
+    assert tests.examples == ("math.isclose(f(10), 4188.79, rel_tol=0.001)",)
+    # The module it names is imported for it: the function's code need not import math.
+    run_locally("def f(x, y=0):\n    return 4 / 3 * 3.14159265 * x**3\n", tests)
+
+
+def test_an_assert_with_a_result_is_compared_like_any_shown_call():
+    tests = docstring_tests(doc("assert set(f((3, 4), (4, 5))) == set((4,))"), "f")
+    assert asserts(tests) == [f"assert {SAME}(set(f((3, 4), (4, 5))), set((4,)))"]
+
+
+def test_an_assert_spread_over_lines_and_asserts_of_other_things():
+    body = "assert all(f(x) > 0\n           for x in (1, 2))\nassert g(1) == 2\nassert True"
+    tests = docstring_tests(doc(body), "f")
+    assert asserts(tests) == ["assert all((f(x) > 0 for x in (1, 2)))"] and well_formed(tests)
+    namespace: dict[str, object] = {}
+    exec("def f(x):\n    return x\n" + tests.source, namespace)  # passes: every f(x) is positive
+
+
 def test_input_and_output_labels_become_a_call():
     body = "Example 1:\n    Input: [4, 2]\n    Output: [2, 1]\nExample 2:\n    Input: x = 3, y = 4\n    Output: 7 # 3 + 4\n    Input:\n        x : 1\n    Output: 1"
     tests = docstring_tests(doc(body), "f")
