@@ -33,13 +33,13 @@ def route(name: str):
     import decoders.linear_route as dense
     import decoders.quant.linear as quantized
 
-    kept = dense.wide_linear, quantized.wide_linear
+    kept = dense.wide_linear, quantized.wide_product
     if name == "PyTorch's GEMM":
-        dense.wide_linear = quantized.wide_linear = F.linear
+        dense.wide_linear = quantized.wide_product = F.linear
     try:
         yield
     finally:
-        dense.wide_linear, quantized.wide_linear = kept
+        dense.wide_linear, quantized.wide_product = kept
 
 
 def fingerprint(session) -> list[torch.Tensor]:

@@ -66,6 +66,10 @@ void each_block(int threads, int64_t blocks, const std::function<void(int64_t)>&
 // x [..., rows, in], w [out, in], bias [out] or none -> [..., rows, out] in x's dtype.
 at::Tensor wide_linear(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& bias) {
   TORCH_CHECK(x.size(-1) == w.size(1), "wide_linear: input size ", x.size(-1), " against weights of ", w.size(1));
+  // Blocks have no backward: a caller that records gradients (a model run outside the engine's
+  // inference mode) gets PyTorch's own product, as planned for its threads.
+  const bool recording = x.requires_grad() || w.requires_grad() || (bias.has_value() && bias->requires_grad());
+  if (at::GradMode::is_enabled() && recording) return at::linear(x, w, bias);
   at::Tensor flat = x.reshape({-1, x.size(-1)}).contiguous();  // [rows, in]
   const int64_t out = w.size(0);
   const int64_t width = block_columns(out);
@@ -74,6 +78,7 @@ at::Tensor wide_linear(const at::Tensor& x, const at::Tensor& w, const c10::opti
   const OneThread one;
   each_block(one.saved, (out + width - 1) / width, [&](int64_t b) {
     at::ThreadLocalStateGuard modes(caller);
+    at::NoGradGuard no_grad;  // nothing is recorded, on any thread
     const int64_t start = b * width, n = std::min(width, out - start);
     at::Tensor part = bias.has_value() ? at::linear(flat, w.narrow(0, start, n), bias->narrow(0, start, n))
                                        : at::linear(flat, w.narrow(0, start, n));  // [rows, n]

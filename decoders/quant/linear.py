@@ -4,7 +4,7 @@ Decoding-size passes (at most `MAX_ROWS` rows) run the kernel, whose rows do not
 run together and whose bits do not depend on the CPU; the weights are read as 8-bit codes, about a
 quarter of float32's bytes and half of bf16's. Wider passes (prompt chunks) unpack the layer into a
 transient dense matrix and multiply with PyTorch's GEMM (AMX/oneDNN where present), in column
-blocks each planned for one thread (decoders/row_kernel.py's `wide_linear`): a prompt is prefilled
+blocks each planned for one thread (decoders/kernels/wide_linear.cpp): a prompt is prefilled
 alike with or without speculation and with any number of threads.
 """
 
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..row_kernel import wide_linear
 from .blocks import BlockCodes
 
 COLUMNS = 16  # output columns per packed group (the kernel's layout)
@@ -33,6 +32,12 @@ def _scratch(dtype: torch.dtype, numel: int) -> torch.Tensor:
     if dtype not in buffers or buffers[dtype].numel() < numel:
         buffers[dtype] = torch.empty(numel, dtype=dtype)
     return buffers[dtype][:numel]
+
+
+def wide_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """A prompt-size pass's product: decoders/row_kernel.py's `wide_linear`, called as the op, since
+    this package imports nothing of the rest of decoders."""
+    return torch.ops.guidecode.wide_linear(x, weight, bias)
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ class QuantLinear(torch.nn.Module):
         outs = []
         for start in range(0, self.out_features, step):
             part = self.columns(start, min(start + step, self.out_features))
-            outs.append(wide_linear(xq, part.dense(x.dtype), None if bias is None else bias[start : start + part.out_features]))
+            outs.append(wide_product(xq, part.dense(x.dtype), None if bias is None else bias[start : start + part.out_features]))
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
 
     def dense(self, dtype: torch.dtype) -> torch.Tensor:

@@ -80,3 +80,10 @@ def test_a_wrong_input_size_is_refused():
     x, w, b = _layer(100, 896, 896, torch.bfloat16)
     with pytest.raises(RuntimeError, match="input size 896 against weights of 800"):
         wide_linear(x, w[:, :800], b)
+
+
+def test_a_caller_recording_gradients_gets_pytorchs_product():
+    x, w, b = _layer(100, 896, 300, torch.float32)
+    w.requires_grad_()
+    y = wide_linear(x, w, b)
+    assert torch.equal(y.detach(), F.linear(x, w, b).detach())
