@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import speed_summary
+from .stats import sign_test
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -447,7 +448,7 @@ def search_vs_sample_filter() -> str:
         only_f = sum(f[t]["passed"] and not s[t]["passed"] for t in s)
         public_only_s = sum(_solved_public(s[t]) and not _solved_public(f[t]) for t in s)
         public_only_f = sum(_solved_public(f[t]) and not _solved_public(s[t]) for t in s)
-        rows.append([model.upper(), str(both), str(only_s), str(only_f), f"{_sign_test(only_s, only_f):.2f}", str(public_only_s), str(public_only_f)])
+        rows.append([model.upper(), str(both), str(only_s), str(only_f), f"{sign_test(only_s, only_f):.2f}", str(public_only_s), str(public_only_f)])
     header = [
         "model",
         "tasks both pass",
@@ -458,14 +459,6 @@ def search_vs_sample_filter() -> str:
         "sample-and-filter only",
     ]
     return "\n\n".join([table(header, rows), caption(*results)])
-
-
-def _sign_test(a: int, b: int) -> float:
-    """Two-sided exact sign test on a and b discordant outcomes."""
-    from math import comb
-
-    n, k = a + b, min(a, b)
-    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
 
 
 def humaneval_greedy() -> str:
@@ -495,10 +488,10 @@ def headline() -> str:
     search, greedy = load("eval-search16-sampled-1.5b-avx2-epyc.json"), load("eval-greedy-1.5b-avx2-epyc.json")
     monitors = load(MGD)
     mgd = mgd_summary(monitors)
-    adaptive = load(DECODERS)
+    adaptive = load(DECODER_SETS)
     sandbox = load(SANDBOX)
     bare, box = sandbox.data["timings"][0], next(t for t in sandbox.data["timings"] if "bubblewrap" in t["method"])
-    base, adadec, uscd = (decoder_rows(DECODERS)[name] for name in ("greedy", "adadec", "uscd"))
+    two_sets = adaptive.data["sets"]
 
     def ratios(r: Result, pick: Callable[[dict[str, dict]], dict]) -> str:
         return " / ".join(_x(pick(_methods(r, w))["ratio_to_peer"]) for w in _workloads(r))
@@ -539,8 +532,9 @@ def headline() -> str:
         ],
         [
             "[AdaDec and USCD](docs/adaptive.md)",
-            f"0.5B, HumanEval pass@1: AdaDec {_pct(adadec['passed'], adadec['answers'])} against greedy's {_pct(base['passed'], base['answers'])} "
-            f"({_x(adadec['pass_ratio'])}), pausing at {100 * adadec['paused_share']:.1f}% of steps; USCD {_pct(uscd['passed'], uscd['answers'])}",
+            "0.5B, pass@1 against greedy's: "
+            + "; ".join(_against_greedy(name, data, ("adadec", "uscd")) for name, data in two_sets.items())
+            + _below_greedy(two_sets, ("adadec", "uscd")),
             adaptive.kind,
         ],
         [
@@ -745,6 +739,65 @@ def decoders_table(file: str) -> str:
     return "\n\n".join([table(header, rows), caption(result), "Its times are not shown: " + result.data["timing_note"] + "."])
 
 
+def decoder_sets_table(file: str) -> str:
+    """`python -m benchmarks.decoder_sets`: each decoder against greedy on each dataset, with the
+    tasks only one of the two passed and a two-sided sign test on them."""
+    result = load(file)
+    sets = result.data["sets"]
+    decoders = list(dict.fromkeys(row["decoder"] for data in sets.values() for row in data["comparison"]["rows"]))
+    header = ["decoder"] + [f"{name}: {cell}" for name in sets for cell in ("pass@1", "vs greedy", "only it / only greedy (p)", "steps paused")]
+    rows = []
+    for decoder in decoders:
+        cells = [decoder]
+        for data in sets.values():
+            row = next((r for r in data["comparison"]["rows"] if r["decoder"] == decoder), None)
+            test = data["sign_tests"].get(decoder)
+            if row is None:
+                cells += ["–"] * 4
+                continue
+            paused = "" if row["paused_share"] is None else f"{100 * row['paused_share']:.1f}%"
+            versus = f"{test['only_it']} / {test['only_greedy']} (p = {test['p']:.2g})" if test else "–"
+            cells += [_pct(row["passed"], row["answers"]), _x(row["pass_ratio"]), versus, paused]
+        rows.append(cells)
+    return "\n\n".join([table(header, rows), caption(result)])
+
+
+def adadec_pauses(*files: str) -> str:
+    """`python -m benchmarks.adadec_pauses`: where AdaDec's switches from greedy's choice happen,
+    and what they choose on the tasks whose outcome they change, per dataset."""
+    results = [load(f) for f in files]
+    lines, rows = [], []
+    for r in results:
+        s, name = r.data["summary"], r.data["dataset_name"]
+        lines.append(
+            f"{name}: {s['pauses']} pauses on {s['tasks']} tasks, {s['switches']} of them switching from greedy's choice; "
+            f"{s['tasks_switching']} tasks switch, {s['tasks_first_switching_at_first_token']} of them first at the answer's first token; "
+            f"{s['gained']} tasks gained and {s['lost']} lost against greedy."
+        )
+        rows += [[name, f["outcome"], f["where"], f"`{f['greedy -> adadec']}`", str(f["tasks"])] for f in s["flips_by_first_switch"]]
+    header = ["dataset", "outcome against greedy", "first switch at", "first word: greedy's -> AdaDec's", "tasks"]
+    return "\n\n".join([" ".join(lines), table(header, rows), caption(*results)])
+
+
+def _against_greedy(name: str, data: dict, decoders: tuple[str, ...]) -> str:
+    rows = {row["decoder"]: row for row in data["comparison"]["rows"]}
+    base = rows["greedy"]
+    shown = [
+        f"{d} {_pct(rows[d]['passed'], rows[d]['answers'])} ({_x(rows[d]['pass_ratio'])}, p = {data['sign_tests'][d]['p']:.2g})" for d in decoders if d in rows
+    ]
+    return f"{name}: greedy {_pct(base['passed'], base['answers'])}, " + ", ".join(shown)
+
+
+def _below_greedy(sets: dict[str, dict], decoders: tuple[str, ...]) -> str:
+    """Which decoders a set finds below greedy: they are not offered as improvements."""
+    below = [
+        d
+        for d in decoders
+        if any(r["decoder"] == d and r["passed"] < data["comparison"]["rows"][0]["passed"] for data in sets.values() for r in data["comparison"]["rows"])
+    ]
+    return f". Not offered as improvements: {', '.join(below)} (below greedy on a set)" if below else ""
+
+
 def decoder_rows(file: str) -> dict[str, dict]:
     return {row["decoder"]: row for row in load(file).data["comparison"]["rows"]}
 
@@ -862,7 +915,7 @@ def repo_pooled(results: list[Result], lines: str = "cross-file") -> dict[str, s
         gain = f"{w / o - 1:+.0%}; " if o else ""
         return (
             f"exact match {_pct(w, n)} with repository context against {_pct(o, n)} without ({gain}right only with it "
-            f"{only_with}, only without it {only_without}, two-sided sign test p = {_sign_test(only_with, only_without):.2f})"
+            f"{only_with}, only without it {only_without}, two-sided sign test p = {sign_test(only_with, only_without):.2f})"
         )
 
     return {model: said(*counts) for model, counts in totals.items()}
@@ -944,6 +997,7 @@ MGD = "mgd-amx-xeon-rich-cattrs-click.json"
 SCOPE = "scope-amx-xeon-0.5b.json"
 MGD_LANGUAGES = "mgd-amx-xeon-rxjs-brotli-pflag.json"
 DECODERS = "eval-decoders-0.5b-amx-xeon.json"
+DECODER_SETS = "eval-decoders-0.5b-humaneval-mbpp-dev-amx-xeon.json"
 SANDBOX = "sandbox-amx-xeon.json"
 
 
@@ -971,6 +1025,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "scope": _one(scope_table, SCOPE),
     "mgd-languages": _one(mgd_languages_table, MGD_LANGUAGES),
     "decoders-humaneval": _one(decoders_table, DECODERS),
+    "decoders-two-sets": _one(decoder_sets_table, DECODER_SETS),
+    "adadec-pauses": _one(adadec_pauses, "adadec-pauses-0.5b-humaneval-amx-xeon.json", "adadec-pauses-0.5b-mbpp-dev-amx-xeon.json"),
     "sandbox-overhead": _one(sandbox_overhead, SANDBOX),
     "repo-context": repo_context,
     "ray-eval": _one(ray_eval, RAY_EVAL),

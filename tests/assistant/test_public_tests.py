@@ -3,6 +3,8 @@ and on HumanEval, where every canonical solution must pass the tests read from i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assistant.evaluation.datasets import load_dataset
@@ -298,3 +300,17 @@ def test_canonical_humaneval_solutions_pass_their_public_tests(humaneval):
         if bad or not results[i].passed:
             failing[task.task_id] = (len(bad), f"{results[i].status.value}: {results[i].reason}; {[t.detail for t in bad][:3]}")
     assert {k: n for k, (n, _) in failing.items()} == {k: n for k, (n, _) in KNOWN_WRONG.items()}, failing
+
+
+# The MBPP development set: one `assert` line per docstring, some comparing floats with math.isclose
+
+MBPP_DEV = Path(__file__).parents[2] / "benchmarks" / "data" / "mbpp-dev.jsonl"
+
+
+def test_every_mbpp_dev_task_has_public_tests_its_reference_solution_passes():
+    tasks = load_dataset(str(MBPP_DEV)).tasks
+    suites = [docstring_tests(task.prompt, task.entry_point) for task in tasks]
+    assert len(tasks) == 218 and all(len(tests.examples) == 1 and well_formed(tests) for tests in suites)
+    sandbox = Sandbox(Limits(timeout_s=10.0), workers=4)
+    results = dict(sandbox.run_many(Job(task.canonical_solution, tests.source) for task, tests in zip(tasks, suites)))
+    assert [tasks[i].task_id for i, result in results.items() if not result.passed] == []

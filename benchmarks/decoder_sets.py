@@ -1,0 +1,66 @@
+"""`python -m benchmarks.decoder_sets`: decoders against greedy on several datasets, from finished
+`guidecode eval` run folders: pass@1, the ratio to greedy, and a sign test on the tasks only one of
+the two passed, per dataset.
+
+Each `--set NAME=FOLDER,FOLDER,...` names one dataset's run folders, greedy's first (the runs are
+compared on the tasks all of them finished, as `guidecode compare` does). The result file keeps the
+comparison, every task's outcome per decoder and the sign tests; `--how` says how the runs were made
+(the commands), since the folders are not committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from assistant.evaluation.compare import compare
+from assistant.evaluation.store import RunStore
+
+from .stats import sign_test
+
+
+def passed_by_task(folder: Path) -> dict[str, bool]:
+    """Sample 0 of each task: whether it passed its tests."""
+    records = RunStore(folder).records()
+    return {task: record["result"]["status"] == "passed" for (task, sample), record in sorted(records.items()) if sample == 0}
+
+
+def one_set(folders: list[Path]) -> dict:
+    comparison = compare(folders)
+    outcomes = {row.decoder: passed_by_task(folder) for row, folder in zip(comparison.rows, folders)}
+    greedy = outcomes[comparison.rows[0].decoder]
+    tests = {}
+    for decoder, passed in list(outcomes.items())[1:]:
+        shared = greedy.keys() & passed.keys()
+        only_it = sum(passed[t] and not greedy[t] for t in shared)
+        only_greedy = sum(greedy[t] and not passed[t] for t in shared)
+        tests[decoder] = {"only_it": only_it, "only_greedy": only_greedy, "p": round(sign_test(only_it, only_greedy), 4)}
+    return {"comparison": {"tasks": comparison.tasks, "rows": [asdict(row) for row in comparison.rows]}, "sign_tests": tests, "passed_by_task": outcomes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.decoder_sets", description=__doc__.splitlines()[0])
+    parser.add_argument("--set", action="append", required=True, metavar="NAME=FOLDER,...", help="a dataset's run folders, greedy's first")
+    parser.add_argument("--how", required=True, help="how the runs were made")
+    parser.add_argument("--out", type=Path, required=True, help="the result file (JSON)")
+    args = parser.parse_args(argv)
+    from .environment import describe
+    from .scope_parse import machine_kind
+
+    sets = {}
+    for spec in args.set:
+        name, _, folders = spec.partition("=")
+        sets[name] = one_set([Path(f) for f in folders.split(",")])
+    result = {"machine_kind": machine_kind(), **describe(), "how": args.how, "sets": sets}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    for name, data in sets.items():
+        for row in data["comparison"]["rows"]:
+            print(name, row["decoder"], row["passed"], row["answers"], row["pass_ratio"], data["sign_tests"].get(row["decoder"], ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
