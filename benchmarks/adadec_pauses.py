@@ -21,7 +21,8 @@ from pathlib import Path
 COPIED = 12  # characters of a lookahead found verbatim in the prompt that make it a copy
 
 
-def record_pauses(dataset: str, model: str) -> list[dict]:
+def record_pauses(dataset: str, model: str) -> tuple[str, list[dict]]:
+    """(the dataset's name, each task with its answer and pauses)."""
     from assistant.evaluation.datasets import load_dataset
     from assistant.evaluation.decoding import _build_adadec
     from assistant.evaluation.settings import EvalSettings
@@ -41,14 +42,15 @@ def record_pauses(dataset: str, model: str) -> list[dict]:
 
     adadec.AdaDec.choose = recorded
     tasks = []
+    data = load_dataset(dataset)
     try:
-        for task in load_dataset(dataset).tasks:
+        for task in data.tasks:
             pauses.clear()
             answer = decoder.solve(task, 0)
             tasks.append({"task_id": task.task_id, "prompt": task.prompt, "completion": answer.completion, "pauses": list(pauses)})
     finally:
         adadec.AdaDec.choose = choose
-    return tasks
+    return data.name, tasks
 
 
 def passed(folder: Path) -> dict[str, bool]:
@@ -89,21 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adadec", type=Path, required=True, help="a finished adadec run folder of the same data")
     parser.add_argument("--out", type=Path, required=True, help="the result file (JSON)")
     args = parser.parse_args(argv)
-    tasks = record_pauses(args.dataset, args.model)
+    name, tasks = record_pauses(args.dataset, args.model)
     summary = summarize(tasks, passed(args.greedy), passed(args.adadec))
-    from .environment import describe
+    from .environment import describe, write_result
     from .scope_parse import machine_kind
 
     how = (
         f"python -m benchmarks.adadec_pauses --dataset {args.dataset} --model {args.model}: the eval's adadec decoder (k 3, 5 tokens, mean, the "
         "model's learned threshold) on every task, each pause recorded; outcomes from a greedy and an adadec `guidecode eval` run of the same data"
     )
-    from assistant.evaluation.datasets import load_dataset
-
-    name = load_dataset(args.dataset).name
     result = {"machine_kind": machine_kind(), **describe(), "how": how, "dataset_name": name, "summary": summary}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result)
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -11,7 +11,6 @@ comparison, every task's outcome per decoder and the sign tests; `--how` says ho
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -46,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--how", required=True, help="how the runs were made")
     parser.add_argument("--out", type=Path, required=True, help="the result file (JSON)")
     args = parser.parse_args(argv)
-    from .environment import describe
+    from .environment import describe, write_result
     from .scope_parse import machine_kind
 
     sets = {}
@@ -54,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, folders = spec.partition("=")
         sets[name] = one_set([Path(f) for f in folders.split(",")])
     result = {"machine_kind": machine_kind(), **describe(), "how": args.how, "sets": sets}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result)
     for name, data in sets.items():
         for row in data["comparison"]["rows"]:
             print(name, row["decoder"], row["passed"], row["answers"], row["pass_ratio"], data["sign_tests"].get(row["decoder"], ""))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+from pathlib import Path
 
 
 def cpu_name() -> str:
@@ -39,3 +41,9 @@ def describe() -> dict:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
+
+
+def write_result(path: Path, result: dict) -> None:
+    """A benchmark's result file (JSON, its folder made if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             (one, at_one), (two, at_two) = (arm(engine, prompts, threads, args.repeat) for threads in THREADS)
         rows.append({"route": name, "ms_1_thread": round(one, 1), "ms_2_threads": round(two, 1), "prompts_differing": differing(at_one, at_two)})
         print(json.dumps(rows[-1]), flush=True)
-    from .environment import describe
+    from .environment import describe, write_result
     from .scope_parse import machine_kind
 
     lengths = sorted(len(p) for p in prompts)
@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "prompts": len(prompts),
         "routes": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result)
     print(json.dumps(result, indent=1))
     return 0
 

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             overhead.append(wall)
     tasks = rows[0]["tasks"]
     one = next(r for r in rows if r["run"] == "ray, 1 worker x 1 thread")["wall_s"]
-    from .environment import describe
+    from .environment import describe, write_result
     from .scope_parse import machine_kind
 
     result = {
@@ -89,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "ray_overhead_per_task_s": round((overhead[1] - overhead[0]) / tasks, 4),
         "canonical_wall_s": {"plain": round(overhead[0], 2), "ray, 1 worker": round(overhead[1], 2)},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result)
     print(json.dumps(result, indent=1))
     return 0
 
