@@ -40,7 +40,7 @@ from .examples import without_examples
 from .functions import FunctionSlot, find_function_slot, find_function_slot_at
 from .languages import Language
 from .loading import LoadedModel, dtype_name, load_model
-from .lookahead import statement_boundary
+from .lookahead import answer_boundary, pause_place, statement_boundary
 from .monitoring import Monitors
 from .progress import Progress
 from .prompt_window import PromptWindow
@@ -454,10 +454,12 @@ class Assistant:
             contrast = self._context.insert(contrast, request.context) if request.context else contrast
             return SelectiveContrast(self.engine, ContrastConfig(threshold, rerank.alpha), contrast)
         line_prefix = prefix[line_start : len(prefix) - len(healed)]
-        config = AdaDecConfig(threshold, rerank.top_k, rerank.lookahead, rerank.scoring)
-        boundary = statement_boundary(line_prefix) if rerank.syntactic else None
+        lookahead = request.stop.max_new_tokens if rerank.to_answer_end else rerank.lookahead
+        config = AdaDecConfig(threshold, rerank.top_k, lookahead, rerank.scoring)
+        boundary = answer_boundary(request.stop) if rerank.to_answer_end else statement_boundary(line_prefix) if rerank.syntactic else None
+        place = pause_place(rerank.pause_at, line_prefix)
         tokenizer = self.loaded.tokenizer
-        return AdaDec(self.engine, config, self.prompts.stop_token_ids, boundary, lambda ids: decode(tokenizer, ids))
+        return AdaDec(self.engine, config, self.prompts.stop_token_ids, boundary, lambda ids: decode(tokenizer, ids), place)
 
     @cached_property  # the lookup hashes the vocabulary (~0.7 s): once per loaded model
     def _learned(self):

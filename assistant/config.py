@@ -64,6 +64,8 @@ class RerankConfig:
     lookahead: int = 5  # tokens per candidate (with `syntactic`: at most)
     scoring: str = _default("scoring")  # of the lookahead's log-probabilities: mean, sum or min
     syntactic: bool = _default("syntactic_lookahead")  # stop a lookahead at the end of a statement (assistant/lookahead.py)
+    to_answer_end: bool = False  # run each lookahead to where the completion would end (its stop rules), at most `lookahead` tokens
+    pause_at: str = "any"  # "any" uncertain step; "statements": only at a statement's first token; "start": only before the first statement
     alpha: float = _default("alpha")  # uscd: weight of the contrast
 
     def __post_init__(self) -> None:
@@ -74,6 +76,10 @@ class RerankConfig:
 
         if self.method not in RERANKERS:
             raise GuidecodeError(f"unknown reranking method {self.method!r}; choose from {', '.join(RERANKERS)}")
+        from .lookahead import PLACES
+
+        if self.pause_at not in PLACES:
+            raise GuidecodeError(f"unknown place to pause {self.pause_at!r}; choose from {', '.join(PLACES)}")
         _checked(self, "rerank.")
         try:  # one set of rules: the decoders' own
             AdaDecConfig(self.threshold if self.threshold is not None else 0.0, self.top_k, self.lookahead, self.scoring)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 
+from decoders.stopping import StopRules
+
 from .languages.grammars import python_parser
 
 
@@ -34,3 +36,23 @@ def statement_boundary(line_prefix: str) -> Callable[[str, str], bool]:
         return not lines.rstrip().endswith(":") and parses(textwrap.dedent(lines))
 
     return reached
+
+
+def answer_boundary(stop: StopRules) -> Callable[[str, str], bool]:
+    """The boundary where the completion itself would end: its stop rules cut the text written
+    so far with the lookahead's."""
+    return lambda before, lookahead: stop.cut(before + lookahead) is not None
+
+
+PLACES = ("any", "statements", "start")
+
+
+def pause_place(place: str, line_prefix: str) -> Callable[[str], bool] | None:
+    """Where a step may pause, from the text written before it: "statements", where a statement
+    begins (the cursor's line, with that text, holds nothing but indentation); "start", before
+    anything but whitespace is written; "any": anywhere (None)."""
+    if place == "statements":
+        return lambda before: not (line_prefix + before).rsplit("\n", 1)[-1].strip()
+    if place == "start":
+        return lambda before: not before.strip()
+    return None

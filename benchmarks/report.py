@@ -779,6 +779,18 @@ def adadec_pauses(*files: str) -> str:
     return "\n\n".join([" ".join(lines), table(header, rows), caption(*results)])
 
 
+def first_token_rules(file: str) -> str:
+    """`python -m benchmarks.first_token`: rules that pick the answer's first token among the
+    model's top candidates, each against greedy (tasks passed, gained / lost, sign test)."""
+    result = load(file)
+    d = result.data
+    guards = [g for g in d["rules"][0] if g != "rule"]
+    rows = [[r["rule"]] + [f"{r[g]['passed']} (+{r[g]['gained']} / -{r[g]['lost']}, p = {r[g]['p']:.2g})" for g in guards] for r in d["rules"]]
+    oracle = ", ".join(f"{n} with any of the first {k}" for k, n in d["oracle"].items())
+    line = f"{d['dataset_name']}: greedy passes {d['greedy']} of {d['tasks']} tasks; an oracle picking a passing answer would pass {oracle}."
+    return "\n\n".join([line, table(["rule (the first token's answer it picks)", *guards], rows), caption(result)])
+
+
 def _against_greedy(name: str, data: dict, decoders: tuple[str, ...]) -> str:
     rows = {row["decoder"]: row for row in data["comparison"]["rows"]}
     base = rows["greedy"]
@@ -1027,6 +1039,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "decoders-humaneval": _one(decoders_table, DECODERS),
     "decoders-two-sets": _one(decoder_sets_table, DECODER_SETS),
     "adadec-pauses": _one(adadec_pauses, "adadec-pauses-0.5b-humaneval-amx-xeon.json", "adadec-pauses-0.5b-mbpp-dev-amx-xeon.json"),
+    "first-token-rules": _one(first_token_rules, "first-token-0.5b-mbpp-dev-amx-xeon.json"),
     "sandbox-overhead": _one(sandbox_overhead, SANDBOX),
     "repo-context": repo_context,
     "ray-eval": _one(ray_eval, RAY_EVAL),

@@ -29,6 +29,8 @@ SCORINGS = ("mean", "sum", "min")
 # (text generated before the pause, the lookahead's text so far) -> whether the lookahead has
 # reached a boundary where it stops early (e.g. the end of a statement: assistant/lookahead.py).
 Boundary = Callable[[str, str], bool]
+# (text generated before the step) -> whether a step there may be decided by looking ahead.
+Place = Callable[[str], bool]
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,13 @@ class AdaDec(EntropyGate):
     """A reranker (decoders/rerank.py): at a pause, the candidate whose lookahead scores best."""
 
     def __init__(self, engine: Engine, config: AdaDecConfig, eos_token_ids: frozenset[int] = frozenset(),
-                 boundary: Boundary | None = None, decode: Callable[[list[int]], str] | None = None):  # fmt: skip
-        if boundary is not None and decode is None:
-            raise ValueError("a lookahead boundary needs `decode` (token ids -> text) to see the text")
+                 boundary: Boundary | None = None, decode: Callable[[list[int]], str] | None = None,
+                 place: Place | None = None):  # fmt: skip
+        if (boundary is not None or place is not None) and decode is None:
+            raise ValueError("a lookahead boundary or a place to pause needs `decode` (token ids -> text) to see the text")
         super().__init__(config.threshold)
         self.engine, self.config, self.eos = engine, config, eos_token_ids
-        self.boundary, self.decode = boundary, decode
+        self.boundary, self.decode, self.place = boundary, decode, place
         self.last: list[Lookahead] = []  # the latest pause's lookaheads, for tests and reports
         self._hint: list[int] = []
 
@@ -73,7 +76,12 @@ class AdaDec(EntropyGate):
         """The token to take at a pause: `session` ends where the step is (its `next_logits`
         are the step's), `guide` is the guide there. `session` is left as it was."""
         candidates = best_allowed(session.next_logits, guide, self.config.top_k)
-        before = self.decode(session.generated) if self.boundary is not None and self.decode is not None else ""
+        needs_text = self.boundary is not None or self.place is not None
+        before = self.decode(session.generated) if needs_text and self.decode is not None else ""
+        if self.place is not None and not self.place(before):
+            self.stats.pauses -= 1  # uncertain, but not a place to look ahead: greedy's step
+            self.last = []
+            return candidates[0]
         self.last = self._look_ahead(session, guide, candidates, before)
         best = max(self.last, key=lambda look: look.score)  # the first (greedy's) wins ties
         self.stats.changed += best.token != candidates[0]

@@ -195,11 +195,11 @@ def _build_beam(settings: EvalSettings, progress: Progress) -> Decoder:
     return AssistantDecoder(_load_assistant(settings, progress, beam_width=settings.beam_width), settings.max_tokens)
 
 
-def _build_adadec(settings: EvalSettings, progress: Progress, syntactic: bool = False) -> Decoder:
+def _build_adadec(settings: EvalSettings, progress: Progress, syntactic: bool = False, answer: bool = False, pause_at: str = "any") -> Decoder:
     from ..config import RerankConfig
 
     lookahead = settings.lookahead or (16 if syntactic else 5)
-    rerank = RerankConfig(True, "adadec", settings.threshold, settings.top_k, lookahead, settings.scoring, syntactic)
+    rerank = RerankConfig(True, "adadec", settings.threshold, settings.top_k, lookahead, settings.scoring, syntactic, answer, pause_at)
     return _reranking_decoder(settings, progress, rerank)
 
 
@@ -262,6 +262,33 @@ register(
         lambda settings, progress: _build_adadec(settings, progress, syntactic=True),
         ADADEC_SETTINGS,
         "adadec whose lookahead runs to the end of a statement (tree-sitter), at most --lookahead (16) tokens",
+        check=_check_functions,
+    )
+)
+register(
+    DecoderSpec(
+        "adadec-answer",
+        lambda settings, progress: _build_adadec(settings, progress, answer=True),
+        ADADEC_SETTINGS,
+        "adadec whose lookahead runs to the end of the answer",
+        check=_check_functions,
+    )
+)
+register(
+    DecoderSpec(
+        "adadec-answer-statements",
+        lambda settings, progress: _build_adadec(settings, progress, answer=True, pause_at="statements"),
+        ADADEC_SETTINGS,
+        "adadec-answer pausing only at a statement's first token",
+        check=_check_functions,
+    )
+)
+register(
+    DecoderSpec(
+        "adadec-answer-start",
+        lambda settings, progress: _build_adadec(settings, progress, answer=True, pause_at="start"),
+        ADADEC_SETTINGS,
+        "adadec-answer pausing only before the answer's first statement",
         check=_check_functions,
     )
 )

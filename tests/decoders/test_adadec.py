@@ -156,3 +156,22 @@ def test_the_winners_lookahead_is_drafted_next_and_changes_nothing(tiny_cpu_mode
         assert hinted.tokens == plain.tokens, prompt
         accepted += hinted.accepted
     assert accepted > 0  # lookahead tokens were accepted as drafts
+
+
+def test_a_step_outside_the_places_to_pause_is_greedy_and_looks_nowhere(tiny_model, byte_tokenizer):
+    engine = Engine(tiny_model)
+    decode = byte_tokenizer.decode
+    nowhere = AdaDec(engine, AdaDecConfig(threshold=0.0, lookahead=4), decode=decode, place=lambda before: False)
+    for prompt in PROMPTS:
+        assert run(engine, byte_tokenizer, prompt, nowhere).tokens == run(engine, byte_tokenizer, prompt).tokens
+    assert nowhere.stats.pauses == 0 and nowhere.stats.extra_passes == 0 and nowhere.stats.steps > 0
+    # Only the first step may pause: later steps are greedy's after its choice.
+    prompt = PROMPTS[0]
+    first = AdaDec(engine, AdaDecConfig(threshold=0.0, lookahead=4), decode=decode, place=lambda before: not before)
+    written = run(engine, byte_tokenizer, prompt, first).tokens
+    assert first.stats.pauses == 1
+    session = engine.prefill(byte_tokenizer(prompt)["input_ids"] + written[:1])
+    rest = generate(engine, session, byte_tokenizer, Plugins(stop=StopRules(max_new_tokens=STEPS - 1, eos_token_ids=frozenset({byte_tokenizer.eos_token_id}))))
+    assert written[1:] == rest.tokens
+    with pytest.raises(ValueError, match="decode"):
+        AdaDec(engine, AdaDecConfig(threshold=1.0), place=lambda before: True)
