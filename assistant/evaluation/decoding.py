@@ -267,28 +267,10 @@ register(
 )
 register(
     DecoderSpec(
-        "adadec-answer",
-        lambda settings, progress: _build_adadec(settings, progress, answer=True),
-        ADADEC_SETTINGS,
-        "adadec whose lookahead runs to the end of the answer",
-        check=_check_functions,
-    )
-)
-register(
-    DecoderSpec(
         "adadec-answer-statements",
         lambda settings, progress: _build_adadec(settings, progress, answer=True, pause_at="statements"),
         ADADEC_SETTINGS,
-        "adadec-answer pausing only at a statement's first token",
-        check=_check_functions,
-    )
-)
-register(
-    DecoderSpec(
-        "adadec-answer-start",
-        lambda settings, progress: _build_adadec(settings, progress, answer=True, pause_at="start"),
-        ADADEC_SETTINGS,
-        "adadec-answer pausing only before the answer's first statement",
+        "adadec pausing only where a statement begins, each lookahead running to the end of the answer (--scoring sum: the answer's likelihood)",
         check=_check_functions,
     )
 )

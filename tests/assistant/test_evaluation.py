@@ -124,7 +124,10 @@ def test_deterministic_decoders_take_one_sample_and_sampling_defaults_to_ten():
     for name in ("greedy", "beam", "canonical"):
         with pytest.raises(SettingsError, match=f"the {name} decoder is deterministic: --samples must be 1, got 5"):
             EvalSettings(decoder=name, samples=5).resolved()
-    with pytest.raises(GuidecodeError, match="unknown decoder 'psychic'; choose from greedy, sampling, beam, adadec, adadec-syntactic, uscd, canonical"):
+    with pytest.raises(
+        GuidecodeError,
+        match="unknown decoder 'psychic'; choose from greedy, sampling, beam, adadec, adadec-syntactic, adadec-answer-statements, uscd, canonical",
+    ):
         EvalSettings(decoder="psychic").resolved()
 
 

@@ -282,9 +282,29 @@ def test_adadec_decoders_rerank_and_report_the_paused_share(capsys, dataset, tmp
         assert 0.5 < result["paused_share"] <= 1.0
         records = saved(tmp_path / decoder)
         assert all(0 < r["paused"] <= r["steps"] for r in records)
-    adadec, syntactic = tiny_assistants
+    # Pausing only where a statement begins: the answer's first step is one, most steps are not.
+    args = [
+        "--dataset",
+        dataset,
+        "--decoder",
+        "adadec-answer-statements",
+        "--max-tokens",
+        8,
+        "--threshold",
+        0.0,
+        "--scoring",
+        "sum",
+        "--json",
+        "--out",
+        tmp_path / "s",
+    ]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert all(1 <= r["paused"] < r["steps"] for r in saved(tmp_path / "s"))
+    adadec, syntactic, statements = tiny_assistants
     assert (adadec.rerank.enabled, adadec.rerank.threshold, adadec.rerank.top_k, adadec.rerank.lookahead, adadec.rerank.syntactic) == (True, 0.0, 3, 5, False)
     assert (syntactic.rerank.lookahead, syntactic.rerank.syntactic) == (16, True)
+    assert (statements.rerank.to_answer_end, statements.rerank.pause_at, statements.rerank.scoring) == (True, "statements", "sum")
 
 
 def test_adadec_without_a_learned_threshold_says_how_to_get_one(capsys, dataset, tmp_path, tiny_assistants):
