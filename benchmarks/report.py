@@ -791,6 +791,18 @@ def first_token_rules(file: str) -> str:
     return "\n\n".join([line, table(["rule (the first token's answer it picks)", *guards], rows), caption(result)])
 
 
+def answer_starts(file: str) -> str:
+    """`python -m benchmarks.answer_starts`: how each decoder's answers begin, over all tasks and
+    over those it lost against greedy."""
+    result = load(file)
+    words = lambda counts: ", ".join(f"`{w}` {n}" for w, n in counts.items()) or "–"  # noqa: E731
+    rows = [
+        [d, str(r["lost"]), str(r["lost_at_token_limit"]), words(r["first_words"]), words(r["first_words_of_losses"])] for d, r in result.data["runs"].items()
+    ]
+    header = ["decoder", "tasks lost against greedy", "of them at the token limit", "answers' first words", "first words of the lost tasks' answers"]
+    return "\n\n".join([f"{result.data['dataset_name']}, {next(iter(result.data['runs'].values()))['tasks']} tasks:", table(header, rows), caption(result)])
+
+
 def _against_greedy(name: str, data: dict, decoders: tuple[str, ...]) -> str:
     rows = {row["decoder"]: row for row in data["comparison"]["rows"]}
     base = rows["greedy"]

@@ -95,6 +95,9 @@ def evaluate_on_ray(
     return described, LoopResult(saved, resumed, time.perf_counter() - start)  # `saved` has the new records too
 
 
+WAIT_S = 0.5  # how long one wait for a finished task blocks
+
+
 def _by_task(pending: list[tuple[Task, int]]) -> list[tuple[Task, list[int]]]:
     """Pending samples grouped by task, in order: a task's samples go to one worker together."""
     groups: dict[str, tuple[Task, list[int]]] = {}
@@ -115,18 +118,19 @@ def _dispatch(ray: Any, workers: list, groups: list[tuple[Task, list[int]]], sto
 
     for worker in workers:
         give(worker)
-    try:
-        while running:
-            [done], _ = ray.wait(list(running), num_returns=1)
-            worker, task = running.pop(done)
-            try:
-                records = ray.get(done)
-            except ray.exceptions.RayError as error:
-                raise GuidecodeError(f"task {task.task_id} failed on a Ray worker {RETRIES + 1} times: {error}; what finished is saved") from None
-            for record in records:
-                store.append(record)
-                on_saved(record)
-            give(worker)
-    finally:
-        for ref in running:
-            ray.cancel(ref, force=True)
+    # Tasks still running when this stops (an error, Ctrl-C) end with their workers, which the
+    # caller kills: Ray cannot force-cancel an actor's task.
+    while running:
+        finished, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_S)  # short waits: Ctrl-C is heard between them
+        if not finished:
+            continue
+        done = finished[0]
+        worker, task = running.pop(done)
+        try:
+            records = ray.get(done)
+        except ray.exceptions.RayError as error:
+            raise GuidecodeError(f"task {task.task_id} failed on a Ray worker {RETRIES + 1} times: {error}; what finished is saved") from None
+        for record in records:
+            store.append(record)
+            on_saved(record)
+        give(worker)

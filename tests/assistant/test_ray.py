@@ -115,6 +115,29 @@ def test_a_killed_worker_loses_no_task_and_duplicates_none(cluster, dataset, tin
     assert summary["done"] == len(TASKS)
 
 
+def test_an_interrupted_run_keeps_what_finished_stops_its_workers_and_resumes(cluster, dataset, tiny_model_dir, tmp_path, monkeypatch):
+    """Ctrl-C while workers are busy: a KeyboardInterrupt (not an error from cancelling their
+    tasks), the records saved before it kept, no worker left running; the same run resumes."""
+    from assistant.evaluation.store import RunStore
+
+    out = tmp_path / "interrupted"
+    append = RunStore.append
+
+    def interrupted_after_the_first(store, record):
+        append(store, record)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunStore, "append", interrupted_after_the_first)
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(settings(dataset, tiny_model_dir, out, ray="auto", workers=2))
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 1
+    assert not [a for a in ray.util.list_named_actors(all_namespaces=True) if "-worker-" in a["name"]]
+    monkeypatch.setattr(RunStore, "append", append)
+    assert run_evaluation(settings(dataset, tiny_model_dir, out, ray="auto", workers=2))["done"] == len(TASKS)
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["task_id"] for line in lines) == sorted(t["task_id"] for t in TASKS)
+
+
 def test_workers_go_with_ray():
     from assistant.evaluation.settings import SettingsError
 
