@@ -1052,6 +1052,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "decoders-two-sets": _one(decoder_sets_table, DECODER_SETS),
     "adadec-pauses": _one(adadec_pauses, "adadec-pauses-0.5b-humaneval-amx-xeon.json", "adadec-pauses-0.5b-mbpp-dev-amx-xeon.json"),
     "first-token-rules": _one(first_token_rules, "first-token-0.5b-mbpp-dev-amx-xeon.json"),
+    "answer-starts": _one(answer_starts, "answer-starts-0.5b-mbpp-dev-amx-xeon.json"),
     "sandbox-overhead": _one(sandbox_overhead, SANDBOX),
     "repo-context": repo_context,
     "ray-eval": _one(ray_eval, RAY_EVAL),
