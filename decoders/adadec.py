@@ -6,7 +6,9 @@ extended by a greedy lookahead on a fork of the session (the KV cache is shared,
 re-encoded; the candidates grow side by side, one forward pass per lookahead step for all), each continuation is scored by the model's mean log-probability, and the best
 candidate is taken. Below the threshold the step is plain greedy, at plain cost.
 
-The decision at a step depends only on that step's logits and on lookaheads that the model
+A lookahead may instead run to a boundary (the end of a statement, or of the whole answer), and
+pauses may be kept to some places (where a statement begins): both read the text written so far.
+The decision at a step depends only on that step's logits, that text and lookaheads that the model
 computes deterministically, so speculation stays lossless underneath: the verifier stops at the
 first uncertain position of a drafted path (decoders/verify.py), the reranker decides it, and
 the output is the one decoding step by step gives (a test states this, token for token).

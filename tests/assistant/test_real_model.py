@@ -104,11 +104,18 @@ def test_beam_search_completes_the_block_and_stops_at_its_end(real_model):
     assert len(chunks) == 1 and chunks[0].rstrip() == completion.text
 
 
-@pytest.mark.parametrize("method", ["adadec", "uscd"])
+RERANKS = {
+    "adadec": RerankConfig(True, "adadec", threshold=0.3, syntactic=True),
+    "adadec-answer-statements": RerankConfig(True, "adadec", threshold=0.3, scoring="sum", to_answer_end=True, pause_at="statements"),
+    "uscd": RerankConfig(True, "uscd", threshold=0.3),
+}
+
+
+@pytest.mark.parametrize("method", RERANKS)
 def test_rerankers_with_speculation_equal_them_without(exact_real_model, method):
     """Every guide on (healing; monitors need a workspace): the reranked completion is the same
     token for token with and without speculation underneath, and some steps did pause."""
-    rerank = RerankConfig(True, method, threshold=0.3, syntactic=method == "adadec")
+    rerank = RERANKS[method]
     plain = Assistant(exact_real_model, AssistantConfig(rerank=rerank, speculation=False, max_new_tokens=40))
     fast = Assistant(exact_real_model, AssistantConfig(rerank=rerank, max_new_tokens=40))
     assert fast.speculating
