@@ -31,7 +31,7 @@ def versus(first: dict[str, bool], second: dict[str, bool]) -> dict:
     shared = first.keys() & second.keys()
     only_first = sum(first[t] and not second[t] for t in shared)
     only_second = sum(second[t] and not first[t] for t in shared)
-    return {"only_it": only_first, "only_greedy": only_second, "p": round(sign_test(only_first, only_second), 4)}
+    return {"only_it": only_first, "only_greedy": only_second, "p": float(f"{sign_test(only_first, only_second):.3g}")}
 
 
 def one_set(folders: list[Path], pairs: tuple[tuple[str, str], ...] = ()) -> dict:

@@ -759,7 +759,13 @@ def decoder_sets_table(file: str) -> str:
             versus = f"{test['only_it']} / {test['only_greedy']} (p = {test['p']:.2g})" if test else "–"
             cells += [_pct(row["passed"], row["answers"]), _x(row["pass_ratio"]), versus, paused]
         rows.append(cells)
-    return "\n\n".join([table(header, rows), caption(result)])
+    pairs = sorted({pair for data in sets.values() for pair in data.get("pairs", {})})
+    lines = [
+        f"{pair}, tasks only the first / only the second passed: "
+        + "; ".join(f"{name} {t['only_it']} / {t['only_greedy']} (p = {t['p']:.2g})" for name, data in sets.items() if (t := data.get("pairs", {}).get(pair)))
+        for pair in pairs
+    ]
+    return "\n\n".join([table(header, rows), *lines, caption(result)])
 
 
 def adadec_pauses(*files: str) -> str:
@@ -1022,6 +1028,7 @@ SCOPE = "scope-amx-xeon-0.5b.json"
 MGD_LANGUAGES = "mgd-amx-xeon-rxjs-brotli-pflag.json"
 DECODERS = "eval-decoders-0.5b-amx-xeon.json"
 DECODER_SETS = "eval-decoders-0.5b-humaneval-mbpp-dev-amx-xeon.json"
+METHOD_SETS = "eval-methods-0.5b-humaneval-mbpp-dev-amx-xeon.json"
 SANDBOX = "sandbox-amx-xeon.json"
 
 
@@ -1050,6 +1057,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "mgd-languages": _one(mgd_languages_table, MGD_LANGUAGES),
     "decoders-humaneval": _one(decoders_table, DECODERS),
     "decoders-two-sets": _one(decoder_sets_table, DECODER_SETS),
+    "methods-two-sets": _one(decoder_sets_table, METHOD_SETS),
     "adadec-pauses": _one(adadec_pauses, "adadec-pauses-0.5b-humaneval-amx-xeon.json", "adadec-pauses-0.5b-mbpp-dev-amx-xeon.json"),
     "first-token-rules": _one(first_token_rules, "first-token-0.5b-mbpp-dev-amx-xeon.json"),
     "answer-starts": _one(answer_starts, "answer-starts-0.5b-mbpp-dev-amx-xeon.json"),
