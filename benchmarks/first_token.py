@@ -4,9 +4,9 @@ Most of the tasks whose outcome AdaDec changes first switch away from greedy at 
 token (benchmarks/adadec_pauses.py): the choice of approach. This study writes, for every task,
 the answer greedy writes after each of the top 5 allowed first tokens (AdaDec looks at 3), runs each
 against the hidden tests, and keeps each token's log-probability and the first step's entropy.
-A rule that picks one of the k from what the model says (the first L tokens' mean, the whole
-answer's mean, ...) is then scored on every task at no further cost: `--rules` prints each
-rule's pass@1 beside greedy's (candidate 0) and the oracle's (any of the k passes).
+A rule that picks one of the first 3 from what the model says (the first n tokens' mean, the
+whole answer's mean, ...) is then scored on every task at no further cost: `rules` prints each
+rule's tasks passed, gained and lost against greedy's (candidate 0), and the oracle's (any passes).
 
 `collect` runs `guidecode eval`'s loop with a decoder registered here: sample i of a task is the
 answer from the i-th first token (sample 0 is greedy's answer, the same record a greedy run

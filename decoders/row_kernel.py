@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from .quant.linear import wide_product
+
 KERNELS = Path(__file__).parent / "kernels"
 # One library: linear_rows.cpp (dense weights), quant_rows.cpp (quantized weights), attention.cpp
 # (decoding-size attention, decoders/invariant.py), lean_layer.cpp (decoders/lean.py) and
@@ -62,7 +64,7 @@ def wide_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     """y = x @ weight.T + bias for a prompt-size CPU pass, x [..., rows, in] -> [..., rows, out]:
     PyTorch's GEMM on column blocks of a width set by the layer's shape, each planned and run on
     one thread (decoders/kernels/wide_linear.cpp), so the bits do not depend on the thread count."""
-    return torch.ops.guidecode.wide_linear(x, weight, bias)
+    return wide_product(x, weight, bias)
 
 
 @dataclass(frozen=True)

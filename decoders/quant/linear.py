@@ -35,8 +35,12 @@ def _scratch(dtype: torch.dtype, numel: int) -> torch.Tensor:
 
 
 def wide_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """A prompt-size pass's product: decoders/row_kernel.py's `wide_linear`, called as the op, since
-    this package imports nothing of the rest of decoders."""
+    """A prompt-size pass's product (decoders/row_kernel.py's `wide_linear` is this): the op, whose
+    column blocks give the same bits on any thread count. A caller recording gradients gets
+    PyTorch's product, which has a backward (the op has none)."""
+    tensors = (x, weight) if bias is None else (x, weight, bias)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return torch.nn.functional.linear(x, weight, bias)
     return torch.ops.guidecode.wide_linear(x, weight, bias)
 
 

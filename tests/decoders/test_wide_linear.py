@@ -6,6 +6,8 @@ different keys. The shapes below are the 0.5B and 1.5B models' own; a thread cou
 machine's cores only oversubscribes them, which changes the speed, not the plan.
 """
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -85,5 +87,9 @@ def test_a_wrong_input_size_is_refused():
 def test_a_caller_recording_gradients_gets_pytorchs_product():
     x, w, b = _layer(100, 896, 300, torch.float32)
     w.requires_grad_()
-    y = wide_linear(x, w, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PyTorch warns when a backward runs through an op without one
+        y = wide_linear(x, w, b)
+        y.sum().backward()
     assert torch.equal(y.detach(), F.linear(x, w, b).detach())
+    assert w.grad is not None and torch.allclose(w.grad, torch.ones(100, 300).T @ x)
