@@ -23,6 +23,8 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from sandbox import SandboxError
+
 from ..cluster import NAMESPACE, RayPlan, actor_names, connected, set_threads
 from ..errors import GuidecodeError
 from ..progress import Progress
@@ -129,8 +131,23 @@ def _dispatch(ray: Any, workers: list, groups: list[tuple[Task, list[int]]], sto
         try:
             records = ray.get(done)
         except ray.exceptions.RayError as error:
-            raise GuidecodeError(f"task {task.task_id} failed on a Ray worker {RETRIES + 1} times: {error}; what finished is saved") from None
+            raise _failure(error, task.task_id) from None
         for record in records:
             store.append(record)
             on_saved(record)
         give(worker)
+
+
+def _failure(error: Exception, task_id: str) -> GuidecodeError:
+    """What the user reads when a task came back with an error instead of its records.
+
+    An error raised in the worker's own code arrives wrapped (a RayTaskError whose `cause` is it)
+    and was not retried: a broken sandbox or a bad input reads as it does in a local run. Only a
+    worker that died was given the task again.
+    """
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, (GuidecodeError, SandboxError)):
+        return GuidecodeError(f"task {task_id}: {cause}; what finished before it is saved, and the same command resumes once it is fixed")
+    if isinstance(cause, Exception):
+        return GuidecodeError(f"task {task_id} failed on a Ray worker ({type(cause).__name__}: {cause}); what finished is saved\n{error}")
+    return GuidecodeError(f"task {task_id} failed on a Ray worker {RETRIES + 1} times: {error}; what finished is saved")
