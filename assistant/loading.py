@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from . import embedded
+from .cache_lock import alone
 from .errors import GuidecodeError
 from .options import DTYPE_ALIASES
 from .progress import Progress
@@ -143,32 +144,11 @@ def prepare_embedded(model: embedded.EmbeddedModel, progress: Progress) -> Path:
     """Assemble and verify the embedded GGUF once; returns its path."""
     if embedded.is_assembled(model):
         return embedded.gguf_path(model)
-    with _alone(embedded.model_dir(model) / "assemble.lock", progress):
+    with alone(embedded.model_dir(model) / "assemble.lock", progress):
         if embedded.is_assembled(model):  # another process did it while this one waited
             return embedded.gguf_path(model)
         with progress.bytes(f"assembling {model.title}", model.size) as advance:
             return embedded.assemble(model, on_progress=advance)
-
-
-@contextmanager
-def _alone(lock: Path, progress: Progress) -> Iterator[None]:
-    """Held while a cache is written. Two processes loading a model for the first time at once
-    (an editor's server and a CLI run, two eval runs) would otherwise write the same files, and
-    one would find the other's half-written file gone (seen: two `guidecode eval` started
-    together after the parts were reinstalled)."""
-    from filelock import FileLock, Timeout
-
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    held = FileLock(str(lock))
-    try:
-        held.acquire(timeout=0)
-    except Timeout:
-        with progress.phase("waiting for another guidecode process preparing the same model"):
-            held.acquire()
-    try:
-        yield
-    finally:
-        held.release()
 
 
 @contextmanager
@@ -251,7 +231,7 @@ def _gguf_cache_dir(path: Path, dtype: torch.dtype) -> Path:
 def _load_gguf(gguf: Path, ready: Path, dtype: torch.dtype, name: str, progress: Progress) -> _Weights:
     converted = False
     if not (ready / "complete.json").is_file():
-        with _alone(ready.with_name(ready.name + ".lock"), progress):
+        with alone(ready.with_name(ready.name + ".lock"), progress):
             if not (ready / "complete.json").is_file():  # else another process converted it meanwhile
                 _convert_gguf(gguf, ready, dtype, progress)
                 converted = True

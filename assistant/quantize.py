@@ -26,6 +26,7 @@ from decoders.quant import blocks
 from decoders.quant.fused import fuse_projections, install_group
 from decoders.quant.linear import PARTS, QuantKernel, QuantLinear, form, pack
 
+from .cache_lock import alone
 from .errors import GuidecodeError
 from .options import WEIGHTS
 from .progress import Progress
@@ -68,13 +69,22 @@ def quantize_model(model: torch.nn.Module, gguf: Path | None, cache: Path | None
     if built.kernel is None:
         raise GuidecodeError(f"quantized weights need guidecode's decoding kernel: {built.why_not}; or use --weights dense")
     kernel = QuantKernel.runnable()[-1]
-    if cache is not None and (stored := _read_cache(cache)) is not None:
+    if cache is None:
+        return _pack(model, gguf, kernel, progress)
+    if (stored := _read_cache(cache)) is not None:
         return _install(model, *stored, kernel)
+    with alone(cache.with_name(cache.name + ".lock"), progress):
+        if (stored := _read_cache(cache)) is not None:  # another process wrote it while this one waited
+            return _install(model, *stored, kernel)
+        summary = _pack(model, gguf, kernel, progress)
+        _write_cache(cache, model, summary)
+    return summary
+
+
+def _pack(model: torch.nn.Module, gguf: Path | None, kernel: QuantKernel, progress: Progress) -> QuantSummary:
     with progress.phase("packing quantized weights (once; later loads read a cache)"):
         summary = _quantize_linears(model, gguf, kernel)
         fuse_projections(model)  # the same values in fewer calls
-    if cache is not None:
-        _write_cache(cache, model, summary)
     return summary
 
 

@@ -1,7 +1,5 @@
 import concurrent.futures
-import contextlib
 import hashlib
-import threading
 
 import pytest
 
@@ -75,19 +73,8 @@ def test_a_process_arriving_while_another_assembles_waits_and_uses_its_file(tmp_
     from filelock import FileLock
 
     from assistant.loading import prepare_embedded
-    from assistant.progress import Progress
 
-    class Told(Progress):
-        """Says when the loader starts waiting (a phase it shows the user)."""
-
-        def __init__(self):
-            super().__init__(None)
-            self.waiting = threading.Event()
-
-        @contextlib.contextmanager
-        def phase(self, description):
-            self.waiting.set() if description.startswith("waiting for another") else None
-            yield
+    from .waiting import Told
 
     model = fake_model(tmp_path, monkeypatch, [b"GGUF", b"-two"])
     assembled = []

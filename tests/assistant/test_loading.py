@@ -161,3 +161,33 @@ def test_a_load_that_fails_puts_back_what_it_replaced(library_state, tmp_path):
     with pytest.raises(ModelUnavailable, match="cannot read .*broken.gguf as a GGUF model: .*not a GGUF file"):
         load_model(str(broken), dtype="float32", device="cpu", weights="dense")
     assert _library_state() == library_state
+
+
+def test_a_process_arriving_while_another_packs_the_quantized_layers_waits_and_reads_its_cache(tiny_model, tmp_path):
+    """Two processes quantizing one model for the first time (the two workers of an eval on Ray)
+    once wrote the same temporary folder, and one failed on the other's half-written cache."""
+    import concurrent.futures
+    import copy
+
+    from filelock import FileLock
+
+    from assistant.progress import Progress
+    from assistant.quantize import _write_cache, quantize_model
+
+    from .waiting import Told
+
+    cache = tmp_path / "quantized"
+    other = FileLock(str(tmp_path / "quantized.lock"))  # the other process, mid-packing
+    other.acquire()
+    progress = Told()
+    arriving_model = copy.deepcopy(tiny_model).to(torch.bfloat16)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        arriving = pool.submit(quantize_model, arriving_model, None, cache, progress)
+        assert progress.waiting.wait(timeout=30)  # it waits for the lock rather than packing the same layers
+        packed = copy.deepcopy(tiny_model).to(torch.bfloat16)
+        _write_cache(cache, packed, quantize_model(packed, None, None, Progress.silent()))  # what the other writes meanwhile
+        other.release()
+        assert arriving.result(timeout=60) is not None
+    assert not any(p.startswith("packing") for p in progress.phases)  # it read the other's cache
+    ids = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
+    assert torch.equal(arriving_model(ids).logits, packed(ids).logits)
