@@ -22,15 +22,17 @@ token_entropy = entropies
 
 
 @torch.inference_mode()
-def score_window(model: torch.nn.Module, ids: Sequence[int], rows: int = ROWS) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each position but the last: (entropy of the next-token distribution, argmax != next
-    token), as CPU tensors [len(ids) - 1] float32 and bool. One forward pass; the output layer
-    runs over `rows` positions at a time, so no [tokens, vocab] tensor lives longer than a slice."""
+def score_window(model: torch.nn.Module, ids: Sequence[int], rows: int = ROWS, context: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each position but the last, from position `context` on (those before it are read as
+    context only, and cost no output layer): (entropy of the next-token distribution, argmax !=
+    next token), as CPU tensors [len(ids) - 1 - context] float32 and bool. One forward pass; the
+    output layer runs over `rows` positions at a time, so no [tokens, vocab] tensor lives longer
+    than a slice."""
     device = next(model.parameters()).device
     model = cast("PreTrainedModel", model)  # a transformers causal LM, held as a Module by LoadedModel
     input_ids = torch.tensor([list(ids)], dtype=torch.long, device=device)  # [1, tokens]
-    hidden = model.get_decoder()(input_ids=input_ids).last_hidden_state[0, :-1]  # [tokens - 1, hidden]
-    targets = input_ids[0, 1:]  # [tokens - 1]
+    hidden = model.get_decoder()(input_ids=input_ids).last_hidden_state[0, context:-1]  # [tokens - 1 - context, hidden]
+    targets = input_ids[0, context + 1 :]  # [tokens - 1 - context]
     head = model.get_output_embeddings()
     assert head is not None  # a causal LM has its output layer
     cap = getattr(model.config, "final_logit_softcapping", None)  # Gemma 2 squashes its logits

@@ -103,6 +103,10 @@ def test_a_window_is_scored_like_the_model_forward(tiny_model, byte_tokenizer):
     assert entropy.shape == wrong.shape == (len(ids) - 1,)
     torch.testing.assert_close(entropy, token_entropy(logits), atol=1e-4, rtol=1e-4)
     assert torch.equal(wrong, logits.argmax(-1) != torch.tensor(ids[1:]))
+    tail_entropy, tail_wrong = score_window(tiny_model, ids, rows=7, context=20)  # a prompt read as context only
+    assert tail_entropy.shape == (len(ids) - 21,)
+    torch.testing.assert_close(tail_entropy, entropy[20:], atol=1e-5, rtol=1e-5)
+    assert torch.equal(tail_wrong, wrong[20:])
 
 
 # --- the store -------------------------------------------------------------------------------
