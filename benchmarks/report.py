@@ -826,6 +826,32 @@ def answer_starts(file: str) -> str:
     return "\n\n".join([f"{result.data['dataset_name']}, {next(iter(result.data['runs'].values()))['tasks']} tasks:", table(header, rows), caption(result)])
 
 
+def threshold_fit(file: str) -> str:
+    """`python -m benchmarks.threshold_fit`: how the threshold learned from package code splits
+    each evaluation set's reference answers, and the threshold each set would learn itself."""
+    result = load(file)
+    package, learned = result.data["package_code"], result.data["package_code"]["threshold"]
+    share = lambda v: "–" if v is None else f"{100 * v:.0f}%"  # noqa: E731
+
+    def row(name: str, positions: int, fit: dict, fitted: float, at: dict, first: dict | None) -> list[str]:
+        cells = [name, f"{positions:,}", share(fit["error_rate"]), f"{fitted:.2f} ({fit['method']})", f"{fit['auroc']:.2f}"]
+        cells += [share(at["share_above"]), share(at["wrong_above"]), share(at["wrong_below"])]
+        return cells + ([share(first["share_above"]), share(first["wrong_above"]), share(first["wrong_below"])] if first else ["–"] * 3)
+
+    fit = package["fit"]
+    at_package = {"share_above": fit["share_above"], "wrong_above": fit["error_above"], "wrong_below": fit["error_below"]}
+    rows = [row("package code (where it was learned)", package["positions"], fit, learned, at_package, None)]
+    for name, data in result.data["sets"].items():
+        rows.append(
+            row(f"{name}: reference answers", data["at_learned"]["positions"], data["fit"], data["fitted"], data["at_learned"], data["first_token_at_learned"])
+        )
+    header = [
+        "positions of", "positions", "first choice not the reference's", "threshold learned there (nats)", "AUROC of entropy",
+        f"above {learned:.2f} nats", "not the reference's, above", "below", "first answer token: above", "not the reference's, above", "below",
+    ]  # fmt: skip
+    return "\n\n".join([table(header, rows), caption(result)])
+
+
 def _against_greedy(name: str, data: dict, decoders: tuple[str, ...]) -> str:
     rows = {row["decoder"]: row for row in data["comparison"]["rows"]}
     base = rows["greedy"]
@@ -1075,6 +1101,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "decoders-humaneval": _one(decoders_table, DECODERS),
     "decoders-two-sets": _one(decoder_sets_table, DECODER_SETS),
     "methods-two-sets": _one(decoder_sets_table, METHOD_SETS),
+    "methods-two-sets-1.5b": _one(decoder_sets_table, "eval-methods-1.5b-humaneval-mbpp-dev-amx-xeon.json"),
     "adadec-pauses": _one(adadec_pauses, "adadec-pauses-0.5b-humaneval-amx-xeon.json", "adadec-pauses-0.5b-mbpp-dev-amx-xeon.json"),
     "first-token-rules": _one(first_token_rules, "first-token-0.5b-mbpp-dev-amx-xeon.json"),
     "answer-starts": _one(answer_starts, "answer-starts-0.5b-mbpp-dev-amx-xeon.json"),
