@@ -52,10 +52,14 @@ def compare(folders: list[Path]) -> Comparison:
     base = runs[0][2]
     rows, first = [], None
     for folder, config, records in runs:
-        row = _row(folder, config, {k: r for k, r in records.items() if k[0] in shared}, base)
-        first = first or row
-        ratio = lambda a, b: round(a / b, 3) if b else None  # noqa: E731
-        rows.append(Row(**{**asdict(row), "pass_ratio": ratio(row.pass_at_1, first.pass_at_1), "time_ratio": ratio(row.seconds, first.seconds)}))
+        kept = {k: r for k, r in records.items() if k[0] in shared}
+        row, rate = _row(folder, config, kept, base), _pass_rate(kept)
+        first = first or (row, rate)
+        # The pass ratio comes from the unrounded rates: a ratio of rounded rates, rounded again for
+        # display, can land on the wrong side of the last digit shown (138/132 read 1.04x).
+        ratio = lambda a, b, digits: round(a / b, digits) if b else None  # noqa: E731
+        fields = {"pass_ratio": ratio(rate, first[1], 4), "time_ratio": ratio(row.seconds, first[0].seconds, 3)}
+        rows.append(Row(**{**asdict(row), **fields}))
     partial = tuple(str(f) for f, _, records in runs if not _finished(f, records))
     return Comparison(len(shared), partial, tuple(rows))
 
@@ -75,18 +79,22 @@ def _finished(folder: Path, records: dict) -> bool:
     return len({task for task, _ in records}) >= data.get("n_tasks", 0) and data.get("n_tasks", 0) > 0
 
 
-def _row(folder: Path, config: dict, records: dict, base: dict) -> Row:
+def _pass_rate(records: dict) -> float:
+    """pass@1: over tasks, the mean share of a task's samples that pass."""
     by_task: dict[str, list[dict]] = {}
     for (task, _), record in records.items():
         by_task.setdefault(task, []).append(record)
-    passed = [sum(r["result"]["status"] == "passed" for r in rs) / len(rs) for rs in by_task.values()]
+    return sum(sum(r["result"]["status"] == "passed" for r in rs) / len(rs) for rs in by_task.values()) / len(by_task)
+
+
+def _row(folder: Path, config: dict, records: dict, base: dict) -> Row:
     steps = sum(r.get("steps", 0) for r in records.values())
     differ = sum(r["completion"] != base[k]["completion"] for k, r in records.items() if k[1] == 0 and k in base)
     return Row(
         run=folder.name,
         decoder=config.get("decoder", "?"),
         model=str(config.get("model", "")),
-        pass_at_1=round(sum(passed) / len(passed), 4),
+        pass_at_1=round(_pass_rate(records), 4),
         passed=sum(r["result"]["status"] == "passed" for r in records.values()),
         answers=len(records),
         seconds=round(sum(r["seconds"] for r in records.values()), 1),

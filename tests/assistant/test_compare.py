@@ -53,3 +53,10 @@ def test_what_cannot_be_compared_says_why(tmp_path, capsys):
     assert main(["compare", str(a), str(b)]) == 1 and "share no finished task" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "nope")]) == 1 and "not an eval run folder" in capsys.readouterr().err
     assert main(["compare", str(a), "--markdown"]) == 0 and "| a | 100.0% | 1/1 |" in capsys.readouterr().out
+
+
+def test_the_pass_ratio_is_rounded_once_from_the_counts(tmp_path):
+    # 138 of 218 against 132 of 218 is 1.0455x; rounding the rates and then the ratio read 1.04x.
+    runs = [make_run(tmp_path, name, name, [record(f"t{i}", i < passed, 1.0) for i in range(218)]) for name, passed in (("greedy", 132), ("adadec", 138))]
+    other = compare(runs).rows[1]
+    assert other.pass_ratio == 1.0455 and f"{other.pass_ratio:.2f}x" == "1.05x"
