@@ -1106,6 +1106,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "first-token-rules": _one(first_token_rules, "first-token-0.5b-mbpp-dev-amx-xeon.json"),
     "answer-starts": _one(answer_starts, "answer-starts-0.5b-mbpp-dev-amx-xeon.json"),
     "threshold-fit": _one(threshold_fit, "threshold-fit-0.5b-humaneval-mbpp-dev-amx-xeon.json"),
+    "adadec-reference-threshold": _one(decoder_sets_table, "eval-adadec-threshold-0.5b-humaneval-mbpp-dev-amx-xeon.json"),
     "sandbox-overhead": _one(sandbox_overhead, SANDBOX),
     "repo-context": repo_context,
     "ray-eval": _one(ray_eval, RAY_EVAL),
