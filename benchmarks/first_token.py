@@ -8,6 +8,10 @@ A rule that picks one of the first 3 from what the model says (the first n token
 whole answer's mean, ...) is then scored on every task at no further cost: `rules` prints each
 rule's tasks passed, gained and lost against greedy's (candidate 0), and the oracle's (any passes).
 
+`public` then runs each answer against its task's public tests (the docstring's examples, as the
+search reads them), so that one more rule, not the model's, can be scored beside them: take the
+first of the 3 whose answer passes its examples, else greedy's.
+
 `collect` runs `guidecode eval`'s loop with a decoder registered here: sample i of a task is the
 answer from the i-th first token (sample 0 is greedy's answer, the same record a greedy run
 writes). It pauses at every step, so the loop takes no drafts: the answers are plain greedy ones.
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+PUBLIC = "public.jsonl"  # the `public` command's verdicts, beside the study's run
 CANDIDATES = 5  # first tokens studied: AdaDec's top 3, and 2 more for rules that merge candidates of one text
 DECODER = "first-token-study"
 
@@ -109,6 +114,25 @@ def collect(dataset: str, model: str, out: Path, limit: int | None = None) -> di
     return run_evaluation(settings, Progress.to_stderr(), print)
 
 
+def judge(dataset: str, run: Path) -> dict[str, int]:
+    """Runs every collected answer against its task's public tests in the sandbox, writing
+    `public.jsonl` (task, sample, whether it passed them; null: the docstring shows no example)."""
+    from assistant.evaluation.datasets import load_dataset
+    from assistant.public_tests import docstring_tests
+    from sandbox import Limits, Sandbox
+
+    tasks = {t.task_id: t for t in load_dataset(dataset).tasks}
+    sandbox, counts = Sandbox(Limits(timeout_s=10.0)), {"passed": 0, "failed": 0, "no examples": 0}
+    with (run / PUBLIC).open("w") as out:
+        for record in map(json.loads, (run / "samples.jsonl").read_text().splitlines()):
+            task = tasks[record["task_id"]]
+            tests = docstring_tests(task.prompt, task.entry_point)
+            passed = None if tests.empty else sandbox.run(record["program"], tests.source).passed
+            counts["no examples" if passed is None else "passed" if passed else "failed"] += 1
+            out.write(json.dumps({"task_id": task.task_id, "sample": record["sample"], "public": passed}) + "\n")
+    return counts
+
+
 # --- rules over the collected candidates ---------------------------------------------------------
 
 TOP_K = 3  # the candidates a rule picks from, as AdaDec's pause does
@@ -160,6 +184,12 @@ def no_copies(rule: Rule) -> Rule:
     return chosen
 
 
+def public_example(cands: list[dict], prompt: str) -> int:
+    """The first of the top candidates whose answer passes its docstring's examples, else greedy's:
+    a judge that runs the answers rather than reading the model's likelihood."""
+    return next((i for i, c in enumerate(cands[:TOP_K]) if c.get("public")), 0)
+
+
 def _copies(completion: str, prompt: str) -> bool:
     line = completion.strip().split("\n")[0].strip()
     return len(line) >= COPIED and line in prompt
@@ -180,6 +210,7 @@ BASE: dict[str, Rule] = {
     "whole answer, sum": whole_sum,
     **{f"whole answer, sum / length^{p}": whole_normalized(p) for p in (0.25, 0.5, 0.75)},
 }
+JUDGED: dict[str, Rule] = {"the docstring's examples, run (else greedy's)": public_example}  # scored where `public` ran
 GUARDS: dict[str, Callable[[Rule], Rule]] = {
     "as is": lambda rule: rule,
     "distinct texts": distinct,
@@ -189,13 +220,20 @@ GUARDS: dict[str, Callable[[Rule], Rule]] = {
 
 def load(folder: Path) -> dict[str, list[dict]]:
     """task -> its candidates in rank order, each with `passed`, `completion` and the study's row."""
-    logged = {(r["task_id"], r["sample"]): r for r in map(json.loads, (folder / "first-tokens.jsonl").read_text().splitlines())}
+    logged = {(r["task_id"], r["sample"]): r for r in _rows(folder / "first-tokens.jsonl")}
+    judged = {(r["task_id"], r["sample"]): r["public"] for r in _rows(folder / PUBLIC)} if (folder / PUBLIC).is_file() else {}
     tasks: dict[str, list[dict]] = {}
-    for record in map(json.loads, (folder / "samples.jsonl").read_text().splitlines()):
-        row = logged[(record["task_id"], record["sample"])]
-        row |= {"passed": record["result"]["status"] == "passed", "completion": record["completion"]}
+    for record in _rows(folder / "samples.jsonl"):
+        key = (record["task_id"], record["sample"])
+        row = logged[key] | {"passed": record["result"]["status"] == "passed", "completion": record["completion"]}
+        if judged:
+            row["public"] = judged[key]
         tasks.setdefault(record["task_id"], []).append(row)
     return {t: sorted(c, key=lambda r: r["sample"]) for t, c in tasks.items()}
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def score_rules(tasks: dict[str, list[dict]], prompts: dict[str, str]) -> dict:
@@ -205,14 +243,20 @@ def score_rules(tasks: dict[str, list[dict]], prompts: dict[str, str]) -> dict:
 
     greedy = {t: c[0]["passed"] for t, c in tasks.items()}
     rows = []
-    for name, rule in BASE.items():
+    judged = all("public" in c for cands in tasks.values() for c in cands)
+    for name, rule in (BASE | JUDGED if judged else BASE).items():
         cells = {}
         for guard, wrap in GUARDS.items():
             chosen = wrap(rule)
             passed = {t: c[chosen(c, prompts[t])]["passed"] for t, c in tasks.items()}
             gained = sum(passed[t] and not greedy[t] for t in tasks)
             lost = sum(greedy[t] and not passed[t] for t in tasks)
-            cells[guard] = {"passed": sum(passed.values()), "gained": gained, "lost": lost, "p": round(sign_test(gained, lost), 4)}
+            cells[guard] = {
+                "passed": sum(passed.values()),
+                "gained": gained,
+                "lost": lost,
+                "p": float(f"{sign_test(gained, lost):.3g}"),
+            }  # significant digits: a tiny p stays readable
         rows.append({"rule": name, **cells})
     oracle = {k: sum(any(c["passed"] for c in cands[:k]) for cands in tasks.values()) for k in (TOP_K, CANDIDATES)}
     entropies = sorted(c[0]["entropy"] for c in tasks.values())
@@ -221,7 +265,7 @@ def score_rules(tasks: dict[str, list[dict]], prompts: dict[str, str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.first_token", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("collect", "rules"))
+    parser.add_argument("command", choices=("collect", "public", "rules"))
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--model", default="0.5b")
     parser.add_argument("--run", type=Path, required=True, help="the study's run folder")
@@ -230,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "collect":
         collect(args.dataset, args.model, args.run, args.limit)
+        return 0
+    if args.command == "public":
+        print(judge(args.dataset, args.run))
         return 0
     from assistant.evaluation.datasets import load_dataset
 
@@ -247,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
             f"bf16, 512 new tokens at most; the top {CANDIDATES} allowed first tokens, each answer run against the hidden tests in the sandbox), "
             f"then python -m benchmarks.first_token rules: each rule picks among the first {TOP_K} (the guards may reach the first {CANDIDATES})"
         )
+        if (args.run / PUBLIC).is_file():
+            how += (
+                "; python -m benchmarks.first_token public ran each answer against its docstring's examples (the public tests the search reads) "
+                "in the sandbox, for the last row, whose rule runs the answers instead of reading the model's likelihood"
+            )
         write_result(args.out, {"machine_kind": machine_kind(), **describe(), "how": how, "dataset_name": data.name, **scored})
     return 0
 

@@ -4,11 +4,13 @@ hand-made candidates whose right choice is known."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from benchmarks.answer_starts import first_word, starts
 from benchmarks.decoder_sets import versus
-from benchmarks.first_token import distinct, lookahead_mean, no_copies, score_rules, whole_mean, whole_sum
+from benchmarks.first_token import distinct, judge, lookahead_mean, no_copies, public_example, score_rules, whole_mean, whole_sum
 
 PROMPT = 'def f(x):\n    """Double x.\n    assert f(2) == 4\n    """\n'
 
@@ -65,3 +67,28 @@ def test_versus_counts_tasks_only_one_side_passed():
     first = {"a": True, "b": True, "c": False, "d": True}
     second = {"a": True, "b": False, "c": True, "d": False, "e": True}  # "e" is not shared: left out
     assert versus(first, second) == {"only_it": 2, "only_greedy": 1, "p": pytest.approx(1.0)}
+
+
+def test_the_public_rule_takes_the_first_answer_passing_its_examples_else_greedys():
+    judged = lambda c, public: {**c, "public": public}  # noqa: E731
+    assert public_example([judged(COPY, False), judged(LOOP, True), judged(ONE_LINER, True)], PROMPT) == 1
+    assert public_example([judged(COPY, False), judged(LOOP, False), judged(ONE_LINER, False), judged(ONE_LINER, True)], PROMPT) == 0
+    assert public_example([judged(COPY, None), judged(LOOP, None)], PROMPT) == 0  # no examples: greedy's
+    tasks = {"a": [judged(COPY, False), judged(ONE_LINER, True), judged(LOOP, True)]}
+    rows = {row["rule"]: row for row in score_rules(tasks, {"a": PROMPT})["rules"]}
+    assert rows["the docstring's examples, run (else greedy's)"]["as is"] == {"passed": 1, "gained": 1, "lost": 0, "p": 1.0}
+    assert "the docstring's examples, run (else greedy's)" not in {r["rule"] for r in score_rules({"a": [COPY, ONE_LINER]}, {"a": PROMPT})["rules"]}
+
+
+def test_public_runs_each_collected_answer_against_its_docstring_examples_in_the_sandbox(tmp_path):
+    task = {"task_id": "t/0", "prompt": PROMPT, "test": "def check(candidate):\n    assert candidate(3) == 6\n", "entry_point": "f"}
+    dataset = tmp_path / "tiny.jsonl"
+    dataset.write_text(json.dumps(task) + "\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    answers = [ONE_LINER, COPY, candidate("    return x + 2", [-1.0], False)]
+    records = [{"task_id": "t/0", "sample": i, "program": PROMPT + c["completion"] + "\n"} for i, c in enumerate(answers)]
+    (run / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert judge(str(dataset), run) == {"passed": 2, "failed": 1, "no examples": 0}  # x + 2 happens to pass f(2) == 4
+    verdicts = [json.loads(line)["public"] for line in (run / "public.jsonl").read_text().splitlines()]
+    assert verdicts == [True, False, True]
