@@ -124,7 +124,7 @@ def judge(dataset: str, run: Path) -> dict[str, int]:
     tasks = {t.task_id: t for t in load_dataset(dataset).tasks}
     sandbox, counts = Sandbox(Limits(timeout_s=10.0)), {"passed": 0, "failed": 0, "no examples": 0}
     with (run / PUBLIC).open("w") as out:
-        for record in map(json.loads, (run / "samples.jsonl").read_text().splitlines()):
+        for record in _rows(run / "samples.jsonl"):
             task = tasks[record["task_id"]]
             tests = docstring_tests(task.prompt, task.entry_point)
             passed = None if tests.empty else sandbox.run(record["program"], tests.source).passed
