@@ -121,15 +121,14 @@ def judge(dataset: str, run: Path) -> dict[str, int]:
     from assistant.public_tests import docstring_tests
     from sandbox import Limits, Sandbox
 
-    tasks = {t.task_id: t for t in load_dataset(dataset).tasks}
+    examples = {t.task_id: docstring_tests(t.prompt, t.entry_point) for t in load_dataset(dataset).tasks}  # once per task, not per answer
     sandbox, counts = Sandbox(Limits(timeout_s=10.0)), {"passed": 0, "failed": 0, "no examples": 0}
     with (run / PUBLIC).open("w") as out:
         for record in _rows(run / "samples.jsonl"):
-            task = tasks[record["task_id"]]
-            tests = docstring_tests(task.prompt, task.entry_point)
+            tests = examples[record["task_id"]]
             passed = None if tests.empty else sandbox.run(record["program"], tests.source).passed
             counts["no examples" if passed is None else "passed" if passed else "failed"] += 1
-            out.write(json.dumps({"task_id": task.task_id, "sample": record["sample"], "public": passed}) + "\n")
+            out.write(json.dumps({"task_id": record["task_id"], "sample": record["sample"], "public": passed}) + "\n")
     return counts
 
 

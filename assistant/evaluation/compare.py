@@ -50,15 +50,18 @@ def compare(folders: list[Path]) -> Comparison:
     if not shared:
         raise GuidecodeError("the runs share no finished task: nothing to compare")
     base = runs[0][2]
-    rows, first = [], None
+    rows: list[Row] = []
+    first_rate = 0.0
+    ratio = lambda a, b, digits: round(a / b, digits) if b else None  # noqa: E731
     for folder, config, records in runs:
         kept = {k: r for k, r in records.items() if k[0] in shared}
-        row, rate = _row(folder, config, kept, base), _pass_rate(kept)
-        first = first or (row, rate)
+        rate = _pass_rate(kept)
+        row = _row(folder, config, kept, base, rate)
+        first_rate = first_rate if rows else rate
+        first_seconds = rows[0].seconds if rows else row.seconds
         # The pass ratio comes from the unrounded rates: a ratio of rounded rates, rounded again for
         # display, can land on the wrong side of the last digit shown (138/132 read 1.04x).
-        ratio = lambda a, b, digits: round(a / b, digits) if b else None  # noqa: E731
-        fields = {"pass_ratio": ratio(rate, first[1], 4), "time_ratio": ratio(row.seconds, first[0].seconds, 3)}
+        fields = {"pass_ratio": ratio(rate, first_rate, 4), "time_ratio": ratio(row.seconds, first_seconds, 3)}
         rows.append(Row(**{**asdict(row), **fields}))
     partial = tuple(str(f) for f, _, records in runs if not _finished(f, records))
     return Comparison(len(shared), partial, tuple(rows))
@@ -87,14 +90,15 @@ def _pass_rate(records: dict) -> float:
     return sum(sum(r["result"]["status"] == "passed" for r in rs) / len(rs) for rs in by_task.values()) / len(by_task)
 
 
-def _row(folder: Path, config: dict, records: dict, base: dict) -> Row:
+def _row(folder: Path, config: dict, records: dict, base: dict, rate: float) -> Row:
+    """One run's row on the shared tasks (`rate`: their unrounded pass@1); its ratios come later."""
     steps = sum(r.get("steps", 0) for r in records.values())
     differ = sum(r["completion"] != base[k]["completion"] for k, r in records.items() if k[1] == 0 and k in base)
     return Row(
         run=folder.name,
         decoder=config.get("decoder", "?"),
         model=str(config.get("model", "")),
-        pass_at_1=round(_pass_rate(records), 4),
+        pass_at_1=round(rate, 4),
         passed=sum(r["result"]["status"] == "passed" for r in records.values()),
         answers=len(records),
         seconds=round(sum(r["seconds"] for r in records.values()), 1),
